@@ -1,0 +1,111 @@
+#include "agent/app.h"
+
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "agent/log.h"
+#include "agent/options.h"
+#include "agent/server.h"
+#include "common/auth.h"
+#include "common/protocol.h"
+
+namespace dropspot::agent {
+
+namespace {
+
+int usage_error(const std::string& message) {
+  std::cerr << "agent: " << message << "\n";
+  return 2;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
+}
+
+int run_token() {
+  const std::string token = generate_token();
+  std::cout << token << "\n";
+  if (::isatty(STDOUT_FILENO)) {
+    std::cerr << "\nSave it on the agent host (chmod 600) and start the agent with it:\n"
+              << "  echo " << token << " > /etc/dropspot/token && chmod 600 /etc/dropspot/token\n"
+              << "  agent --token-file /etc/dropspot/token\n"
+              << "Then, on your PC:\n"
+              << "  DROPSPOT_TOKEN=" << token << " prober --target THIS_HOST --ports 22,25,80,443\n";
+  }
+  return 0;
+}
+
+int run_server(const options& opts) {
+  auto token = load_token(opts.token_file, std::getenv("DROPSPOT_TOKEN"));
+  if (!token) return usage_error(token.error());
+  if (token->token.empty())
+    return usage_error("no token: pass --token-file PATH or set DROPSPOT_TOKEN (make one with `agent token`)");
+  if (!token->warning.empty()) log_line("warning: " + token->warning);
+
+  session_config config;
+  config.token = token->token;
+  config.allow_ports = opts.allow_ports;
+  config.max_session = opts.max_session;
+  config.hostname = host_name();
+
+  std::string state_dir = opts.state_dir;
+  if (state_dir.empty())
+    if (const char* s = std::getenv("STATE_DIRECTORY")) state_dir = s;
+  options effective = opts;
+  effective.state_dir = state_dir;
+
+  asio::io_context io(1);
+  try {
+    server srv(io, effective, config, session_services{});
+    srv.start();
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code, int) {
+      log_line("stopping");
+      srv.stop();
+      io.stop();
+    });
+    io.run();
+  } catch (const std::system_error& e) {
+    std::cerr << "agent: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "agent: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_agent(int argc, char** argv) {
+  CLI::App app{"dropspot agent: sees which packets of a prober's test reach this host, and why they fail"};
+  app.set_version_flag("--version", "dropspot-agent " + std::string(software_version));
+  raw_options raw;
+  setup_options(app, raw);
+  auto* token_cmd = app.add_subcommand("token", "Print a fresh random token");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(std::string(e.what()) + " (see agent --help)");
+  }
+  if (token_cmd->parsed()) return run_token();
+  auto opts = validate_options(raw);
+  if (!opts) return usage_error(opts.error());
+  if (opts->stdio) return usage_error("--stdio is not available yet in this build");
+  return run_server(*opts);
+}
+
+}  // namespace dropspot::agent

@@ -1,0 +1,3 @@
+#include "agent/app.h"
+
+int main(int argc, char** argv) { return dropspot::agent::run_agent(argc, argv); }

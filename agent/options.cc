@@ -1,0 +1,63 @@
+#include "agent/options.h"
+
+#include "common/duration.h"
+#include "common/ports.h"
+#include "common/protocol.h"
+#include "common/text.h"
+
+namespace dropspot::agent {
+
+void setup_options(CLI::App& app, raw_options& raw) {
+  app.add_option("--listen", raw.listen, "ADDR:PORT to listen on (default [::]:7411); repeat for a fallback port");
+  app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
+  app.add_option("--interface", raw.interfaces, "Capture on this interface (default: every interface that is up)");
+  app.add_option("--allow-ports", raw.allow_ports, "Ports a prober may ask about (default: all)");
+  app.add_option("--pcap-dir", raw.pcap_dir, "Keep each session's capture as a .pcap in DIR");
+  app.add_option("--state-dir", raw.state_dir,
+                 "Keep the TLS key here (default: $STATE_DIRECTORY, else in memory only)");
+  app.add_flag("--stdio", raw.stdio, "One session on stdin/stdout (run by the prober over SSH)");
+  app.add_option("--peer", raw.peer, "With --stdio: the prober's address (default: from SSH_CONNECTION)");
+  app.add_option("--max-sessions", raw.max_sessions, "Concurrent sessions at most")->capture_default_str();
+  app.add_option("--max-session", raw.max_session, "Longest session, e.g. 5m")->capture_default_str();
+}
+
+result<options> validate_options(const raw_options& raw) {
+  using R = result<options>;
+  options o;
+  for (const auto& text : raw.listen) {
+    auto ep = parse_endpoint(text);
+    if (!ep) return R::failure("--listen: " + ep.error());
+    if (!is_ip_literal(ep->host)) return R::failure("--listen: " + quote(text) + " must be an address, not a name");
+    if (ep->port == 0) ep.value().port = default_agent_port;
+    o.listen.push_back(*ep);
+  }
+  if (o.listen.empty()) o.listen.push_back({"::", default_agent_port});
+  o.token_file = raw.token_file;
+  for (const auto& name : raw.interfaces) {
+    if (name.empty() || name.size() > 15 || name.find_first_of("/ \t\n") != std::string::npos)
+      return R::failure("--interface: " + quote(name) + " is not an interface name");
+    o.interfaces.push_back(name);
+  }
+  if (!raw.allow_ports.empty()) {
+    auto ports = parse_port_list(raw.allow_ports);
+    if (!ports) return R::failure("--allow-ports: " + ports.error());
+    o.allow_ports = *ports;
+  }
+  o.pcap_dir = raw.pcap_dir;
+  o.state_dir = raw.state_dir;
+  o.stdio = raw.stdio;
+  if (!raw.peer.empty()) {
+    if (!raw.stdio) return R::failure("--peer goes with --stdio");
+    if (!is_ip_literal(raw.peer)) return R::failure("--peer: " + quote(raw.peer) + " is not an address");
+    o.peer = raw.peer;
+  }
+  if (raw.max_sessions < 1 || raw.max_sessions > 1024) return R::failure("--max-sessions: must be 1..1024");
+  o.max_sessions = raw.max_sessions;
+  auto max_session = parse_duration(raw.max_session);
+  if (!max_session) return R::failure("--max-session: " + max_session.error());
+  if (max_session->count() < 1000) return R::failure("--max-session: at least 1s");
+  o.max_session = *max_session;
+  return o;
+}
+
+}  // namespace dropspot::agent

@@ -1,0 +1,134 @@
+#include "agent/server.h"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "agent/log.h"
+#include "common/message_port.h"
+#include "common/tls.h"
+
+namespace dropspot::agent {
+
+namespace {
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+
+/// Logs what escapes a session instead of taking the agent down.
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log_line(std::string("session ended by an internal error: ") + ex.what());
+  }
+}
+
+std::string peer_text(const tcp::endpoint& ep) {
+  auto address = ep.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address.to_string() + " port " + std::to_string(ep.port());
+}
+
+}  // namespace
+
+server::server(asio::io_context& io, const options& opts, session_config config, session_services services)
+    : io_(io),
+      tls_(make_agent_tls_context(opts.state_dir)),
+      config_(std::move(config)),
+      services_(std::move(services)),
+      max_sessions_(opts.max_sessions) {
+  for (const auto& spec : opts.listen) {
+    const auto address = asio::ip::make_address(spec.host);
+    const tcp::endpoint endpoint(address, spec.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    std::error_code ec;
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec && address.is_v6()) acceptor->set_option(asio::ip::v6_only(false), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::system_error(ec, "cannot listen on " + format_endpoint(spec.host, spec.port));
+    acceptors_.push_back(std::move(acceptor));
+  }
+}
+
+std::vector<tcp::endpoint> server::endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& a : acceptors_) out.push_back(a->local_endpoint());
+  return out;
+}
+
+void server::start() {
+  for (auto& acceptor : acceptors_) {
+    log_line("listening on " + peer_text(acceptor->local_endpoint()));
+    asio::co_spawn(io_, accept_loop(*acceptor), log_exception);
+  }
+}
+
+void server::stop() {
+  for (auto& acceptor : acceptors_) {
+    std::error_code ignored;
+    acceptor->close(ignored);
+  }
+}
+
+asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of descriptors or similar: say so, breathe, go on.
+      log_line("accept failed: " + ec.message());
+      asio::steady_timer pause(io_, 100ms);
+      co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (active_ >= max_sessions_) {
+      log_line("refused " + peer_text(socket.remote_endpoint(ec)) + ": too many sessions");
+      socket.close(ec);
+      continue;
+    }
+    asio::co_spawn(io_, handle(std::move(socket)), log_exception);
+  }
+}
+
+asio::awaitable<void> server::handle(tcp::socket socket) {
+  using namespace asio::experimental::awaitable_operators;
+  ++active_;
+  struct release {
+    unsigned& n;
+    ~release() { --n; }
+  } guard{active_};
+
+  std::error_code ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto address = remote.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+
+  auto port = std::make_shared<tls_port>(tls_stream(std::move(socket), tls_));
+  asio::steady_timer deadline(io_, config_.auth_deadline);
+  auto handshake = co_await (port->stream().async_handshake(asio::ssl::stream_base::server,
+                                                            asio::experimental::as_tuple(asio::use_awaitable)) ||
+                             deadline.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
+  if (handshake.index() == 1) {
+    log_line("TLS handshake from " + peer_text(remote) + " timed out");
+    co_return;
+  }
+  if (auto [hs_ec] = std::get<0>(handshake); hs_ec) {
+    log_line("TLS handshake from " + peer_text(remote) + " failed: " + hs_ec.message());
+    co_return;
+  }
+
+  const auto outcome = co_await run_session(port, address, remote.port(), config_, services_);
+  log_line("session from " + peer_text(remote) + ": " + to_string(outcome));
+  co_await port->close();
+}
+
+}  // namespace dropspot::agent

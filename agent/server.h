@@ -1,0 +1,42 @@
+#pragma once
+// Accepts control connections, runs the TLS handshake under a deadline and
+// one session per connection, within the configured limits.
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <memory>
+#include <vector>
+
+#include "agent/options.h"
+#include "agent/session.h"
+
+namespace dropspot::agent {
+
+class server {
+ public:
+  /// Binds every --listen address; throws std::system_error naming the
+  /// address when one cannot be bound.
+  server(asio::io_context& io, const options& opts, session_config config, session_services services);
+
+  /// Starts accepting; returns at once.
+  void start();
+  /// Stops accepting and ends open sessions.
+  void stop();
+
+  /// The bound endpoints (ports resolved when 0 was asked).
+  std::vector<asio::ip::tcp::endpoint> endpoints() const;
+
+ private:
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
+  asio::awaitable<void> handle(asio::ip::tcp::socket socket);
+
+  asio::io_context& io_;
+  asio::ssl::context tls_;
+  session_config config_;
+  session_services services_;
+  unsigned max_sessions_;
+  unsigned active_ = 0;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+};
+
+}  // namespace dropspot::agent

@@ -1,0 +1,73 @@
+#pragma once
+// One control session on the agent, as a small state machine:
+//   await_hello -> await_auth -> await_start -> capturing -> done
+// Nothing about the host is said and no capture starts before the peer has
+// proved knowledge of the token (or came in through SSH, on --stdio).
+#include <asio/awaitable.hpp>
+#include <asio/ip/address.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/message_port.h"
+#include "dropspot.pb.h"
+
+namespace dropspot::agent {
+
+/// A running capture; stops when destroyed.
+class capture_handle {
+ public:
+  virtual ~capture_handle() = default;
+  virtual std::vector<std::string> interfaces() const = 0;
+  virtual std::uint64_t packets_seen() const = 0;
+  virtual std::uint64_t packets_dropped() const = 0;
+  virtual std::string pcap_file() const { return {}; }
+};
+
+struct capture_request {
+  asio::ip::address peer;
+  std::vector<std::uint16_t> ports;
+};
+
+using packet_sink = std::function<void(const v1::PacketEvent&)>;
+
+/// What a session may use of the host. Each piece may be empty (not available).
+struct session_services {
+  /// Starts capturing for the request; on failure returns nullptr and sets note.
+  std::function<std::unique_ptr<capture_handle>(const capture_request&, packet_sink, std::string& note)> start_capture;
+  /// Listening TCP sockets on the given ports.
+  std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>&)> listeners;
+};
+
+struct session_config {
+  std::string token;          ///< empty: no token configured
+  bool require_token = true;  ///< false on --stdio, where SSH authenticated the peer
+  std::vector<std::uint16_t> allow_ports;  ///< empty: all
+  std::chrono::milliseconds max_session{300'000};
+  std::chrono::milliseconds auth_deadline{10'000};
+  std::size_t max_ports = 4096;
+  std::string hostname;
+};
+
+enum class session_outcome {
+  completed,       ///< the prober finished and got its summary
+  auth_failed,     ///< wrong MAC or no proof
+  version_mismatch,
+  protocol_error,  ///< malformed or unexpected message
+  timed_out,       ///< a deadline passed
+  closed,          ///< the peer went away
+};
+
+const char* to_string(session_outcome o);
+
+asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port, asio::ip::address peer,
+                                             std::uint16_t peer_port, const session_config& config,
+                                             const session_services& services);
+
+/// The ports of a request the agent accepts (pure; exposed for tests).
+void split_allowed_ports(const std::vector<std::uint32_t>& requested, const std::vector<std::uint16_t>& allow,
+                         std::vector<std::uint16_t>& accepted, std::vector<std::uint16_t>& refused);
+
+}  // namespace dropspot::agent

@@ -1,0 +1,19 @@
+#pragma once
+// Small string helpers shared by the parsers and renderers.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dropspot {
+
+std::string_view trim(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char sep);
+/// 'text' in single quotes, with control and non-ASCII bytes escaped (\xNN),
+/// safe to print whatever bytes came from the network or the user.
+std::string quote(std::string_view text);
+/// Control and non-ASCII bytes escaped, no quotes.
+std::string escape(std::string_view text);
+std::string lower(std::string_view s);
+bool starts_with_icase(std::string_view s, std::string_view prefix);
+
+}  // namespace dropspot

@@ -1,0 +1,270 @@
+#include "prober/control_client.h"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "common/auth.h"
+#include "common/protocol.h"
+#include "common/tls.h"
+
+namespace dropspot::prober {
+
+namespace {
+
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using clock = std::chrono::steady_clock;
+
+/// How one attempt at one endpoint ended.
+struct attempt_result {
+  v1::AgentInfo::Status status = v1::AgentInfo::UNREACHABLE;
+  std::string message;
+  std::shared_ptr<tls_port> port;
+  v1::SessionAck ack;
+  std::string software;
+  double rtt_ms = 0;
+};
+
+double ms_since(clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock::now() - start).count();
+}
+
+std::string error_text(const v1::Error& e) {
+  return v1::Error::Code_Name(e.code()) + ": " + e.message();
+}
+
+asio::awaitable<attempt_result> try_endpoint(const control_settings& s, const endpoint_spec& spec,
+                                             const v1::SessionStart& start, asio::ssl::context& tls) {
+  attempt_result r;
+  auto executor = co_await asio::this_coro::executor;
+
+  // Resolve: the target's own name maps to the address we already resolved.
+  std::vector<tcp::endpoint> endpoints;
+  if (spec.host == s.target) {
+    endpoints.emplace_back(s.target_address, spec.port);
+  } else {
+    tcp::resolver resolver(executor);
+    auto [ec, results] = co_await resolver.async_resolve(spec.host, std::to_string(spec.port),
+                                                         asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) {
+      r.message = "cannot resolve " + spec.host + ": " + ec.message();
+      co_return r;
+    }
+    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  }
+
+  // Connect, under the per-attempt timeout.
+  tcp::socket socket(executor);
+  double connect_ms = 0;
+  for (const auto& ep : endpoints) {
+    socket = tcp::socket(executor);
+    asio::steady_timer timer(executor, s.timeout);
+    const auto t0 = clock::now();
+    auto outcome = co_await (socket.async_connect(ep, asio::experimental::as_tuple(asio::use_awaitable)) ||
+                             timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
+    if (outcome.index() == 1) {
+      r.message = "no answer within " + format_duration(s.timeout);
+      continue;
+    }
+    if (auto [ec] = std::get<0>(outcome); ec) {
+      r.message = ec.message();
+      continue;
+    }
+    connect_ms = ms_since(t0);
+    r.message.clear();
+    break;
+  }
+  if (!socket.is_open() || !r.message.empty()) co_return r;
+  std::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+
+  // TLS handshake.
+  auto port = std::make_shared<tls_port>(tls_stream(std::move(socket), tls));
+  {
+    asio::steady_timer timer(executor, s.timeout * 2);
+    auto outcome = co_await (port->stream().async_handshake(asio::ssl::stream_base::client,
+                                                            asio::experimental::as_tuple(asio::use_awaitable)) ||
+                             timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
+    if (outcome.index() == 1) {
+      r.status = v1::AgentInfo::ERROR;
+      r.message = "TCP connected but the TLS handshake got no answer: is this really a dropspot agent?";
+      co_return r;
+    }
+    if (auto [ec] = std::get<0>(outcome); ec) {
+      r.status = v1::AgentInfo::ERROR;
+      r.message = "TLS handshake failed (" + ec.message() + "): is this really a dropspot agent?";
+      co_return r;
+    }
+  }
+  const auto deadline = s.timeout * 2;
+  v1::Envelope in;
+
+  // Hello.
+  co_await port->send(make_hello("dropspot-prober"));
+  if (auto ec = co_await port->receive(in, deadline)) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "no hello from the agent: " + ec.message();
+    co_return r;
+  }
+  if (in.has_error()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = error_text(in.error());
+    co_return r;
+  }
+  if (!in.has_hello()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "agent sent " + body_name(in) + " instead of hello";
+    co_return r;
+  }
+  if (in.hello().protocol_version() != protocol_version) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "VERSION_MISMATCH: the agent speaks protocol " + std::to_string(in.hello().protocol_version()) +
+                ", this prober speaks " + std::to_string(protocol_version) + ": update the older side";
+    co_return r;
+  }
+  r.software = in.hello().software();
+
+  // Authentication, both ways, bound to this TLS session.
+  const auto binding = port->channel_binding();
+  if (!binding) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "TLS exporter unavailable";
+    co_return r;
+  }
+  {
+    v1::Envelope auth;
+    const auto mac = compute_mac(s.token, prober_auth_label, *binding);
+    auth.mutable_auth()->set_mac(mac.data(), mac.size());
+    const auto t0 = clock::now();
+    co_await port->send(auth);
+    if (auto ec = co_await port->receive(in, deadline)) {
+      r.status = v1::AgentInfo::ERROR;
+      r.message = "no answer to authentication: " + ec.message();
+      co_return r;
+    }
+    const double auth_ms = ms_since(t0);
+    r.rtt_ms = connect_ms > 0 ? std::min(connect_ms, auth_ms) : auth_ms;
+  }
+  if (in.has_error()) {
+    r.status = in.error().code() == v1::Error::AUTH_FAILED ? v1::AgentInfo::AUTH_FAILED : v1::AgentInfo::ERROR;
+    r.message = in.error().code() == v1::Error::AUTH_FAILED
+                    ? "the agent refused our token: use the token the agent was started with"
+                    : error_text(in.error());
+    co_return r;
+  }
+  if (!in.has_auth_ok()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "agent sent " + body_name(in) + " instead of auth_ok";
+    co_return r;
+  }
+  if (!verify_mac(s.token, agent_auth_label, *binding, in.auth_ok().agent_mac())) {
+    r.status = v1::AgentInfo::AUTH_FAILED;
+    r.message = "the agent could not prove it knows the token: a different agent, or something in between";
+    co_return r;
+  }
+
+  // Session.
+  v1::Envelope start_message;
+  *start_message.mutable_start() = start;
+  co_await port->send(start_message);
+  if (auto ec = co_await port->receive(in, deadline)) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "no session acknowledgement: " + ec.message();
+    co_return r;
+  }
+  if (in.has_error()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = error_text(in.error());
+    co_return r;
+  }
+  if (!in.has_ack()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "agent sent " + body_name(in) + " instead of ack";
+    co_return r;
+  }
+  r.status = v1::AgentInfo::CONNECTED;
+  r.ack = in.ack();
+  r.port = std::move(port);
+  co_return r;
+}
+
+}  // namespace
+
+asio::awaitable<agent_session> open_agent_session(const control_settings& s, const v1::SessionStart& start) {
+  agent_session session;
+  auto& info = session.info;
+  info.set_path("tls");
+  if (s.token.empty()) {
+    info.set_status(v1::AgentInfo::AUTH_FAILED);
+    info.set_message("no token: pass --token-file PATH or set DROPSPOT_TOKEN (the agent's `agent token` made it), "
+                     "or use --no-agent");
+    co_return session;
+  }
+  auto tls = make_prober_tls_context();
+  bool auth_failed = false;
+  bool errored = false;
+  std::string last_message;
+  for (const auto& spec : s.agents) {
+    const std::string where = format_endpoint(spec.host, spec.port);
+    info.set_endpoint(where);
+    auto r = co_await try_endpoint(s, spec, start, tls);
+    info.add_tried(where + ": " + (r.status == v1::AgentInfo::CONNECTED ? "connected" : r.message));
+    if (r.status == v1::AgentInfo::CONNECTED) {
+      info.set_status(v1::AgentInfo::CONNECTED);
+      info.set_peer_address(r.ack.peer_address());
+      info.set_hostname(r.ack.agent_hostname());
+      info.set_software(r.ack.agent_software().empty() ? r.software : r.ack.agent_software());
+      for (const auto& i : r.ack.interfaces()) info.add_interfaces(i);
+      info.set_rtt_ms(r.rtt_ms);
+      info.set_capture_active(r.ack.capture_active());
+      for (auto p : r.ack.refused_ports()) info.add_refused_ports(p);
+      std::string message = "connected to " + where;
+      if (!r.ack.capture_active()) message += "; capture not active: " + r.ack.capture_note();
+      info.set_message(message);
+      session.ack = r.ack;
+      session.port = r.port;
+      co_return session;
+    }
+    auth_failed = auth_failed || r.status == v1::AgentInfo::AUTH_FAILED;
+    errored = errored || r.status == v1::AgentInfo::ERROR;
+    last_message = where + ": " + r.message;
+  }
+  if (auth_failed) {
+    info.set_status(v1::AgentInfo::AUTH_FAILED);
+  } else if (errored) {
+    info.set_status(v1::AgentInfo::ERROR);
+  } else {
+    info.set_status(v1::AgentInfo::UNREACHABLE);
+  }
+  info.set_message(last_message);
+  co_return session;
+}
+
+asio::awaitable<std::error_code> finish_agent_session(agent_session& session, v1::SessionSummary& summary,
+                                                     millis deadline) {
+  if (!session.port) co_return make_error_code(errc::closed);
+  v1::Envelope done;
+  done.mutable_probes_done();
+  if (auto ec = co_await session.port->send(done)) co_return ec;
+  const auto end = clock::now() + deadline;
+  v1::Envelope in;
+  for (;;) {
+    auto left = end - clock::now();
+    if (left <= clock::duration::zero()) co_return make_error_code(errc::timeout);
+    if (auto ec = co_await session.port->receive(in, left)) co_return ec;
+    if (in.has_summary()) {
+      summary = in.summary();
+      co_await session.port->close();
+      co_return std::error_code{};
+    }
+    if (in.has_error()) co_return make_error_code(errc::peer_error);
+    // Late observations are the caller's business only while probing; here they are dropped.
+  }
+}
+
+}  // namespace dropspot::prober

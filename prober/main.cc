@@ -1,0 +1,3 @@
+#include "prober/app.h"
+
+int main(int argc, char** argv) { return dropspot::prober::run_prober(argc, argv); }

@@ -1,0 +1,161 @@
+#include "prober/options.h"
+
+#include <algorithm>
+#include <array>
+
+#include "common/ports.h"
+#include "common/protocol.h"
+#include "common/text.h"
+#include "dropspot.pb.h"
+
+namespace dropspot::prober {
+
+namespace {
+
+constexpr std::array probe_kinds = {"tcp", "http", "https", "smtp", "smtps", "ssh", "banner"};
+constexpr std::array expect_classes = {"open", "blocked", "closed"};
+
+bool is_verdict_name(std::string_view name) {
+  v1::Verdict v{};
+  return v1::Verdict_Parse(std::string(name), &v) && v != v1::VERDICT_UNSPECIFIED;
+}
+
+result<expectation> parse_expectation(std::string_view text) {
+  using R = result<expectation>;
+  expectation e;
+  std::string_view what = trim(text);
+  if (auto eq = text.find('='); eq != std::string_view::npos) {
+    auto ports = parse_port_list(text.substr(0, eq));
+    if (!ports) return R::failure("--expect " + quote(text) + ": " + ports.error());
+    e.ports = *ports;
+    what = trim(text.substr(eq + 1));
+  }
+  const std::string low = lower(what);
+  if (std::find(expect_classes.begin(), expect_classes.end(), low) != expect_classes.end()) {
+    e.what = low;
+  } else {
+    std::string upper(what);
+    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+    if (!is_verdict_name(upper))
+      return R::failure("--expect " + quote(text) + ": " + quote(what) +
+                        " is neither open, blocked, closed nor a verdict name such as NO_LISTENER");
+    e.what = upper;
+  }
+  return e;
+}
+
+}  // namespace
+
+bool is_probe_kind(std::string_view kind) {
+  return std::find(probe_kinds.begin(), probe_kinds.end(), kind) != probe_kinds.end();
+}
+
+void setup_options(CLI::App& app, raw_options& raw) {
+  app.add_option("--target", raw.target, "Host to test (name or address)")->required();
+  app.add_option("--ports", raw.ports, "Ports to test, e.g. 22,25,80,443 or 8000-8010")->required();
+  app.add_option("--agent", raw.agents, "Agent HOST[:PORT] (default: the target, port 7411); repeat to try several");
+  app.add_option("--ssh", raw.ssh, "Control channel through SSH: [USER@]HOST[:PORT]");
+  app.add_option("--ssh-command", raw.ssh_command, "The ssh invocation to use (keys, jump hosts)");
+  app.add_option("--remote-agent", raw.remote_agent, "What runs over SSH")->capture_default_str();
+  app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
+  app.add_flag("--no-agent", raw.no_agent, "Client-only probes, like Test-NetConnection or nmap");
+  app.add_option("--probe", raw.probes, "PORT=KIND, KIND: tcp|http|https|smtp|smtps|ssh|banner");
+  app.add_option("--timeout", raw.timeout, "Per-attempt timeout, e.g. 500ms, 2s")->capture_default_str();
+  app.add_option("--retries", raw.retries, "Extra attempts for ports that get no answer")->capture_default_str();
+  app.add_flag("--insecure", raw.insecure, "Do not fail HTTPS/SMTPS on certificate errors");
+  app.add_option("--ca-file", raw.ca_file, "CA bundle to verify certificates against");
+  app.add_option("--expect", raw.expects, "Expectation: open|blocked|closed|VERDICT, or PORTS=WHAT (default: open)");
+  app.add_option("--wait", raw.wait, "Repeat until expectations hold or this long has passed, e.g. 30s");
+  app.add_option("--format", raw.format, "Output: text, json or junit")->capture_default_str();
+}
+
+result<options> validate_options(const raw_options& raw) {
+  using R = result<options>;
+  options o;
+  auto target = validate_host(trim(raw.target));
+  if (!target) return R::failure("--target: " + target.error());
+  o.target = *target;
+
+  auto ports = parse_port_list(raw.ports);
+  if (!ports) return R::failure("--ports: " + ports.error());
+  o.ports = *ports;
+
+  for (const auto& text : raw.agents) {
+    auto ep = parse_endpoint(text);
+    if (!ep) return R::failure("--agent: " + ep.error());
+    if (ep->port == 0) ep.value().port = default_agent_port;
+    o.agents.push_back(*ep);
+  }
+  if (o.agents.empty()) o.agents.push_back({o.target, default_agent_port});
+
+  if (!raw.ssh.empty()) {
+    std::string_view host = raw.ssh;
+    if (auto at = host.rfind('@'); at != std::string_view::npos) {
+      if (at == 0) return R::failure("--ssh: empty user name in " + quote(raw.ssh));
+      host = host.substr(at + 1);
+    }
+    auto ep = parse_endpoint(host);
+    if (!ep) return R::failure("--ssh: " + ep.error());
+    o.ssh = raw.ssh;
+  }
+  o.ssh_command = raw.ssh_command;
+  o.remote_agent = raw.remote_agent;
+  if (trim(o.remote_agent).empty()) return R::failure("--remote-agent: empty command");
+  o.token_file = raw.token_file;
+  o.no_agent = raw.no_agent;
+  if (o.no_agent && !raw.agents.empty()) return R::failure("--no-agent and --agent contradict each other");
+
+  for (const auto& text : raw.probes) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos) return R::failure("--probe " + quote(text) + ": write PORT=KIND, e.g. 8080=http");
+    auto port = parse_port(std::string_view(text).substr(0, eq));
+    if (!port) return R::failure("--probe " + quote(text) + ": " + port.error());
+    std::string kind = lower(trim(std::string_view(text).substr(eq + 1)));
+    if (!is_probe_kind(kind))
+      return R::failure("--probe " + quote(text) + ": unknown kind " + quote(kind) +
+                        " (tcp, http, https, smtp, smtps, ssh, banner)");
+    if (std::find(o.ports.begin(), o.ports.end(), *port) == o.ports.end())
+      return R::failure("--probe " + quote(text) + ": port " + std::to_string(*port) + " is not in --ports");
+    o.probes[*port] = kind;
+  }
+
+  auto timeout = parse_duration(raw.timeout);
+  if (!timeout) return R::failure("--timeout: " + timeout.error());
+  if (timeout->count() < 10 || timeout->count() > 120'000)
+    return R::failure("--timeout: " + quote(raw.timeout) + " is outside 10ms..2m");
+  o.timeout = *timeout;
+
+  if (raw.retries < 0 || raw.retries > 10) return R::failure("--retries: must be 0..10");
+  o.retries = raw.retries;
+  o.insecure = raw.insecure;
+  o.ca_file = raw.ca_file;
+
+  for (const auto& text : raw.expects) {
+    auto e = parse_expectation(text);
+    if (!e) return R::failure(e.error());
+    for (auto p : e->ports)
+      if (std::find(o.ports.begin(), o.ports.end(), p) == o.ports.end())
+        return R::failure("--expect " + quote(text) + ": port " + std::to_string(p) + " is not in --ports");
+    o.expects.push_back(*e);
+  }
+
+  if (!raw.wait.empty()) {
+    auto wait = parse_duration(raw.wait);
+    if (!wait) return R::failure("--wait: " + wait.error());
+    o.wait = *wait;
+  }
+
+  const std::string format = lower(raw.format);
+  if (format == "text") {
+    o.format = output_format::text;
+  } else if (format == "json") {
+    o.format = output_format::json;
+  } else if (format == "junit") {
+    o.format = output_format::junit;
+  } else {
+    return R::failure("--format: " + quote(raw.format) + " is not text, json or junit");
+  }
+  return o;
+}
+
+}  // namespace dropspot::prober

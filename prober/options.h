@@ -1,0 +1,73 @@
+#pragma once
+// The prober's command line (contract in DESIGN.md), parsed and validated
+// into plain values. Parsing never touches the network.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/endpoint.h"
+#include "common/result.h"
+
+namespace dropspot::prober {
+
+enum class output_format { text, json, junit };
+
+/// One --expect item: ports (empty = every port) and a class or verdict.
+struct expectation {
+  std::vector<std::uint16_t> ports;
+  std::string what;  ///< "open", "blocked", "closed" or a verdict name
+};
+
+/// Raw strings as CLI11 collects them.
+struct raw_options {
+  std::string target;
+  std::string ports;
+  std::vector<std::string> agents;
+  std::string ssh;
+  std::string ssh_command;
+  std::string remote_agent = "sudo -n agent --stdio";
+  std::string token_file;
+  bool no_agent = false;
+  std::vector<std::string> probes;
+  std::string timeout = "2s";
+  int retries = 1;
+  bool insecure = false;
+  std::string ca_file;
+  std::vector<std::string> expects;
+  std::string wait;
+  std::string format = "text";
+};
+
+/// Validated options.
+struct options {
+  std::string target;
+  std::vector<std::uint16_t> ports;
+  std::vector<endpoint_spec> agents;  ///< in order of attempts; port filled in
+  std::string ssh;
+  std::string ssh_command;
+  std::string remote_agent;
+  std::string token_file;
+  bool no_agent = false;
+  std::map<std::uint16_t, std::string> probes;  ///< --probe PORT=KIND
+  millis timeout{2000};
+  int retries = 1;
+  bool insecure = false;
+  std::string ca_file;
+  std::vector<expectation> expects;
+  millis wait{0};
+  output_format format = output_format::text;
+};
+
+/// Registers every option on app, storing into raw.
+void setup_options(CLI::App& app, raw_options& raw);
+
+/// Checks and converts; the error is one line for stderr.
+result<options> validate_options(const raw_options& raw);
+
+/// Probe kinds accepted by --probe.
+bool is_probe_kind(std::string_view kind);
+
+}  // namespace dropspot::prober

@@ -1,0 +1,78 @@
+#include <catch2/catch.hpp>
+
+#include "prober/options.h"
+
+using namespace dropspot::prober;
+
+namespace {
+
+/// Parses argv the way the program does, without starting a process.
+dropspot::result<options> parse(std::vector<std::string> args) {
+  CLI::App app;
+  raw_options raw;
+  setup_options(app, raw);
+  args.insert(args.begin(), "prober");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  app.parse(static_cast<int>(argv.size()), argv.data());
+  return validate_options(raw);
+}
+
+}  // namespace
+
+TEST_CASE("prober options: the contract's examples parse") {
+  auto o = parse({"--target", "203.0.113.2", "--ports", "22,25,80,443"}).value();
+  CHECK(o.ports == std::vector<std::uint16_t>{22, 25, 80, 443});
+  REQUIRE(o.agents.size() == 1);
+  CHECK(o.agents[0].host == "203.0.113.2");
+  CHECK(o.agents[0].port == 7411);
+  CHECK(o.format == output_format::text);
+
+  o = parse({"--target", "example.com", "--ports", "8000-8002", "--agent", "example.com:443", "--agent",
+             "[2001:db8::2]", "--probe", "8000=http", "--timeout", "500ms", "--retries", "2", "--expect",
+             "8000=open", "--expect", "8001=NO_LISTENER", "--wait", "30s", "--format", "json"})
+          .value();
+  REQUIRE(o.agents.size() == 2);
+  CHECK(o.agents[0].port == 443);
+  CHECK(o.agents[1].host == "2001:db8::2");
+  CHECK(o.agents[1].port == 7411);
+  CHECK(o.probes.at(8000) == "http");
+  CHECK(o.timeout.count() == 500);
+  CHECK(o.retries == 2);
+  REQUIRE(o.expects.size() == 2);
+  CHECK(o.expects[1].what == "NO_LISTENER");
+  CHECK(o.wait.count() == 30'000);
+  CHECK(o.format == output_format::json);
+}
+
+TEST_CASE("prober options: bad input gets a message") {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--target", "127.0.0.1", "--ports", "abc"},
+      {"--target", "bad host", "--ports", "80"},
+      {"--target", "h", "--ports", "80", "--timeout", "5"},
+      {"--target", "h", "--ports", "80", "--timeout", "0ms"},
+      {"--target", "h", "--ports", "80", "--probe", "80=gopher"},
+      {"--target", "h", "--ports", "80", "--probe", "81=http"},
+      {"--target", "h", "--ports", "80", "--probe", "http"},
+      {"--target", "h", "--ports", "80", "--expect", "80=sometimes"},
+      {"--target", "h", "--ports", "80", "--expect", "81=open"},
+      {"--target", "h", "--ports", "80", "--format", "xml"},
+      {"--target", "h", "--ports", "80", "--agent", "h:0"},
+      {"--target", "h", "--ports", "80", "--retries", "99"},
+      {"--target", "h", "--ports", "80", "--no-agent", "--agent", "x"},
+      {"--target", "h", "--ports", "80", "--wait", "forever"},
+      {"--target", "h", "--ports", "80", "--ssh", "@host"},
+  };
+  for (const auto& args : bad) {
+    INFO(args[2] << " " << (args.size() > 4 ? args[4] + " " + args[5] : ""));
+    auto r = parse(args);
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(r.error().empty());
+    CHECK(r.error().find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("prober options: missing required options are CLI errors") {
+  CHECK_THROWS_AS(parse({"--ports", "80"}), CLI::ParseError);
+  CHECK_THROWS_AS(parse({"--target", "h"}), CLI::ParseError);
+}

@@ -1,0 +1,161 @@
+// The control channel end to end in one process: the real agent server and
+// the real prober client over loopback TLS.
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <catch2/catch.hpp>
+
+#include "agent/server.h"
+#include "common/protocol.h"
+#include "prober/control_client.h"
+#include "tls_pair.h"
+
+using namespace dropspot;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string good_token = "0123456789abcdef0123456789abcdef";
+
+struct fixture {
+  asio::io_context io;
+  agent::options opts;
+  std::unique_ptr<agent::server> server;
+
+  explicit fixture(std::chrono::milliseconds auth_deadline = 2000ms) {
+    opts.listen = {{"127.0.0.1", 0}};
+    agent::session_config config;
+    config.token = good_token;
+    config.auth_deadline = auth_deadline;
+    config.hostname = "test-agent";
+    server = std::make_unique<agent::server>(io, opts, config, agent::session_services{});
+    server->start();
+  }
+
+  std::uint16_t port() const { return server->endpoints().at(0).port(); }
+
+  prober::agent_session open(const std::string& token, std::vector<endpoint_spec> agents = {}) {
+    prober::control_settings s;
+    if (agents.empty()) agents = {{"127.0.0.1", port()}};
+    s.agents = agents;
+    s.target = "127.0.0.1";
+    s.target_address = asio::ip::make_address("127.0.0.1");
+    s.token = token;
+    s.timeout = 1000ms;
+    v1::SessionStart start;
+    start.add_ports(80);
+    start.add_ports(22);
+    prober::agent_session result;
+    std::error_code finish_error;
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          result = co_await prober::open_agent_session(s, start);
+          if (result.port) {
+            v1::SessionSummary summary;
+            // Never co_await inside a Catch macro: GCC evaluates it twice.
+            finish_error = co_await prober::finish_agent_session(result, summary, 1000ms);
+          }
+          done = true;
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    io.restart();
+    while (!done) io.run_one();
+    CHECK_FALSE(finish_error);
+    return result;
+  }
+
+  /// A port on loopback that nothing listens on.
+  static std::uint16_t closed_port() {
+    asio::io_context scratch;
+    asio::ip::tcp::acceptor a(scratch, {asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("session: the right token connects and the agent acknowledges") {
+  fixture f;
+  auto s = f.open(good_token);
+  CHECK(s.info.status() == v1::AgentInfo::CONNECTED);
+  CHECK(s.info.peer_address() == "127.0.0.1");
+  CHECK(s.info.hostname() == "test-agent");
+  CHECK(s.ack.ports_size() == 2);
+  CHECK(s.ack.ports(0) == 22);
+  CHECK(s.info.rtt_ms() > 0);
+}
+
+TEST_CASE("session: a wrong token is AUTH_FAILED and the agent keeps serving") {
+  fixture f;
+  for (int i = 0; i < 3; ++i) {
+    auto bad = f.open("ffffffffffffffffffffffffffffffff");
+    CHECK(bad.info.status() == v1::AgentInfo::AUTH_FAILED);
+    CHECK_FALSE(bad.port);
+  }
+  CHECK(f.open(good_token).info.status() == v1::AgentInfo::CONNECTED);
+}
+
+TEST_CASE("session: nothing listening is UNREACHABLE; a fallback address is tried next") {
+  fixture f;
+  const auto closed = fixture::closed_port();
+  auto none = f.open(good_token, {{"127.0.0.1", closed}});
+  CHECK(none.info.status() == v1::AgentInfo::UNREACHABLE);
+  auto fallback = f.open(good_token, {{"127.0.0.1", closed}, {"127.0.0.1", f.port()}});
+  CHECK(fallback.info.status() == v1::AgentInfo::CONNECTED);
+  CHECK(fallback.info.tried_size() == 2);
+}
+
+TEST_CASE("session: a version mismatch gets a clear error") {
+  fixture f;
+  auto client_ctx = make_prober_tls_context();
+  asio::ip::tcp::socket socket(f.io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), f.port()});
+  auto port = std::make_shared<tls_port>(tls_stream(std::move(socket), client_ctx));
+  v1::Envelope reply;
+  std::error_code ec;
+  bool done = false;
+  asio::co_spawn(
+      f.io,
+      [&]() -> asio::awaitable<void> {
+        co_await port->stream().async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+        auto hello = make_hello("future-prober");
+        hello.mutable_hello()->set_protocol_version(99);
+        co_await port->send(hello);
+        ec = co_await port->receive(reply, 2s);
+        done = true;
+      },
+      asio::detached);
+  while (!done) f.io.run_one();
+  REQUIRE_FALSE(ec);
+  REQUIRE(reply.has_error());
+  CHECK(reply.error().code() == v1::Error::VERSION_MISMATCH);
+  CHECK(reply.error().message().find("99") != std::string::npos);
+}
+
+TEST_CASE("session: a silent peer is dropped at the auth deadline and others are still served") {
+  fixture f(300ms);
+  asio::ip::tcp::socket silent(f.io);
+  silent.connect({asio::ip::make_address("127.0.0.1"), f.port()});
+  const auto t0 = std::chrono::steady_clock::now();
+  char byte;
+  std::error_code ec;
+  bool done = false;
+  silent.async_read_some(asio::buffer(&byte, 1), [&](std::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  while (!done) f.io.run_one();
+  CHECK(ec);  // closed by the agent
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK(f.open(good_token).info.status() == v1::AgentInfo::CONNECTED);
+}
+
+TEST_CASE("session: allowed ports are split from refused ones") {
+  std::vector<std::uint16_t> accepted, refused;
+  agent::split_allowed_ports({80, 22, 25, 80, 0, 70000}, {22, 80, 443}, accepted, refused);
+  CHECK(accepted == std::vector<std::uint16_t>{22, 80});
+  CHECK(refused == std::vector<std::uint16_t>{25});
+}
