@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, with Debian's apt, whatever dropspot's build, tests and lab need
+# and the machine lacks. Idempotent: does nothing when all is there.
+# Sourced by scripts/test.sh and scripts/demo.sh; runnable on its own.
+set -euo pipefail
+
+DROPSPOT_PACKAGES=(
+  # build
+  cmake ninja-build g++ pkg-config
+  libasio-dev libpcap-dev libprotobuf-dev protobuf-compiler libcli11-dev catch2 libssl-dev
+  # lab and end-to-end tests
+  iproute2 nftables iptables socat util-linux iputils-ping jq procps tcpdump
+)
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+install_packages() {
+  local missing
+  mapfile -t missing < <(missing_packages "$@")
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "deps: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages and not root: sudo apt-get install ${missing[*]}" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || apt-get update >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  install_packages "${DROPSPOT_PACKAGES[@]}" "$@"
+fi

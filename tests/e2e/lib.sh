@@ -1,0 +1,97 @@
+# Shared helpers for the end-to-end tests: a lab with trap-based teardown,
+# the real agent and prober binaries, and plain assertions.
+# Usage: source tests/e2e/lib.sh; e2e_setup BUILD_BIN_DIR; ...; e2e_finish
+set -euo pipefail
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LAB="$E2E_ROOT/scripts/lab.sh"
+PASSED=0
+FAILED=0
+E2E_TMP=""
+
+pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
+# check "description" command...: passes when the command succeeds.
+check() {
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+e2e_cleanup() {
+  local rc=$?
+  if [ -n "${DROPSPOT_LAB:-}" ]; then "$LAB" down >/dev/null 2>&1 || true; fi
+  [ -n "$E2E_TMP" ] && rm -rf "$E2E_TMP"
+  return $rc
+}
+
+# e2e_setup BIN_DIR: brings a lab up and makes AGENT, PROBER, TOKEN_FILE, TMPD.
+e2e_setup() {
+  BIN=$(cd "$1" && pwd)
+  AGENT="$BIN/agent"
+  PROBER="$BIN/prober"
+  [ -x "$AGENT" ] && [ -x "$PROBER" ] || { echo "no agent/prober in $BIN" >&2; exit 1; }
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "e2e: needs root for network namespaces" >&2
+    exit 1
+  fi
+  E2E_TMP=$(mktemp -d /tmp/dropspot-e2e.XXXXXX)
+  TMPD=$E2E_TMP
+  trap e2e_cleanup EXIT
+  unset DROPSPOT_LAB
+  eval "$("$LAB" up)"
+  TOKEN_FILE="$TMPD/token"
+  "$AGENT" token >"$TOKEN_FILE"
+  chmod 600 "$TOKEN_FILE"
+}
+
+lab() { "$LAB" "$@"; }
+on() { local node=$1; shift; "$LAB" exec "$node" "$@"; }
+
+# start_agent [agent args...]: the real agent in the server namespace, in the
+# background (lab down kills it); waits until it listens on each --listen port.
+start_agent() {
+  local log="$TMPD/agent.log"
+  on server "$AGENT" --token-file "$TOKEN_FILE" "$@" >>"$log" 2>&1 &
+  local ports=() arg next=""
+  for arg in "$@"; do
+    if [ "$next" = listen ]; then ports+=("${arg##*:}"); fi
+    next=""
+    [ "$arg" = --listen ] && next=listen
+  done
+  [ ${#ports[@]} -eq 0 ] && ports=(7411)
+  local p
+  for p in "${ports[@]}"; do lab wait-listen server "$p" 5 || { cat "$log" >&2; return 1; }; done
+}
+
+stop_agent() {
+  local pid
+  for pid in $(ip netns pids "$(lab ns server)"); do
+    if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = agent ]; then kill "$pid" 2>/dev/null || true; fi
+  done
+  sleep 0.1
+}
+
+# prober_json OUT_FILE args...: runs the prober from the client namespace with
+# JSON output; sets RC to its exit code.
+prober_json() {
+  local out=$1
+  shift
+  set +e
+  on client "$PROBER" --format json "$@" >"$out" 2>"$out.err"
+  RC=$?
+  set -e
+}
+
+jq_is() { # jq_is FILE FILTER EXPECTED
+  local got
+  got=$(jq -r "$2" "$1" 2>/dev/null || echo "<invalid json>")
+  if [ "$got" = "$3" ]; then return 0; fi
+  echo "    $2 = '$got', expected '$3'" >&2
+  return 1
+}
+
+e2e_finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
