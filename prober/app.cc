@@ -1,7 +1,9 @@
 #include "prober/app.h"
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -58,6 +60,8 @@ int run_prober(int argc, char** argv) {
   auto validated = validate_options(raw);
   if (!validated) return usage_error(validated.error());
   const options& opts = *validated;
+  if (!opts.ssh.empty())
+    return usage_error("--ssh: the SSH control channel is not in this build yet; use --agent HOST[:PORT] or --no-agent");
 
   std::string token;
   if (!opts.no_agent) {
@@ -96,8 +100,9 @@ int run_prober(int argc, char** argv) {
         auto session = co_await open_agent_session(settings, start);
         *report.mutable_agent() = session.info;
         if (session.port) {
-          v1::SessionSummary summary;
-          co_await finish_agent_session(session, summary, opts.timeout * 2);
+          agent_stream stream;
+          asio::co_spawn(co_await asio::this_coro::executor, receive_observations(session, stream), asio::detached);
+          co_await finish_agent_session(session, stream, opts.timeout * 2);
         }
       },
       [](std::exception_ptr e) {

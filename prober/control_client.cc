@@ -228,6 +228,8 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
       info.set_message(message);
       session.ack = r.ack;
       session.port = r.port;
+      session.receiver_done =
+          std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, clock::time_point::max());
       co_return session;
     }
     auth_failed = auth_failed || r.status == v1::AgentInfo::AUTH_FAILED;
@@ -245,26 +247,61 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
   co_return session;
 }
 
-asio::awaitable<std::error_code> finish_agent_session(agent_session& session, v1::SessionSummary& summary,
+asio::awaitable<void> receive_observations(agent_session& session, agent_stream& stream) {
+  auto executor = co_await asio::this_coro::executor;
+  if (!session.receiver_done)
+    session.receiver_done = std::make_shared<asio::steady_timer>(executor, clock::time_point::max());
+  auto done_signal = session.receiver_done;
+  v1::Envelope in;
+  while (session.port) {
+    // The agent bounds the session's length itself; this is only a backstop.
+    if (auto ec = co_await session.port->receive(in, std::chrono::minutes(10))) {
+      stream.lost = "the control channel ended before the agent's summary: " + ec.message();
+      break;
+    }
+    if (in.has_observation()) {
+      for (const auto& packet : in.observation().packets()) {
+        if (packet.port() == 0 || packet.port() > 65535) continue;
+        stream.packets[static_cast<std::uint16_t>(packet.port())].push_back(packet);
+        if (stream.on_packet) stream.on_packet(packet);
+      }
+    } else if (in.has_summary()) {
+      stream.summary = in.summary();
+      break;
+    } else if (in.has_error()) {
+      stream.lost = "the agent ended the session: " + error_text(in.error());
+      break;
+    } else if (in.has_pong()) {
+      continue;
+    } else {
+      stream.lost = "the agent sent " + body_name(in) + " during the session";
+      break;
+    }
+  }
+  stream.finished = true;
+  done_signal->cancel();
+}
+
+asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream,
                                                      millis deadline) {
   if (!session.port) co_return make_error_code(errc::closed);
-  v1::Envelope done;
-  done.mutable_probes_done();
-  if (auto ec = co_await session.port->send(done)) co_return ec;
-  const auto end = clock::now() + deadline;
-  v1::Envelope in;
-  for (;;) {
-    auto left = end - clock::now();
-    if (left <= clock::duration::zero()) co_return make_error_code(errc::timeout);
-    if (auto ec = co_await session.port->receive(in, left)) co_return ec;
-    if (in.has_summary()) {
-      summary = in.summary();
-      co_await session.port->close();
-      co_return std::error_code{};
+  if (!stream.finished) {
+    v1::Envelope done;
+    done.mutable_probes_done();
+    co_await session.port->send(done);
+    if (session.receiver_done) {
+      auto executor = co_await asio::this_coro::executor;
+      asio::steady_timer timeout(executor, deadline);
+      co_await (session.receiver_done->async_wait(asio::experimental::as_tuple(asio::use_awaitable)) ||
+                timeout.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
     }
-    if (in.has_error()) co_return make_error_code(errc::peer_error);
-    // Late observations are the caller's business only while probing; here they are dropped.
   }
+  if (!stream.finished) {
+    // The receiver is still blocked: cancel it by closing the channel.
+    stream.lost = "the agent did not send its summary within " + format_duration(deadline);
+  }
+  co_await session.port->close();
+  co_return stream.summary ? std::error_code{} : make_error_code(errc::timeout);
 }
 
 }  // namespace dropspot::prober

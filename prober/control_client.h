@@ -3,7 +3,11 @@
 // address in order), prove the token, open a session.
 #include <asio/awaitable.hpp>
 #include <asio/ip/address.hpp>
+#include <asio/steady_timer.hpp>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/message_port.h"
@@ -16,6 +20,8 @@ struct agent_session {
   v1::AgentInfo info;                  ///< status and what we learned
   std::shared_ptr<message_port> port;  ///< set only when CONNECTED
   v1::SessionAck ack;
+  /// Cancelled (fires) when the receiver has finished; see finish_agent_session.
+  std::shared_ptr<asio::steady_timer> receiver_done;
 };
 
 struct control_settings {
@@ -29,8 +35,23 @@ struct control_settings {
 /// Never throws for network failures: they become the status in info.
 asio::awaitable<agent_session> open_agent_session(const control_settings& settings, const v1::SessionStart& start);
 
-/// Tells the agent we are done and collects its summary (bounded wait).
-asio::awaitable<std::error_code> finish_agent_session(agent_session& session, v1::SessionSummary& summary,
-                                                     millis deadline);
+/// What the agent streams during a session, gathered by receive_observations.
+struct agent_stream {
+  std::map<std::uint16_t, std::vector<v1::PacketEvent>> packets;  ///< by service port
+  std::optional<v1::SessionSummary> summary;
+  std::string lost;  ///< why the channel ended early, if it did
+  bool finished = false;
+  /// Called for every packet as it arrives (the prober decides early from it).
+  std::function<void(const v1::PacketEvent&)> on_packet;
+};
+
+/// Reads the agent's messages until the summary arrives or the channel ends.
+/// Run it concurrently with the probes; it completes `stream` and wakes
+/// finish_agent_session.
+asio::awaitable<void> receive_observations(agent_session& session, agent_stream& stream);
+
+/// Tells the agent the probes are done and waits (bounded) for the receiver
+/// to see the summary; closes the channel.
+asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream, millis deadline);
 
 }  // namespace dropspot::prober

@@ -2,6 +2,7 @@
 // the real prober client over loopback TLS.
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
 #include <catch2/catch.hpp>
 
 #include "agent/server.h"
@@ -46,15 +47,19 @@ struct fixture {
     start.add_ports(22);
     prober::agent_session result;
     std::error_code finish_error;
+    bool has_summary = false;
     bool done = false;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
           result = co_await prober::open_agent_session(s, start);
           if (result.port) {
-            v1::SessionSummary summary;
+            prober::agent_stream stream;
+            asio::co_spawn(co_await asio::this_coro::executor, prober::receive_observations(result, stream),
+                           asio::detached);
             // Never co_await inside a Catch macro: GCC evaluates it twice.
-            finish_error = co_await prober::finish_agent_session(result, summary, 1000ms);
+            finish_error = co_await prober::finish_agent_session(result, stream, 1000ms);
+            has_summary = stream.summary.has_value();
           }
           done = true;
         },
@@ -64,6 +69,7 @@ struct fixture {
     io.restart();
     while (!done) io.run_one();
     CHECK_FALSE(finish_error);
+    CHECK(has_summary == (result.info.status() == v1::AgentInfo::CONNECTED));
     return result;
   }
 

@@ -1,0 +1,50 @@
+#pragma once
+// The prober's seam to the operating system: everything that needs more than
+// portable sockets lives behind these functions. platform_linux.cc implements
+// them with IP_RECVERR / the socket error queue / TCP_INFO; platform_other.cc
+// is the fallback for Windows and macOS, where connect probes still work but
+// carry no ICMP details and hop search is not available.
+#include <asio/ip/tcp.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+
+namespace dropspot::prober::platform {
+
+using native_socket = asio::ip::tcp::socket::native_handle_type;
+
+/// An ICMP (IPv4) or ICMPv6 (IPv6) error the kernel queued for a socket.
+struct icmp_info {
+  std::string from;        ///< the offender: the router or host that sent it
+  std::uint32_t type = 0;  ///< ICMP type for IPv4, ICMPv6 type for IPv6
+  std::uint32_t code = 0;
+  int error = 0;           ///< the errno the kernel mapped it to (0 if none)
+};
+
+/// Facts about a connected TCP socket, for evidence.
+struct tcp_facts {
+  std::uint32_t mss = 0;     ///< send MSS: the peer's MSS option, lowered by the path MTU
+  std::uint32_t rtt_us = 0;  ///< smoothed round-trip time
+};
+
+/// Before connect: asks for ICMP errors to be reported on the socket (Linux:
+/// IP_RECVERR or IPV6_RECVERR, so they also abort a SYN_SENT connect at once
+/// and land on the error queue). Succeeds as a no-op where unsupported.
+std::error_code prepare_probe_socket(native_socket socket, bool v6);
+
+/// After a failed connect: the last ICMP error queued on the socket, if any.
+/// Drains the error queue. Never blocks.
+std::optional<icmp_info> read_icmp_error(native_socket socket, bool v6);
+
+/// After a successful connect: MSS and RTT, where the OS tells them.
+std::optional<tcp_facts> read_tcp_facts(native_socket socket);
+
+/// True where a TTL-limited connect fails at once with the router's ICMP
+/// time-exceeded and its address (Linux): the hop search relies on that.
+bool hop_search_available();
+
+/// One line about what this platform's probes can and cannot see.
+const char* platform_note();
+
+}  // namespace dropspot::prober::platform

@@ -1,0 +1,100 @@
+// Linux side of the seam: IP_RECVERR and the socket error queue.
+#include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "prober/platform.h"
+
+namespace dropspot::prober::platform {
+
+namespace {
+
+std::string address_text(const sockaddr_storage& sa) {
+  std::array<char, INET6_ADDRSTRLEN> buffer{};
+  if (sa.ss_family == AF_INET) {
+    sockaddr_in in{};
+    std::memcpy(&in, &sa, sizeof in);
+    if (inet_ntop(AF_INET, &in.sin_addr, buffer.data(), buffer.size())) return buffer.data();
+  } else if (sa.ss_family == AF_INET6) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, &sa, sizeof in6);
+    if (inet_ntop(AF_INET6, &in6.sin6_addr, buffer.data(), buffer.size())) return buffer.data();
+  }
+  return {};
+}
+
+}  // namespace
+
+std::error_code prepare_probe_socket(native_socket socket, bool v6) {
+  const int on = 1;
+  const int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  const int name = v6 ? IPV6_RECVERR : IP_RECVERR;
+  if (::setsockopt(socket, level, name, &on, sizeof on) != 0) return {errno, std::system_category()};
+  return {};
+}
+
+std::optional<icmp_info> read_icmp_error(native_socket socket, bool v6) {
+  std::optional<icmp_info> last;
+  // Bounded: the queue of a fresh probe socket holds one or two entries.
+  for (int i = 0; i < 16; ++i) {
+    std::array<char, 512> control{};
+    std::array<char, 64> data{};
+    sockaddr_storage from{};
+    iovec iov{data.data(), data.size()};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    if (::recvmsg(socket, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      const bool ours = v6 ? (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)
+                           : (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR);
+      if (!ours) continue;
+      sock_extended_err ee{};
+      std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      icmp_info info;
+      // SO_EE_OFFENDER: the sockaddr right after the extended error.
+      const std::size_t offset = CMSG_LEN(sizeof(sock_extended_err));
+      if (c->cmsg_len > offset) {
+        sockaddr_storage offender{};
+        std::memcpy(&offender, CMSG_DATA(c) + sizeof(sock_extended_err),
+                    std::min<std::size_t>(c->cmsg_len - offset, sizeof offender));
+        if (offender.ss_family != AF_UNSPEC) info.from = address_text(offender);
+      }
+      info.type = ee.ee_type;
+      info.code = ee.ee_code;
+      info.error = static_cast<int>(ee.ee_errno);
+      last = std::move(info);
+    }
+  }
+  return last;
+}
+
+std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (::getsockopt(socket, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return std::nullopt;
+  tcp_facts facts;
+  facts.mss = info.tcpi_snd_mss;
+  facts.rtt_us = info.tcpi_rtt;
+  return facts;
+}
+
+bool hop_search_available() { return true; }
+
+const char* platform_note() {
+  return "Linux: ICMP errors through IP_RECVERR (offender address, type, code); hop search by TTL-limited connects";
+}
+
+}  // namespace dropspot::prober::platform

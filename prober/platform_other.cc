@@ -1,0 +1,20 @@
+// Portable fallback of the seam (Windows, macOS, BSD): connect probes work,
+// but the OS does not hand ICMP details to an unprivileged TCP socket, and a
+// TTL-limited connect does not fail at once with the router's address.
+#include "prober/platform.h"
+
+namespace dropspot::prober::platform {
+
+std::error_code prepare_probe_socket(native_socket, bool) { return {}; }
+
+std::optional<icmp_info> read_icmp_error(native_socket, bool) { return std::nullopt; }
+
+std::optional<tcp_facts> read_tcp_facts(native_socket) { return std::nullopt; }
+
+bool hop_search_available() { return false; }
+
+const char* platform_note() {
+  return "ICMP details and hop search are not available on this platform: connect outcomes only";
+}
+
+}  // namespace dropspot::prober::platform
