@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "agent/listeners.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/server.h"
@@ -63,7 +64,9 @@ int run_server(const options& opts) {
 
   asio::io_context io(1);
   try {
-    server srv(io, effective, config, session_services{});
+    session_services services;
+    services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
+    server srv(io, effective, config, services);
     srv.start();
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) {
