@@ -19,7 +19,7 @@ struct icmp_info {
   std::string from;        ///< the offender: the router or host that sent it
   std::uint32_t type = 0;  ///< ICMP type for IPv4, ICMPv6 type for IPv6
   std::uint32_t code = 0;
-  int error = 0;           ///< the errno the kernel mapped it to (0 if none)
+  int error = 0;  ///< the errno the kernel mapped it to (0 if none)
 };
 
 /// Facts about a connected TCP socket, for evidence.

@@ -1,0 +1,409 @@
+#include "prober/probe.h"
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/ip/unicast.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
+#include <exception>
+#include <variant>
+
+namespace dropspot::prober {
+
+namespace {
+
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using clock = std::chrono::steady_clock;
+constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+
+std::uint64_t unix_us_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+double ms_since(clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock::now() - start).count();
+}
+
+/// Runs task(0) .. task(count-1) with at most `limit` running at once and
+/// returns when every one has finished; rethrows the first exception.
+asio::awaitable<void> run_bounded(std::size_t count, std::size_t limit,
+                                  std::function<asio::awaitable<void>(std::size_t)> task) {
+  auto executor = co_await asio::this_coro::executor;
+  std::size_t next = 0;
+  std::size_t running = 0;
+  std::exception_ptr failure;
+  asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
+  const std::size_t workers = std::min(std::max<std::size_t>(limit, 1), count);
+  for (std::size_t w = 0; w < workers; ++w) {
+    ++running;
+    asio::co_spawn(
+        executor,
+        [&]() -> asio::awaitable<void> {
+          while (next < count && !failure) co_await task(next++);
+        },
+        [&](std::exception_ptr e) {
+          if (e && !failure) failure = e;
+          if (--running == 0) all_done.cancel();
+        });
+  }
+  // The workers use this frame's locals: never leave before they are done.
+  while (running > 0) co_await all_done.async_wait(as_tuple_awaitable);
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- attempt_canceller
+
+attempt_canceller::attempt_canceller(const asio::any_io_executor& executor)
+    : timer_(executor, asio::steady_timer::time_point::max()) {}
+
+void attempt_canceller::cancel(std::string note) {
+  if (cancelled_) return;
+  cancelled_ = true;
+  note_ = std::move(note);
+  timer_.cancel();
+}
+
+asio::awaitable<std::tuple<std::error_code>> attempt_canceller::wait() {
+  if (cancelled_) co_return std::tuple<std::error_code>{asio::error::operation_aborted};
+  co_return co_await timer_.async_wait(as_tuple_awaitable);
+}
+
+// ---------------------------------------------------------------- connect_probe
+
+v1::Attempt::Outcome classify_connect(const std::error_code& ec, bool icmp_received) {
+  if (!ec) return v1::Attempt::CONNECTED;
+  if (icmp_received) return v1::Attempt::UNREACHABLE;
+  if (ec == asio::error::connection_refused) return v1::Attempt::REFUSED;
+  if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable || ec == asio::error::network_down)
+    return v1::Attempt::UNREACHABLE;
+  if (ec == asio::error::timed_out) return v1::Attempt::TIMED_OUT;
+  return v1::Attempt::FAILED;
+}
+
+bool needs_retry(const v1::Attempt& a, bool cancelled) {
+  if (cancelled) return false;
+  return a.outcome() == v1::Attempt::TIMED_OUT || a.outcome() == v1::Attempt::FAILED;
+}
+
+std::optional<asio::ip::address> route_source_address(const asio::any_io_executor& executor,
+                                                      const asio::ip::address& target) {
+  asio::ip::udp::socket socket(executor);
+  std::error_code ec;
+  socket.open(target.is_v6() ? asio::ip::udp::v6() : asio::ip::udp::v4(), ec);
+  if (ec) return std::nullopt;
+  socket.connect(asio::ip::udp::endpoint(target, 9), ec);  // no packet leaves
+  if (ec) return std::nullopt;
+  auto local = socket.local_endpoint(ec);
+  if (ec || local.address().is_unspecified()) return std::nullopt;
+  return local.address();
+}
+
+asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_options options,
+                                              attempt_canceller* canceller) {
+  auto executor = co_await asio::this_coro::executor;
+  connect_result r;
+  v1::Attempt& a = r.attempt;
+  a.set_start_unix_us(unix_us_now());
+  const auto t0 = clock::now();
+  const bool v6 = target.address().is_v6();
+  auto fail = [&](v1::Attempt::Outcome outcome, const std::string& error) {
+    a.set_outcome(outcome);
+    a.set_error(error);
+    a.set_elapsed_ms(ms_since(t0));
+  };
+
+  tcp::socket socket(executor);
+  std::error_code ec;
+  socket.open(target.protocol(), ec);
+  if (ec) {
+    fail(v1::Attempt::FAILED, "cannot open a socket: " + ec.message());
+    co_return r;
+  }
+  // Without it there are no ICMP details, but the probe still works.
+  (void)platform::prepare_probe_socket(socket.native_handle(), v6);
+  if (options.ttl > 0) {
+    socket.set_option(asio::ip::unicast::hops(options.ttl), ec);
+    if (ec) {
+      fail(v1::Attempt::FAILED, "cannot set the TTL: " + ec.message());
+      co_return r;
+    }
+  }
+
+  // Bind first, so the source port is known even if nothing ever answers.
+  auto local = options.local_address;
+  if (!local) local = route_source_address(executor, target.address());
+  if (local) {
+    socket.bind(tcp::endpoint(*local, 0), ec);
+    if (ec) {
+      // The address may have gone away: let the kernel pick the whole source.
+      ec.clear();
+      socket.bind(tcp::endpoint(target.protocol(), 0), ec);
+    }
+  } else {
+    socket.bind(tcp::endpoint(target.protocol(), 0), ec);
+  }
+  if (ec) {
+    fail(v1::Attempt::FAILED, "cannot bind a source port: " + ec.message());
+    co_return r;
+  }
+  if (auto bound = socket.local_endpoint(ec); !ec) {
+    a.set_local_address(bound.address().to_string());
+    a.set_local_port(bound.port());
+  }
+
+  attempt_canceller own_canceller(executor);
+  attempt_canceller& stop = canceller ? *canceller : own_canceller;
+  if (stop.cancelled()) {
+    fail(v1::Attempt::TIMED_OUT, stop.note());
+    r.cancelled = true;
+    co_return r;
+  }
+
+  asio::steady_timer deadline(executor, options.timeout);
+  auto outcome = co_await (socket.async_connect(target, as_tuple_awaitable) ||
+                           deadline.async_wait(as_tuple_awaitable) || stop.wait());
+  a.set_elapsed_ms(ms_since(t0));
+  if (outcome.index() == 1) {
+    a.set_outcome(v1::Attempt::TIMED_OUT);
+    a.set_error("no answer within " + format_duration(options.timeout));
+    co_return r;
+  }
+  if (outcome.index() == 2) {
+    a.set_outcome(v1::Attempt::TIMED_OUT);
+    a.set_error(stop.note());
+    r.cancelled = true;
+    co_return r;
+  }
+  ec = std::get<0>(std::get<0>(outcome));
+  // The source address is final once the SYN has left.
+  std::error_code ignored;
+  if (auto bound = socket.local_endpoint(ignored); !ignored && !bound.address().is_unspecified())
+    a.set_local_address(bound.address().to_string());
+  std::optional<platform::icmp_info> icmp;
+  if (ec) icmp = platform::read_icmp_error(socket.native_handle(), v6);
+  a.set_outcome(classify_connect(ec, icmp.has_value()));
+  if (ec) a.set_error(ec.message());
+  if (icmp) {
+    a.set_icmp_from(icmp->from);
+    a.set_icmp_type(icmp->type);
+    a.set_icmp_code(icmp->code);
+  }
+  if (a.outcome() == v1::Attempt::CONNECTED) {
+    r.tcp = platform::read_tcp_facts(socket.native_handle());
+    if (options.keep_socket) r.socket.emplace(std::move(socket));
+  }
+  co_return r;
+}
+
+// ---------------------------------------------------------------- probe_runner
+
+probe_runner::probe_runner(asio::any_io_executor executor, asio::ip::address target, runner_settings settings)
+    : executor_(std::move(executor)), target_(std::move(target)), settings_(settings) {}
+
+attempt_canceller& probe_runner::canceller(std::uint16_t port) {
+  auto& slot = cancellers_[port];
+  if (!slot) slot = std::make_unique<attempt_canceller>(executor_);
+  return *slot;
+}
+
+void probe_runner::decide(std::uint16_t port, std::string note) { canceller(port).cancel(std::move(note)); }
+
+bool probe_runner::decided(std::uint16_t port) const {
+  auto it = cancellers_.find(port);
+  return it != cancellers_.end() && it->second->cancelled();
+}
+
+asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<std::uint16_t> ports,
+                                                           attempt_handler on_attempt) {
+  std::vector<port_probe> results(ports.size());
+  for (std::size_t i = 0; i < ports.size(); ++i) results[i].port = ports[i];
+
+  connect_options options;
+  options.timeout = settings_.timeout;
+  options.keep_socket = settings_.keep_sockets;
+  options.local_address = route_source_address(executor_, target_);
+
+  // Round 0 probes every port; each later round the ports still unanswered.
+  std::vector<std::size_t> pending(ports.size());
+  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  for (int round = 0; round <= std::max(settings_.retries, 0) && !pending.empty(); ++round) {
+    const bool last_round = round == std::max(settings_.retries, 0);
+    std::vector<std::size_t> unanswered;
+    co_await run_bounded(pending.size(), settings_.concurrency, [&](std::size_t k) -> asio::awaitable<void> {
+      port_probe& p = results[pending[k]];
+      attempt_canceller& stop = canceller(p.port);
+      if (stop.cancelled()) {
+        p.decided = true;
+        co_return;
+      }
+      auto r = co_await connect_probe(tcp::endpoint(target_, p.port), options, &stop);
+      const bool again = !last_round && !stop.cancelled() && needs_retry(r.attempt, r.cancelled);
+      if (r.cancelled) p.decided = true;
+      p.attempts.push_back(r.attempt);
+      if (again) unanswered.push_back(pending[k]);
+      if (on_attempt) on_attempt(p.port, r, !again);
+    });
+    std::sort(unanswered.begin(), unanswered.end());
+    pending = std::move(unanswered);
+  }
+  co_return results;
+}
+
+// ---------------------------------------------------------------- hop search
+
+bool is_time_exceeded(const v1::Attempt& a, bool v6) {
+  return a.outcome() == v1::Attempt::UNREACHABLE && !a.icmp_from().empty() && a.icmp_type() == (v6 ? 3u : 11u);
+}
+
+namespace {
+
+/// The target or a router ended the SYN's journey: higher TTLs tell no more.
+bool is_final_answer(const v1::Attempt& a, bool v6) {
+  return a.outcome() == v1::Attempt::CONNECTED || a.outcome() == v1::Attempt::REFUSED ||
+         (a.outcome() == v1::Attempt::UNREACHABLE && !a.icmp_from().empty() && !is_time_exceeded(a, v6));
+}
+
+std::string hop_list(const std::vector<int>& hops) {
+  std::string out;
+  for (std::size_t i = 0; i < hops.size(); ++i) {
+    if (i > 0) out += i + 1 == hops.size() ? " and " : ", ";
+    out += std::to_string(hops[i]);
+  }
+  return out;
+}
+
+std::string outcome_words(const v1::Attempt& a) {
+  switch (a.outcome()) {
+    case v1::Attempt::CONNECTED:
+      return "completed the handshake";
+    case v1::Attempt::REFUSED:
+      return "answered with a TCP reset";
+    case v1::Attempt::UNREACHABLE:
+      return "answered with ICMP type " + std::to_string(a.icmp_type()) + " code " + std::to_string(a.icmp_code());
+    default:
+      return "answered";
+  }
+}
+
+}  // namespace
+
+v1::HopLocation locate_last_hop(const std::vector<v1::Attempt>& by_ttl, const asio::ip::address& target) {
+  const bool v6 = target.is_v6();
+  const std::string target_text = target.to_string();
+  v1::HopLocation hop;
+
+  // The first final answer: the target's (a handshake, a reset, an ICMP error
+  // of its own) or a router's rejection. Higher TTLs cannot tell more.
+  std::size_t final_ttl = 0;
+  for (std::size_t i = 0; i < by_ttl.size() && !final_ttl; ++i)
+    if (is_final_answer(by_ttl[i], v6)) final_ttl = i + 1;
+  const v1::Attempt* final_answer = final_ttl ? &by_ttl[final_ttl - 1] : nullptr;
+  const bool from_target =
+      final_answer && (final_answer->outcome() != v1::Attempt::UNREACHABLE || final_answer->icmp_from() == target_text);
+  const std::size_t below = final_ttl ? final_ttl - 1 : by_ttl.size();
+
+  // The highest router below it that sent time-exceeded.
+  for (std::size_t i = 0; i < below; ++i) {
+    if (is_time_exceeded(by_ttl[i], v6)) {
+      hop.set_last_hop(static_cast<std::uint32_t>(i + 1));
+      hop.set_last_hop_address(by_ttl[i].icmp_from());
+    }
+  }
+  // Routers that stayed silent on the way (beyond the last hop, when the SYN
+  // died in transit, silence is the drop itself).
+  std::vector<int> silent;
+  for (std::size_t i = 0; i < (final_ttl ? below : hop.last_hop()); ++i)
+    if (by_ttl[i].outcome() == v1::Attempt::TIMED_OUT) silent.push_back(static_cast<int>(i + 1));
+
+  const std::string last =
+      hop.last_hop() ? "hop " + std::to_string(hop.last_hop()) + " (" + hop.last_hop_address() + ")" : std::string();
+  std::string note;
+  if (from_target) {
+    hop.set_path_length(static_cast<std::uint32_t>(final_ttl));
+    note = "the target " + outcome_words(*final_answer) + " at hop " + std::to_string(final_ttl);
+    if (hop.last_hop()) note += "; the last router before it is " + last;
+  } else if (final_answer) {
+    note = "a router rejected the SYN: " + final_answer->icmp_from() + " " + outcome_words(*final_answer) + " at TTL " +
+           std::to_string(final_ttl);
+    if (hop.last_hop()) note += ", after " + last;
+  } else if (hop.last_hop()) {
+    note = "the SYN is dropped after " + last + ": nothing answered from TTL " + std::to_string(hop.last_hop() + 1) +
+           " to " + std::to_string(by_ttl.size()) + " (a filter in that router or in the next hop)";
+  } else if (!by_ttl.empty() && by_ttl[0].outcome() == v1::Attempt::FAILED) {
+    note = "the TTL-limited connects failed locally: " + by_ttl[0].error();
+  } else {
+    note = "no router answered with ICMP time-exceeded and the target did not answer up to TTL " +
+           std::to_string(by_ttl.size()) +
+           ": the first router drops the SYN or sends no ICMP, or ICMP is filtered on the way back";
+  }
+  if (!silent.empty())
+    note += std::string(silent.size() == 1 ? "; hop " : "; hops ") + hop_list(silent) + " sent no time-exceeded";
+  hop.set_note(note);
+  return hop;
+}
+
+asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_t port, hop_settings settings) {
+  hop_trace trace;
+  if (!platform::hop_search_available()) {
+    trace.location.set_note(std::string("hop search not available: ") + platform::platform_note());
+    co_return trace;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  const int max_hops = std::clamp(settings.max_hops, 1, 255);
+  const bool v6 = address.is_v6();
+  trace.by_ttl.resize(static_cast<std::size_t>(max_hops));
+
+  connect_options options;
+  options.timeout = settings.timeout;
+  options.keep_socket = false;
+  options.local_address = settings.local_address ? settings.local_address : route_source_address(executor, address);
+
+  // The first TTL that got a final answer (the target's, or a router's
+  // rejection): nothing above it can tell more, so those attempts stop.
+  int final_ttl = max_hops + 1;
+  std::vector<int> ttls;
+  for (int ttl = 1; ttl <= max_hops; ++ttl) ttls.push_back(ttl);
+  for (int round = 0; round <= std::max(settings.retries, 0) && !ttls.empty(); ++round) {
+    std::vector<std::unique_ptr<attempt_canceller>> cancellers;
+    for (std::size_t k = 0; k < ttls.size(); ++k) cancellers.push_back(std::make_unique<attempt_canceller>(executor));
+    co_await run_bounded(ttls.size(), ttls.size(), [&](std::size_t k) -> asio::awaitable<void> {
+      // Spaced out, so that once an answer is final the higher TTLs not yet
+      // sent are not sent at all (no burst of SYNs and ICMP errors).
+      if (k > 0 && settings.spacing.count() > 0) {
+        asio::steady_timer pause(executor, settings.spacing * static_cast<int>(k));
+        co_await (pause.async_wait(as_tuple_awaitable) || cancellers[k]->wait());
+      }
+      connect_options o = options;
+      o.ttl = ttls[k];
+      auto r = co_await connect_probe(tcp::endpoint(address, port), o, cancellers[k].get());
+      const auto& a = r.attempt;
+      trace.by_ttl[static_cast<std::size_t>(ttls[k] - 1)] = a;
+      if (is_final_answer(a, v6) && ttls[k] < final_ttl) {
+        final_ttl = ttls[k];
+        for (std::size_t j = 0; j < ttls.size(); ++j)
+          if (ttls[j] > final_ttl) cancellers[j]->cancel("a lower TTL already got the final answer");
+      }
+    });
+    // Try again the TTLs below the final answer that stayed silent (a lost
+    // packet or a rate-limited ICMP).
+    std::vector<int> again;
+    for (int ttl = 1; ttl < final_ttl; ++ttl)
+      if (trace.by_ttl[static_cast<std::size_t>(ttl - 1)].outcome() == v1::Attempt::TIMED_OUT) again.push_back(ttl);
+    ttls = std::move(again);
+  }
+  // Above the final answer nothing was learned (those TTLs were cancelled).
+  if (final_ttl <= max_hops) trace.by_ttl.resize(static_cast<std::size_t>(final_ttl));
+  trace.location = locate_last_hop(trace.by_ttl, address);
+  co_return trace;
+}
+
+}  // namespace dropspot::prober

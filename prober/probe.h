@@ -1,0 +1,187 @@
+#pragma once
+// Connect probes, portable (Asio coroutines, no raw sockets, no libpcap):
+//   connect_probe  one TCP connect attempt with a deadline, bound first so the
+//                  source port is known even when nothing answers;
+//   probe_runner   every port at once under a concurrency bound, with retries
+//                  for ports that got no answer and a way to stop waiting for
+//                  a port the agent's evidence already decided;
+//   find_last_hop  TTL-limited connects: the last router that still answered
+//                  on the way to a port whose SYNs die in transit.
+// Operating-system extras (ICMP details, TCP_INFO) come through
+// prober/platform.h. Everything here runs on one thread: use a
+// single-threaded io_context (or one strand) for the coroutines and for
+// probe_runner::decide().
+#include <asio/awaitable.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <vector>
+
+#include "common/duration.h"
+#include "dropspot.pb.h"
+#include "prober/platform.h"
+
+namespace dropspot::prober {
+
+/// The note a cancelled attempt carries when probe_runner::decide() ended it.
+inline constexpr const char* decided_note = "decided from the agent's evidence";
+
+/// Ends an attempt's wait from outside. Once cancelled it stays cancelled:
+/// attempts waiting on it end at once as TIMED_OUT with the note in
+/// Attempt.error, and later attempts given it do not send anything.
+class attempt_canceller {
+ public:
+  explicit attempt_canceller(const asio::any_io_executor& executor);
+
+  void cancel(std::string note = decided_note);
+  bool cancelled() const { return cancelled_; }
+  const std::string& note() const { return note_; }
+
+  /// Completes (with operation_aborted) when cancel() is called; for connect_probe.
+  asio::awaitable<std::tuple<std::error_code>> wait();
+
+ private:
+  asio::steady_timer timer_;  ///< never expires; cancel() wakes its waiters
+  bool cancelled_ = false;
+  std::string note_;
+};
+
+struct connect_options {
+  millis timeout{2000};
+  /// Source address to bind; unset: the one the routing table picks for the
+  /// target (see route_source_address), or the unspecified address if none.
+  std::optional<asio::ip::address> local_address;
+  /// IP TTL / IPv6 hop limit of the SYN; 0 keeps the system default.
+  int ttl = 0;
+  /// Keep the socket of a CONNECTED attempt (application probes speak on it);
+  /// when false it is closed before connect_probe returns.
+  bool keep_socket = true;
+};
+
+struct connect_result {
+  /// outcome, start_unix_us, elapsed_ms, local_address/local_port (known
+  /// before the SYN leaves), icmp_from/type/code, error (the OS's words, or
+  /// the canceller's note, or "no answer within 2s").
+  v1::Attempt attempt;
+  std::optional<asio::ip::tcp::socket> socket;  ///< CONNECTED and keep_socket only
+  std::optional<platform::tcp_facts> tcp;       ///< CONNECTED, where the OS tells
+  bool cancelled = false;                       ///< the canceller ended it (TIMED_OUT)
+};
+
+/// One TCP connect to target. Never throws for network failures: they are the
+/// outcome. CONNECTED: handshake done. REFUSED: a TCP RST. UNREACHABLE: an
+/// ICMP error (icmp_* set where the platform tells them), or the OS said host
+/// or network unreachable. TIMED_OUT: nothing before the deadline, or the
+/// canceller fired. FAILED: a local error (no socket, bind failed, a local
+/// firewall refused to send).
+asio::awaitable<connect_result> connect_probe(asio::ip::tcp::endpoint target, connect_options options = {},
+                                              attempt_canceller* canceller = nullptr);
+
+/// Pure: the outcome of a connect that completed with ec (not a timeout or a
+/// cancellation). icmp_received: the platform read an ICMP error for it.
+/// Linux reports port-unreachable as ECONNREFUSED and admin-prohibited as
+/// EHOSTUNREACH (IPv4) or EACCES (IPv6): with an ICMP error all are UNREACHABLE.
+v1::Attempt::Outcome classify_connect(const std::error_code& ec, bool icmp_received);
+
+/// The source address the routing table picks to reach target (a UDP
+/// connect: no packet is sent). Empty when there is no route.
+std::optional<asio::ip::address> route_source_address(const asio::any_io_executor& executor,
+                                                      const asio::ip::address& target);
+
+/// Pure: whether a port whose last attempt is a should be tried again (it got
+/// no answer: TIMED_OUT without a cancellation, or FAILED).
+bool needs_retry(const v1::Attempt& a, bool cancelled);
+
+// ---------------------------------------------------------------- runner
+
+struct runner_settings {
+  millis timeout{2000};           ///< per attempt
+  int retries = 1;                ///< extra attempts for ports without an answer
+  std::size_t concurrency = 256;  ///< attempts in flight at most
+  bool keep_sockets = true;       ///< hand CONNECTED sockets to the handler
+};
+
+/// Every attempt for one port, in order.
+struct port_probe {
+  std::uint16_t port = 0;
+  std::vector<v1::Attempt> attempts;  ///< empty only if decided before its first attempt
+  bool decided = false;               ///< decide() cut it short
+};
+
+/// Called once per finished attempt, as it finishes. last: no further attempt
+/// follows for this port (a port decided while it waits for its next round
+/// gets no further call). The handler may move result.socket out to keep the
+/// connection; whatever it leaves there is closed when it returns.
+using attempt_handler = std::function<void(std::uint16_t port, connect_result& result, bool last)>;
+
+/// Probes ports of one address: first every port once (concurrency bounded),
+/// then again, up to `retries` more rounds, the ports that got no answer.
+class probe_runner {
+ public:
+  probe_runner(asio::any_io_executor executor, asio::ip::address target, runner_settings settings);
+
+  /// The port is decided (e.g. by the agent's evidence): an attempt in flight
+  /// ends now as TIMED_OUT with the note, and no further attempt starts.
+  /// Callable before or during run(), from the runner's thread.
+  void decide(std::uint16_t port, std::string note = decided_note);
+  bool decided(std::uint16_t port) const;
+
+  /// Probes every port; results in the order of ports. Call once at a time.
+  asio::awaitable<std::vector<port_probe>> run(std::vector<std::uint16_t> ports, attempt_handler on_attempt = {});
+
+ private:
+  attempt_canceller& canceller(std::uint16_t port);
+
+  asio::any_io_executor executor_;
+  asio::ip::address target_;
+  runner_settings settings_;
+  std::map<std::uint16_t, std::unique_ptr<attempt_canceller>> cancellers_;
+};
+
+// ---------------------------------------------------------------- hop search
+
+struct hop_settings {
+  int max_hops = 30;
+  millis timeout{1000};  ///< per TTL (all TTLs are probed at once)
+  int retries = 1;       ///< extra rounds for TTLs that stayed silent
+  millis spacing{10};    ///< between the starts of successive TTLs in a round
+  std::optional<asio::ip::address> local_address;
+};
+
+struct hop_trace {
+  v1::HopLocation location;
+  /// by_ttl[i]: the (last) connect with TTL i+1, up to the final answer if
+  /// there was one, else up to max_hops.
+  std::vector<v1::Attempt> by_ttl;
+};
+
+/// Finds the last hop that still answers on the way to address:port, by
+/// connects with TTL 1..max_hops, started `spacing` apart and running in
+/// parallel, so a round lasts about timeout + max_hops * spacing. Once a TTL
+/// gets a final answer (the target's, or a router's rejection) the higher
+/// TTLs are cancelled: only those sent within one round trip reach that far.
+/// Then up to `retries` rounds again for the TTLs below it that stayed silent.
+/// Meant for ports whose SYNs die in transit: at a reachable port the agent
+/// sees a few extra SYNs (each completed handshake is closed at once). Where
+/// hop_search_available() is false, returns at once with the platform note.
+asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_t port, hop_settings settings = {});
+
+/// Pure: true for an UNREACHABLE attempt whose ICMP is time-exceeded (ICMP
+/// type 11 over IPv4, ICMPv6 type 3 over IPv6).
+bool is_time_exceeded(const v1::Attempt& a, bool v6);
+
+/// Pure: reads the per-TTL attempts (by_ttl[i] has TTL i+1). path_length: the
+/// first TTL the target answered at (handshake, RST, or an ICMP error from
+/// the target's own address). last_hop: the highest TTL below it whose
+/// router sent time-exceeded. The note says what that means, in words.
+v1::HopLocation locate_last_hop(const std::vector<v1::Attempt>& by_ttl, const asio::ip::address& target);
+
+}  // namespace dropspot::prober

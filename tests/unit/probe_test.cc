@@ -1,0 +1,424 @@
+// Connect probes on loopback (no lab needed) and the pure parts of the hop
+// search. A port that never answers is made without a firewall: a listener
+// with a backlog of 0 whose one queue slot is taken drops every further SYN.
+// Drops, ICMP errors and real hops are covered in tests/e2e/probe_lab_test.sh.
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <map>
+
+#include "prober/probe.h"
+
+using namespace dropspot;
+using namespace dropspot::prober;
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+
+namespace {
+
+const auto loopback = asio::ip::make_address("127.0.0.1");
+
+/// Runs one coroutine to completion on io and returns its value.
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> work) {
+  std::optional<T> out;
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(work), [&](std::exception_ptr e, T value) {
+    failure = e;
+    if (!e) out.emplace(std::move(value));
+  });
+  io.restart();
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*out);
+}
+
+/// A port nothing listens on (bound, never listening, so nobody else takes it).
+struct closed_port {
+  tcp::socket holder;
+  explicit closed_port(asio::io_context& io, asio::ip::address address = loopback) : holder(io) {
+    holder.open(address.is_v6() ? tcp::v6() : tcp::v4());
+    holder.bind(tcp::endpoint(address, 0));
+  }
+  std::uint16_t port() const { return holder.local_endpoint().port(); }
+};
+
+/// A listener whose accept queue is full: the kernel drops further SYNs.
+struct silent_port {
+  tcp::acceptor acceptor;
+  tcp::socket filler;
+  explicit silent_port(asio::io_context& io) : acceptor(io), filler(io) {
+    acceptor.open(tcp::v4());
+    acceptor.bind(tcp::endpoint(loopback, 0));
+    acceptor.listen(0);
+    filler.connect(acceptor.local_endpoint());
+  }
+  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+};
+
+v1::Attempt attempt(v1::Attempt::Outcome outcome, std::string icmp_from = "", std::uint32_t type = 0,
+                    std::uint32_t code = 0) {
+  v1::Attempt a;
+  a.set_outcome(outcome);
+  a.set_icmp_from(icmp_from);
+  a.set_icmp_type(type);
+  a.set_icmp_code(code);
+  return a;
+}
+
+v1::Attempt time_exceeded(const std::string& from, bool v6 = false) {
+  return attempt(v1::Attempt::UNREACHABLE, from, v6 ? 3 : 11);
+}
+
+v1::Attempt silence() { return attempt(v1::Attempt::TIMED_OUT); }
+
+std::vector<v1::Attempt> with_silence(std::vector<v1::Attempt> answered, std::size_t total) {
+  while (answered.size() < total) answered.push_back(silence());
+  return answered;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- pure parts
+
+TEST_CASE("connect errors are classified by the OS error and by whether an ICMP error came") {
+  CHECK(classify_connect({}, false) == v1::Attempt::CONNECTED);
+  CHECK(classify_connect(asio::error::connection_refused, false) == v1::Attempt::REFUSED);
+  // Port-unreachable reads as ECONNREFUSED: the ICMP makes it UNREACHABLE.
+  CHECK(classify_connect(asio::error::connection_refused, true) == v1::Attempt::UNREACHABLE);
+  CHECK(classify_connect(asio::error::host_unreachable, true) == v1::Attempt::UNREACHABLE);
+  CHECK(classify_connect(asio::error::host_unreachable, false) == v1::Attempt::UNREACHABLE);
+  CHECK(classify_connect(asio::error::network_unreachable, false) == v1::Attempt::UNREACHABLE);
+  // Admin-prohibited over IPv6 reads as EACCES; without an ICMP it is a local refusal.
+  CHECK(classify_connect(asio::error::access_denied, true) == v1::Attempt::UNREACHABLE);
+  CHECK(classify_connect(asio::error::access_denied, false) == v1::Attempt::FAILED);
+  CHECK(classify_connect(std::make_error_code(std::errc::operation_not_permitted), false) == v1::Attempt::FAILED);
+  CHECK(classify_connect(asio::error::timed_out, false) == v1::Attempt::TIMED_OUT);
+  CHECK(classify_connect(asio::error::address_in_use, false) == v1::Attempt::FAILED);
+}
+
+TEST_CASE("only ports without an answer are tried again") {
+  CHECK(needs_retry(attempt(v1::Attempt::TIMED_OUT), false));
+  CHECK(needs_retry(attempt(v1::Attempt::FAILED), false));
+  CHECK_FALSE(needs_retry(attempt(v1::Attempt::TIMED_OUT), true));  // cancelled: decided
+  CHECK_FALSE(needs_retry(attempt(v1::Attempt::CONNECTED), false));
+  CHECK_FALSE(needs_retry(attempt(v1::Attempt::REFUSED), false));
+  CHECK_FALSE(needs_retry(attempt(v1::Attempt::UNREACHABLE, "192.0.2.2", 3, 13), false));
+}
+
+TEST_CASE("time-exceeded is ICMP type 11 over IPv4 and ICMPv6 type 3 over IPv6") {
+  CHECK(is_time_exceeded(time_exceeded("192.0.2.2"), false));
+  CHECK(is_time_exceeded(time_exceeded("2001:db8:12::2", true), true));
+  // ICMP type 3 is destination-unreachable over IPv4.
+  CHECK_FALSE(is_time_exceeded(attempt(v1::Attempt::UNREACHABLE, "192.0.2.2", 3, 13), false));
+  CHECK_FALSE(is_time_exceeded(attempt(v1::Attempt::UNREACHABLE, "2001:db8:12::2", 1, 1), true));
+  CHECK_FALSE(is_time_exceeded(silence(), false));
+}
+
+TEST_CASE("hop location: a SYN dropped by the provider's filter") {
+  // isp (hop 1) and provider (hop 2) send time-exceeded; nothing beyond.
+  const auto target = asio::ip::make_address("203.0.113.2");
+  const auto hop =
+      locate_last_hop(with_silence({time_exceeded("198.51.100.1"), time_exceeded("192.0.2.2")}, 30), target);
+  CHECK(hop.last_hop() == 2);
+  CHECK(hop.last_hop_address() == "192.0.2.2");
+  CHECK(hop.path_length() == 0);
+  CHECK_THAT(hop.note(), Catch::Contains("dropped after hop 2 (192.0.2.2)"));
+  CHECK_THAT(hop.note(), Catch::Contains("TTL 3 to 30"));
+}
+
+TEST_CASE("hop location: an ISP block right after the first router, over IPv6") {
+  const auto target = asio::ip::make_address("2001:db8:2::2");
+  const auto hop = locate_last_hop(with_silence({time_exceeded("2001:db8:1::1", true)}, 8), target);
+  CHECK(hop.last_hop() == 1);
+  CHECK(hop.last_hop_address() == "2001:db8:1::1");
+  CHECK(hop.path_length() == 0);
+}
+
+TEST_CASE("hop location: the target answers, so the path length is known") {
+  const auto target = asio::ip::make_address("203.0.113.2");
+  for (auto answer : {attempt(v1::Attempt::CONNECTED), attempt(v1::Attempt::REFUSED),
+                      attempt(v1::Attempt::UNREACHABLE, "203.0.113.2", 3, 13)}) {
+    const auto hop = locate_last_hop(
+        {time_exceeded("198.51.100.1"), time_exceeded("192.0.2.2"), answer, attempt(v1::Attempt::CONNECTED)}, target);
+    CHECK(hop.path_length() == 3);
+    CHECK(hop.last_hop() == 2);
+    CHECK(hop.last_hop_address() == "192.0.2.2");
+    CHECK_THAT(hop.note(), Catch::Contains("at hop 3"));
+  }
+}
+
+TEST_CASE("hop location: a router rejects the SYN") {
+  const auto target = asio::ip::make_address("2001:db8:2::2");
+  const auto hop = locate_last_hop({time_exceeded("2001:db8:1::1", true), time_exceeded("2001:db8:12::2", true),
+                                    attempt(v1::Attempt::UNREACHABLE, "2001:db8:12::2", 1, 1)},
+                                   target);
+  CHECK(hop.path_length() == 0);
+  CHECK(hop.last_hop() == 2);
+  CHECK_THAT(hop.note(), Catch::Contains("rejected") && Catch::Contains("TTL 3"));
+}
+
+TEST_CASE("hop location: silent routers below the last one are named") {
+  const auto target = asio::ip::make_address("203.0.113.2");
+  const auto hop =
+      locate_last_hop(with_silence({time_exceeded("198.51.100.1"), silence(), time_exceeded("192.0.2.9")}, 10), target);
+  CHECK(hop.last_hop() == 3);
+  CHECK(hop.last_hop_address() == "192.0.2.9");
+  CHECK_THAT(hop.note(), Catch::Contains("hop 2 sent no time-exceeded"));
+  CHECK_THAT(hop.note(), !Catch::Contains("hop 4"));
+}
+
+TEST_CASE("hop location: nobody answers") {
+  const auto hop = locate_last_hop(with_silence({}, 5), asio::ip::make_address("203.0.113.2"));
+  CHECK(hop.last_hop() == 0);
+  CHECK(hop.last_hop_address().empty());
+  CHECK(hop.path_length() == 0);
+  CHECK_THAT(hop.note(), Catch::Contains("no router answered"));
+}
+
+// ---------------------------------------------------------------- connect_probe on loopback
+
+TEST_CASE("connect_probe: a listener gives CONNECTED, the source port known and the socket kept") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  auto r = run(io, connect_probe(acceptor.local_endpoint(), {}));
+  const auto& a = r.attempt;
+  CHECK(a.outcome() == v1::Attempt::CONNECTED);
+  CHECK(a.error().empty());
+  CHECK(a.local_address() == "127.0.0.1");
+  CHECK(a.local_port() != 0);
+  CHECK(a.start_unix_us() > 1'600'000'000'000'000ull);
+  CHECK(a.elapsed_ms() >= 0);
+  CHECK(a.elapsed_ms() < 1000);
+  REQUIRE(r.socket);
+  CHECK(r.socket->is_open());
+  CHECK(r.socket->local_endpoint().port() == a.local_port());
+  // The server side sees the same source port.
+  auto accepted = acceptor.accept();
+  CHECK(accepted.remote_endpoint().port() == a.local_port());
+  REQUIRE(r.tcp);
+  CHECK(r.tcp->mss > 0);
+}
+
+TEST_CASE("connect_probe: keep_socket false closes the connection") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  connect_options options;
+  options.keep_socket = false;
+  auto r = run(io, connect_probe(acceptor.local_endpoint(), options));
+  CHECK(r.attempt.outcome() == v1::Attempt::CONNECTED);
+  CHECK_FALSE(r.socket);
+}
+
+TEST_CASE("connect_probe: a closed port is REFUSED at once, with the OS's words") {
+  asio::io_context io;
+  closed_port closed(io);
+  connect_options options;
+  options.timeout = 5s;
+  auto r = run(io, connect_probe(tcp::endpoint(loopback, closed.port()), options));
+  const auto& a = r.attempt;
+  CHECK(a.outcome() == v1::Attempt::REFUSED);
+  CHECK(a.elapsed_ms() < 1000);
+  CHECK_FALSE(a.error().empty());
+  CHECK(a.local_port() != 0);
+  CHECK(a.icmp_from().empty());  // a TCP reset, no ICMP
+  CHECK_FALSE(r.socket);
+}
+
+TEST_CASE("connect_probe: IPv6 loopback") {
+  asio::io_context io;
+  const auto v6_loopback = asio::ip::make_address("::1");
+  tcp::acceptor acceptor(io);
+  std::error_code ec;
+  acceptor.open(tcp::v6(), ec);
+  if (!ec) acceptor.bind(tcp::endpoint(v6_loopback, 0), ec);
+  if (ec) {
+    WARN("no IPv6 loopback here: " << ec.message());
+    return;
+  }
+  acceptor.listen();
+  auto r = run(io, connect_probe(acceptor.local_endpoint(), {}));
+  CHECK(r.attempt.outcome() == v1::Attempt::CONNECTED);
+  CHECK(r.attempt.local_address() == "::1");
+  closed_port closed(io, v6_loopback);
+  auto refused = run(io, connect_probe(tcp::endpoint(v6_loopback, closed.port()), {}));
+  CHECK(refused.attempt.outcome() == v1::Attempt::REFUSED);
+}
+
+TEST_CASE("connect_probe: no answer is TIMED_OUT at the deadline, source port still known") {
+  asio::io_context io;
+  silent_port silent(io);
+  connect_options options;
+  options.timeout = 200ms;
+  auto r = run(io, connect_probe(tcp::endpoint(loopback, silent.port()), options));
+  const auto& a = r.attempt;
+  CHECK(a.outcome() == v1::Attempt::TIMED_OUT);
+  CHECK(a.elapsed_ms() >= 190);
+  CHECK(a.elapsed_ms() < 1000);
+  CHECK(a.error() == "no answer within 200ms");
+  CHECK(a.local_port() != 0);
+  CHECK(a.local_address() == "127.0.0.1");
+  CHECK_FALSE(r.cancelled);
+}
+
+TEST_CASE("connect_probe: a canceller ends the wait early and stays cancelled") {
+  asio::io_context io;
+  silent_port silent(io);
+  attempt_canceller canceller(io.get_executor());
+  asio::steady_timer later(io, 100ms);
+  later.async_wait([&](std::error_code) { canceller.cancel(); });
+  connect_options options;
+  options.timeout = 10s;
+  auto r = run(io, connect_probe(tcp::endpoint(loopback, silent.port()), options, &canceller));
+  CHECK(r.attempt.outcome() == v1::Attempt::TIMED_OUT);
+  CHECK(r.attempt.error() == decided_note);
+  CHECK(r.cancelled);
+  CHECK(r.attempt.elapsed_ms() >= 90);
+  CHECK(r.attempt.elapsed_ms() < 2000);
+  // Already cancelled: the next attempt ends at once, with the first note.
+  canceller.cancel("another note");
+  auto again = run(io, connect_probe(tcp::endpoint(loopback, silent.port()), options, &canceller));
+  CHECK(again.attempt.outcome() == v1::Attempt::TIMED_OUT);
+  CHECK(again.attempt.error() == decided_note);
+  CHECK(again.attempt.elapsed_ms() < 100);
+}
+
+TEST_CASE("connect_probe: a TTL is applied, and an impossible one is a local failure") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  connect_options options;
+  options.ttl = 1;  // loopback needs no hop
+  auto r = run(io, connect_probe(acceptor.local_endpoint(), options));
+  CHECK(r.attempt.outcome() == v1::Attempt::CONNECTED);
+  options.ttl = 300;
+  auto bad = run(io, connect_probe(acceptor.local_endpoint(), options));
+  CHECK(bad.attempt.outcome() == v1::Attempt::FAILED);
+  CHECK_THAT(bad.attempt.error(), Catch::Contains("TTL"));
+}
+
+TEST_CASE("route_source_address names the address the kernel would use") {
+  asio::io_context io;
+  const auto source = route_source_address(io.get_executor(), loopback);
+  REQUIRE(source);
+  CHECK(*source == loopback);
+}
+
+// ---------------------------------------------------------------- probe_runner
+
+TEST_CASE("probe_runner: open, refused and silent ports; retries only for the silent one") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  closed_port closed(io);
+  silent_port silent(io);
+  const std::uint16_t open_port = acceptor.local_endpoint().port();
+  runner_settings settings;
+  settings.timeout = 200ms;
+  settings.retries = 1;
+  probe_runner runner(io.get_executor(), loopback, settings);
+
+  std::vector<std::pair<std::uint16_t, bool>> calls;
+  std::optional<tcp::socket> taken;
+  auto results = run(
+      io, runner.run({open_port, closed.port(), silent.port()}, [&](std::uint16_t port, connect_result& r, bool last) {
+        calls.emplace_back(port, last);
+        if (r.socket) taken = std::move(r.socket);
+      }));
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].port == open_port);
+  REQUIRE(results[0].attempts.size() == 1);
+  CHECK(results[0].attempts[0].outcome() == v1::Attempt::CONNECTED);
+  REQUIRE(results[1].attempts.size() == 1);
+  CHECK(results[1].attempts[0].outcome() == v1::Attempt::REFUSED);
+  REQUIRE(results[2].attempts.size() == 2);
+  CHECK(results[2].attempts[0].outcome() == v1::Attempt::TIMED_OUT);
+  CHECK(results[2].attempts[1].outcome() == v1::Attempt::TIMED_OUT);
+  // A new socket, so a new source port, for the retry.
+  CHECK(results[2].attempts[0].local_port() != results[2].attempts[1].local_port());
+  for (const auto& p : results) CHECK_FALSE(p.decided);
+
+  REQUIRE(calls.size() == 4);
+  std::map<std::uint16_t, std::vector<bool>> last_flags;
+  for (const auto& [port, last] : calls) last_flags[port].push_back(last);
+  CHECK(last_flags[open_port] == std::vector<bool>{true});
+  CHECK(last_flags[closed.port()] == std::vector<bool>{true});
+  CHECK(last_flags[silent.port()] == std::vector<bool>{false, true});
+  CHECK(calls.back() == std::make_pair(silent.port(), true));
+  // The handler took the connected socket: it is still open.
+  REQUIRE(taken);
+  CHECK(taken->is_open());
+}
+
+TEST_CASE("probe_runner: the concurrency bound holds") {
+  asio::io_context io;
+  silent_port a(io), b(io), c(io);
+  const std::vector<std::uint16_t> ports{a.port(), b.port(), c.port()};
+  auto timed = [&](std::size_t concurrency) {
+    runner_settings settings;
+    settings.timeout = 150ms;
+    settings.retries = 0;
+    settings.concurrency = concurrency;
+    probe_runner runner(io.get_executor(), loopback, settings);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto results = run(io, runner.run(ports));
+    for (const auto& p : results) CHECK(p.attempts.size() == 1);
+    return std::chrono::steady_clock::now() - t0;
+  };
+  const auto one_at_a_time = timed(1);
+  const auto all_at_once = timed(3);
+  CHECK(one_at_a_time >= 440ms);
+  CHECK(all_at_once < 400ms);
+}
+
+TEST_CASE("probe_runner: decide() ends a port's wait and its retries") {
+  asio::io_context io;
+  silent_port silent(io);
+  closed_port closed(io);
+  runner_settings settings;
+  settings.timeout = 10s;
+  settings.retries = 2;
+  probe_runner runner(io.get_executor(), loopback, settings);
+  runner.decide(closed.port(), "known already");  // before run: never probed
+  CHECK(runner.decided(closed.port()));
+  CHECK_FALSE(runner.decided(silent.port()));
+  asio::steady_timer later(io, 100ms);
+  later.async_wait([&](std::error_code) { runner.decide(silent.port()); });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = run(io, runner.run({silent.port(), closed.port()}));
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  REQUIRE(results.size() == 2);
+  REQUIRE(results[0].attempts.size() == 1);
+  CHECK(results[0].attempts[0].outcome() == v1::Attempt::TIMED_OUT);
+  CHECK(results[0].attempts[0].error() == decided_note);
+  CHECK(results[0].decided);
+  CHECK(results[1].attempts.empty());
+  CHECK(results[1].decided);
+}
+
+// ---------------------------------------------------------------- find_last_hop on loopback
+
+TEST_CASE("find_last_hop: on loopback the target is hop 1") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  closed_port closed(io);
+  hop_settings settings;
+  settings.max_hops = 5;
+  settings.timeout = 500ms;
+  auto open_trace = run(io, find_last_hop(loopback, acceptor.local_endpoint().port(), settings));
+  auto closed_trace = run(io, find_last_hop(loopback, closed.port(), settings));
+  if (!platform::hop_search_available()) {
+    CHECK(open_trace.by_ttl.empty());
+    CHECK_THAT(open_trace.location.note(), Catch::Contains("not available"));
+    return;
+  }
+  CHECK(open_trace.location.path_length() == 1);
+  CHECK(open_trace.location.last_hop() == 0);
+  REQUIRE(open_trace.by_ttl.size() == 1);  // higher TTLs were cancelled
+  CHECK(open_trace.by_ttl[0].outcome() == v1::Attempt::CONNECTED);
+  CHECK(closed_trace.location.path_length() == 1);
+  CHECK_THAT(closed_trace.location.note(), Catch::Contains("reset"));
+}
