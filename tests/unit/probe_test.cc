@@ -310,7 +310,7 @@ TEST_CASE("route_source_address names the address the kernel would use") {
 
 // ---------------------------------------------------------------- probe_runner
 
-TEST_CASE("probe_runner: open, refused and silent ports; retries only for the silent one") {
+TEST_CASE("probe_runner: open, refused and silent ports, and retries only for the silent one") {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
   closed_port closed(io);
