@@ -3,15 +3,362 @@
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
+#include <string_view>
+#include <vector>
 
 #include "common/text.h"
+#include "common/verdict.h"
 
 namespace dropspot {
 
 namespace {
 
+/// Stands for a space that must not break a line ("2000 ms"); escape() never
+/// lets this byte through from the network, so it can only come from here.
+constexpr char nbsp = '\x1f';
+
+constexpr const char* green = "\x1b[32m";
+constexpr const char* red = "\x1b[31m";
+constexpr const char* yellow = "\x1b[33m";
+constexpr const char* bold = "\x1b[1m";
+constexpr const char* reset = "\x1b[0m";
+
 const char* paint(const text_style& style, const char* code) { return style.color ? code : ""; }
+
+const char* verdict_color(v1::Verdict v) {
+  if (v == v1::OPEN) return green;
+  if (expectation_class(v) == "blocked") return red;
+  return yellow;
+}
+
+std::string num(std::uint64_t n) { return std::to_string(n); }
+
+std::string fixed(double value, int decimals) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+std::string ms_text(double ms) { return fixed(ms, ms < 10 && ms > -10 ? 1 : 0) + nbsp + "ms"; }
+
+std::string host_port(const std::string& address, std::uint32_t port) {
+  std::string a = escape(address.empty() ? "?" : address);
+  if (a.find(':') != std::string::npos) a = "[" + a + "]";
+  return a + ":" + num(port);
+}
+
+/// Appends `text` wrapped to `width`: the first line starts with `first`,
+/// the others with `rest` (no longer than `first`). Text is already safe
+/// (escaped). Lines break only at spaces, which are kept inside a line;
+/// words longer than a line are split.
+void wrap(std::string& out, const std::string& first, const std::string& rest, std::string_view text,
+          std::size_t width) {
+  std::string prefix = first;
+  std::string line;
+  auto flush = [&]() {
+    for (auto& c : line)
+      if (c == nbsp) c = ' ';
+    out += prefix + line + "\n";
+    prefix = rest;
+    line.clear();
+  };
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto word_at = text.find_first_not_of(' ', pos);
+    if (word_at == std::string_view::npos) break;
+    const std::string_view gap = line.empty() ? std::string_view() : text.substr(pos, word_at - pos);
+    auto end = text.find(' ', word_at);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(word_at, end - word_at);
+    pos = end;
+    const std::size_t room = width > prefix.size() ? width - prefix.size() : 1;
+    if (!line.empty() && line.size() + gap.size() + word.size() <= room) {
+      line += gap;
+      line += word;
+      continue;
+    }
+    if (!line.empty()) flush();
+    for (;;) {
+      const std::size_t r = width > prefix.size() ? width - prefix.size() : 1;
+      if (word.size() <= r) {
+        line = std::string(word);
+        break;
+      }
+      // A word longer than a whole line: split it.
+      line = std::string(word.substr(0, r));
+      word.remove_prefix(r);
+      flush();
+    }
+  }
+  if (!line.empty() || first.find_first_not_of(' ') != std::string::npos) flush();
+}
+
+/// `label` padded to the evidence column.
+std::string label(std::string_view name) {
+  std::string s = "  " + std::string(name);
+  constexpr std::size_t column = 13;
+  if (s.size() < column)
+    s.resize(column, ' ');
+  else
+    s += ' ';
+  return s;
+}
+
+const std::string evidence_indent(13, ' ');
+
+std::string truncate(const std::string& text, std::size_t width) {
+  if (text.size() <= width) return text;
+  if (width <= 3) return text.substr(0, width);
+  return text.substr(0, width - 3) + "...";
+}
+
+std::string options_text(const v1::TcpOptions& o) {
+  std::string s;
+  auto add = [&](const std::string& t) { s += (s.empty() ? "" : ",") + t; };
+  if (o.has_mss()) add("mss" + std::string(1, nbsp) + num(o.mss()));
+  if (o.sack_permitted()) add("sackOK");
+  if (o.timestamps()) add("TS");
+  if (o.has_window_scale()) add("wscale" + std::string(1, nbsp) + num(o.window_scale()));
+  return s;
+}
+
+/// Earliest attempt start in the report, else earliest packet; 0 if none.
+std::uint64_t time_base(const v1::Report& report) {
+  std::uint64_t base = std::numeric_limits<std::uint64_t>::max();
+  for (const auto& p : report.ports())
+    for (const auto& a : p.evidence().attempts())
+      if (a.start_unix_us() > 0) base = std::min(base, a.start_unix_us());
+  if (base == std::numeric_limits<std::uint64_t>::max())
+    for (const auto& p : report.ports())
+      for (const auto& e : p.evidence().agent_packets())
+        if (e.time_unix_us() > 0) base = std::min(base, e.time_unix_us());
+  return base == std::numeric_limits<std::uint64_t>::max() ? 0 : base;
+}
+
+std::string at(std::uint64_t t, std::uint64_t base) {
+  if (t == 0 || base == 0) return "";
+  const double ms = (static_cast<double>(t) - static_cast<double>(base)) / 1000.0;
+  return (ms >= 0 ? "+" : "") + ms_text(ms);
+}
+
+std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::uint32_t port, std::uint64_t base) {
+  std::string s = at(a.start_unix_us(), base);
+  if (!s.empty()) s += "  ";
+  if (!a.local_address().empty() || a.local_port() != 0) s += host_port(a.local_address(), a.local_port()) + " ";
+  s += "-> " + host_port(report.address(), port) + " ";
+  const std::string after = ms_text(a.elapsed_ms());
+  switch (a.outcome()) {
+    case v1::Attempt::CONNECTED:
+      s += "connected in " + after;
+      break;
+    case v1::Attempt::REFUSED:
+      s += "refused (reset) after " + after;
+      break;
+    case v1::Attempt::TIMED_OUT:
+      s += "timed out after " + after;
+      break;
+    case v1::Attempt::UNREACHABLE: {
+      const bool v6 = a.icmp_from().find(':') != std::string::npos;
+      s += "unreachable after " + after;
+      if (!a.icmp_from().empty())
+        s += ": ICMP " + icmp_error_name(v6, a.icmp_type(), a.icmp_code()) + " from " + escape(a.icmp_from());
+      break;
+    }
+    case v1::Attempt::FAILED:
+      s += "failed after " + after;
+      break;
+    default:
+      s += "unfinished";
+      break;
+  }
+  if (!a.error().empty() && a.outcome() != v1::Attempt::CONNECTED) s += " (" + escape(a.error()) + ")";
+  return s;
+}
+
+std::string packet_line(const v1::PacketEvent& e, std::uint64_t base) {
+  std::string s = at(e.time_unix_us(), base);
+  if (!s.empty()) s += "  ";
+  s += e.direction() == v1::PacketEvent::INBOUND    ? "in  "
+       : e.direction() == v1::PacketEvent::OUTBOUND ? "out "
+                                                    : "?   ";
+  switch (e.kind()) {
+    case v1::PacketEvent::SYN:
+      s += "SYN ";
+      break;
+    case v1::PacketEvent::SYN_ACK:
+      s += "SYN-ACK ";
+      break;
+    case v1::PacketEvent::RST:
+      s += "RST ";
+      break;
+    case v1::PacketEvent::ACK:
+      s += "ACK ";
+      break;
+    case v1::PacketEvent::ICMP_ERROR: {
+      const bool v6 = e.src().find(':') != std::string::npos;
+      s += "ICMP " + icmp_error_name(v6, e.icmp_type(), e.icmp_code()) + " ";
+      break;
+    }
+    default:
+      s += "packet ";
+      break;
+  }
+  if (e.kind() == v1::PacketEvent::ICMP_ERROR) {
+    s += escape(e.src()) + " -> " + escape(e.dst());
+    if (e.src_port() || e.dst_port()) s += " about port " + num(e.src_port()) + "/" + num(e.dst_port());
+  } else {
+    s += host_port(e.src(), e.src_port()) + " -> " + host_port(e.dst(), e.dst_port());
+  }
+  if (e.ttl() > 0) s += " ttl " + num(e.ttl());
+  if (e.has_options()) {
+    const auto o = options_text(e.options());
+    if (!o.empty()) s += " [" + o + "]";
+  }
+  if (!e.interface().empty()) s += " on " + escape(e.interface());
+  return s;
+}
+
+std::string listener_line(const v1::Listener& l, std::uint32_t port) {
+  std::string s = host_port(l.address().empty() ? "*" : l.address(), l.port() ? l.port() : port);
+  if (l.v6_only()) s += " (IPv6 only)";
+  s += " " + (l.process().empty() ? std::string("(process unknown)") : escape(l.process()));
+  if (l.pid() != 0) s += " pid " + num(l.pid());
+  if (!l.unit().empty()) s += " unit " + escape(l.unit());
+  return s;
+}
+
+void render_header(std::string& out, const v1::Report& report, const text_style& style, std::size_t width) {
+  std::string title = "dropspot: " + escape(report.target());
+  if (!report.address().empty() && report.address() != report.target()) title += " (" + escape(report.address()) + ")";
+  wrap(out, "", "  ", title, width);
+
+  const auto& agent = report.agent();
+  const bool good = agent.status() == v1::AgentInfo::CONNECTED;
+  const std::string status = v1::AgentInfo::Status_Name(agent.status());
+  std::string line = "agent: " + std::string(paint(style, good ? green : yellow)) + status + paint(style, reset);
+  std::string rest;
+  if (good) {
+    if (!agent.endpoint().empty()) rest += " at " + escape(agent.endpoint());
+    if (!agent.path().empty()) rest += " via " + escape(agent.path());
+    if (!agent.hostname().empty()) rest += ", host " + escape(agent.hostname());
+    if (!agent.software().empty()) rest += " (" + escape(agent.software()) + ")";
+  } else if (!agent.message().empty()) {
+    rest += " - " + escape(agent.message());
+  }
+  // Wrapped without colour, since escape codes take no columns; then painted.
+  std::string wrapped;
+  wrap(wrapped, "", "  ", "agent: " + status + rest, width);
+  wrapped.replace(0, std::string("agent: ").size() + status.size(), line);
+  out += wrapped;
+
+  if (good) {
+    std::string facts = "round trip " + fixed(agent.rtt_ms(), 2) + " ms";
+    if (!agent.peer_address().empty()) facts += "; the agent sees us as " + escape(agent.peer_address());
+    if (agent.capture_active()) {
+      facts += "; capture running";
+      if (agent.interfaces_size() > 0) {
+        facts += " on ";
+        for (int i = 0; i < agent.interfaces_size(); ++i) facts += (i ? ", " : "") + escape(agent.interfaces(i));
+      }
+    } else {
+      facts += "; capture NOT running";
+      if (!agent.message().empty()) facts += ": " + escape(agent.message());
+    }
+    wrap(out, "  ", "    ", facts, width);
+    if (agent.refused_ports_size() > 0) {
+      std::string r = "ports the agent refused (--allow-ports):";
+      for (int i = 0; i < agent.refused_ports_size(); ++i) r += (i ? ", " : " ") + num(agent.refused_ports(i));
+      wrap(out, "  ", "    ", r, width);
+    }
+  } else {
+    for (const auto& t : agent.tried()) wrap(out, "  tried ", "    ", escape(t), width);
+    wrap(out, "  ", "  ", "client-side view only: where a connection dies cannot be localised", width);
+  }
+}
+
+void render_table(std::string& out, const v1::Report& report, const text_style& style, std::size_t width) {
+  std::size_t w_port = 4, w_probe = 5, w_verdict = 7;
+  for (const auto& p : report.ports()) {
+    w_port = std::max(w_port, num(p.port()).size());
+    w_probe = std::max(w_probe, escape(p.probe()).size());
+    w_verdict = std::max(w_verdict, v1::Verdict_Name(p.verdict()).size());
+  }
+  auto pad = [](std::string s, std::size_t w) {
+    if (s.size() < w) s.resize(w, ' ');
+    return s;
+  };
+  const std::size_t fixed_cols = w_port + 2 + w_probe + 2 + w_verdict + 2;
+  // Too narrow for a summary column: the summary goes on a line of its own.
+  const bool own_line = width < fixed_cols + 20;
+  const std::size_t w_summary = own_line ? width - 4 : width - fixed_cols;
+  std::string head = pad("PORT", w_port) + "  " + pad("PROBE", w_probe) + "  " +
+                     (own_line ? std::string("VERDICT") : pad("VERDICT", w_verdict) + "  SUMMARY");
+  out += paint(style, bold) + head + paint(style, reset) + "\n";
+  for (const auto& p : report.ports()) {
+    const std::string name = v1::Verdict_Name(p.verdict());
+    std::string row = pad(num(p.port()), w_port) + "  " + pad(escape(p.probe()), w_probe) + "  ";
+    row += paint(style, verdict_color(p.verdict())) + name + paint(style, reset);
+    const std::string summary = truncate(escape(p.summary()), w_summary);
+    if (own_line) {
+      out += row + "\n";
+      if (!summary.empty()) out += "    " + summary + "\n";
+      continue;
+    }
+    row += std::string(w_verdict - name.size() + 2, ' ') + summary;
+    while (!row.empty() && row.back() == ' ') row.pop_back();
+    out += row + "\n";
+  }
+}
+
+void render_details(std::string& out, const v1::Report& report, const v1::PortReport& p, const text_style& style,
+                    std::size_t width, std::uint64_t base) {
+  const std::string name = v1::Verdict_Name(p.verdict());
+  std::string title = "port " + num(p.port());
+  if (!p.probe().empty()) title += " (" + escape(p.probe()) + ")";
+  out += title + ": " + paint(style, verdict_color(p.verdict())) + name + paint(style, reset) + "\n";
+  wrap(out, "  ", "  ", escape(p.summary()), width);
+  const auto& ev = p.evidence();
+  for (const auto& a : ev.attempts())
+    wrap(out, label("prober"), evidence_indent, attempt_line(a, report, p.port(), base), width);
+  if (ev.agent_packets_size() == 0 && report.agent().status() == v1::AgentInfo::CONNECTED &&
+      report.agent().capture_active())
+    wrap(out, label("agent"), evidence_indent, "saw no packet for this port", width);
+  for (const auto& e : ev.agent_packets()) wrap(out, label("agent"), evidence_indent, packet_line(e, base), width);
+  if (report.agent().status() == v1::AgentInfo::CONNECTED && ev.listeners_size() == 0)
+    wrap(out, label("listener"), evidence_indent, "none on port " + num(p.port()), width);
+  for (const auto& l : ev.listeners()) wrap(out, label("listener"), evidence_indent, listener_line(l, p.port()), width);
+  if (ev.has_hop()) {
+    const auto& h = ev.hop();
+    std::string s = "last hop that forwarded the SYN: " + num(h.last_hop());
+    if (!h.last_hop_address().empty()) s += " (" + escape(h.last_hop_address()) + ")";
+    if (h.path_length() > 0) s += " of " + num(h.path_length());
+    if (!h.note().empty()) s += "; " + escape(h.note());
+    wrap(out, label("hop"), evidence_indent, s, width);
+  }
+  for (const auto& f : ev.firewall()) wrap(out, label("firewall"), evidence_indent, escape(f), width);
+  if (p.has_app()) {
+    const auto& app = p.app();
+    std::string s = escape(app.kind().empty() ? p.probe() : app.kind()) + (app.ok() ? " ok" : " failed");
+    if (!app.detail().empty()) s += ": " + escape(app.detail());
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : app.fields()) keys.push_back(k);
+    std::sort(keys.begin(), keys.end());
+    for (const auto& k : keys) s += "; " + escape(k) + "=" + escape(app.fields().at(k));
+    wrap(out, label("app"), evidence_indent, s, width);
+  }
+  for (const auto& n : ev.notes()) wrap(out, label("note"), evidence_indent, escape(n), width);
+  if (!p.expect().empty())
+    wrap(out, label("expected"), evidence_indent,
+         escape(p.expect()) + (p.as_expected() ? " (as expected)" : " (NOT as expected)"), width);
+  if (p.advice_size() > 0) {
+    out += "  next steps:\n";
+    for (const auto& a : p.advice()) wrap(out, "    - ", "      ", escape(a), width);
+  }
+}
 
 }  // namespace
 
@@ -23,26 +370,36 @@ text_style text_style_for_stdout() {
 }
 
 std::string render_text(const v1::Report& report, const text_style& style) {
+  const auto width = static_cast<std::size_t>(std::max(40, style.width));
   std::string out;
-  const auto& agent = report.agent();
-  out += "dropspot: " + report.target();
-  if (report.address() != report.target()) out += " (" + report.address() + ")";
+  render_header(out, report, style, width);
+  if (report.ports_size() == 0) return out;
   out += "\n";
-  const bool good = agent.status() == v1::AgentInfo::CONNECTED;
-  out += std::string("agent: ") + paint(style, good ? "\x1b[32m" : "\x1b[33m") +
-         v1::AgentInfo::Status_Name(agent.status()) + paint(style, "\x1b[0m");
-  if (!agent.message().empty()) out += " - " + escape(agent.message());
-  out += "\n";
-  if (good) {
-    out += "  agent host " + escape(agent.hostname()) + ", " + escape(agent.software()) + ", path " + agent.path() +
-           "\n";
-    out += "  the agent sees us as " + agent.peer_address();
-    char rtt[32];
-    std::snprintf(rtt, sizeof rtt, "%.2f", agent.rtt_ms());
-    out += ", control round trip " + std::string(rtt) + " ms\n";
+  render_table(out, report, style, width);
+
+  const auto base = time_base(report);
+  for (const auto& p : report.ports()) {
+    if (p.verdict() == v1::OPEN) continue;
+    out += "\n";
+    render_details(out, report, p, style, width, base);
   }
-  for (const auto& t : agent.tried())
-    if (!good) out += "  tried " + escape(t) + "\n";
+
+  std::vector<std::string> unexpected;
+  for (const auto& p : report.ports())
+    if (!p.expect().empty() && !p.as_expected())
+      unexpected.push_back(num(p.port()) + " (expected " + escape(p.expect()) + ", got " +
+                           v1::Verdict_Name(p.verdict()) + ")");
+  if (!unexpected.empty()) {
+    std::string s;
+    for (const auto& u : unexpected) s += (s.empty() ? "" : ", ") + u;
+    out += "\n";
+    wrap(out, "not as expected: ", "  ", s, width);
+  }
+  if (report.notes_size() > 0) {
+    out += "\nnotes:\n";
+    for (const auto& n : report.notes()) wrap(out, "  - ", "    ", escape(n), width);
+  }
+  if (report.elapsed_ms() > 0) out += "\ndone in " + fixed(report.elapsed_ms() / 1000.0, 2) + " s\n";
   return out;
 }
 

@@ -8,16 +8,26 @@ namespace dropspot {
 
 struct text_style {
   bool color = false;
-  int width = 80;
+  int width = 80;  ///< columns; lines are wrapped or truncated to fit (at least 40)
 };
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
 text_style text_style_for_stdout();
 
+/// The report for people: a header (target, address, the agent's status,
+/// where it was reached, round trip, how it sees us), a table with one line
+/// per port (port, probe, verdict, summary truncated with "..."), then for
+/// every port that is not OPEN its evidence (each side's packets with times
+/// in ms relative to the first attempt, TTL, TCP options, listeners, notes)
+/// and advice, then ports not as expected and the cross-port notes. Every
+/// line fits style.width columns (escape codes aside); colour (green OPEN,
+/// red drops and rejects, yellow the rest) only with style.color. Text that
+/// came from the network or the user is escaped (common/text.h).
 std::string render_text(const v1::Report& report, const text_style& style);
 
 /// The protobuf JSON mapping of the report, field names in lowerCamelCase
-/// as protobuf prints them, enums by name.
+/// as protobuf prints them, enums by name, fields with default values
+/// included so the shape is stable.
 std::string render_json(const v1::Report& report);
 
 }  // namespace dropspot

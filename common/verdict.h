@@ -1,0 +1,156 @@
+#pragma once
+// The verdict engine: everything known about one port (the prober's attempts,
+// the agent's packets and listeners, hop localisation, the application probe)
+// in, one v1::PortReport (verdict, summary, evidence, advice) out.
+// Pure code: no sockets, no clock, no files; times come in as values.
+//
+// Matching (see match_flows in verdict.cc): the agent's inbound SYNs are
+// grouped into flows by their source address and port (retransmissions share
+// one flow). A flow belongs to the attempt whose local port it carries; when
+// NAT changed the port, leftover flows go to leftover attempts by time. A
+// SYN-ACK or RST leaving the host belongs to the flow whose 4-tuple it
+// mirrors; an ICMP error belongs to the flow whose client port it quotes
+// (either port field of the event may carry it).
+//
+// Times: Attempt.start_unix_us is on the prober's clock, PacketEvent
+// .time_unix_us on the agent's. port_input::agent_clock_offset_us (agent clock
+// minus prober clock, e.g. SessionAck.agent_time_unix_us minus the prober's
+// receive time plus rtt/2) converts them; the PortReport's agent_packets carry
+// corrected (prober clock) times.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dropspot.pb.h"
+
+namespace dropspot {
+
+/// Everything known about one port when its verdict is decided.
+struct port_input {
+  std::uint32_t port = 0;
+  std::string probe = "tcp";   ///< probe kind: tcp|http|https|smtp|smtps|ssh|banner
+  std::string target;          ///< the host as the user wrote it (used in advice commands)
+  std::string target_address;  ///< the address the prober connected to
+  /// The agent as the report shows it: status and message (why it is not
+  /// CONNECTED), capture_active, peer_address (how it sees us), rtt_ms,
+  /// refused_ports (--allow-ports), path and endpoint.
+  v1::AgentInfo agent;
+  std::int64_t agent_clock_offset_us = 0;      ///< agent clock minus prober clock
+  std::uint64_t capture_drops = 0;             ///< SessionSummary.packets_dropped: evidence may be missing
+  std::vector<v1::Attempt> attempts;           ///< the prober's attempts, in order
+  std::vector<v1::PacketEvent> packets;        ///< the agent's packets for this port, any order
+  bool listeners_known = true;                 ///< false when the agent could not list sockets
+  std::vector<v1::Listener> listeners;         ///< the agent's listeners on this port
+  std::vector<std::string> agent_notes;        ///< PortFacts.notes, copied into the evidence
+  std::vector<std::string> firewall;           ///< matching firewall rules the agent found
+  std::string prober_address;                  ///< our source address as the prober knows it (for NAT)
+  std::optional<v1::TcpOptions> sent_options;  ///< the SYN options our kernel sends (MSS...)
+  std::optional<v1::HopLocation> hop;          ///< last hop that forwarded the SYN
+  std::optional<v1::AppResult> app;            ///< application probe; ok=false means APP_FAILED
+};
+
+/// True when the agent's packet evidence counts for this port: the agent is
+/// CONNECTED, its capture is active and it did not refuse the port. Otherwise
+/// the verdict is client-only (OPEN, CLOSED, FILTERED).
+bool agent_capturing(const port_input& in);
+
+/// Decides one port. Fills port, probe, verdict, summary (one line), evidence
+/// (attempts, agent_packets, listeners, notes, hop, firewall), advice (the
+/// commands to run next) and app. Leaves expect, as_expected and decided_ms
+/// to the caller (see apply_expectation).
+///
+/// With the agent capturing, a flow per attempt decides:
+///   connected, SYN seen                 -> OPEN (APP_FAILED when app.ok is false)
+///   connected, no SYN seen              -> INTERCEPTED
+///   connected, the host sent RST        -> INTERCEPTED
+///   timed out, no SYN seen              -> DROPPED_IN_TRANSIT (after hop N with a HopLocation)
+///   refused/unreachable, no SYN seen    -> REJECTED_IN_TRANSIT
+///   SYN seen, SYN-ACK left, no connect  -> REPLY_LOST
+///   SYN seen, ICMP error left           -> REJECTED_BY_HOST_FIREWALL
+///   SYN seen, RST left                  -> REJECTED_BY_HOST_FIREWALL (a listener accepts the
+///                                          address), LISTENER_WRONG_ADDRESS (listeners only on
+///                                          loopback/another address), NO_LISTENER (none)
+///   SYN seen, nothing left              -> LISTENER_WRONG_ADDRESS (listeners only elsewhere),
+///                                          else DROPPED_BY_HOST_FIREWALL
+///   SYN seen, no RST left, refused      -> REJECTED_IN_TRANSIT (a reset the server never sent)
+/// Several attempts: a connected one wins (a note tells of the loss), else
+/// the attempt whose SYN got furthest, the later one on ties; disagreement is
+/// noted. FAILED attempts (local errors) count only when nothing else exists.
+/// Without agent capture: OPEN / APP_FAILED, CLOSED (refused), FILTERED
+/// (timeout, ICMP, local error), with a note saying why the drop cannot be
+/// localised. No attempts at all: VERDICT_UNSPECIFIED.
+v1::PortReport decide_port(const port_input& in);
+
+/// Whether waiting longer for the agent could still change the verdict.
+struct evidence_check {
+  bool complete = false;
+  std::string why;           ///< for logs: which rule decided
+  double recheck_in_ms = 0;  ///< when not complete: ask again after this long (0: on the next event)
+};
+
+/// Tuning of agent_evidence_complete.
+struct evidence_timing {
+  double rtt_factor = 3;      ///< grace = max(min_grace_ms, rtt_factor * control RTT)
+  double min_grace_ms = 200;  ///< the agent batches observations; loopback RTTs are tiny
+};
+
+/// Is the agent's evidence for the last attempt of in.attempts complete, so
+/// the prober may decide now instead of waiting? The last attempt may still be
+/// running (outcome OUTCOME_UNSPECIFIED, local_port set, start_unix_us set).
+/// Complete when:
+///   - the agent is not capturing this port, or there is no agent evidence to wait for
+///     (FAILED attempt);
+///   - the attempt's SYN and the host's reply (SYN-ACK, RST or ICMP) were seen;
+///   - the attempt ended (connected, refused, unreachable, timed out) and grace passed
+///     since, for packets still in flight on the control channel;
+///   - the attempt is still running, its SYN was seen and grace passed since the SYN
+///     (nothing left the host: DROPPED_BY_HOST_FIREWALL) or since the host's reply
+///     (the reply was lost): the prober may stop waiting for its own timeout.
+/// Not complete while a running attempt has no SYN seen (only the prober's
+/// timeout can decide DROPPED_IN_TRANSIT). now_unix_us is on the prober's clock.
+evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_unix_us, double control_rtt_ms,
+                                       const evidence_timing& timing = {});
+
+/// Inferences across ports for Report.notes: port 25 dropped in transit while
+/// 587/465 reach the server (OP25B); every port dropped in transit (provider
+/// filter or wrong address); some ports dropped in transit while others reach
+/// the server; several ports blocked by the host firewall (default-deny,
+/// unsaved rules); HSTS (80 vs 443); connections succeeding while the agent
+/// saw no SYN on any port.
+std::vector<std::string> cross_port_notes(const v1::Report& report);
+
+/// The --expect class of a verdict, decided so that a class says what a client
+/// outside experiences and why:
+///   "open"    OPEN
+///   "blocked" DROPPED_IN_TRANSIT, REJECTED_IN_TRANSIT, DROPPED_BY_HOST_FIREWALL,
+///             REJECTED_BY_HOST_FIREWALL, REPLY_LOST, FILTERED
+///             (a filter or the path stops the connection)
+///   "closed"  NO_LISTENER, LISTENER_WRONG_ADDRESS, CLOSED
+///             (the server's kernel refuses: nothing serves this address)
+///   ""        APP_FAILED, INTERCEPTED, VERDICT_UNSPECIFIED: in no class, since
+///             they are neither "reachable" nor "unreachable"; expect them by name.
+std::string_view expectation_class(v1::Verdict verdict);
+
+/// True when `what` (a class "open"/"blocked"/"closed" or a verdict name, any
+/// case) accepts the verdict. An unknown word accepts nothing.
+bool verdict_meets(v1::Verdict verdict, std::string_view what);
+
+/// Sets port.expect to `what` and port.as_expected to verdict_meets.
+void apply_expectation(v1::PortReport& port, std::string_view what);
+
+/// Normalised address text: brackets and %scope removed, IPv4-mapped IPv6
+/// shown as IPv4, IPv6 in canonical form. Text that is not an address is
+/// returned lower-cased.
+std::string normalize_address(std::string_view address);
+
+/// Whether a listener bound to `listener` accepts a SYN sent to `destination`
+/// (wildcards 0.0.0.0 / :: / *, IPV6_V6ONLY, v4-mapped addresses).
+bool listener_accepts(const v1::Listener& listener, std::string_view destination);
+
+/// "admin-prohibited", "port-unreachable", ... for an ICMP (v6=false) or
+/// ICMPv6 (v6=true) error; "ICMP type T code C" otherwise.
+std::string icmp_error_name(bool v6, std::uint32_t type, std::uint32_t code);
+
+}  // namespace dropspot

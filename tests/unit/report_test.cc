@@ -1,0 +1,339 @@
+#include "common/report.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "common/verdict.h"
+
+using namespace dropspot;
+
+namespace {
+
+constexpr std::uint64_t t0 = 1'700'000'000'000'000;
+constexpr const char* client = "198.51.100.2";
+constexpr const char* server = "203.0.113.2";
+
+std::uint64_t at_ms(double ms) { return t0 + static_cast<std::uint64_t>(ms * 1000); }
+
+port_input base_input(std::uint32_t port, const char* probe, const v1::AgentInfo& agent) {
+  port_input in;
+  in.port = port;
+  in.probe = probe;
+  in.target = "vps.example";
+  in.target_address = server;
+  in.agent = agent;
+  return in;
+}
+
+void add_attempt(port_input& in, v1::Attempt::Outcome outcome, std::uint32_t local_port, double start_ms,
+                 double elapsed_ms) {
+  auto& a = in.attempts.emplace_back();
+  a.set_outcome(outcome);
+  a.set_local_address(client);
+  a.set_local_port(local_port);
+  a.set_start_unix_us(at_ms(start_ms));
+  a.set_elapsed_ms(elapsed_ms);
+}
+
+void add_packet(port_input& in, bool inbound, v1::PacketEvent::Kind kind, std::uint32_t client_port, double t_ms) {
+  auto& p = in.packets.emplace_back();
+  p.set_time_unix_us(at_ms(t_ms));
+  p.set_direction(inbound ? v1::PacketEvent::INBOUND : v1::PacketEvent::OUTBOUND);
+  p.set_kind(kind);
+  p.set_src(inbound ? client : server);
+  p.set_dst(inbound ? server : client);
+  p.set_src_port(inbound ? client_port : in.port);
+  p.set_dst_port(inbound ? in.port : client_port);
+  p.set_ttl(inbound ? 61 : 64);
+  p.set_interface("eth0");
+  p.set_port(in.port);
+  if (kind == v1::PacketEvent::SYN) {
+    p.mutable_options()->set_mss(1460);
+    p.mutable_options()->set_sack_permitted(true);
+    p.mutable_options()->set_window_scale(7);
+  }
+}
+
+void add_listener(port_input& in, const char* address, const char* process) {
+  auto& l = in.listeners.emplace_back();
+  l.set_port(in.port);
+  l.set_address(address);
+  l.set_process(process);
+  l.set_pid(812);
+  l.set_unit(std::string(process) + ".service");
+}
+
+v1::AgentInfo connected_agent() {
+  v1::AgentInfo a;
+  a.set_status(v1::AgentInfo::CONNECTED);
+  a.set_endpoint("203.0.113.2:7411");
+  a.set_path("tls");
+  a.set_peer_address(client);
+  a.set_hostname("vps1");
+  a.set_software("dropspot-agent 0.1.0");
+  a.add_interfaces("eth0");
+  a.set_rtt_ms(0.42);
+  a.set_capture_active(true);
+  return a;
+}
+
+/// A report with OPEN (22), NO_LISTENER (8080), DROPPED_BY_HOST_FIREWALL (80),
+/// LISTENER_WRONG_ADDRESS (3306), DROPPED_IN_TRANSIT (25) and REPLY_LOST (443).
+v1::Report sample_report() {
+  v1::Report r;
+  r.set_target("vps.example");
+  r.set_address(server);
+  *r.mutable_agent() = connected_agent();
+  r.set_software("dropspot-prober 0.1.0");
+  r.set_elapsed_ms(2345);
+  const auto agent = r.agent();
+
+  auto ssh = base_input(22, "ssh", agent);
+  add_attempt(ssh, v1::Attempt::CONNECTED, 40000, 0, 1.1);
+  add_packet(ssh, true, v1::PacketEvent::SYN, 40000, 0.5);
+  add_packet(ssh, false, v1::PacketEvent::SYN_ACK, 40000, 0.6);
+  add_listener(ssh, "0.0.0.0", "sshd");
+  *r.add_ports() = decide_port(ssh);
+
+  auto smtp = base_input(25, "smtp", agent);
+  add_attempt(smtp, v1::Attempt::TIMED_OUT, 40001, 1, 2000);
+  v1::HopLocation hop;
+  hop.set_last_hop(1);
+  hop.set_last_hop_address("198.51.100.1");
+  hop.set_path_length(3);
+  smtp.hop = hop;
+  *r.add_ports() = decide_port(smtp);
+
+  auto http = base_input(80, "http", agent);
+  add_attempt(http, v1::Attempt::TIMED_OUT, 40002, 2, 2000);
+  add_packet(http, true, v1::PacketEvent::SYN, 40002, 2.5);
+  add_packet(http, true, v1::PacketEvent::SYN, 40002, 1002.5);
+  add_listener(http, "0.0.0.0", "nginx");
+  http.firewall.push_back("inet filter input tcp dport 80 drop");
+  *r.add_ports() = decide_port(http);
+
+  auto https = base_input(443, "https", agent);
+  add_attempt(https, v1::Attempt::TIMED_OUT, 40003, 3, 2000);
+  add_packet(https, true, v1::PacketEvent::SYN, 40003, 3.5);
+  add_packet(https, false, v1::PacketEvent::SYN_ACK, 40003, 3.6);
+  add_listener(https, "::", "nginx");
+  *r.add_ports() = decide_port(https);
+
+  auto mysql = base_input(3306, "tcp", agent);
+  add_attempt(mysql, v1::Attempt::REFUSED, 40004, 4, 1);
+  add_packet(mysql, true, v1::PacketEvent::SYN, 40004, 4.5);
+  add_packet(mysql, false, v1::PacketEvent::RST, 40004, 4.6);
+  add_listener(mysql, "127.0.0.1", "mariadbd");
+  *r.add_ports() = decide_port(mysql);
+
+  auto alt = base_input(8080, "http", agent);
+  add_attempt(alt, v1::Attempt::REFUSED, 40005, 5, 1);
+  add_packet(alt, true, v1::PacketEvent::SYN, 40005, 5.5);
+  add_packet(alt, false, v1::PacketEvent::RST, 40005, 5.6);
+  *r.add_ports() = decide_port(alt);
+
+  for (auto& n : cross_port_notes(r)) r.add_notes(n);
+  return r;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+/// The block of details for one port ("port N (...): VERDICT" up to the next blank line).
+std::string details_of(const std::string& text, std::uint32_t port) {
+  const auto start = text.find("\nport " + std::to_string(port) + " (");
+  if (start == std::string::npos) return "";
+  const auto end = text.find("\n\n", start + 1);
+  return text.substr(start + 1, end == std::string::npos ? std::string::npos : end - start - 1);
+}
+
+}  // namespace
+
+TEST_CASE("report text: the sample's verdicts are what the engine decides") {
+  const auto r = sample_report();
+  REQUIRE(r.ports_size() == 6);
+  CHECK(r.ports(0).verdict() == v1::OPEN);
+  CHECK(r.ports(1).verdict() == v1::DROPPED_IN_TRANSIT);
+  CHECK(r.ports(2).verdict() == v1::DROPPED_BY_HOST_FIREWALL);
+  CHECK(r.ports(3).verdict() == v1::REPLY_LOST);
+  CHECK(r.ports(4).verdict() == v1::LISTENER_WRONG_ADDRESS);
+  CHECK(r.ports(5).verdict() == v1::NO_LISTENER);
+}
+
+TEST_CASE("report text: table layout at 80 columns, evidence for ports that are not OPEN") {
+  const auto r = sample_report();
+  const auto text = render_text(r, text_style{false, 80});
+  INFO(text);
+  for (const auto& line : lines_of(text)) {
+    INFO("line: " << line);
+    CHECK(line.size() <= 80);
+    CHECK(line.find('\x1b') == std::string::npos);
+  }
+  // Header.
+  CHECK(has(text, "dropspot: vps.example (203.0.113.2)"));
+  CHECK(has(text, "agent: CONNECTED at 203.0.113.2:7411 via tls, host vps1"));
+  CHECK(has(text, "round trip 0.42 ms; the agent sees us as 198.51.100.2; capture running on eth0"));
+  // Table: a header and one line per port, verdict names aligned in one column.
+  const auto lines = lines_of(text);
+  auto head = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("PORT", 0) == 0; });
+  REQUIRE(head != lines.end());
+  const auto verdict_col = head->find("VERDICT");
+  const auto summary_col = head->find("SUMMARY");
+  REQUIRE(verdict_col != std::string::npos);
+  const char* expected[] = {"OPEN",       "DROPPED_IN_TRANSIT",     "DROPPED_BY_HOST_FIREWALL",
+                            "REPLY_LOST", "LISTENER_WRONG_ADDRESS", "NO_LISTENER"};
+  const char* ports[] = {"22", "25", "80", "443", "3306", "8080"};
+  for (int i = 0; i < 6; ++i) {
+    const auto& row = *(head + 1 + i);
+    INFO("row: " << row);
+    CHECK(row.rfind(ports[i], 0) == 0);
+    CHECK(row.compare(verdict_col, std::strlen(expected[i]), expected[i]) == 0);
+    CHECK(row.size() > summary_col);
+  }
+  // A long summary is cut with an ellipsis to fit.
+  CHECK(has(*(head + 3), "..."));
+  // Evidence only for ports that are not OPEN.
+  CHECK(details_of(text, 22).empty());
+  for (std::uint32_t p : {25u, 80u, 443u, 3306u, 8080u}) {
+    INFO("port " << p);
+    CHECK_FALSE(details_of(text, p).empty());
+    CHECK(has(details_of(text, p), "next steps:"));
+  }
+  // What the evidence says, read from a render wide enough not to wrap it.
+  const auto wide = render_text(r, text_style{false, 200});
+  const auto d80 = details_of(wide, 80);
+  CHECK(has(d80, "port 80 (http): DROPPED_BY_HOST_FIREWALL"));
+  CHECK(has(d80, "prober     +2.0 ms  198.51.100.2:40002 -> 203.0.113.2:80 timed out after 2000 ms"));
+  CHECK(has(d80, "agent      +2.5 ms  in  SYN 198.51.100.2:40002 -> 203.0.113.2:80 ttl 61"));
+  CHECK(has(d80, "[mss 1460,sackOK,wscale 7]"));
+  CHECK(has(d80, "+1002 ms"));
+  CHECK(has(d80, "listener   0.0.0.0:80 nginx pid 812 unit nginx.service"));
+  CHECK(has(d80, "firewall   inet filter input tcp dport 80 drop"));
+  CHECK(has(d80, "nft list ruleset"));
+  CHECK(has(details_of(wide, 25), "hop        last hop that forwarded the SYN: 1 (198.51.100.1) of 3"));
+  CHECK(has(details_of(wide, 25), "OP25B"));
+  CHECK(has(details_of(wide, 443), "out SYN-ACK 203.0.113.2:443 -> 198.51.100.2:40003"));
+  CHECK(has(details_of(wide, 3306), "127.0.0.1:3306 mariadbd"));
+  CHECK(has(details_of(wide, 3306), "bind-address = 0.0.0.0"));
+  CHECK(has(details_of(wide, 8080), "listener   none on port 8080"));
+  // Cross-port notes at the end.
+  CHECK(has(text, "\nnotes:\n"));
+  CHECK(has(text, "test 587 and 465 too"));
+  CHECK(has(text, "done in 2.35 s"));
+}
+
+TEST_CASE("report text: other widths hold too") {
+  const auto r = sample_report();
+  for (int width : {40, 60, 100, 132}) {
+    const auto text = render_text(r, text_style{false, width});
+    for (const auto& line : lines_of(text)) {
+      INFO("width " << width << " line: " << line);
+      CHECK(line.size() <= static_cast<std::size_t>(width));
+    }
+  }
+  // Wider: the summaries need no ellipsis.
+  const auto wide = render_text(r, text_style{false, 200});
+  CHECK(has(wide, "SYNs arrive, nothing answers: a firewall rule on the server drops them\n"));
+}
+
+TEST_CASE("report text: colour only when asked") {
+  const auto r = sample_report();
+  const auto text = render_text(r, text_style{true, 80});
+  CHECK(has(text, "\x1b[32mOPEN\x1b[0m"));
+  CHECK(has(text, "\x1b[31mDROPPED_BY_HOST_FIREWALL\x1b[0m"));
+  CHECK(has(text, "\x1b[31mREPLY_LOST\x1b[0m"));
+  CHECK(has(text, "\x1b[33mNO_LISTENER\x1b[0m"));
+  CHECK(has(text, "\x1b[32mCONNECTED\x1b[0m"));
+  // The columns stay aligned: without the escape codes, the text is the plain one.
+  std::string stripped;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\x1b') {
+      i = text.find('m', i);
+      continue;
+    }
+    stripped += text[i];
+  }
+  CHECK(stripped == render_text(r, text_style{false, 80}));
+}
+
+TEST_CASE("report text: whatever came from the network is escaped") {
+  auto r = sample_report();
+  r.mutable_agent()->set_hostname("evil\x1b[2Jhost");
+  auto* p = r.mutable_ports(5);
+  p->set_summary("line one\nline two \x1b[31m");
+  p->mutable_evidence()->mutable_listeners()->Add()->set_process("bad\rname");
+  p->mutable_evidence()->add_notes("note with \x07 bell");
+  const auto text = render_text(r, text_style{false, 80});
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK(text.find('\x07') == std::string::npos);
+  CHECK(has(text, "evil\\x1b[2Jhost"));
+  CHECK(has(text, "line one\\nline two \\x1b[31m"));
+  CHECK(has(text, "bad\\rname"));
+}
+
+TEST_CASE("report text: without the agent") {
+  v1::Report r;
+  r.set_target("vps.example");
+  r.set_address(server);
+  r.mutable_agent()->set_status(v1::AgentInfo::UNREACHABLE);
+  r.mutable_agent()->set_message("no agent answered");
+  r.mutable_agent()->add_tried("203.0.113.2:7411: connection timed out");
+  auto in = base_input(80, "tcp", r.agent());
+  add_attempt(in, v1::Attempt::TIMED_OUT, 40000, 0, 2000);
+  *r.add_ports() = decide_port(in);
+  const auto text = render_text(r, text_style{false, 80});
+  INFO(text);
+  CHECK(has(text, "agent: UNREACHABLE - no agent answered"));
+  CHECK(has(text, "tried 203.0.113.2:7411: connection timed out"));
+  CHECK(has(text, "client-side view only"));
+  CHECK(has(text, "FILTERED"));
+  CHECK(has(text, "cannot be localised"));
+  CHECK_FALSE(has(text, "listener   none"));  // the agent said nothing about listeners
+}
+
+TEST_CASE("report text: ports not as expected are listed") {
+  auto r = sample_report();
+  apply_expectation(*r.mutable_ports(0), "open");
+  apply_expectation(*r.mutable_ports(1), "blocked");
+  apply_expectation(*r.mutable_ports(5), "open");
+  const auto text = render_text(r, text_style{false, 80});
+  CHECK(has(text, "not as expected: 8080 (expected open, got NO_LISTENER)"));
+  CHECK_FALSE(has(text, "not as expected: 22"));
+  CHECK(has(details_of(text, 25), "expected   blocked (as expected)"));
+}
+
+TEST_CASE("report JSON: parses back with the same verdicts, in the DESIGN.md shape") {
+  const auto r = sample_report();
+  const auto json = render_json(r);
+  v1::Report back;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &back).ok());
+  REQUIRE(back.ports_size() == r.ports_size());
+  for (int i = 0; i < r.ports_size(); ++i) {
+    CHECK(back.ports(i).port() == r.ports(i).port());
+    CHECK(back.ports(i).verdict() == r.ports(i).verdict());
+    CHECK(back.ports(i).summary() == r.ports(i).summary());
+    CHECK(back.ports(i).advice_size() == r.ports(i).advice_size());
+  }
+  CHECK(back.agent().status() == v1::AgentInfo::CONNECTED);
+  std::string compact;
+  for (char c : json)
+    if (c != ' ' && c != '\n') compact += c;
+  CHECK(has(compact, "\"target\":\"vps.example\""));
+  CHECK(has(compact, "\"agent\":{\"status\":\"CONNECTED\""));
+  CHECK(has(compact, "\"ports\":[{\"port\":22,\"verdict\":\"OPEN\",\"summary\":"));
+  CHECK(has(compact, "\"verdict\":\"DROPPED_IN_TRANSIT\""));
+  CHECK(has(compact, "\"evidence\":{\"attempts\":[{\"outcome\":\"TIMED_OUT\""));
+  CHECK(has(compact, "\"advice\":["));
+  // Default values are printed, so the shape does not depend on the content.
+  CHECK(has(compact, "\"asExpected\":false"));
+  CHECK(has(compact, "\"expect\":\"\""));
+}
