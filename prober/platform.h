@@ -33,6 +33,11 @@ struct tcp_facts {
 /// and land on the error queue). Succeeds as a no-op where unsupported.
 std::error_code prepare_probe_socket(native_socket socket, bool v6);
 
+/// After a successful connect: back to the default (IP_RECVERR off), so the
+/// established connection treats ICMP errors as soft errors again, as any
+/// client would. Succeeds as a no-op where unsupported.
+std::error_code finish_probe_socket(native_socket socket, bool v6);
+
 /// After a failed connect: the last ICMP error queued on the socket, if any.
 /// Drains the error queue. Never blocks.
 std::optional<icmp_info> read_icmp_error(native_socket socket, bool v6);

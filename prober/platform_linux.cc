@@ -30,15 +30,18 @@ std::string address_text(const sockaddr_storage& sa) {
   return {};
 }
 
-}  // namespace
-
-std::error_code prepare_probe_socket(native_socket socket, bool v6) {
-  const int on = 1;
+std::error_code set_recverr(native_socket socket, bool v6, int value) {
   const int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
   const int name = v6 ? IPV6_RECVERR : IP_RECVERR;
-  if (::setsockopt(socket, level, name, &on, sizeof on) != 0) return {errno, std::system_category()};
+  if (::setsockopt(socket, level, name, &value, sizeof value) != 0) return {errno, std::system_category()};
   return {};
 }
+
+}  // namespace
+
+std::error_code prepare_probe_socket(native_socket socket, bool v6) { return set_recverr(socket, v6, 1); }
+
+std::error_code finish_probe_socket(native_socket socket, bool v6) { return set_recverr(socket, v6, 0); }
 
 std::optional<icmp_info> read_icmp_error(native_socket socket, bool v6) {
   std::optional<icmp_info> last;

@@ -7,6 +7,8 @@ namespace dropspot::prober::platform {
 
 std::error_code prepare_probe_socket(native_socket, bool) { return {}; }
 
+std::error_code finish_probe_socket(native_socket, bool) { return {}; }
+
 std::optional<icmp_info> read_icmp_error(native_socket, bool) { return std::nullopt; }
 
 std::optional<tcp_facts> read_tcp_facts(native_socket) { return std::nullopt; }

@@ -199,7 +199,10 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   }
   if (a.outcome() == v1::Attempt::CONNECTED) {
     r.tcp = platform::read_tcp_facts(socket.native_handle());
-    if (options.keep_socket) r.socket.emplace(std::move(socket));
+    if (options.keep_socket) {
+      (void)platform::finish_probe_socket(socket.native_handle(), v6);
+      r.socket.emplace(std::move(socket));
+    }
   }
   co_return r;
 }

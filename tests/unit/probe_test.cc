@@ -11,6 +11,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
+#ifdef __linux__
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
 
 #include "prober/probe.h"
 
@@ -204,6 +208,26 @@ TEST_CASE("connect_probe: a listener gives CONNECTED, the source port known and 
   REQUIRE(r.tcp);
   CHECK(r.tcp->mss > 0);
 }
+
+#ifdef __linux__
+TEST_CASE("platform: IP_RECVERR is on while connecting and off on the socket handed over") {
+  asio::io_context io;
+  auto recverr = [](tcp::socket& s) {
+    int value = -1;
+    socklen_t length = sizeof value;
+    REQUIRE(::getsockopt(s.native_handle(), IPPROTO_IP, IP_RECVERR, &value, &length) == 0);
+    return value;
+  };
+  tcp::socket fresh(io, tcp::v4());
+  CHECK_FALSE(platform::prepare_probe_socket(fresh.native_handle(), false));
+  CHECK(recverr(fresh) == 1);
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  auto r = run(io, connect_probe(acceptor.local_endpoint(), {}));
+  REQUIRE(r.socket);
+  CHECK(recverr(*r.socket) == 0);
+  CHECK(platform::hop_search_available());
+}
+#endif
 
 TEST_CASE("connect_probe: keep_socket false closes the connection") {
   asio::io_context io;
