@@ -1,0 +1,100 @@
+#include "agent/bpf_filter.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace dropspot::agent {
+
+namespace {
+
+/// "tcp dst port 22 or tcp dst portrange 80-82"
+std::string port_clause(const std::vector<port_run>& runs, const char* dir) {
+  std::string out;
+  for (const auto& r : runs) {
+    if (!out.empty()) out += " or ";
+    out += "tcp ";
+    out += dir;
+    if (r.first == r.last) {
+      out += " port " + std::to_string(r.first);
+    } else {
+      out += " portrange " + std::to_string(r.first) + "-" + std::to_string(r.last);
+    }
+  }
+  return out;
+}
+
+std::string hex32(const unsigned char* p) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%02x%02x%02x%02x", p[0], p[1], p[2], p[3]);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<port_run> compress_ports(std::vector<std::uint16_t> ports, std::size_t max_runs) {
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  std::vector<port_run> runs;
+  for (auto p : ports) {
+    if (!runs.empty() && runs.back().last + 1 == p) {
+      runs.back().last = p;
+    } else {
+      runs.push_back({p, p});
+    }
+  }
+  if (max_runs == 0 || runs.size() <= max_runs) return runs;
+
+  // Join across the (runs - max_runs) smallest gaps.
+  std::vector<std::size_t> gaps(runs.size() - 1);  // gap i lies between runs i and i+1
+  for (std::size_t i = 0; i < gaps.size(); ++i) gaps[i] = i;
+  const auto width = [&](std::size_t i) { return runs[i + 1].first - runs[i].last; };
+  std::stable_sort(gaps.begin(), gaps.end(), [&](std::size_t a, std::size_t b) { return width(a) < width(b); });
+  std::vector<bool> join(runs.size() - 1, false);
+  for (std::size_t k = 0; k < runs.size() - max_runs; ++k) join[gaps[k]] = true;
+  std::vector<port_run> joined{runs.front()};
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    if (join[i - 1]) {
+      joined.back().last = runs[i].last;
+    } else {
+      joined.push_back(runs[i]);
+    }
+  }
+  return joined;
+}
+
+std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports) {
+  asio::ip::address peer = peer_in;
+  if (peer.is_v6() && peer.to_v6().is_v4_mapped())
+    peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  const std::string p = peer.to_string();
+  const bool v4 = peer.is_v4();
+  const std::string ip = v4 ? "ip" : "ip6";
+  const auto runs = compress_ports(ports, max_filter_port_runs);
+
+  std::string filter;
+  if (!runs.empty()) {
+    filter += "(" + ip + " src host " + p + " and (" + port_clause(runs, "dst") + ")) or ";
+    filter += "(" + ip + " dst host " + p + " and (" + port_clause(runs, "src") + ")) or ";
+  }
+  if (v4) {
+    const auto bytes = peer.to_v4().to_bytes();
+    // The quoted IPv4 header starts 8 bytes into the ICMP message; its
+    // destination address 16 bytes into that.
+    filter += "(icmp and (icmp[icmptype] = icmp-unreach or icmp[icmptype] = icmp-timxceed) and (ip host " + p +
+              " or icmp[24:4] = " + hex32(bytes.data()) + "))";
+  } else {
+    const auto bytes = peer.to_v6().to_bytes();
+    // The quoted IPv6 header starts 8 bytes into the ICMPv6 message; its
+    // destination address 24 bytes into that.
+    filter += "(icmp6 and (icmp6[icmp6type] = icmp6-destinationunreach or icmp6[icmp6type] = icmp6-timeexceeded)"
+              " and (ip6 host " + p + " or (";
+    for (int i = 0; i < 4; ++i) {
+      if (i) filter += " and ";
+      filter += "icmp6[" + std::to_string(32 + 4 * i) + ":4] = " + hex32(bytes.data() + 4 * i);
+    }
+    filter += ")))";
+  }
+  return filter;
+}
+
+}  // namespace dropspot::agent
