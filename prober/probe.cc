@@ -168,6 +168,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     co_return r;
   }
 
+  if (options.on_start) options.on_start(a);
   asio::steady_timer deadline(executor, options.timeout);
   auto outcome = co_await (socket.async_connect(target, as_tuple_awaitable) ||
                            deadline.async_wait(as_tuple_awaitable) || stop.wait());
@@ -248,7 +249,9 @@ asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<std::uint
         p.decided = true;
         co_return;
       }
-      auto r = co_await connect_probe(tcp::endpoint(target_, p.port), options, &stop);
+      connect_options o = options;
+      if (on_start_) o.on_start = [this, port = p.port](const v1::Attempt& started) { on_start_(port, started); };
+      auto r = co_await connect_probe(tcp::endpoint(target_, p.port), std::move(o), &stop);
       const bool again = !last_round && !stop.cancelled() && needs_retry(r.attempt, r.cancelled);
       if (r.cancelled) p.decided = true;
       p.attempts.push_back(r.attempt);

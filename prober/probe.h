@@ -64,6 +64,10 @@ struct connect_options {
   /// Keep the socket of a CONNECTED attempt (application probes speak on it);
   /// when false it is closed before connect_probe returns.
   bool keep_socket = true;
+  /// Called once the socket is bound, just before the SYN leaves, with the
+  /// attempt so far (start_unix_us, local_address, local_port; no outcome).
+  /// Not called when the attempt fails or is cancelled before sending.
+  std::function<void(const v1::Attempt&)> on_start;
 };
 
 struct connect_result {
@@ -122,11 +126,18 @@ struct port_probe {
 /// connection; whatever it leaves there is closed when it returns.
 using attempt_handler = std::function<void(std::uint16_t port, connect_result& result, bool last)>;
 
+/// Called when an attempt's SYN is about to leave (see connect_options::on_start),
+/// so the caller can match the agent's packets to it while it is in flight.
+using start_handler = std::function<void(std::uint16_t port, const v1::Attempt& attempt)>;
+
 /// Probes ports of one address: first every port once (concurrency bounded),
 /// then again, up to `retries` more rounds, the ports that got no answer.
 class probe_runner {
  public:
   probe_runner(asio::any_io_executor executor, asio::ip::address target, runner_settings settings);
+
+  /// Sets the handler called as each attempt starts (before run()).
+  void on_start(start_handler handler) { on_start_ = std::move(handler); }
 
   /// The port is decided (e.g. by the agent's evidence): an attempt in flight
   /// ends now as TIMED_OUT with the note, and no further attempt starts.
@@ -144,6 +155,7 @@ class probe_runner {
   asio::ip::address target_;
   runner_settings settings_;
   std::map<std::uint16_t, std::unique_ptr<attempt_canceller>> cancellers_;
+  start_handler on_start_;
 };
 
 // ---------------------------------------------------------------- hop search

@@ -347,6 +347,11 @@ TEST_CASE("probe_runner: open, refused and silent ports, and retries only for th
 
   std::vector<std::pair<std::uint16_t, bool>> calls;
   std::optional<tcp::socket> taken;
+  std::map<std::uint16_t, std::vector<std::uint32_t>> started_ports;  // source ports as attempts start
+  runner.on_start([&](std::uint16_t port, const v1::Attempt& a) {
+    CHECK(a.outcome() == v1::Attempt::OUTCOME_UNSPECIFIED);
+    started_ports[port].push_back(a.local_port());
+  });
   auto results = run(
       io, runner.run({open_port, closed.port(), silent.port()}, [&](std::uint16_t port, connect_result& r, bool last) {
         calls.emplace_back(port, last);
@@ -372,6 +377,12 @@ TEST_CASE("probe_runner: open, refused and silent ports, and retries only for th
   CHECK(last_flags[closed.port()] == std::vector<bool>{true});
   CHECK(last_flags[silent.port()] == std::vector<bool>{false, true});
   CHECK(calls.back() == std::make_pair(silent.port(), true));
+  // Each attempt was announced before it finished, with the source port it used.
+  for (const auto& p : results) {
+    std::vector<std::uint32_t> used;
+    for (const auto& a : p.attempts) used.push_back(a.local_port());
+    CHECK(started_ports[p.port] == used);
+  }
   // The handler took the connected socket: it is still open.
   REQUIRE(taken);
   CHECK(taken->is_open());
