@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "agent/capture.h"
 #include "agent/listeners.h"
 #include "agent/log.h"
 #include "agent/options.h"
@@ -65,6 +66,10 @@ int run_server(const options& opts) {
   asio::io_context io(1);
   try {
     session_services services;
+    capture_config capture;
+    capture.interfaces = opts.interfaces;
+    capture.pcap_dir = opts.pcap_dir;
+    services.start_capture = make_capture_starter(io.get_executor(), capture);
     services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
     server srv(io, effective, config, services);
     srv.start();
