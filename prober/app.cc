@@ -12,8 +12,8 @@
 #include "common/auth.h"
 #include "common/protocol.h"
 #include "common/report.h"
-#include "prober/control_client.h"
 #include "prober/options.h"
+#include "prober/run.h"
 
 namespace dropspot::prober {
 
@@ -74,42 +74,19 @@ int run_prober(int argc, char** argv) {
   auto address = resolve_target(opts.target);
   if (!address) return usage_error(address.error());
 
-  const auto started = std::chrono::steady_clock::now();
   v1::Report report;
-  report.set_target(opts.target);
-  report.set_address(address->to_string());
-  report.set_software("dropspot-prober " + std::string(software_version));
-
   asio::io_context io(1);
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        if (opts.no_agent) {
-          report.mutable_agent()->set_status(v1::AgentInfo::DISABLED);
-          report.mutable_agent()->set_message("--no-agent: client-side view only");
-          co_return;
-        }
-        control_settings settings;
-        settings.agents = opts.agents;
-        settings.target = opts.target;
-        settings.target_address = *address;
-        settings.token = token;
-        settings.timeout = opts.timeout;
-        v1::SessionStart start;
-        for (auto p : opts.ports) start.add_ports(p);
-        auto session = co_await open_agent_session(settings, start);
-        *report.mutable_agent() = session.info;
-        if (session.port) {
-          agent_stream stream;
-          asio::co_spawn(co_await asio::this_coro::executor, receive_observations(session, stream), asio::detached);
-          co_await finish_agent_session(session, stream, opts.timeout * 2);
-        }
+        // A named object: GCC 12 mishandles temporaries inside co_await expressions.
+        run_inputs inputs{opts, *address, token};
+        report = co_await run_once(std::move(inputs));
       },
       [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
       });
   io.run();
-  report.set_elapsed_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
 
   switch (opts.format) {
     case output_format::json:
@@ -119,8 +96,7 @@ int run_prober(int argc, char** argv) {
       std::cout << render_text(report, text_style_for_stdout());
       break;
   }
-  const auto status = report.agent().status();
-  return (status == v1::AgentInfo::CONNECTED || status == v1::AgentInfo::DISABLED) ? 0 : 1;
+  return exit_code(report);
 }
 
 }  // namespace dropspot::prober

@@ -1,0 +1,246 @@
+#include "prober/run.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "common/protocol.h"
+#include "common/verdict.h"
+#include "prober/control_client.h"
+#include "prober/probe.h"
+
+namespace dropspot::prober {
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+/// Hop searches per run at most: each sends up to max_hops SYNs per round.
+constexpr std::size_t max_hop_searches = 8;
+
+std::uint64_t now_unix_us() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+/// The probe kind for a port: --probe, else by well-known port.
+std::string probe_kind(const options& o, std::uint16_t port) {
+  if (auto it = o.probes.find(port); it != o.probes.end()) return it->second;
+  return "tcp";
+}
+
+/// The expectation for a port: the last --expect naming it, else the last
+/// one naming no port, else "open".
+std::string expectation_for(const options& o, std::uint16_t port) {
+  std::string what = "open";
+  for (const auto& e : o.expects)
+    if (e.ports.empty()) what = e.what;
+  for (const auto& e : o.expects)
+    if (std::find(e.ports.begin(), e.ports.end(), port) != e.ports.end()) what = e.what;
+  return what;
+}
+
+bool saw_inbound_syn(const std::vector<v1::PacketEvent>& packets) {
+  return std::any_of(packets.begin(), packets.end(), [](const v1::PacketEvent& p) {
+    return p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN;
+  });
+}
+
+bool all_timed_out(const std::vector<v1::Attempt>& attempts) {
+  return !attempts.empty() && std::all_of(attempts.begin(), attempts.end(), [](const v1::Attempt& a) {
+    return a.outcome() == v1::Attempt::TIMED_OUT;
+  });
+}
+
+/// Runs coroutines concurrently and waits for all of them.
+asio::awaitable<void> join_all(std::vector<asio::awaitable<void>> tasks) {
+  auto executor = co_await asio::this_coro::executor;
+  if (tasks.empty()) co_return;
+  auto remaining = std::make_shared<std::size_t>(tasks.size());
+  auto all_done = std::make_shared<asio::steady_timer>(executor, clock::time_point::max());
+  for (auto& task : tasks) {
+    asio::co_spawn(executor, std::move(task), [remaining, all_done](std::exception_ptr) {
+      if (--*remaining == 0) all_done->cancel();
+    });
+  }
+  co_await all_done->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+}
+
+/// A coroutine function, not a lambda: a lambda's captures would die before
+/// the coroutine runs.
+asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops, asio::ip::address address,
+                                 std::uint16_t port, hop_settings settings) {
+  auto trace = co_await find_last_hop(address, port, settings);
+  hops[port] = trace.location;
+}
+
+}  // namespace
+
+millis attempt_timeout(millis user_timeout, double control_rtt_ms, bool agent_capturing) {
+  if (!agent_capturing || control_rtt_ms <= 0) return user_timeout;
+  // A SYN that has not reached the agent after 20 round trips (at least
+  // 300 ms, for jittery paths) is not coming; retries tell loss from filtering.
+  const auto derived = millis(static_cast<long long>(std::max(300.0, 20.0 * control_rtt_ms)));
+  return std::min(user_timeout, derived);
+}
+
+int exit_code(const v1::Report& report) {
+  const auto status = report.agent().status();
+  if (status != v1::AgentInfo::CONNECTED && status != v1::AgentInfo::DISABLED) return 1;
+  for (const auto& p : report.ports())
+    if (!p.as_expected()) return 1;
+  return 0;
+}
+
+asio::awaitable<v1::Report> run_once(run_inputs in) {
+  const options& o = in.opts;
+  auto executor = co_await asio::this_coro::executor;
+  const auto started = clock::now();
+  const auto ms_since_start = [&] { return std::chrono::duration<double, std::milli>(clock::now() - started).count(); };
+
+  v1::Report report;
+  report.set_target(o.target);
+  report.set_address(in.address.to_string());
+  report.set_software("dropspot-prober " + std::string(software_version));
+  const auto local_address = route_source_address(executor, in.address);
+
+  // The agent session, first: its round trip tunes the probes.
+  agent_session session;
+  agent_stream stream;
+  if (o.no_agent) {
+    session.info.set_status(v1::AgentInfo::DISABLED);
+    session.info.set_message("--no-agent: the client's view only");
+  } else {
+    control_settings settings;
+    settings.agents = o.agents;
+    settings.target = o.target;
+    settings.target_address = in.address;
+    settings.token = in.token;
+    settings.timeout = o.timeout;
+    v1::SessionStart start;
+    for (auto port : o.ports) {
+      start.add_ports(port);
+      auto* plan = start.add_plan();
+      plan->set_port(port);
+      plan->set_kind(probe_kind(o, port));
+    }
+    if (local_address) start.set_prober_local_address(local_address->to_string());
+    session = co_await open_agent_session(settings, start);
+    if (session.port) asio::co_spawn(executor, receive_observations(session, stream), asio::detached);
+  }
+  const bool capturing = session.port && session.ack.capture_active();
+  const double rtt_ms = session.info.rtt_ms();
+
+  // Evidence as it comes in.
+  std::map<std::uint16_t, std::vector<v1::Attempt>> attempts;
+  std::map<std::uint16_t, v1::Attempt> running;  // the attempt in flight per port
+  std::map<std::uint16_t, double> decided_at;
+
+  const auto base_input = [&](std::uint16_t port) {
+    port_input pi;
+    pi.port = port;
+    pi.probe = probe_kind(o, port);
+    pi.target = o.target;
+    pi.target_address = in.address.to_string();
+    pi.agent = session.info;
+    pi.agent.set_capture_active(capturing);
+    if (auto it = stream.packets.find(port); it != stream.packets.end()) pi.packets = it->second;
+    if (auto it = attempts.find(port); it != attempts.end()) pi.attempts = it->second;
+    for (const auto& l : session.ack.listeners())
+      if (l.port() == port) pi.listeners.push_back(l);
+    if (local_address) pi.prober_address = local_address->to_string();
+    return pi;
+  };
+
+  runner_settings rs;
+  rs.timeout = attempt_timeout(o.timeout, rtt_ms, capturing);
+  rs.retries = o.retries;
+  rs.keep_sockets = false;
+  probe_runner runner(executor, in.address, rs);
+
+  // Decide a port early when the agent's evidence is complete.
+  std::map<std::uint16_t, std::unique_ptr<asio::steady_timer>> rechecks;
+  std::function<void(std::uint16_t)> consider = [&](std::uint16_t port) {
+    if (!capturing || runner.decided(port)) return;
+    auto pi = base_input(port);
+    if (auto it = running.find(port); it != running.end()) pi.attempts.push_back(it->second);
+    if (pi.attempts.empty()) return;
+    const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms);
+    if (check.complete) {
+      runner.decide(port);
+      return;
+    }
+    if (check.recheck_in_ms > 0) {
+      auto& timer = rechecks[port];
+      if (!timer) timer = std::make_unique<asio::steady_timer>(executor);
+      timer->expires_after(std::chrono::microseconds(static_cast<long long>(check.recheck_in_ms * 1000)));
+      timer->async_wait([&consider, port](std::error_code ec) {
+        if (!ec) consider(port);
+      });
+    }
+  };
+  if (capturing) {
+    stream.on_packet = [&](const v1::PacketEvent& p) { consider(static_cast<std::uint16_t>(p.port())); };
+    runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) { running[port] = attempt; });
+  }
+
+  auto probes = co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
+    running.erase(port);
+    attempts[port].push_back(r.attempt);
+    if (last) decided_at[port] = ms_since_start();
+  });
+  for (auto& [port, timer] : rechecks) timer->cancel();
+  stream.on_packet = nullptr;
+
+  // Where SYNs die in transit, find the last hop that still forwards them.
+  std::map<std::uint16_t, v1::HopLocation> hops;
+  if (platform::hop_search_available()) {
+    std::vector<asio::awaitable<void>> searches;
+    for (const auto& probe : probes) {
+      const auto port = probe.port;
+      const bool dropped = all_timed_out(attempts[port]) &&
+                           (!capturing || !saw_inbound_syn(stream.packets[port]));
+      if (!dropped || searches.size() >= max_hop_searches) continue;
+      hop_settings hs;
+      hs.timeout = rs.timeout;
+      hs.local_address = local_address;
+      searches.push_back(locate_hop(hops, in.address, port, hs));
+    }
+    co_await join_all(std::move(searches));
+  }
+
+  // The agent's summary, then the verdicts.
+  if (session.port) {
+    co_await finish_agent_session(session, stream, 2000ms);
+    if (!stream.lost.empty()) session.info.set_message(session.info.message() + "; " + stream.lost);
+  }
+  *report.mutable_agent() = session.info;
+
+  for (auto port : o.ports) {
+    auto pi = base_input(port);
+    if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
+    if (stream.summary) {
+      pi.capture_drops = stream.summary->packets_dropped();
+      for (const auto& facts : stream.summary->ports())
+        if (facts.port() == port)
+          for (const auto& note : facts.notes()) pi.agent_notes.push_back(note);
+    }
+    auto port_report = decide_port(pi);
+    apply_expectation(port_report, expectation_for(o, port));
+    port_report.set_decided_ms(decided_at[port]);
+    *report.add_ports() = std::move(port_report);
+  }
+  for (auto& note : cross_port_notes(report)) report.add_notes(std::move(note));
+  report.set_elapsed_ms(ms_since_start());
+  co_return report;
+}
+
+}  // namespace dropspot::prober
