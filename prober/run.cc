@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "common/protocol.h"
 #include "common/verdict.h"
@@ -60,26 +61,47 @@ bool all_timed_out(const std::vector<v1::Attempt>& attempts) {
   });
 }
 
-/// Runs coroutines concurrently and waits for all of them.
-asio::awaitable<void> join_all(std::vector<asio::awaitable<void>> tasks) {
-  auto executor = co_await asio::this_coro::executor;
-  if (tasks.empty()) co_return;
-  auto remaining = std::make_shared<std::size_t>(tasks.size());
-  auto all_done = std::make_shared<asio::steady_timer>(executor, clock::time_point::max());
-  for (auto& task : tasks) {
-    asio::co_spawn(executor, std::move(task), [remaining, all_done](std::exception_ptr) {
-      if (--*remaining == 0) all_done->cancel();
+/// Coroutines spawned as the run goes, awaited together at the end.
+class task_group {
+ public:
+  explicit task_group(const asio::any_io_executor& executor)
+      : executor_(executor), all_done_(std::make_shared<asio::steady_timer>(executor, clock::time_point::max())) {}
+
+  void spawn(asio::awaitable<void> task) {
+    ++*running_;
+    asio::co_spawn(executor_, std::move(task), [running = running_, done = all_done_](std::exception_ptr) {
+      if (--*running == 0) done->cancel();
     });
   }
-  co_await all_done->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+
+  asio::awaitable<void> wait() {
+    if (*running_ == 0) co_return;
+    co_await all_done_->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+
+ private:
+  asio::any_io_executor executor_;
+  std::shared_ptr<std::size_t> running_ = std::make_shared<std::size_t>(0);
+  std::shared_ptr<asio::steady_timer> all_done_;
+};
+
+/// Routers between us and the server, from the TTL of a SYN the agent saw
+/// (initial TTLs are 64, 128 or 255); 0 when unknown.
+int routers_from_ttl(std::uint32_t ttl) {
+  for (std::uint32_t initial : {64u, 128u, 255u})
+    if (ttl > 0 && ttl <= initial) return static_cast<int>(initial - ttl);
+  return 0;
 }
 
 /// A coroutine function, not a lambda: a lambda's captures would die before
 /// the coroutine runs.
-asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops, asio::ip::address address,
-                                 std::uint16_t port, hop_settings settings) {
+asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops,
+                                 std::map<std::uint16_t, std::set<std::uint32_t>>& hop_source_ports,
+                                 asio::ip::address address, std::uint16_t port, hop_settings settings) {
   auto trace = co_await find_last_hop(address, port, settings);
   hops[port] = trace.location;
+  for (const auto& a : trace.by_ttl)
+    if (a.local_port() != 0) hop_source_ports[port].insert(a.local_port());
 }
 
 }  // namespace
@@ -87,8 +109,8 @@ asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops,
 millis attempt_timeout(millis user_timeout, double control_rtt_ms, bool agent_capturing) {
   if (!agent_capturing || control_rtt_ms <= 0) return user_timeout;
   // A SYN that has not reached the agent after 20 round trips (at least
-  // 300 ms, for jittery paths) is not coming; retries tell loss from filtering.
-  const auto derived = millis(static_cast<long long>(std::max(300.0, 20.0 * control_rtt_ms)));
+  // 100 ms) is not coming; a retry tells loss from filtering.
+  const auto derived = millis(static_cast<long long>(std::max(100.0, 20.0 * control_rtt_ms)));
   return std::min(user_timeout, derived);
 }
 
@@ -192,30 +214,44 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) { running[port] = attempt; });
   }
 
-  auto probes = co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
+  // Where SYNs die in transit, find the last hop that still forwards them:
+  // started as soon as an attempt times out unseen by the agent (with the
+  // agent) or the last attempt times out (without), alongside the retries.
+  std::map<std::uint16_t, v1::HopLocation> hops;
+  std::map<std::uint16_t, std::set<std::uint32_t>> hop_source_ports;  // not the probes' SYNs
+  std::size_t hop_searches = 0;
+  task_group searches(executor);
+  const auto maybe_search_hops = [&](std::uint16_t port, bool last) {
+    if (!platform::hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches) return;
+    if (!all_timed_out(attempts[port]) || runner.decided(port)) return;
+    if (capturing ? saw_inbound_syn(stream.packets[port]) : !last) return;
+    hop_settings hs;
+    hs.timeout = rs.timeout;
+    hs.local_address = local_address;
+    // A SYN that reached the server on another port tells the path's length.
+    int routers = 0;
+    for (const auto& [other, packets] : stream.packets)
+      for (const auto& p : packets)
+        if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
+          routers = std::max(routers, routers_from_ttl(p.ttl()));
+    if (routers > 0) hs.max_hops = routers + 3;
+    hops[port];  // reserved: one search per port
+    ++hop_searches;
+    searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
+  };
+
+  co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
     running.erase(port);
     attempts[port].push_back(r.attempt);
     if (last) decided_at[port] = ms_since_start();
+    maybe_search_hops(port, last);
   });
   for (auto& [port, timer] : rechecks) timer->cancel();
   stream.on_packet = nullptr;
-
-  // Where SYNs die in transit, find the last hop that still forwards them.
-  std::map<std::uint16_t, v1::HopLocation> hops;
-  if (platform::hop_search_available()) {
-    std::vector<asio::awaitable<void>> searches;
-    for (const auto& probe : probes) {
-      const auto port = probe.port;
-      const bool dropped = all_timed_out(attempts[port]) &&
-                           (!capturing || !saw_inbound_syn(stream.packets[port]));
-      if (!dropped || searches.size() >= max_hop_searches) continue;
-      hop_settings hs;
-      hs.timeout = rs.timeout;
-      hs.local_address = local_address;
-      searches.push_back(locate_hop(hops, in.address, port, hs));
-    }
-    co_await join_all(std::move(searches));
-  }
+  co_await searches.wait();
+  // A search that found nothing at all leaves an empty location: drop it.
+  for (auto it = hops.begin(); it != hops.end();)
+    it = (it->second.last_hop() == 0 && it->second.note().empty()) ? hops.erase(it) : std::next(it);
 
   // The agent's summary, then the verdicts.
   if (session.port) {
@@ -227,6 +263,12 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   for (auto port : o.ports) {
     auto pi = base_input(port);
     if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
+    // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
+    if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
+      std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {
+        const auto client_port = p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
+        return it->second.count(client_port) > 0;
+      });
     if (stream.summary) {
       pi.capture_drops = stream.summary->packets_dropped();
       for (const auto& facts : stream.summary->ports())
