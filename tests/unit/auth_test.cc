@@ -1,5 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "common/auth.h"
 #include "tls_pair.h"
 
@@ -74,4 +79,23 @@ TEST_CASE("token files: missing, empty, world-readable") {
   CHECK(load_token("", nullptr)->token.empty());
   CHECK_FALSE(load_token("", "short").ok());
   CHECK_FALSE(load_token("/tmp", nullptr).ok());  // a directory
+}
+
+TEST_CASE("agent TLS key: kept 0600 in the state directory and reused") {
+  char dir_template[] = "/tmp/dropspot-state-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = std::string(dir_template) + "/agent";
+  make_agent_tls_context(dir);
+  struct stat key_stat {};
+  REQUIRE(stat((dir + "/agent-key.pem").c_str(), &key_stat) == 0);
+  CHECK((key_stat.st_mode & 0777) == 0600);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string cert = read(dir + "/agent-cert.pem");
+  CHECK(cert.find("BEGIN CERTIFICATE") != std::string::npos);
+  make_agent_tls_context(dir);  // a second start reuses the key
+  CHECK(read(dir + "/agent-cert.pem") == cert);
+  std::filesystem::remove_all(dir_template);
 }
