@@ -34,12 +34,17 @@ std::string host_name() {
 int run_token() {
   const std::string token = generate_token();
   std::cout << token << "\n";
+  const std::string prober_command =
+      "DROPSPOT_TOKEN=" + token + " prober --target THIS_HOST --ports 22,25,80,443";
   if (::isatty(STDOUT_FILENO)) {
     std::cerr << "\nSave it on the agent host (chmod 600) and start the agent with it:\n"
               << "  echo " << token << " > /etc/dropspot/token && chmod 600 /etc/dropspot/token\n"
-              << "  agent --token-file /etc/dropspot/token\n"
+              << "  agent --token-file /etc/dropspot/token   (or: systemctl enable --now dropspot-agent)\n"
               << "Then, on your PC:\n"
-              << "  DROPSPOT_TOKEN=" << token << " prober --target THIS_HOST --ports 22,25,80,443\n";
+              << "  " << prober_command << "\n";
+  } else if (::isatty(STDERR_FILENO)) {
+    // stdout is a file or a pipe and holds the token only; the pairing command goes to the person.
+    std::cerr << "On your PC: " << prober_command << "\n";
   }
   return 0;
 }

@@ -274,6 +274,8 @@ void render_header(std::string& out, const v1::Report& report, const text_style&
       for (int i = 0; i < agent.refused_ports_size(); ++i) r += (i ? ", " : " ") + num(agent.refused_ports(i));
       wrap(out, "  ", "    ", r, width);
     }
+    if (!agent.pcap_file().empty())
+      wrap(out, "  ", "    ", "capture kept on the agent host: " + escape(agent.pcap_file()), width);
   } else {
     for (const auto& t : agent.tried()) wrap(out, "  tried ", "    ", escape(t), width);
     wrap(out, "  ", "  ", "client-side view only: where a connection dies cannot be localised", width);
@@ -394,12 +396,19 @@ std::string render_text(const v1::Report& report, const text_style& style) {
     for (const auto& u : unexpected) s += (s.empty() ? "" : ", ") + u;
     out += "\n";
     wrap(out, "not as expected: ", "  ", s, width);
+  } else if (report.ports_size() > 0 && !report.ports(0).expect().empty()) {
+    out += "\nevery port as expected\n";
   }
   if (report.notes_size() > 0) {
     out += "\nnotes:\n";
     for (const auto& n : report.notes()) wrap(out, "  - ", "    ", escape(n), width);
   }
   if (report.elapsed_ms() > 0) out += "\ndone in " + fixed(report.elapsed_ms() / 1000.0, 2) + " s\n";
+  if (report.runs() > 1)  // --wait: this report is the last run's
+    out += "run " + num(report.runs()) + " of --wait: " +
+           (report.ready_after_ms() > 0 ? "ready after " + fixed(report.ready_after_ms() / 1000.0, 1) + " s"
+                                        : std::string("not ready by the deadline")) +
+           "\n";
   return out;
 }
 

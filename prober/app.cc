@@ -8,12 +8,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <unistd.h>
 
 #include "common/auth.h"
+#include "common/junit.h"
 #include "common/protocol.h"
 #include "common/report.h"
 #include "prober/options.h"
 #include "prober/run.h"
+#include "prober/wait.h"
 
 namespace dropspot::prober {
 
@@ -39,6 +42,47 @@ result<asio::ip::address> resolve_target(const std::string& host) {
   return results.begin()->endpoint().address();
 }
 
+/// Examples under --help: the common cases.
+constexpr const char* help_examples = R"(
+Examples:
+  The runbook's four ports; the agent runs on the server (token: `agent token`):
+    DROPSPOT_TOKEN=... prober --target www.example.com --ports 22,25,80,443
+  No agent, the client's view only (like Test-NetConnection or nmap):
+    prober --target www.example.com --ports 80,443 --no-agent
+  HTTP, HTTPS and SMTP checks:
+    prober --target HOST --ports 25,80,443 --probe 80=http --probe 443=https \
+      --probe 25=smtp
+  CI: gate a deploy, wait up to a minute, JUnit report for the test view:
+    prober --target $HOST --ports 22,25,80,443 --token-file token \
+      --expect 22,80,443=open --expect 25=blocked --wait 60s --format junit \
+      > report.xml
+Exit status: 0 every port as expected (default: open), 1 some port not as
+expected or the agent not reached, 2 bad usage. See docs/ci.md, docs/agent.md.
+)";
+
+/// A line on stderr that rewrites itself; only on a terminal.
+class progress_line {
+ public:
+  explicit progress_line(bool enabled) : enabled_(enabled) {}
+  ~progress_line() { clear(); }
+  void show(const std::string& text) {
+    if (!enabled_) return;
+    std::cerr << "\r\x1b[K" << text << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) std::cerr << "\r\x1b[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+/// Many ports: a run takes long enough to show progress.
+constexpr std::size_t progress_min_ports = 8;
+
 }  // namespace
 
 int run_prober(int argc, char** argv) {
@@ -46,6 +90,7 @@ int run_prober(int argc, char** argv) {
   app.set_version_flag("--version", "dropspot-prober " + std::string(software_version));
   raw_options raw;
   setup_options(app, raw);
+  app.footer(help_examples);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -75,22 +120,39 @@ int run_prober(int argc, char** argv) {
   if (!address) return usage_error(address.error());
 
   v1::Report report;
+  progress_line progress(::isatty(STDERR_FILENO) != 0 &&
+                         (opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports));
+  std::uint32_t runs_made = 0;
   asio::io_context io(1);
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
         // A named object: GCC 12 mishandles temporaries inside co_await expressions.
         run_inputs inputs{opts, *address, token};
-        report = co_await run_once(std::move(inputs));
+        inputs.on_port_done = [&](std::size_t done, std::size_t total) {
+          std::string s = (runs_made > 0 ? "run " + std::to_string(runs_made + 1) + ": " : std::string()) +
+                          std::to_string(done) + "/" + std::to_string(total) + " ports probed";
+          progress.show(s);
+        };
+        report = co_await run_until_ready(std::move(inputs), opts.wait,
+                                          [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
+                                            runs_made = runs;
+                                            if (opts.wait.count() > 0)
+                                              progress.show(wait_progress_line(last, runs, elapsed, opts.wait));
+                                          });
       },
       [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
       });
   io.run();
+  progress.clear();
 
   switch (opts.format) {
     case output_format::json:
       std::cout << render_json(report) << "\n";
+      break;
+    case output_format::junit:
+      std::cout << render_junit(report);
       break;
     default:
       std::cout << render_text(report, text_style_for_stdout());

@@ -244,6 +244,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     running.erase(port);
     attempts[port].push_back(r.attempt);
     if (last) decided_at[port] = ms_since_start();
+    if (last && in.on_port_done) in.on_port_done(decided_at.size(), o.ports.size());
     maybe_search_hops(port, last);
   });
   for (auto& [port, timer] : rechecks) timer->cancel();
@@ -257,6 +258,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   if (session.port) {
     co_await finish_agent_session(session, stream, 2000ms);
     if (!stream.lost.empty()) session.info.set_message(session.info.message() + "; " + stream.lost);
+    if (stream.summary) session.info.set_pcap_file(stream.summary->pcap_file());
   }
   *report.mutable_agent() = session.info;
 

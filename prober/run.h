@@ -4,6 +4,7 @@
 // localise drops in transit, and assemble the report.
 #include <asio/awaitable.hpp>
 #include <asio/ip/address.hpp>
+#include <functional>
 #include <string>
 
 #include "dropspot.pb.h"
@@ -15,6 +16,8 @@ struct run_inputs {
   const options& opts;
   asio::ip::address address;  ///< the target, resolved
   std::string token;          ///< empty with --no-agent
+  /// Called each time a port's probing ends: ports done so far, ports in all.
+  std::function<void(std::size_t done, std::size_t total)> on_port_done = {};
 };
 
 asio::awaitable<v1::Report> run_once(run_inputs in);

@@ -1,0 +1,77 @@
+#include "prober/wait.h"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <algorithm>
+#include <chrono>
+
+namespace dropspot::prober {
+
+std::optional<millis> next_pause(std::uint32_t runs_made, millis elapsed, millis deadline) {
+  if (runs_made == 0) return millis{0};
+  if (elapsed >= deadline) return std::nullopt;
+  millis backoff = first_backoff;
+  for (std::uint32_t i = 1; i < runs_made && backoff < max_backoff; ++i) backoff *= 2;
+  backoff = std::min(backoff, max_backoff);
+  return std::min(backoff, deadline - elapsed);
+}
+
+bool is_ready(const v1::Report& report) { return exit_code(report) == 0; }
+
+bool is_hopeless(const v1::Report& report) { return report.agent().status() == v1::AgentInfo::AUTH_FAILED; }
+
+asio::awaitable<v1::Report> run_until_ready(run_inputs in, millis deadline, run_observer observer) {
+  using clock = std::chrono::steady_clock;
+  auto executor = co_await asio::this_coro::executor;
+  const auto started = clock::now();
+  const auto elapsed = [&] { return std::chrono::duration_cast<millis>(clock::now() - started); };
+  asio::steady_timer timer(executor);
+  std::uint32_t runs = 0;
+  v1::Report report;
+  for (;;) {
+    run_inputs inputs = in;
+    report = co_await run_once(std::move(inputs));
+    ++runs;
+    report.set_runs(runs);
+    const auto now = elapsed();
+    if (observer) observer(report, runs, now);
+    if (is_ready(report)) {
+      if (deadline.count() > 0) report.set_ready_after_ms(static_cast<double>(now.count()));
+      break;
+    }
+    if (is_hopeless(report)) break;
+    const auto pause = next_pause(runs, now, deadline);
+    if (!pause) break;
+    timer.expires_after(*pause);
+    co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  co_return report;
+}
+
+}  // namespace dropspot::prober
+
+namespace dropspot::prober {
+
+std::string wait_progress_line(const v1::Report& last, std::uint32_t runs, millis elapsed, millis deadline) {
+  int ok = 0;
+  std::string waiting;
+  for (const auto& p : last.ports()) {
+    if (p.as_expected()) {
+      ++ok;
+    } else if (waiting.size() < 40) {
+      waiting += (waiting.empty() ? "" : ", ") + std::to_string(p.port()) + " (" + v1::Verdict_Name(p.verdict()) + ")";
+    }
+  }
+  std::string s = "run " + std::to_string(runs) + ", " + format_duration(elapsed / 100 * 100) + " of " +
+                  format_duration(deadline) + ": " + std::to_string(ok) + "/" + std::to_string(last.ports_size()) +
+                  " ports as expected";
+  const auto status = last.agent().status();
+  if (status != v1::AgentInfo::CONNECTED && status != v1::AgentInfo::DISABLED)
+    s += ", agent " + v1::AgentInfo::Status_Name(status);
+  if (!waiting.empty()) s += ", waiting for " + waiting;
+  return s;
+}
+
+}  // namespace dropspot::prober
