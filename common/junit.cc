@@ -18,6 +18,21 @@ std::string seconds(double ms) {
   return buf;
 }
 
+std::string milliseconds(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", ms > 0 ? ms : 0.0);
+  return buf;
+}
+
+/// A classname without dots of its own: reporters (Jenkins) split classnames
+/// at dots into packages, and a host name or address is one thing.
+std::string class_name(std::string_view target) {
+  std::string s = escape(target);
+  for (auto& c : s)
+    if (c == '.' || c == ':') c = '_';
+  return "dropspot." + s;
+}
+
 std::string attr(std::string_view name, std::string_view value) {
   return " " + std::string(name) + "=\"" + xml_escape(value) + "\"";
 }
@@ -46,7 +61,7 @@ std::string outcome_name(v1::Attempt::Outcome o) {
 
 std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::uint32_t port) {
   std::string s = host_port(a.local_address(), a.local_port()) + " -> " + host_port(report.address(), port) + " " +
-                  outcome_name(a.outcome()) + " after " + seconds(a.elapsed_ms()) + " s";
+                  outcome_name(a.outcome()) + " after " + milliseconds(a.elapsed_ms()) + " ms";
   if (!a.icmp_from().empty()) {
     const bool v6 = a.icmp_from().find(':') != std::string::npos;
     s += ": ICMP " + icmp_error_name(v6, a.icmp_type(), a.icmp_code()) + " from " + escape(a.icmp_from());
@@ -167,7 +182,7 @@ std::string junit_case_name(const v1::PortReport& port) {
 
 std::string render_junit(const v1::Report& report) {
   const std::string suite = "dropspot " + escape(report.target());
-  const std::string classname = "dropspot." + escape(report.target());
+  const std::string classname = class_name(report.target());
   std::size_t failures = 0;
   for (const auto& p : report.ports())
     if (!p.as_expected()) ++failures;

@@ -19,7 +19,8 @@ std::string xml_escape(std::string_view text, bool keep_newlines = false);
 std::string junit_case_name(const v1::PortReport& port);
 
 /// One <testsuites> holding one <testsuite> named "dropspot <target>", one
-/// <testcase> per port (classname "dropspot.<target>", name junit_case_name,
+/// <testcase> per port (classname "dropspot.<target>" with the target's dots
+/// and colons as "_", name junit_case_name,
 /// time = the port's decided_ms in seconds). A port not as expected gets a
 /// <failure> whose message says expected and got, type the verdict name, and
 /// whose text holds the summary, the evidence (attempts, the agent's packets,
