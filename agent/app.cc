@@ -10,6 +10,7 @@
 
 #include "agent/capture.h"
 #include "agent/listeners.h"
+#include "agent/host_check.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/server.h"
@@ -76,6 +77,7 @@ int run_server(const options& opts) {
     capture.pcap_dir = opts.pcap_dir;
     services.start_capture = make_capture_starter(io.get_executor(), capture);
     services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
+    services.host_facts = host_port_facts;
     server srv(io, effective, config, services);
     srv.start();
     asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -103,6 +105,10 @@ int run_agent(int argc, char** argv) {
   raw_options raw;
   setup_options(app, raw);
   auto* token_cmd = app.add_subcommand("token", "Print a fresh random token");
+  auto* check_cmd = app.add_subcommand("check", "Diagnose ports on this host alone: listeners, firewall rules");
+  std::string check_ports_list, check_format = "text";
+  check_cmd->add_option("--ports", check_ports_list, "Ports: 22,80,8000-8010")->required();
+  check_cmd->add_option("--format", check_format, "text or json");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -115,6 +121,7 @@ int run_agent(int argc, char** argv) {
     return usage_error(std::string(e.what()) + " (see agent --help)");
   }
   if (token_cmd->parsed()) return run_token();
+  if (check_cmd->parsed()) return run_check(check_ports_list, check_format);
   auto opts = validate_options(raw);
   if (!opts) return usage_error(opts.error());
   if (opts->stdio) return usage_error("--stdio is not available yet in this build");

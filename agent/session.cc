@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/this_coro.hpp>
 #include <chrono>
+#include <optional>
+#include <thread>
 
 #include "agent/log.h"
 #include "common/auth.h"
@@ -185,6 +190,31 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
     for (auto& l : services.listeners(accepted)) *ack.add_listeners() = std::move(l);
   if (auto ec = co_await port.send(ack_message)) co_return outcome_of(ec);
 
+  // Host facts (firewall) on a thread of their own: they run external commands.
+  // The thread keeps the executor's work until it has posted its result.
+  struct host_facts_state {
+    explicit host_facts_state(const asio::any_io_executor& ex) : done(ex) {}
+    asio::steady_timer done;
+    std::optional<std::vector<v1::PortFacts>> facts;
+  };
+  auto facts_state = std::make_shared<host_facts_state>(executor);
+  if (services.host_facts) {
+    facts_state->done.expires_at(asio::steady_timer::time_point::max());
+    auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+    std::thread([fn = services.host_facts, peer, accepted, facts_state, tracked]() mutable {
+      std::vector<v1::PortFacts> facts;
+      try {
+        facts = fn(peer, accepted);
+      } catch (const std::exception& e) {
+        log_line(std::string("host facts: ") + e.what());
+      }
+      asio::post(tracked, [facts_state = std::move(facts_state), facts = std::move(facts)]() mutable {
+        facts_state->facts = std::move(facts);
+        facts_state->done.cancel();
+      });
+    }).detach();
+  }
+
   const auto session_end = std::chrono::steady_clock::now() + granted;
   for (;;) {
     auto left = session_end - std::chrono::steady_clock::now();
@@ -211,6 +241,12 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   }
   v1::Envelope summary_message;
   auto& summary = *summary_message.mutable_summary();
+  if (services.host_facts && !facts_state->facts) {
+    facts_state->done.expires_after(15s);
+    co_await facts_state->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  if (facts_state->facts)
+    for (auto& f : *facts_state->facts) *summary.add_ports() = std::move(f);
   if (capture) {
     summary.set_packets_seen(capture->packets_seen());
     summary.set_packets_dropped(capture->packets_dropped());

@@ -39,6 +39,11 @@ struct session_services {
   std::function<std::unique_ptr<capture_handle>(const capture_request&, packet_sink, std::string& note)> start_capture;
   /// Listening TCP sockets on the given ports.
   std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>&)> listeners;
+  /// The host's facts per port for this peer (firewall rules that block it...).
+  /// Blocking (runs nft, iptables-save): the session calls it on a thread of
+  /// its own and waits for it, within a bound, before sending the summary.
+  std::function<std::vector<v1::PortFacts>(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports)>
+      host_facts;
 };
 
 struct session_config {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 
+#include "common/firewall_rule.h"
 #include "common/ports.h"
 #include "common/text.h"
 
@@ -419,6 +420,7 @@ judged judge_host_side(const port_input& in, const matching& m, const flow& f, c
     j.verdict = v1::REJECTED_BY_HOST_FIREWALL;
     j.summary = "SYNs arrive, the server's firewall rejects them (ICMP " +
                 icmp_error_name(is_v6(icmp.src()) || is_v6(f.src), icmp.icmp_type(), icmp.icmp_code()) + ")";
+    if (!in.firewall.empty()) j.summary += ": " + in.firewall.front();
     if (lv.fit == listener_view::none)
       j.notes.push_back("nothing listens on port " + n + " either: after fixing the firewall, start the service");
     if (timed_out) j.notes.push_back("the ICMP error the server sent never reached the prober");
@@ -434,6 +436,7 @@ judged judge_host_side(const port_input& in, const matching& m, const flow& f, c
             "SYNs arrive and " +
             (lv.accepting.front()->process().empty() ? std::string("a process") : lv.accepting.front()->process()) +
             " listens, yet a reset answers: a firewall reject rule";
+        if (!in.firewall.empty()) j.summary += ": " + in.firewall.front();
         return j;
       case listener_view::elsewhere:
         j.verdict = v1::LISTENER_WRONG_ADDRESS;
@@ -470,6 +473,14 @@ judged judge_host_side(const port_input& in, const matching& m, const flow& f, c
   }
   j.verdict = v1::DROPPED_BY_HOST_FIREWALL;
   j.summary = "SYNs arrive, nothing answers: a firewall rule on the server drops them";
+  if (!in.firewall.empty()) {
+    j.summary = "SYNs arrive, nothing answers: the server's firewall drops them: " + in.firewall.front();
+  } else if (in.firewall_inspected) {
+    j.summary = "SYNs arrive, nothing answers, and no firewall rule explains it";
+    j.notes.push_back("the agent read the server's rulesets (nftables, iptables) and no rule drops port " + n +
+                      " for the prober's address: look for what the agent cannot read (a firewall in another "
+                      "namespace or container, eBPF/XDP programs, tc filters, a hypervisor filter)");
+  }
   if (lv.fit == listener_view::none)
     j.notes.push_back("nothing listens on port " + n +
                       " either: after fixing the firewall there will still be nothing to answer");
@@ -765,6 +776,9 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       break;
     case v1::DROPPED_BY_HOST_FIREWALL:
     case v1::REJECTED_BY_HOST_FIREWALL:
+      for (const auto& rule : in.firewall)
+        if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port)); !fix.empty())
+          a.push_back("remove the rule that blocks it (" + rule + "): " + fix);
       a.push_back(fw_list + (v == v1::REJECTED_BY_HOST_FIREWALL
                                  ? " (look for a reject rule: tcp reset, icmp admin-prohibited or host-prohibited)"
                                  : " (look for a drop rule or a default drop policy)"));

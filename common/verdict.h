@@ -45,6 +45,7 @@ struct port_input {
   std::vector<v1::Listener> listeners;         ///< the agent's listeners on this port
   std::vector<std::string> agent_notes;        ///< PortFacts.notes, copied into the evidence
   std::vector<std::string> firewall;           ///< matching firewall rules the agent found
+  bool firewall_inspected = false;             ///< the agent read the rulesets (empty firewall: no rule blocks)
   std::string prober_address;                  ///< our source address as the prober knows it (for NAT)
   std::optional<v1::TcpOptions> sent_options;  ///< the SYN options our kernel sends (MSS...)
   std::optional<v1::HopLocation> hop;          ///< last hop that forwarded the SYN

@@ -276,6 +276,11 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
       for (const auto& facts : stream.summary->ports())
         if (facts.port() == port)
           for (const auto& note : facts.notes()) pi.agent_notes.push_back(note);
+      for (const auto& facts : stream.summary->ports())
+        if (facts.port() == port) {
+          for (const auto& rule : facts.firewall()) pi.firewall.push_back(rule);
+          pi.firewall_inspected = pi.firewall_inspected || facts.firewall_inspected();
+        }
     }
     auto port_report = decide_port(pi);
     apply_expectation(port_report, expectation_for(o, port));

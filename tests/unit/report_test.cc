@@ -241,7 +241,7 @@ TEST_CASE("report text: other widths hold too") {
   }
   // Wider: the summaries need no ellipsis.
   const auto wide = render_text(r, text_style{false, 200});
-  CHECK(has(wide, "SYNs arrive, nothing answers: a firewall rule on the server drops them\n"));
+  CHECK(has(wide, "SYNs arrive, nothing answers: the server's firewall drops them: inet filter input tcp dport 80 drop\n"));
 }
 
 TEST_CASE("report text: colour only when asked") {

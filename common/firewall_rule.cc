@@ -1,0 +1,31 @@
+#include "common/firewall_rule.h"
+
+#include <sstream>
+
+namespace dropspot {
+
+std::string firewall_fix_command(const std::string& rule, std::uint16_t port) {
+  const auto p = std::to_string(port);
+  if (rule.rfind("table ", 0) == 0) {
+    std::istringstream in(rule);
+    std::string w_table, family, table, w_chain, chain, what, handle;
+    in >> w_table >> family >> table >> w_chain >> chain >> what >> handle;
+    if (w_chain != "chain") return {};
+    if (what == "handle" && handle.size() > 1 && handle.back() == ':') {
+      handle.pop_back();
+      return "nft delete rule " + family + " " + table + " " + chain + " handle " + handle;
+    }
+    if (what == "policy") return "nft insert rule " + family + " " + table + " " + chain + " tcp dport " + p + " accept";
+    return {};
+  }
+  auto colon = rule.find(": ");
+  if (colon == std::string::npos) return {};
+  const auto tool = rule.substr(0, colon);
+  if (tool != "iptables" && tool != "ip6tables" && tool != "iptables-legacy" && tool != "ip6tables-legacy") return {};
+  const auto body = rule.substr(colon + 2);
+  if (body.rfind("-A ", 0) == 0) return tool + " -D " + body.substr(3);
+  if (body.rfind("chain INPUT policy", 0) == 0) return tool + " -I INPUT -p tcp --dport " + p + " -j ACCEPT";
+  return {};
+}
+
+}  // namespace dropspot

@@ -1,0 +1,279 @@
+// Host firewall attribution: nft JSON and iptables-save rulesets captured in lab
+// namespaces (tests/data/firewall), evaluated for a TCP SYN.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "agent/firewall.h"
+
+using namespace dropspot;
+using namespace dropspot::agent;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(DROPSPOT_TEST_DATA) + "/firewall/" + name);
+  REQUIRE(in.good());
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nft_ruleset nft_fixture(const std::string& base, bool with_text = true) {
+  auto parsed = parse_nft_json(fixture(base + ".json"), with_text ? fixture(base + ".txt") : std::string());
+  REQUIRE(parsed.ok());
+  return std::move(parsed).value();
+}
+
+ipt_ruleset ipt_fixture(const std::string& name) {
+  auto parsed = parse_iptables_save(fixture(name));
+  REQUIRE(parsed.ok());
+  return std::move(parsed).value();
+}
+
+syn_packet v4(const char* src, std::uint16_t port, const char* iface = "eth0") {
+  syn_packet p;
+  p.source = asio::ip::make_address(src);
+  p.destination = asio::ip::make_address("203.0.113.2");
+  p.port = port;
+  p.in_interface = iface;
+  return p;
+}
+
+syn_packet v6(const char* src, std::uint16_t port) {
+  syn_packet p;
+  p.v6 = true;
+  p.source = asio::ip::make_address(src);
+  p.destination = asio::ip::make_address("2001:db8:2::2");
+  p.port = port;
+  p.in_interface = "eth0";
+  return p;
+}
+
+bool has_note(const fw_finding& f, const std::string& part) {
+  for (const auto& n : f.notes)
+    if (n.find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("nft handles: rule texts of nft -a list ruleset by family, table, chain, handle") {
+  auto h = parse_nft_handles(fixture("nft_lab.txt"));
+  CHECK(h.at("inet dropspot_lab input 2") == "tcp dport 8081 drop comment \"host-drop 8081\"");
+  // iptables-nft leaves two spaces where an xt match hides: collapsed
+  CHECK(h.at("ip filter INPUT 2") == "tcp dport 8082 counter packets 0 bytes 0 drop");
+  CHECK(h.count("inet dropspot_lab input 1") == 0);  // the chain's own handle is not a rule
+}
+
+TEST_CASE("nft JSON: malformed input is an error") {
+  CHECK_FALSE(parse_nft_json("{").ok());
+  CHECK_FALSE(parse_nft_json("{\"x\": 1}").ok());
+  auto empty = parse_nft_json("{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\"}}]}");
+  REQUIRE(empty.ok());
+  CHECK(evaluate(*empty, v4("198.51.100.2", 80)).action == fw_action::none);
+}
+
+TEST_CASE("nft: the lab's host-drop rule is named with its handle and original text") {
+  auto rs = nft_fixture("nft_lab");
+  auto f = evaluate(rs, v4("198.51.100.2", 8081));
+  CHECK(f.action == fw_action::drop);
+  CHECK(f.rule == "table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \"host-drop 8081\"");
+  CHECK(f.notes.empty());
+  CHECK(evaluate(rs, v4("198.51.100.2", 8080)).action == fw_action::accept);
+  // an iptables-nft rule: the xt comment match is harmless
+  auto g = evaluate(rs, v6("2001:db8:1::2", 8082));
+  CHECK(g.action == fw_action::drop);
+  CHECK(g.rule == "table ip6 filter chain INPUT handle 2: tcp dport 8082 counter packets 0 bytes 0 drop");
+  CHECK(g.notes.empty());
+}
+
+TEST_CASE("nft: rules rendered from JSON when the text form is missing") {
+  auto rs = nft_fixture("nft_mixed", false);
+  CHECK(evaluate(rs, v4("198.51.100.2", 8081)).rule ==
+        "table inet filter chain input handle 12: tcp dport @blocked_ports drop");
+  CHECK(evaluate(rs, v4("198.51.100.2", 3306)).rule ==
+        "table inet filter chain input handle 16: tcp dport 3306 reject with tcp reset");
+}
+
+TEST_CASE("nft: sets, ranges, prefixes, jumps, returns, gotos, policies, priorities") {
+  auto rs = nft_fixture("nft_mixed");
+  SECTION("anonymous set accepts") {
+    auto f = evaluate(rs, v4("198.51.100.2", 22));
+    CHECK(f.action == fw_action::accept);
+    CHECK(f.rule.empty());
+  }
+  SECTION("named set with an interval element drops") {
+    auto f = evaluate(rs, v4("198.51.100.2", 9005));
+    CHECK(f.action == fw_action::drop);
+    CHECK(f.rule == "table inet filter chain input handle 12: tcp dport @blocked_ports drop");
+  }
+  SECTION("address set with a prefix: inside accepted, outside falls to the policy") {
+    CHECK(evaluate(rs, v4("198.51.100.20", 25)).action == fw_action::accept);
+    CHECK(evaluate(rs, v4("192.0.2.7", 25)).action == fw_action::accept);
+    auto f = evaluate(rs, v4("203.0.113.9", 25));
+    CHECK(f.action == fw_action::drop);
+    CHECK(f.rule == "table inet filter chain input policy drop");
+  }
+  SECTION("jump: accept, drop, and return to the calling chain") {
+    auto a = evaluate(rs, v4("198.51.100.5", 587));
+    CHECK(a.action == fw_action::accept);
+    auto d = evaluate(rs, v4("192.0.2.9", 587));
+    CHECK(d.action == fw_action::drop);
+    CHECK(d.rule == "table inet filter chain mail handle 20: drop");
+    auto r = evaluate(rs, v4("203.0.113.5", 587));  // returns, then the input policy
+    CHECK(r.rule == "table inet filter chain input policy drop");
+  }
+  SECTION("ip6 prefix, and ip saddr rules never match IPv6") {
+    CHECK(evaluate(rs, v6("2001:db8:1::2", 8443)).action == fw_action::accept);
+    CHECK(evaluate(rs, v6("2001:db8:3::2", 8443)).rule == "table inet filter chain input policy drop");
+    CHECK(evaluate(rs, v6("2001:db8:3::2", 25)).rule == "table inet filter chain input policy drop");
+  }
+  SECTION("reject and tcp flags") {
+    auto r = evaluate(rs, v4("198.51.100.2", 3306));
+    CHECK(r.action == fw_action::reject);
+    CHECK(r.rule == "table inet filter chain input handle 16: tcp dport 3306 reject with tcp reset");
+    auto f = evaluate(rs, v4("198.51.100.2", 5432));
+    CHECK(f.action == fw_action::drop);
+    CHECK(f.rule == "table inet filter chain input handle 17: tcp flags syn / syn,ack tcp dport 5432 counter packets 0 bytes 0 drop");
+  }
+  SECTION("the ip table at priority -10 runs before inet filter") {
+    auto f = evaluate(rs, v4("192.0.2.66", 8080));
+    CHECK(f.rule == "table ip raw_v4 chain pre handle 3: ip saddr 192.0.2.66 tcp dport 8080 drop");
+    auto g = evaluate(rs, v4("192.0.2.66", 22));
+    CHECK(g.action == fw_action::accept);
+  }
+  SECTION("goto on an interface match") {
+    auto f = evaluate(rs, v4("198.51.100.2", 7005, "eth1"));
+    CHECK(f.action == fw_action::reject);
+    CHECK(f.rule == "table ip raw_v4 chain sub handle 5: counter packets 0 bytes 0 reject");
+    CHECK(evaluate(rs, v4("198.51.100.2", 7005, "eth0")).rule == "table inet filter chain input policy drop");
+    // unknown interface: the rule may match, and the finding says so
+    auto u = evaluate(rs, v4("198.51.100.2", 7005, ""));
+    CHECK(u.action == fw_action::reject);
+    CHECK(has_note(u, "input interface, unknown"));
+    CHECK(has_note(u, "may not match"));
+  }
+  SECTION("ip6 table after inet: the inet policy drops first") {
+    CHECK(evaluate(rs, v6("2001:db8:1::2", 8082)).rule == "table inet filter chain input policy drop");
+  }
+  SECTION("any remote source: address matches do not apply, and the note says so") {
+    syn_packet p;
+    p.port = 25;
+    auto f = evaluate(rs, p);
+    CHECK(f.rule == "table inet filter chain input policy drop");
+    CHECK(has_note(f, "any remote source"));
+  }
+}
+
+TEST_CASE("nft: verdict maps, goto back to the caller, unknown expressions may match") {
+  auto rs = nft_fixture("nft_vmap");
+  CHECK(evaluate(rs, v4("198.51.100.2", 80)).action == fw_action::accept);
+  CHECK(evaluate(rs, v4("198.51.100.2", 22)).action == fw_action::accept);  // ct state new
+  auto inline_map = evaluate(rs, v4("198.51.100.2", 8093));
+  CHECK(inline_map.rule == "table inet fw chain filter_IN_public handle 20: tcp dport vmap { 80 : accept, 8093 : drop }");
+  auto named_map = evaluate(rs, v4("198.51.100.2", 8090));
+  CHECK(named_map.rule == "table inet fw chain filter_INPUT handle 9: tcp dport vmap @port_verdicts");
+  CHECK(evaluate(rs, v4("198.51.100.2", 8091)).action == fw_action::accept);
+  auto icmpx = evaluate(rs, v4("198.51.100.2", 8092));
+  CHECK(icmpx.action == fw_action::reject);
+  CHECK(icmpx.rule == "table inet fw chain filter_INPUT handle 10: tcp dport 8092 reject with icmpx admin-prohibited");
+  auto concat = evaluate(rs, v4("198.51.100.2", 8094));
+  CHECK(concat.action == fw_action::drop);
+  CHECK(has_note(concat, "does not evaluate"));
+  auto rest = evaluate(rs, v4("198.51.100.2", 9999));
+  CHECK(rest.rule == "table inet fw chain filter_INPUT handle 13: reject with icmpx admin-prohibited");
+  CHECK(rest.notes.empty());
+}
+
+TEST_CASE("iptables-save: parsing") {
+  auto rs = ipt_fixture("iptables_legacy_policy.txt");
+  CHECK_FALSE(rs.nft_backend);
+  CHECK(rs.chains.at("INPUT").policy == "DROP");
+  CHECK(rs.chains.at("SERVICES").rules.size() == 4);
+  CHECK(rs.chains.at("INPUT").rules.at(7).args.at(12) == "postgres: office only");
+  CHECK(ipt_fixture("iptables_lab.txt").nft_backend);
+  CHECK_FALSE(parse_iptables_save("*filter\n-X INPUT\nCOMMIT\n").ok());
+}
+
+TEST_CASE("iptables: rule order, user chains, RETURN, policy, negation, modules") {
+  auto rs = ipt_fixture("iptables_legacy_policy.txt");
+  auto line = [&](const char* src, std::uint16_t port, const char* iface = "eth0") {
+    return evaluate(rs, v4(src, port, iface), "iptables-legacy");
+  };
+  CHECK(line("198.51.100.2", 80).action == fw_action::accept);
+  CHECK(line("198.51.100.2", 8005).action == fw_action::accept);
+  CHECK(line("198.51.100.2", 3306).rule ==
+        "iptables-legacy: -A INPUT -p tcp -m tcp --dport 3306 -j REJECT --reject-with tcp-reset");
+  CHECK(line("198.51.100.2", 3306).action == fw_action::reject);
+  CHECK(line("203.0.113.9", 5432).rule ==
+        "iptables-legacy: -A INPUT ! -s 198.51.100.0/25 -p tcp -m tcp --dport 5432 -m comment --comment "
+        "\"postgres: office only\" -j DROP");
+  CHECK(line("198.51.100.2", 5432).rule == "iptables-legacy: chain INPUT policy DROP (:INPUT DROP)");
+  CHECK(line("192.0.2.66", 80).rule == "iptables-legacy: -A BLOCK -j DROP");
+  CHECK(line("198.51.100.2", 22).action == fw_action::accept);
+  CHECK(line("198.51.100.2", 25, "eth1").action == fw_action::accept);
+  CHECK(line("198.51.100.2", 25, "eth0").action == fw_action::drop);
+  CHECK(line("198.51.100.2", 2222).rule == "iptables-legacy: chain INPUT policy DROP (:INPUT DROP)");
+  CHECK(line("198.51.100.2", 9050).rule ==
+        "iptables-legacy: -A INPUT -p tcp -m tcp --dport 9000:9100 --tcp-flags SYN,RST,ACK SYN -j REJECT "
+        "--reject-with icmp-port-unreachable");
+  auto maybe = line("198.51.100.2", 5433);
+  CHECK(maybe.action == fw_action::accept);
+  CHECK(has_note(maybe, "-m length"));
+  syn_packet any;
+  any.port = 5432;
+  auto generic = evaluate(rs, any, "iptables-legacy");
+  CHECK(generic.action == fw_action::drop);  // ! -s office: any other source is dropped
+  CHECK(has_note(generic, "any remote source"));
+}
+
+TEST_CASE("diagnose: nft rule plus the iptables-nft line it came from; iptables-legacy apart") {
+  firewall_snapshot snap;
+  snap.nft = nft_fixture("nft_lab");
+  snap.iptables_nft_v4 = ipt_fixture("iptables_lab.txt");
+  snap.iptables_legacy_v4 = ipt_fixture("iptables_legacy_lab.txt");
+  auto d = diagnose(snap, v4("198.51.100.2", 8082));
+  CHECK(d.inspected);
+  CHECK(d.action == fw_action::drop);
+  REQUIRE(d.blocked.size() == 2);
+  CHECK(d.blocked[0] == "table ip filter chain INPUT handle 2: tcp dport 8082 counter packets 0 bytes 0 drop");
+  CHECK(d.blocked[1] == "iptables: -A INPUT -p tcp -m tcp --dport 8082 -m comment --comment dropspot_lab -j DROP");
+  auto legacy = diagnose(snap, v4("198.51.100.2", 8083));
+  REQUIRE(legacy.blocked.size() == 1);
+  CHECK(legacy.blocked[0] ==
+        "iptables-legacy: -A INPUT -p tcp -m tcp --dport 8083 -m comment --comment dropspot_lab -j DROP");
+  auto open = diagnose(snap, v4("198.51.100.2", 80));
+  CHECK(open.blocked.empty());
+  CHECK(open.action == fw_action::accept);
+  CHECK_FALSE(diagnose(firewall_snapshot{}, v4("198.51.100.2", 80)).inspected);
+}
+
+TEST_CASE("run_program: output, missing program, failure, timeout, no shell") {
+  std::string err;
+  auto out = run_program({"echo", "a;b", "$HOME"}, 2s, err);
+  REQUIRE(out);
+  CHECK(*out == "a;b $HOME\n");
+  CHECK_FALSE(run_program({"dropspot-no-such-program"}, 1s, err));
+  CHECK(err == "dropspot-no-such-program: not installed");
+  CHECK_FALSE(run_program({"false"}, 1s, err));
+  CHECK(err == "false: exited with status 1");
+  auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(run_program({"sleep", "5"}, 200ms, err));
+  CHECK(err == "sleep: timed out");
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+}
+
+TEST_CASE("nft: ingress and prerouting filter chains come before input; nat chains do not filter") {
+  auto rs = nft_fixture("nft_hooks");
+  // the netdev chain is on lo: remote traffic never passes it
+  CHECK(evaluate(rs, v4("198.51.100.2", 8100)).action == fw_action::accept);
+  auto pre = evaluate(rs, v4("198.51.100.2", 8101));
+  CHECK(pre.action == fw_action::drop);
+  CHECK(pre.rule == "table ip raw chain prerouting handle 2: tcp dport 8101 drop");
+  auto nat = evaluate(rs, v4("198.51.100.2", 8102));
+  CHECK(nat.action == fw_action::accept);
+  CHECK(nat.notes.empty());
+  CHECK(evaluate(rs, v6("2001:db8:1::2", 8101)).action == fw_action::accept);  // an ip table
+}

@@ -1,0 +1,177 @@
+// The host half of a diagnosis: PortFacts for a peer, `agent check`, the fix
+// command for a named rule, and how the verdicts use the rules the agent names.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "agent/host_check.h"
+#include "common/firewall_rule.h"
+#include "common/verdict.h"
+
+using namespace dropspot;
+using namespace dropspot::agent;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(DROPSPOT_TEST_DATA) + "/firewall/" + name);
+  REQUIRE(in.good());
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+firewall_snapshot lab_snapshot() {
+  firewall_snapshot snap;
+  auto nft = parse_nft_json(fixture("nft_lab.json"), fixture("nft_lab.txt"));
+  REQUIRE(nft.ok());
+  snap.nft = std::move(nft).value();
+  auto ipt = parse_iptables_save(fixture("iptables_lab.txt"));
+  REQUIRE(ipt.ok());
+  snap.iptables_nft_v4 = ipt.value();
+  snap.iptables_nft_v6 = ipt.value();  // ip6tables-save prints the same line
+  auto legacy = parse_iptables_save(fixture("iptables_legacy_lab.txt"));
+  REQUIRE(legacy.ok());
+  snap.iptables_legacy_v4 = std::move(legacy).value();
+  return snap;
+}
+
+v1::Listener listener(std::uint32_t port, const char* address, const char* process) {
+  v1::Listener l;
+  l.set_port(port);
+  l.set_address(address);
+  l.set_process(process);
+  l.set_pid(99);
+  l.set_unit(std::string(process) + ".service");
+  return l;
+}
+
+/// A SYN that arrived, nothing answered; the prober timed out.
+port_input dropped(std::uint32_t port) {
+  port_input in;
+  in.port = port;
+  in.target = "vps.example";
+  in.target_address = "203.0.113.2";
+  in.agent.set_status(v1::AgentInfo::CONNECTED);
+  in.agent.set_capture_active(true);
+  in.agent.set_peer_address("198.51.100.2");
+  auto& a = in.attempts.emplace_back();
+  a.set_outcome(v1::Attempt::TIMED_OUT);
+  a.set_local_address("198.51.100.2");
+  a.set_local_port(40000);
+  a.set_start_unix_us(1'700'000'000'000'000);
+  a.set_elapsed_ms(2000);
+  auto& p = in.packets.emplace_back();
+  p.set_time_unix_us(1'700'000'000'000'500);
+  p.set_direction(v1::PacketEvent::INBOUND);
+  p.set_kind(v1::PacketEvent::SYN);
+  p.set_port(port);
+  p.set_src("198.51.100.2");
+  p.set_src_port(40000);
+  p.set_dst("203.0.113.2");
+  p.set_dst_port(port);
+  p.set_ttl(62);
+  auto& l = in.listeners.emplace_back();
+  l.set_port(port);
+  l.set_address("0.0.0.0");
+  l.set_process("nginx");
+  return in;
+}
+
+bool any_has(const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& part) {
+  for (const auto& s : list)
+    if (s.find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("firewall_fix_command: the command that undoes each kind of named rule") {
+  CHECK(firewall_fix_command("table inet filter chain input handle 7: tcp dport 8081 drop", 8081) ==
+        "nft delete rule inet filter input handle 7");
+  CHECK(firewall_fix_command("table inet filter chain input policy drop", 25) ==
+        "nft insert rule inet filter input tcp dport 25 accept");
+  CHECK(firewall_fix_command("iptables: -A INPUT -p tcp -m tcp --dport 8082 -j DROP", 8082) ==
+        "iptables -D INPUT -p tcp -m tcp --dport 8082 -j DROP");
+  CHECK(firewall_fix_command("ip6tables-legacy: chain INPUT policy DROP (:INPUT DROP)", 443) ==
+        "ip6tables-legacy -I INPUT -p tcp --dport 443 -j ACCEPT");
+  CHECK(firewall_fix_command("something else", 80).empty());
+  CHECK(firewall_fix_command("rm -rf /: -A INPUT", 80).empty());
+}
+
+TEST_CASE("port_facts: rules per port for the peer, v4-mapped peers as IPv4") {
+  auto snap = lab_snapshot();
+  auto facts = port_facts(snap, asio::ip::make_address("::ffff:198.51.100.2"), {22, 8081, 8082, 8083});
+  REQUIRE(facts.size() == 4);
+  CHECK(facts[0].port() == 22);
+  CHECK(facts[0].firewall_size() == 0);
+  CHECK(facts[0].firewall_inspected());
+  REQUIRE(facts[1].firewall_size() == 1);
+  CHECK(facts[1].firewall(0) == "table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \"host-drop 8081\"");
+  REQUIRE(facts[2].firewall_size() == 2);
+  CHECK(facts[2].firewall(1) == "iptables: -A INPUT -p tcp -m tcp --dport 8082 -m comment --comment dropspot_lab -j DROP");
+  REQUIRE(facts[3].firewall_size() == 1);
+  CHECK(facts[3].firewall(0).rfind("iptables-legacy: -A INPUT", 0) == 0);
+  // nothing readable: not inspected, so the verdict will not claim "no rule"
+  auto none = port_facts(firewall_snapshot{}, asio::ip::make_address("198.51.100.2"), {80});
+  CHECK_FALSE(none[0].firewall_inspected());
+}
+
+TEST_CASE("check_ports: firewall, listeners, loopback, nothing") {
+  auto snap = lab_snapshot();
+  std::vector<v1::Listener> listeners = {listener(22, "::", "sshd"), listener(8081, "0.0.0.0", "nginx"),
+                                         listener(8084, "127.0.0.1", "app")};
+  auto checks = check_ports(snap, listeners, {22, 8081, 8082, 8084, 8090});
+  REQUIRE(checks.size() == 5);
+  CHECK(checks[0].verdict == "OPEN");
+  CHECK(checks[0].firewall.empty());
+  CHECK(checks[1].verdict == "DROPPED_BY_HOST_FIREWALL");
+  CHECK(checks[1].firewall.at(0) ==
+        "IPv4: table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \"host-drop 8081\"");
+  CHECK(checks[1].firewall.at(1).rfind("IPv6: table inet dropspot_lab", 0) == 0);
+  CHECK(checks[1].advice.at(0) == "nft delete rule inet dropspot_lab input handle 2");
+  CHECK(checks[1].summary.find("drops SYNs to port 8081: table inet dropspot_lab") != std::string::npos);
+  CHECK(checks[2].verdict == "DROPPED_BY_HOST_FIREWALL");
+  CHECK(std::find(checks[2].advice.begin(), checks[2].advice.end(),
+                  "iptables -D INPUT -p tcp -m tcp --dport 8082 -m comment --comment dropspot_lab -j DROP") !=
+        checks[2].advice.end());
+  CHECK(checks[3].verdict == "LISTENER_WRONG_ADDRESS");
+  CHECK(checks[3].summary == "app listens on port 8084 only on 127.0.0.1: unreachable from other hosts");
+  CHECK(checks[4].verdict == "NO_LISTENER");
+
+  auto json = render_check_json(checks);
+  CHECK(json.find("\"verdict\": \"DROPPED_BY_HOST_FIREWALL\"") != std::string::npos);
+  CHECK(json.find("\"process\": \"app\"") != std::string::npos);
+  CHECK(json.find("\"IPv4: table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \\\"host-drop 8081\\\"\"") !=
+        std::string::npos);
+  auto text = render_check_text(checks);
+  CHECK(text.find("8081/tcp  DROPPED_BY_HOST_FIREWALL") != std::string::npos);
+  CHECK(text.find("  run: nft delete rule inet dropspot_lab input handle 2\n") != std::string::npos);
+
+  auto unread = check_ports(firewall_snapshot{}, listeners, {22});
+  CHECK(unread[0].verdict == "OPEN");
+  CHECK(unread[0].notes.at(0).find("no ruleset could be read") != std::string::npos);
+}
+
+TEST_CASE("verdict: the rule the agent names, its fix, and 'no rule explains it'") {
+  auto in = dropped(8081);
+  in.firewall = {"table inet filter chain input handle 7: tcp dport 8081 drop"};
+  in.firewall_inspected = true;
+  auto r = decide_port(in);
+  CHECK(r.verdict() == v1::DROPPED_BY_HOST_FIREWALL);
+  CHECK(r.summary() == "SYNs arrive, nothing answers: the server's firewall drops them: table inet filter chain "
+                       "input handle 7: tcp dport 8081 drop");
+  REQUIRE(r.evidence().firewall_size() == 1);
+  CHECK(any_has(r.advice(), "nft delete rule inet filter input handle 7"));
+
+  auto none = dropped(8081);
+  none.firewall_inspected = true;
+  auto n = decide_port(none);
+  CHECK(n.verdict() == v1::DROPPED_BY_HOST_FIREWALL);
+  CHECK(n.summary() == "SYNs arrive, nothing answers, and no firewall rule explains it");
+  CHECK(any_has(n.evidence().notes(), "no rule drops port 8081"));
+
+  auto unknown = dropped(8081);  // an agent that could not read the rules claims nothing
+  auto u = decide_port(unknown);
+  CHECK(u.summary() == "SYNs arrive, nothing answers: a firewall rule on the server drops them");
+}
