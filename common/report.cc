@@ -316,6 +316,19 @@ void render_table(std::string& out, const v1::Report& report, const text_style& 
   }
 }
 
+/// What the application probe of each OPEN port saw (HTTP status, certificate,
+/// SMTP greeting, SSH version): the table's summary column is too narrow.
+void render_app_lines(std::string& out, const v1::Report& report, std::size_t width) {
+  bool first = true;
+  for (const auto& p : report.ports()) {
+    if (p.verdict() != v1::OPEN || !p.has_app() || p.app().detail().empty()) continue;
+    if (first) out += "\n";
+    first = false;
+    const auto kind = escape(p.app().kind().empty() ? p.probe() : p.app().kind());
+    wrap(out, num(p.port()) + " " + kind + ": ", "    ", escape(p.app().detail()), width);
+  }
+}
+
 void render_details(std::string& out, const v1::Report& report, const v1::PortReport& p, const text_style& style,
                     std::size_t width, std::uint64_t base) {
   const std::string name = v1::Verdict_Name(p.verdict());
@@ -378,6 +391,7 @@ std::string render_text(const v1::Report& report, const text_style& style) {
   if (report.ports_size() == 0) return out;
   out += "\n";
   render_table(out, report, style, width);
+  render_app_lines(out, report, width);
 
   const auto base = time_base(report);
   for (const auto& p : report.ports()) {

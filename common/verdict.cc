@@ -880,6 +880,10 @@ void hsts_note(const port_input& in, std::vector<std::string>& notes) {
   if (it != in.app->fields().end() && starts_with_icase(it->second, "https://"))
     notes.push_back("port " + num(in.port) + " redirects to HTTPS (" + it->second +
                     "): browsers (and HSTS) then use port 443, so test 443 too");
+  else if (const auto hsts = in.app->fields().find("hsts"); hsts != in.app->fields().end())
+    notes.push_back("port " + num(in.port) + " sends an HSTS policy (" + hsts->second +
+                    "): a browser that saw it will not use port 80 for " + host_of(in) +
+                    ", it goes to https:// on 443, so test 443");
 }
 
 v1::PortReport decide_client_only(const port_input& in) {

@@ -13,6 +13,8 @@
 
 #include "common/protocol.h"
 #include "common/verdict.h"
+#include "prober/app/parse.h"
+#include "prober/app/probes.h"
 #include "prober/control_client.h"
 #include "prober/probe.h"
 
@@ -35,7 +37,28 @@ std::uint64_t now_unix_us() {
 /// The probe kind for a port: --probe, else by well-known port.
 std::string probe_kind(const options& o, std::uint16_t port) {
   if (auto it = o.probes.find(port); it != o.probes.end()) return it->second;
-  return "tcp";
+  return app::default_probe_kind(port);
+}
+
+/// Application probes running at once, at most.
+constexpr std::size_t max_app_probes = 32;
+
+/// Runs the application probe on a connected socket once one of the
+/// max_app_probes slots is free; the result goes to apps[port].
+asio::awaitable<void> probe_application(std::map<std::uint16_t, v1::AppResult>& apps,
+                                        std::map<std::uint16_t, double>& decided_at, std::size_t& busy,
+                                        asio::ip::tcp::socket socket, app::app_settings settings,
+                                        std::function<double()> elapsed) {
+  asio::steady_timer pause(socket.get_executor());
+  while (busy >= max_app_probes) {
+    pause.expires_after(10ms);
+    co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  ++busy;
+  const auto port = settings.port;
+  apps[port] = co_await app::run_app_probe(std::move(socket), std::move(settings));
+  --busy;
+  decided_at[port] = elapsed();
 }
 
 /// The expectation for a port: the last --expect naming it, else the last
@@ -185,7 +208,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   runner_settings rs;
   rs.timeout = attempt_timeout(o.timeout, rtt_ms, capturing);
   rs.retries = o.retries;
-  rs.keep_sockets = false;
+  rs.keep_sockets = true;  // the application probe speaks on the connected socket
   probe_runner runner(executor, in.address, rs);
 
   // Decide a port early when the agent's evidence is complete.
@@ -240,14 +263,33 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
   };
 
+  std::map<std::uint16_t, v1::AppResult> apps;
+  std::size_t apps_busy = 0;
+  task_group app_probes(executor);
   co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
     running.erase(port);
+    if (r.attempt.outcome() == v1::Attempt::CONNECTED && r.socket && !apps.count(port)) {
+      app::app_settings as;
+      as.kind = probe_kind(o, port);
+      as.host = o.target;
+      as.port = port;
+      as.step_timeout = o.timeout;
+      as.total_timeout = 4 * o.timeout;
+      as.passive_wait = std::min(o.timeout, millis(1000));
+      as.insecure = o.insecure;
+      as.ca_file = o.ca_file;
+      apps[port];  // reserved: one application probe per port
+      app_probes.spawn(probe_application(apps, decided_at, apps_busy, std::move(*r.socket), std::move(as),
+                                         ms_since_start));
+      r.socket.reset();
+    }
     attempts[port].push_back(r.attempt);
     if (last) decided_at[port] = ms_since_start();
     if (last && in.on_port_done) in.on_port_done(decided_at.size(), o.ports.size());
     maybe_search_hops(port, last);
   });
   for (auto& [port, timer] : rechecks) timer->cancel();
+  co_await app_probes.wait();
   stream.on_packet = nullptr;
   co_await searches.wait();
   // A search that found nothing at all leaves an empty location: drop it.
@@ -265,6 +307,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   for (auto port : o.ports) {
     auto pi = base_input(port);
     if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
+    if (auto it = apps.find(port); it != apps.end()) pi.app = it->second;
     // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
     if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
       std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {

@@ -14,7 +14,7 @@ quiet lab serve server :: 22 --echo            # open
 quiet lab fault isp-block 25                   # blocked in transit (OP25B)
 mkdir -p "$TMPD/pcap"
 start_agent --pcap-dir "$TMPD/pcap"
-common=(--target "$SERVER" --token-file "$TOKEN_FILE" --timeout 1s)
+common=(--target "$SERVER" --token-file "$TOKEN_FILE" --timeout 1s --probe 22=tcp)  # the echo listener speaks no SSH
 
 # --expect: the exit code follows the expectations, the report marks each port.
 out="$TMPD/expect.json"
@@ -73,13 +73,13 @@ check "the schema does reject a testcase without a name" \
 (sleep 6; lab serve server :: 8080 --echo >/dev/null 2>&1) &
 late=$!
 start=$(date +%s%N)
-prober_json "$TMPD/wait2.json" "${common[@]}" --ports 22,8080 --wait 2s
+prober_json "$TMPD/wait2.json" "${common[@]}" --ports 22,8080 --probe 8080=tcp --wait 2s
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 check "--wait 2s before the service is up: exit 1 (after $took ms)" test "$RC" -eq 1
 check "--wait 2s made several runs" test "$(jq -r .runs "$TMPD/wait2.json")" -ge 2
 check "--wait 2s gave up near its deadline" test "$took" -ge 2000 -a "$took" -lt 6000
 check "never ready: readyAfterMs 0" jq_is "$TMPD/wait2.json" '.readyAfterMs' "0"
-prober_json "$TMPD/wait20.json" "${common[@]}" --ports 22,8080 --wait 20s
+prober_json "$TMPD/wait20.json" "${common[@]}" --ports 22,8080 --probe 8080=tcp --wait 20s
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 wait "$late" || true
 check "--wait 20s: exit 0 once the service is up (after $took ms)" test "$RC" -eq 0

@@ -28,6 +28,8 @@ quiet lab serve server ::1 8081 --http                   #   and v6
 quiet lab serve server :: 8082 --http; quiet lab fault return-drop 8082   # REPLY_LOST
 quiet lab fault intercept 8085                           # INTERCEPTED
 PORTS=22,25,443,587,8080,8081,8082,8083,8084,8085,8443,8444
+# The echo listeners speak no protocol: connect-level probes on the well-known ports.
+TCP_ONLY=(--probe 22=tcp --probe 587=tcp)
 
 start_agent
 
@@ -39,7 +41,7 @@ for family in 4 6; do
   if [ $family = 4 ]; then target=$SERVER; isp=$ISP; provider=$PROVIDER; else target=$SERVER6; isp=$ISP6; provider=$PROVIDER6; fi
   out="$TMPD/report$family.json"
   start=$(date +%s%N)
-  prober_json "$out" --target "$target" --ports "$PORTS" --token-file "$TOKEN_FILE" --timeout 1s
+  prober_json "$out" --target "$target" --ports "$PORTS" "${TCP_ONLY[@]}" --token-file "$TOKEN_FILE" --timeout 1s
   elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   echo "    IPv$family report for ${PORTS//,/ } took ${elapsed_ms} ms"
   check "v$family agent CONNECTED and capturing" jq_is "$out" '.agent.status + " " + (.agent.captureActive|tostring)' "CONNECTED true"
@@ -72,7 +74,7 @@ done
 
 # The text report: a table line per port, evidence for the failures.
 set +e
-on client env NO_COLOR=1 "$PROBER" --target "$SERVER" --ports "$PORTS" --token-file "$TOKEN_FILE" --timeout 1s \
+on client env NO_COLOR=1 "$PROBER" --target "$SERVER" --ports "$PORTS" "${TCP_ONLY[@]}" --token-file "$TOKEN_FILE" --timeout 1s \
   >"$TMPD/report.txt" 2>&1
 set -e
 check "text: one table line per port" test "$(grep -cE '^[0-9]+ +[a-z]+ +[A-Z_]+' "$TMPD/report.txt")" -ge 12
@@ -82,7 +84,7 @@ check "text: no colour escapes with NO_COLOR" bash -c "! grep -q $'\\x1b' '$TMPD
 
 # Client-only (no agent): FILTERED / CLOSED / OPEN and a plain statement why.
 out="$TMPD/noagent.json"
-prober_json "$out" --target "$SERVER" --ports 22,443,8080 --no-agent --timeout 1s
+prober_json "$out" --target "$SERVER" --ports 22,443,8080 --probe 22=tcp --no-agent --timeout 1s
 check "--no-agent 22 OPEN" verdict_is "$out" 22 OPEN
 check "--no-agent 443 FILTERED" verdict_is "$out" 443 FILTERED
 check "--no-agent 8080 CLOSED" verdict_is "$out" 8080 CLOSED
@@ -92,7 +94,7 @@ check "--no-agent says the drop cannot be localised" \
 # Agent unreachable (control port filtered): client-only verdicts, exit 1.
 lab fault control-block 7411
 out="$TMPD/unreach.json"
-prober_json "$out" --target "$SERVER" --ports 22,8080 --token-file "$TOKEN_FILE" --timeout 700ms
+prober_json "$out" --target "$SERVER" --ports 22,8080 --probe 22=tcp --token-file "$TOKEN_FILE" --timeout 700ms
 check "agent unreachable: status UNREACHABLE" jq_is "$out" .agent.status UNREACHABLE
 check "agent unreachable: 22 still OPEN from the client side" verdict_is "$out" 22 OPEN
 check "agent unreachable: 8080 CLOSED (client-only)" verdict_is "$out" 8080 CLOSED

@@ -1,0 +1,284 @@
+#include "prober/app/parse.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/text.h"
+
+namespace dropspot::prober::app {
+
+namespace {
+
+constexpr std::size_t max_smtp_line = 4096;
+constexpr std::size_t max_ssh_line = 255;  // RFC 4253 4.2, CR LF included
+
+/// The next line of data from pos: its text without the line end, and where
+/// the following line starts; nullopt when no line end has arrived yet.
+struct line_view {
+  std::string_view text;
+  std::size_t next = 0;
+};
+std::optional<line_view> next_line(std::string_view data, std::size_t pos) {
+  const auto lf = data.find('\n', pos);
+  if (lf == std::string_view::npos) return std::nullopt;
+  auto text = data.substr(pos, lf - pos);
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  return line_view{text, lf + 1};
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+bool is_token_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u <= 0x20 || u >= 0x7f) return false;
+  return std::string_view("()<>@,;:\\\"/[]?={}").find(c) == std::string_view::npos;
+}
+
+template <class T>
+parsed<T> bad(std::string error) {
+  parsed<T> p;
+  p.status = parse_status::bad;
+  p.error = std::move(error);
+  return p;
+}
+
+std::string first_bytes(std::string_view data) { return quote(data.substr(0, 40)); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- HTTP
+
+std::optional<std::string> http_response::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return std::nullopt;
+}
+
+parsed<http_response> parse_http_head(std::string_view data, std::size_t max_head) {
+  parsed<http_response> out;
+  // Decide early on garbage: the first bytes must be able to start "HTTP/".
+  const std::string_view magic = "HTTP/";
+  const auto n = std::min(data.size(), magic.size());
+  if (data.substr(0, n) != magic.substr(0, n)) return bad<http_response>("not an HTTP response: " + first_bytes(data));
+  const auto window = data.substr(0, std::min(data.size(), max_head));
+
+  auto status = next_line(window, 0);
+  if (!status) {
+    if (data.size() >= max_head) return bad<http_response>("no end of the status line in the first " +
+                                                           std::to_string(max_head) + " bytes");
+    return out;
+  }
+  // HTTP/1.1 200 OK
+  const auto line = status->text;
+  const auto sp = line.find(' ');
+  if (sp == std::string_view::npos || sp < 6 || line.size() < sp + 4 || !is_digit(line[sp + 1]) ||
+      !is_digit(line[sp + 2]) || !is_digit(line[sp + 3]) || (line.size() > sp + 4 && line[sp + 4] != ' '))
+    return bad<http_response>("malformed status line " + quote(line.substr(0, 80)));
+  auto& r = out.value;
+  r.version = std::string(line.substr(0, sp));
+  r.status = (line[sp + 1] - '0') * 100 + (line[sp + 2] - '0') * 10 + (line[sp + 3] - '0');
+  if (r.status < 100) return bad<http_response>("malformed status line " + quote(line.substr(0, 80)));
+  if (line.size() > sp + 5) r.reason = std::string(trim(line.substr(sp + 5)));
+
+  std::size_t pos = status->next;
+  for (;;) {
+    auto field = next_line(window, pos);
+    if (!field) {
+      if (data.size() >= max_head)
+        return bad<http_response>("no end of the response head in the first " + std::to_string(max_head) + " bytes");
+      return parsed<http_response>{};
+    }
+    pos = field->next;
+    if (field->text.empty()) break;
+    const auto colon = field->text.find(':');
+    const auto name = colon == std::string_view::npos ? std::string_view() : field->text.substr(0, colon);
+    if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char))
+      return bad<http_response>("malformed header line " + quote(field->text.substr(0, 80)));
+    r.headers.emplace_back(lower(name), std::string(trim(field->text.substr(colon + 1))));
+  }
+  r.head_size = pos;
+  out.status = parse_status::done;
+  return out;
+}
+
+std::string http_request(std::string_view host, std::uint16_t port, bool tls) {
+  std::string h(host);
+  if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
+  if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
+  return "GET / HTTP/1.1\r\nHost: " + h +
+         "\r\nUser-Agent: dropspot-prober\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+}
+
+v1::AppResult http_result(const http_response& response) {
+  v1::AppResult r;
+  auto& f = *r.mutable_fields();
+  f["status"] = std::to_string(response.status);
+  if (!response.reason.empty()) f["reason"] = escape(response.reason);
+  std::string detail = "HTTP " + std::to_string(response.status);
+  if (!response.reason.empty()) detail += " " + escape(response.reason);
+  if (auto server = response.header("server")) {
+    f["server"] = escape(*server);
+    detail += ", Server " + escape(*server);
+  }
+  if (auto location = response.header("location")) {
+    f["location"] = escape(*location);
+    if (response.status >= 300 && response.status < 400) detail += ", redirects to " + escape(*location);
+  }
+  if (auto hsts = response.header("strict-transport-security")) {
+    f["hsts"] = escape(*hsts);
+    detail += ", HSTS";
+  }
+  r.set_ok(response.status < 500);
+  if (response.status >= 500)
+    detail += ": the server fails (its error log says why)";
+  else if (response.status >= 400)
+    detail += " (the server answers, but refuses /: check the site's configuration)";
+  r.set_detail(detail);
+  return r;
+}
+
+// ---------------------------------------------------------------- SMTP
+
+parsed<smtp_reply> parse_smtp_reply(std::string_view data, std::size_t max_size) {
+  parsed<smtp_reply> out;
+  auto& r = out.value;
+  std::size_t pos = 0;
+  for (;;) {
+    auto line = next_line(data, pos);
+    if (!line) {
+      const auto pending = data.size() - pos;
+      if (pending > max_smtp_line) return bad<smtp_reply>("an SMTP reply line longer than 4096 bytes");
+      if (data.size() > max_size)
+        return bad<smtp_reply>("no end of the SMTP reply in the first " + std::to_string(max_size) + " bytes");
+      // Judge a partial first line already, so garbage is bad at once.
+      const auto part = data.substr(pos);
+      for (std::size_t i = 0; i < std::min<std::size_t>(part.size(), 3); ++i)
+        if (!is_digit(part[i])) return bad<smtp_reply>("not an SMTP reply: " + first_bytes(part));
+      if (part.size() > 3 && part[3] != '-' && part[3] != ' ' && part[3] != '\r')
+        return bad<smtp_reply>("not an SMTP reply: " + first_bytes(part));
+      return out;
+    }
+    if (line->next - pos > max_smtp_line) return bad<smtp_reply>("an SMTP reply line longer than 4096 bytes");
+    if (line->next > max_size)
+      return bad<smtp_reply>("no end of the SMTP reply in the first " + std::to_string(max_size) + " bytes");
+    const auto t = line->text;
+    if (t.size() < 3 || !is_digit(t[0]) || !is_digit(t[1]) || !is_digit(t[2]) ||
+        (t.size() > 3 && t[3] != '-' && t[3] != ' '))
+      return bad<smtp_reply>("not an SMTP reply: " + first_bytes(t));
+    const int code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
+    if (code < 200 || code > 599) return bad<smtp_reply>("SMTP reply code out of range: " + first_bytes(t));
+    if (r.code != 0 && code != r.code)
+      return bad<smtp_reply>("SMTP reply lines with different codes (" + std::to_string(r.code) + ", " +
+                             std::to_string(code) + ")");
+    r.code = code;
+    r.lines.emplace_back(t.size() > 4 ? t.substr(4) : std::string_view());
+    pos = line->next;
+    if (t.size() == 3 || t[3] == ' ') {
+      r.size = pos;
+      out.status = parse_status::done;
+      return out;
+    }
+  }
+}
+
+std::vector<std::string> ehlo_capabilities(const smtp_reply& ehlo) {
+  std::vector<std::string> caps;
+  for (std::size_t i = 1; i < ehlo.lines.size(); ++i) caps.emplace_back(trim(ehlo.lines[i]));
+  return caps;
+}
+
+bool has_capability(const smtp_reply& ehlo, std::string_view keyword) {
+  for (const auto& c : ehlo_capabilities(ehlo)) {
+    const auto word = std::string_view(c).substr(0, c.find(' '));
+    if (lower(word) == lower(keyword)) return true;
+  }
+  return false;
+}
+
+std::string smtp_reply_text(const smtp_reply& reply) {
+  std::string s = std::to_string(reply.code);
+  if (!reply.lines.empty() && !reply.lines.front().empty()) s += " " + escape(reply.lines.front());
+  if (reply.lines.size() > 1) s += " (+" + std::to_string(reply.lines.size() - 1) + " lines)";
+  return s;
+}
+
+// ---------------------------------------------------------------- SSH
+
+parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size) {
+  parsed<ssh_ident> out;
+  // Only the lines up to the identification count: binary packets follow it.
+  const auto has_nul = [](std::string_view t) { return t.find('\0') != std::string_view::npos; };
+  std::size_t pos = 0;
+  std::size_t lines = 0;
+  for (;;) {
+    auto line = next_line(data, pos);
+    if (!line) {
+      const auto part = data.substr(pos);
+      if (has_nul(part)) return bad<ssh_ident>("not an SSH server: " + first_bytes(part));
+      if (part.size() >= max_ssh_line) return bad<ssh_ident>("a line longer than 255 bytes: " + first_bytes(part));
+      if (data.size() >= max_size)
+        return bad<ssh_ident>("no SSH identification in the first " + std::to_string(max_size) + " bytes");
+      return out;
+    }
+    if (line->next - pos > max_ssh_line) return bad<ssh_ident>("a line longer than 255 bytes: " + first_bytes(line->text));
+    pos = line->next;
+    const auto t = line->text;
+    if (has_nul(t)) return bad<ssh_ident>("not an SSH server: " + first_bytes(t));
+    if (t.substr(0, 4) != "SSH-") {
+      ++lines;
+      if (pos >= max_size)
+        return bad<ssh_ident>("no SSH identification in the first " + std::to_string(max_size) + " bytes; first line " +
+                              first_bytes(data));
+      continue;
+    }
+    // SSH-protoversion-softwareversion SP comments
+    auto& id = out.value;
+    id.line = std::string(t);
+    const auto rest = t.substr(4);
+    const auto dash = rest.find('-');
+    if (dash == std::string_view::npos || dash == 0)
+      return bad<ssh_ident>("malformed SSH identification " + quote(t));
+    id.protocol = std::string(rest.substr(0, dash));
+    const auto sw = rest.substr(dash + 1);
+    const auto space = sw.find(' ');
+    id.software = std::string(sw.substr(0, space));
+    if (space != std::string_view::npos) id.comments = std::string(sw.substr(space + 1));
+    if (id.software.empty()) return bad<ssh_ident>("malformed SSH identification " + quote(t));
+    for (unsigned char c : t)
+      if (c < 0x20 || c >= 0x7f) return bad<ssh_ident>("malformed SSH identification " + quote(t));
+    id.preamble = lines;
+    out.status = parse_status::done;
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------- banner
+
+std::string banner_text(std::string_view data, std::size_t max_chars) {
+  const bool cut = data.size() > max_chars;
+  data = data.substr(0, max_chars);
+  while (!data.empty() && (data.back() == '\n' || data.back() == '\r')) data.remove_suffix(1);
+  return escape(data) + (cut ? "..." : "");
+}
+
+std::string default_probe_kind(std::uint16_t port) {
+  switch (port) {
+    case 22:
+      return "ssh";
+    case 25:
+    case 587:
+      return "smtp";
+    case 465:
+      return "smtps";
+    case 80:
+    case 8080:
+      return "http";
+    case 443:
+    case 8443:
+      return "https";
+    default:
+      return "tcp";
+  }
+}
+
+}  // namespace dropspot::prober::app

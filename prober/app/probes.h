@@ -1,0 +1,47 @@
+#pragma once
+// Application probes on a connected socket (the one the connect probe kept):
+//   tcp     read what the service says first, if anything (never fails)
+//   banner  the service must say something first (silence: failed)
+//   ssh     the identification line, nothing more
+//   http    GET / with the target's name as Host
+//   https   TLS (SNI, version, cipher, ALPN, chain and hostname verified,
+//           days to expiry), then GET / over it
+//   smtp    greeting, EHLO, STARTTLS when offered, QUIT
+//   smtps   TLS first (465), then as smtp without STARTTLS
+// Every read has a deadline (step_timeout, and the whole probe total_timeout)
+// and a size cap; the socket is closed when a deadline passes, so no peer can
+// hang a probe. Results are v1::AppResult: ok=false makes the port APP_FAILED.
+// Portable: Asio and OpenSSL only.
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <cstdint>
+#include <string>
+
+#include "common/duration.h"
+#include "dropspot.pb.h"
+
+typedef struct x509_st X509;
+
+namespace dropspot::prober::app {
+
+struct app_settings {
+  std::string kind = "tcp";  ///< tcp|banner|ssh|http|https|smtp|smtps
+  std::string host;          ///< the target as the user wrote it: Host header, SNI, name checked
+  std::uint16_t port = 0;
+  millis step_timeout{2000};   ///< one read, or the TLS handshake
+  millis total_timeout{8000};  ///< the whole probe
+  millis passive_wait{1000};   ///< how long the tcp kind listens for a banner
+  bool insecure = false;       ///< --insecure: a certificate that fails verification passes, noted
+  std::string ca_file;         ///< --ca-file: trusted besides the system store
+};
+
+/// Runs the probe settings.kind on socket and closes it. Never throws for
+/// what the peer does; fills kind, ok, detail and fields.
+asio::awaitable<v1::AppResult> run_app_probe(asio::ip::tcp::socket socket, app_settings settings);
+
+/// Certificate facts for the report (fields cert_subject, cert_issuer,
+/// cert_not_after, cert_days_left); returns the days left (negative when
+/// expired). now_unix is the current time in seconds. Pure on the certificate.
+long certificate_fields(X509* cert, std::int64_t now_unix, v1::AppResult& into);
+
+}  // namespace dropspot::prober::app

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# End to end, real binaries and real servers in the namespace lab: the
+# application probes. In the server namespace:
+#   22    SSH identification (socat)          2222  accepts, silent (ssh probe)
+#   25    SMTP + STARTTLS (tests/e2e/smtp_peer.py, Python's ssl)
+#   465   SMTP over implicit TLS               587   SMTP greeting 554
+#   80    nginx: 301 to https://lab.test/      443   nginx: TLS, test CA, HSTS
+#   8080  nginx: 503                           8443  nginx: self-signed certificate
+#   8081  nginx: 404                           2223  accepts, silent (banner probe)
+#   9000  10 MB of random bytes (http probe)   9001  an HTTP head that never ends (10 MB)
+#   9002  half an SSH line, then silence
+# The test CA and certificates are made here with openssl; nginx runs with
+# its own config, pid and logs under the test's temp dir (never /etc/nginx).
+# The prober resolves lab.test through a hosts file bind-mounted in a private
+# mount namespace (unshare -m), so SNI and name checks see a real name.
+# usage: app_probes_test.sh BUILD_BIN_DIR
+source "$(dirname "$0")/lib.sh"
+e2e_setup "$1"
+HERE=$(cd "$(dirname "$0")" && pwd)
+command -v nginx >/dev/null || NGINX=/usr/sbin/nginx
+NGINX=${NGINX:-nginx}
+
+SERVER=$(lab addr server 4)
+SERVER6=$(lab addr server 6)
+quiet() { "$@" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- certificates
+PKI=$TMPD/pki
+mkdir -p "$PKI"
+(
+  cd "$PKI"
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj "/CN=dropspot test CA"
+  openssl req "${ec[@]}" -keyout leaf.key -out leaf.csr -subj "/CN=lab.test"
+  printf 'subjectAltName=DNS:lab.test,DNS:www.lab.test,IP:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    "$SERVER" >leaf.ext
+  # 10 days: inside the 14-day warning.
+  openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 10 -extfile leaf.ext
+  openssl req -x509 "${ec[@]}" -keyout self.key -out self.pem -days 30 -subj "/CN=lab.test" \
+    -addext "subjectAltName=DNS:lab.test"
+) >"$TMPD/openssl.log" 2>&1 || { cat "$TMPD/openssl.log" >&2; exit 1; }
+
+# ---------------------------------------------------------------- nginx
+NG=$TMPD/nginx
+mkdir -p "$NG"
+cat >"$NG/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/error.log;
+events { worker_connections 64; }
+http {
+  access_log $NG/access.log;
+  client_body_temp_path $NG/body;
+  proxy_temp_path $NG/proxy;
+  fastcgi_temp_path $NG/fastcgi;
+  uwsgi_temp_path $NG/uwsgi;
+  scgi_temp_path $NG/scgi;
+  server_tokens on;
+  server {
+    listen 80; listen [::]:80;
+    return 301 https://lab.test/;
+  }
+  server {
+    listen 443 ssl; listen [::]:443 ssl;
+    ssl_certificate $PKI/leaf.pem;
+    ssl_certificate_key $PKI/leaf.key;
+    add_header Strict-Transport-Security "max-age=31536000" always;
+    location / { return 200 "hello from the lab\n"; }
+  }
+  server {
+    listen 8443 ssl; listen [::]:8443 ssl;
+    ssl_certificate $PKI/self.pem;
+    ssl_certificate_key $PKI/self.key;
+    location / { return 200 "self-signed\n"; }
+  }
+  server { listen 8080; listen [::]:8080; location / { return 503; } }
+  server { listen 8081; listen [::]:8081; location / { return 404; } }
+}
+EOF
+on server "$NGINX" -p "$NG" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
+for p in 80 443 8080 8081 8443; do
+  lab wait-listen server $p 5 || { cat "$NG/error.log" "$NG/stdout.log" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------- the other peers
+SMTP_PEER=(python3 "$HERE/smtp_peer.py" --cert "$PKI/leaf.pem" --key "$PKI/leaf.key")
+on server "${SMTP_PEER[@]}" --port 25 >"$TMPD/smtp25.log" 2>&1 &
+on server "${SMTP_PEER[@]}" --port 465 --implicit-tls >"$TMPD/smtp465.log" 2>&1 &
+on server "${SMTP_PEER[@]}" --port 587 --greeting "554 5.7.1 mail.lab.test: no service for you" \
+  >"$TMPD/smtp587.log" 2>&1 &
+
+peer_script() { # peer_script NAME BODY: a per-connection script for socat
+  printf '#!/bin/bash\n%s\n' "$2" >"$TMPD/$1.sh"
+  chmod 755 "$TMPD/$1.sh"
+}
+peer_script ssh "printf 'SSH-2.0-OpenSSH_9.2p1 Debian-2\\r\\n'; sleep 5"
+peer_script garbage "head -c 10485760 /dev/urandom"
+peer_script endless "printf 'HTTP/1.1 200 OK\\r\\nX-Long: '; head -c 10485760 /dev/zero | tr '\\0' a"
+peer_script half "printf 'SSH-2.0-Half'; sleep 5"
+socat_peer() { # socat_peer PORT SCRIPT
+  on server socat "TCP6-LISTEN:$1,bind=[::],ipv6only=0,reuseaddr,fork" "EXEC:$TMPD/$2.sh" \
+    >"$TMPD/socat$1.log" 2>&1 &
+}
+socat_peer 22 ssh
+socat_peer 9000 garbage
+socat_peer 9001 endless
+socat_peer 9002 half
+quiet lab serve server :: 2222 --silent
+quiet lab serve server :: 2223 --silent
+for p in 22 25 465 587 9000 9001 9002 2222 2223; do lab wait-listen server $p 5; done
+
+start_agent
+
+# The prober with lab.test (and wrong.lab.test) resolving to the server.
+printf '127.0.0.1 localhost\n%s lab.test www.lab.test wrong.lab.test\n%s lab6.test\n' "$SERVER" "$SERVER6" \
+  >"$TMPD/hosts"
+prober_named() { # prober_named OUT_FILE args...: like prober_json, names from $TMPD/hosts
+  local out=$1
+  shift
+  set +e
+  on client unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$TMPD/hosts" \
+    "$PROBER" "$@" >"$out" 2>"$out.err"
+  RC=$?
+  set -e
+}
+port_is() { # port_is FILE PORT JQ_EXPR EXPECTED
+  jq_is "$1" ".ports[] | select(.port == $2) | $3" "$4"
+}
+has() { # has FILE PORT JQ_EXPR REGEX
+  local got
+  got=$(jq -r ".ports[] | select(.port == $2) | $3" "$1" 2>/dev/null)
+  if grep -Eq -- "$4" <<<"$got"; then return 0; fi
+  echo "    port $2 $3 = '$got', expected to match /$4/" >&2
+  return 1
+}
+
+PORTS=22,25,80,443,465,587,8080,8081,8443,2222,2223,9000,9001,9002
+COMMON=(--token-file "$TOKEN_FILE" --timeout 1s --probe 2223=banner --probe 2222=ssh --probe 8081=http
+  --probe 9000=http --probe 9001=http --probe 9002=ssh)
+
+# ---------------------------------------------------------------- with the test CA
+out=$TMPD/ca.json
+start=$(date +%s%N)
+prober_named "$out" --target lab.test --ports "$PORTS" "${COMMON[@]}" --ca-file "$PKI/ca.pem" --format json
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "    report for ${PORTS//,/ } took ${elapsed_ms} ms"
+check "the run finished within 15 s despite silent and endless peers" test "$elapsed_ms" -lt 15000
+check "agent CONNECTED and capturing" jq_is "$out" '.agent.status + " " + (.agent.captureActive|tostring)' "CONNECTED true"
+check "probe kinds by well-known port and --probe" \
+  jq_is "$out" '[.ports[] | "\(.port)=\(.probe)"] | join(",")' \
+  "22=ssh,25=smtp,80=http,443=https,465=smtps,587=smtp,2222=ssh,2223=banner,8080=http,8081=http,8443=https,9000=http,9001=http,9002=ssh"
+
+check "22 OPEN with the SSH version" port_is "$out" 22 '.verdict + " " + .app.fields.ssh_version' \
+  "OPEN SSH-2.0-OpenSSH_9.2p1 Debian-2"
+
+check "80 OPEN, HTTP 301 to https" port_is "$out" 80 '.verdict + " " + .app.fields.status + " " + .app.fields.location' \
+  "OPEN 301 https://lab.test/"
+check "80 has the redirect/HSTS note (test 443)" has "$out" 80 '.evidence.notes | join(" ")' "443"
+check "80 server header names nginx" has "$out" 80 '.app.fields.server' '^nginx'
+
+check "443 OPEN, verified with --ca-file" port_is "$out" 443 '.verdict + " " + .app.fields.verify' "OPEN ok"
+check "443 HTTP 200 over TLS" port_is "$out" 443 '.app.fields.status' 200
+check "443 TLS version and cipher" has "$out" 443 '.app.fields.tls_version + " " + .app.fields.tls_cipher' '^TLSv1\.[23] [A-Z0-9_-]+$'
+check "443 ALPN http/1.1" port_is "$out" 443 '.app.fields.alpn' "http/1.1"
+check "443 SNI from the target name" port_is "$out" 443 '.app.fields.sni' "lab.test"
+check "443 certificate subject and issuer" port_is "$out" 443 '.app.fields.cert_subject + " / " + .app.fields.cert_issuer' \
+  "CN=lab.test / CN=dropspot test CA"
+check "443 certificate expires in 9-10 days, with a warning" has "$out" 443 \
+  '.app.fields.cert_days_left + " " + .app.fields.warning' '^(9|10) the certificate expires in'
+check "443 HSTS header seen" has "$out" 443 '.app.fields.hsts' 'max-age=31536000'
+
+check "8443 APP_FAILED: self-signed certificate" port_is "$out" 8443 '.verdict' APP_FAILED
+check "8443 reason is OpenSSL's" has "$out" 8443 '.summary' 'self-signed certificate'
+check "8080 APP_FAILED: HTTP 503" port_is "$out" 8080 '.verdict + " " + .app.fields.status' "APP_FAILED 503"
+check "8081 OPEN with a note: HTTP 404" port_is "$out" 8081 '.verdict + " " + .app.fields.status' "OPEN 404"
+check "8081 says the server refuses /" has "$out" 8081 '.summary' 'refuses'
+
+check "25 OPEN: greeting, EHLO, STARTTLS verified" \
+  port_is "$out" 25 '.verdict + " " + .app.fields.starttls + " " + .app.fields.verify' "OPEN ok ok"
+check "25 greeting text" has "$out" 25 '.app.fields.greeting' '^220 mail\.lab\.test ESMTP'
+check "25 EHLO capabilities listed" has "$out" 25 '.app.fields.ehlo' 'STARTTLS'
+check "25 polite QUIT answered" has "$out" 25 '.app.fields.quit' '^221'
+check "465 OPEN: implicit TLS then greeting" \
+  port_is "$out" 465 '.verdict + " " + .app.fields.verify + " " + (.app.fields.greeting | split(" ")[0])' "OPEN ok 220"
+check "587 APP_FAILED: 554 greeting" port_is "$out" 587 '.verdict' APP_FAILED
+check "587 summary quotes the greeting" has "$out" 587 '.summary' '554 5\.7\.1'
+
+check "2222 silent: APP_FAILED, no SSH identification within 1s" has "$out" 2222 '.verdict + " " + .summary' \
+  '^APP_FAILED .*no SSH identification line within 1s'
+check "2223 silent: APP_FAILED, no banner" has "$out" 2223 '.verdict + " " + .summary' '^APP_FAILED .*no banner within 1s'
+check "9000 random bytes: APP_FAILED, not HTTP" has "$out" 9000 '.verdict + " " + .summary' '^APP_FAILED .*not an HTTP response'
+check "9001 endless head: APP_FAILED at the size cap" has "$out" 9001 '.verdict + " " + .summary' \
+  '^APP_FAILED .*no end of the response head in the first 65536 bytes'
+check "9002 half a line: APP_FAILED, incomplete" has "$out" 9002 '.verdict + " " + .summary' \
+  "^APP_FAILED .*no complete SSH identification line within 1s .*SSH-2.0-Half"
+check "non-OPEN ports have advice" jq_is "$out" '[.ports[] | select(.verdict != "OPEN" and (.advice | length) == 0)] | length' 0
+check "exit code 1 (some ports fail)" test "$RC" -eq 1
+
+# ---------------------------------------------------------------- verification failures
+out=$TMPD/noca.json
+prober_named "$out" --target lab.test --ports 443,25 --token-file "$TOKEN_FILE" --timeout 1s --format json
+check "no --ca-file: 443 APP_FAILED" port_is "$out" 443 '.verdict' APP_FAILED
+check "no --ca-file: OpenSSL's reason (local issuer)" has "$out" 443 '.summary' 'unable to get local issuer certificate'
+check "no --ca-file: STARTTLS on 25 fails verification too" has "$out" 25 '.verdict + " " + .summary' \
+  '^APP_FAILED .*STARTTLS: certificate verification failed'
+
+out=$TMPD/wrongname.json
+prober_named "$out" --target wrong.lab.test --ports 443 --token-file "$TOKEN_FILE" --timeout 1s --ca-file "$PKI/ca.pem" \
+  --format json
+check "wrong name: 443 APP_FAILED, hostname mismatch" has "$out" 443 '.verdict + " " + .summary' '^APP_FAILED .*hostname mismatch'
+check "wrong name: the certificate's names are shown" has "$out" 443 '.app.fields.cert_names' 'lab\.test'
+
+out=$TMPD/insecure.json
+prober_named "$out" --target lab.test --ports 443,8443 --token-file "$TOKEN_FILE" --timeout 1s --insecure --format json
+check "--insecure: 443 OPEN" port_is "$out" 443 '.verdict' OPEN
+check "--insecure: 8443 OPEN, the failure noted" has "$out" 8443 '.verdict + " " + .app.fields.verify' \
+  '^OPEN failed: self-signed certificate .*--insecure'
+
+# By address: the IP SAN is checked, no SNI; and over IPv6 (the hosts name lab6.test, no SAN: fails).
+out=$TMPD/byip.json
+prober_json "$out" --target "$SERVER" --ports 443 --token-file "$TOKEN_FILE" --timeout 1s --ca-file "$PKI/ca.pem"
+check "by IPv4 address: 443 OPEN (IP SAN)" port_is "$out" 443 '.verdict + " " + .app.fields.verify' "OPEN ok"
+out=$TMPD/v6.json
+prober_named "$out" --target lab6.test --ports 22,25,443 --token-file "$TOKEN_FILE" --timeout 1s --ca-file "$PKI/ca.pem" \
+  --format json
+check "IPv6: 22 OPEN" port_is "$out" 22 '.verdict' OPEN
+check "IPv6: 25 STARTTLS negotiated (name mismatch: APP_FAILED)" has "$out" 25 '.verdict + " " + .summary' \
+  '^APP_FAILED .*hostname mismatch'
+check "IPv6: 443 hostname mismatch for lab6.test" has "$out" 443 '.summary' 'hostname mismatch'
+
+# ---------------------------------------------------------------- the text report
+txt=$TMPD/report.txt
+prober_named "$txt" --target lab.test --ports 22,25,80,443,587 --token-file "$TOKEN_FILE" --timeout 1s \
+  --ca-file "$PKI/ca.pem"
+check "text: SSH version shown" grep -q 'SSH-2.0-OpenSSH_9.2p1 Debian-2' "$txt"
+check "text: HTTP status and Location shown" grep -q 'HTTP 301' "$txt"
+check "text: certificate subject and issuer shown" \
+  bash -c "tr -s ' \\n' ' ' <'$txt' | grep -q 'CN=lab.test (issuer CN=dropspot test CA)'"
+check "text: certificate expiry shown" grep -Eq 'expires in (9|10) days' "$txt"
+check "text: SMTP greeting shown" grep -q '220 mail.lab.test' "$txt"
+check "text: STARTTLS result shown" grep -q 'STARTTLS' "$txt"
+check "text: 554 greeting shown" grep -q '554 5.7.1' "$txt"
+check "text: no line wider than 80 columns" bash -c "! awk 'length > 80' '$txt' | grep -q ."
+
+# nginx, ours only: by its pid file.
+kill "$(cat "$NG/nginx.pid")" 2>/dev/null || true
+e2e_finish
