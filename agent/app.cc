@@ -14,6 +14,7 @@
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/server.h"
+#include "agent/stdio_session.h"
 #include "common/auth.h"
 #include "common/protocol.h"
 
@@ -124,7 +125,7 @@ int run_agent(int argc, char** argv) {
   if (check_cmd->parsed()) return run_check(check_ports_list, check_format);
   auto opts = validate_options(raw);
   if (!opts) return usage_error(opts.error());
-  if (opts->stdio) return usage_error("--stdio is not available yet in this build");
+  if (opts->stdio) return run_stdio(*opts);
   return run_server(*opts);
 }
 

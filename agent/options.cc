@@ -46,11 +46,8 @@ result<options> validate_options(const raw_options& raw) {
   o.pcap_dir = raw.pcap_dir;
   o.state_dir = raw.state_dir;
   o.stdio = raw.stdio;
-  if (!raw.peer.empty()) {
-    if (!raw.stdio) return R::failure("--peer goes with --stdio");
-    if (!is_ip_literal(raw.peer)) return R::failure("--peer: " + quote(raw.peer) + " is not an address");
-    o.peer = raw.peer;
-  }
+  if (!raw.peer.empty() && !raw.stdio) return R::failure("--peer goes with --stdio");
+  o.peer = raw.peer;  // checked by run_stdio (an empty value falls back to SSH_CONNECTION)
   if (raw.max_sessions < 1 || raw.max_sessions > 1024) return R::failure("--max-sessions: must be 1..1024");
   o.max_sessions = raw.max_sessions;
   auto max_session = parse_duration(raw.max_session);

@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/this_coro.hpp>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -44,6 +45,9 @@ session_outcome outcome_of(std::error_code ec) {
 }
 
 }  // namespace
+
+/// Plain ACK/data packets forwarded per flow at most.
+constexpr unsigned max_acks_per_flow = 4;
 
 const char* to_string(session_outcome o) {
   switch (o) {
@@ -161,7 +165,16 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   const auto executor = co_await asio::this_coro::executor;
   if (services.start_capture) {
     std::string note;
-    packet_sink sink = [port_ptr, pending, scheduled, executor](const v1::PacketEvent& event) {
+    // The control connection itself (its source port is peer_port) is never
+    // evidence: over SSH on a port under test it would feed on itself. Plain
+    // ACK/data packets are capped per flow: the handshake is what counts.
+    auto acks = std::make_shared<std::map<std::uint64_t, unsigned>>();
+    packet_sink sink = [port_ptr, pending, scheduled, executor, peer_port, acks](const v1::PacketEvent& event) {
+      const auto client_port = event.direction() == v1::PacketEvent::INBOUND ? event.src_port() : event.dst_port();
+      if (peer_port != 0 && client_port == peer_port) return;
+      if (event.kind() == v1::PacketEvent::ACK &&
+          ++(*acks)[(std::uint64_t{client_port} << 16) | event.port()] > max_acks_per_flow)
+        return;
       *pending->mutable_observation()->add_packets() = event;
       if (*scheduled) return;
       *scheduled = true;

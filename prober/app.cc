@@ -105,8 +105,6 @@ int run_prober(int argc, char** argv) {
   auto validated = validate_options(raw);
   if (!validated) return usage_error(validated.error());
   const options& opts = *validated;
-  if (!opts.ssh.empty())
-    return usage_error("--ssh: the SSH control channel is not in this build yet; use --agent HOST[:PORT] or --no-agent");
 
   std::string token;
   if (!opts.no_agent) {

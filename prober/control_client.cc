@@ -1,5 +1,7 @@
 #include "prober/control_client.h"
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -11,6 +13,7 @@
 #include "common/auth.h"
 #include "common/protocol.h"
 #include "common/tls.h"
+#include "prober/ssh_transport.h"
 
 namespace dropspot::prober {
 
@@ -24,7 +27,7 @@ using clock = std::chrono::steady_clock;
 struct attempt_result {
   v1::AgentInfo::Status status = v1::AgentInfo::UNREACHABLE;
   std::string message;
-  std::shared_ptr<tls_port> port;
+  std::shared_ptr<message_port> port;
   v1::SessionAck ack;
   std::string software;
   double rtt_ms = 0;
@@ -36,6 +39,110 @@ double ms_since(clock::time_point start) {
 
 std::string error_text(const v1::Error& e) {
   return v1::Error::Code_Name(e.code()) + ": " + e.message();
+}
+
+/// Hello, authentication (on TLS) and the session request, on any transport.
+asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, const control_settings& s,
+                                          const v1::SessionStart& start, double connect_ms,
+                                          message_port::duration deadline) {
+  attempt_result r;
+  v1::Envelope in;
+
+  // Hello.
+  co_await port->send(make_hello("dropspot-prober"));
+  if (auto ec = co_await port->receive(in, deadline)) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "no hello from the agent: " + ec.message();
+    co_return r;
+  }
+  if (in.has_error()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = error_text(in.error());
+    co_return r;
+  }
+  if (!in.has_hello()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "agent sent " + body_name(in) + " instead of hello";
+    co_return r;
+  }
+  if (in.hello().protocol_version() != protocol_version) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "VERSION_MISMATCH: the agent speaks protocol " + std::to_string(in.hello().protocol_version()) +
+                ", this prober speaks " + std::to_string(protocol_version) + ": update the older side";
+    co_return r;
+  }
+  r.software = in.hello().software();
+
+  // Authentication, both ways, bound to this TLS session. Over SSH the
+  // login authenticated us and the agent sends auth_ok straight away.
+  const auto binding = port->channel_binding();
+  if (binding) {
+    v1::Envelope auth;
+    const auto mac = compute_mac(s.token, prober_auth_label, *binding);
+    auth.mutable_auth()->set_mac(mac.data(), mac.size());
+    const auto t0 = clock::now();
+    co_await port->send(auth);
+    if (auto ec = co_await port->receive(in, deadline)) {
+      r.status = v1::AgentInfo::ERROR;
+      r.message = "no answer to authentication: " + ec.message();
+      co_return r;
+    }
+    const double auth_ms = ms_since(t0);
+    r.rtt_ms = connect_ms > 0 ? std::min(connect_ms, auth_ms) : auth_ms;
+  } else if (auto ec = co_await port->receive(in, deadline)) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "no answer after hello: " + ec.message();
+    co_return r;
+  }
+  if (in.has_error()) {
+    r.status = in.error().code() == v1::Error::AUTH_FAILED ? v1::AgentInfo::AUTH_FAILED : v1::AgentInfo::ERROR;
+    r.message = in.error().code() == v1::Error::AUTH_FAILED
+                    ? "the agent refused our token: use the token the agent was started with"
+                    : error_text(in.error());
+    co_return r;
+  }
+  if (!in.has_auth_ok()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "agent sent " + body_name(in) + " instead of auth_ok";
+    co_return r;
+  }
+  if (binding && !verify_mac(s.token, agent_auth_label, *binding, in.auth_ok().agent_mac())) {
+    r.status = v1::AgentInfo::AUTH_FAILED;
+    r.message = "the agent could not prove it knows the token: a different agent, or something in between";
+    co_return r;
+  }
+
+  // Session.
+  v1::Envelope start_message;
+  *start_message.mutable_start() = start;
+  co_await port->send(start_message);
+  if (auto ec = co_await port->receive(in, deadline)) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "no session acknowledgement: " + ec.message();
+    co_return r;
+  }
+  if (in.has_error()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = error_text(in.error());
+    co_return r;
+  }
+  if (!in.has_ack()) {
+    r.status = v1::AgentInfo::ERROR;
+    r.message = "agent sent " + body_name(in) + " instead of ack";
+    co_return r;
+  }
+  r.ack = in.ack();
+  if (!binding) {
+    // No handshake timed the path: a ping does (nothing is captured yet).
+    v1::Envelope ping;
+    ping.mutable_ping()->set_nonce(1);
+    const auto t0 = clock::now();
+    co_await port->send(ping);
+    if (auto ec = co_await port->receive(in, deadline); !ec && in.has_pong()) r.rtt_ms = ms_since(t0);
+  }
+  r.status = v1::AgentInfo::CONNECTED;
+  r.port = std::move(port);
+  co_return r;
 }
 
 asio::awaitable<attempt_result> try_endpoint(const control_settings& s, const endpoint_spec& spec,
@@ -101,95 +208,38 @@ asio::awaitable<attempt_result> try_endpoint(const control_settings& s, const en
       co_return r;
     }
   }
-  const auto deadline = s.timeout * 2;
-  v1::Envelope in;
+  co_return co_await negotiate(port, s, start, connect_ms, s.timeout * 2);
+}
 
-  // Hello.
-  co_await port->send(make_hello("dropspot-prober"));
-  if (auto ec = co_await port->receive(in, deadline)) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = "no hello from the agent: " + ec.message();
-    co_return r;
-  }
-  if (in.has_error()) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = error_text(in.error());
-    co_return r;
-  }
-  if (!in.has_hello()) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = "agent sent " + body_name(in) + " instead of hello";
-    co_return r;
-  }
-  if (in.hello().protocol_version() != protocol_version) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = "VERSION_MISMATCH: the agent speaks protocol " + std::to_string(in.hello().protocol_version()) +
-                ", this prober speaks " + std::to_string(protocol_version) + ": update the older side";
-    co_return r;
-  }
-  r.software = in.hello().software();
+}  // namespace
 
-  // Authentication, both ways, bound to this TLS session.
-  const auto binding = port->channel_binding();
-  if (!binding) {
+namespace {
+
+/// Over SSH: start ssh running the agent with --stdio, then the same negotiation.
+asio::awaitable<attempt_result> try_ssh(const control_settings& s, const v1::SessionStart& start) {
+  attempt_result r;
+  auto executor = co_await asio::this_coro::executor;
+  std::string error;
+  auto port = start_ssh(executor, *s.ssh, error);
+  if (!port) {
     r.status = v1::AgentInfo::ERROR;
-    r.message = "TLS exporter unavailable";
+    r.message = error;
     co_return r;
   }
-  {
-    v1::Envelope auth;
-    const auto mac = compute_mac(s.token, prober_auth_label, *binding);
-    auth.mutable_auth()->set_mac(mac.data(), mac.size());
-    const auto t0 = clock::now();
-    co_await port->send(auth);
-    if (auto ec = co_await port->receive(in, deadline)) {
-      r.status = v1::AgentInfo::ERROR;
-      r.message = "no answer to authentication: " + ec.message();
-      co_return r;
+  asio::co_spawn(executor, collect_ssh_stderr(port), asio::detached);
+  // The SSH login and the agent's start take longer than a TLS handshake.
+  const auto deadline = std::chrono::seconds(s.ssh->connect_timeout_s) + s.timeout * 2;
+  r = co_await negotiate(as_message_port(port), s, start, 0, deadline);
+  if (r.status != v1::AgentInfo::CONNECTED) {
+    const auto failure = co_await explain_ssh_failure(*port);
+    // A refusal spoken by the agent itself is more precise than ssh's exit.
+    if (r.message.rfind("no hello", 0) == 0 || r.message.rfind("no answer", 0) == 0 || r.message.empty()) {
+      r.status = failure.what == ssh_failure::kind::unreachable   ? v1::AgentInfo::UNREACHABLE
+                 : failure.what == ssh_failure::kind::auth_failed ? v1::AgentInfo::AUTH_FAILED
+                                                                  : v1::AgentInfo::ERROR;
+      r.message = failure.message + "; " + failure.advice;
     }
-    const double auth_ms = ms_since(t0);
-    r.rtt_ms = connect_ms > 0 ? std::min(connect_ms, auth_ms) : auth_ms;
   }
-  if (in.has_error()) {
-    r.status = in.error().code() == v1::Error::AUTH_FAILED ? v1::AgentInfo::AUTH_FAILED : v1::AgentInfo::ERROR;
-    r.message = in.error().code() == v1::Error::AUTH_FAILED
-                    ? "the agent refused our token: use the token the agent was started with"
-                    : error_text(in.error());
-    co_return r;
-  }
-  if (!in.has_auth_ok()) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = "agent sent " + body_name(in) + " instead of auth_ok";
-    co_return r;
-  }
-  if (!verify_mac(s.token, agent_auth_label, *binding, in.auth_ok().agent_mac())) {
-    r.status = v1::AgentInfo::AUTH_FAILED;
-    r.message = "the agent could not prove it knows the token: a different agent, or something in between";
-    co_return r;
-  }
-
-  // Session.
-  v1::Envelope start_message;
-  *start_message.mutable_start() = start;
-  co_await port->send(start_message);
-  if (auto ec = co_await port->receive(in, deadline)) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = "no session acknowledgement: " + ec.message();
-    co_return r;
-  }
-  if (in.has_error()) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = error_text(in.error());
-    co_return r;
-  }
-  if (!in.has_ack()) {
-    r.status = v1::AgentInfo::ERROR;
-    r.message = "agent sent " + body_name(in) + " instead of ack";
-    co_return r;
-  }
-  r.status = v1::AgentInfo::CONNECTED;
-  r.ack = in.ack();
-  r.port = std::move(port);
   co_return r;
 }
 
@@ -198,43 +248,65 @@ asio::awaitable<attempt_result> try_endpoint(const control_settings& s, const en
 asio::awaitable<agent_session> open_agent_session(const control_settings& s, const v1::SessionStart& start) {
   agent_session session;
   auto& info = session.info;
-  info.set_path("tls");
-  if (s.token.empty()) {
-    info.set_status(v1::AgentInfo::AUTH_FAILED);
-    info.set_message("no token: pass --token-file PATH or set DROPSPOT_TOKEN (the agent's `agent token` made it), "
-                     "or use --no-agent");
-    co_return session;
-  }
   auto tls = make_prober_tls_context();
   bool auth_failed = false;
   bool errored = false;
   std::string last_message;
-  for (const auto& spec : s.agents) {
-    const std::string where = format_endpoint(spec.host, spec.port);
+
+  const auto connected = [&](attempt_result& r, const std::string& where, const char* path) -> asio::awaitable<void> {
+    info.set_status(v1::AgentInfo::CONNECTED);
     info.set_endpoint(where);
-    auto r = co_await try_endpoint(s, spec, start, tls);
-    info.add_tried(where + ": " + (r.status == v1::AgentInfo::CONNECTED ? "connected" : r.message));
-    if (r.status == v1::AgentInfo::CONNECTED) {
-      info.set_status(v1::AgentInfo::CONNECTED);
-      info.set_peer_address(r.ack.peer_address());
-      info.set_hostname(r.ack.agent_hostname());
-      info.set_software(r.ack.agent_software().empty() ? r.software : r.ack.agent_software());
-      for (const auto& i : r.ack.interfaces()) info.add_interfaces(i);
-      info.set_rtt_ms(r.rtt_ms);
-      info.set_capture_active(r.ack.capture_active());
-      for (auto p : r.ack.refused_ports()) info.add_refused_ports(p);
-      std::string message = "connected to " + where;
-      if (!r.ack.capture_active()) message += "; capture not active: " + r.ack.capture_note();
-      info.set_message(message);
-      session.ack = r.ack;
-      session.port = r.port;
-      session.receiver_done =
-          std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, clock::time_point::max());
-      co_return session;
-    }
+    info.set_path(path);
+    info.set_peer_address(r.ack.peer_address());
+    info.set_hostname(r.ack.agent_hostname());
+    info.set_software(r.ack.agent_software().empty() ? r.software : r.ack.agent_software());
+    for (const auto& i : r.ack.interfaces()) info.add_interfaces(i);
+    info.set_rtt_ms(r.rtt_ms);
+    info.set_capture_active(r.ack.capture_active());
+    for (auto p : r.ack.refused_ports()) info.add_refused_ports(p);
+    std::string message = "connected to " + where + " via " + path;
+    if (!r.ack.capture_active()) message += "; capture not active: " + r.ack.capture_note();
+    info.set_message(message);
+    session.ack = r.ack;
+    session.port = r.port;
+    session.receiver_done =
+        std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, clock::time_point::max());
+  };
+  const auto failed = [&](const attempt_result& r, const std::string& where) {
     auth_failed = auth_failed || r.status == v1::AgentInfo::AUTH_FAILED;
     errored = errored || r.status == v1::AgentInfo::ERROR;
     last_message = where + ": " + r.message;
+  };
+
+  if (s.ssh) {
+    const std::string where = "ssh " + s.ssh->destination;
+    auto r = co_await try_ssh(s, start);
+    info.add_tried(where + ": " + (r.status == v1::AgentInfo::CONNECTED ? "connected" : r.message));
+    if (r.status == v1::AgentInfo::CONNECTED) {
+      co_await connected(r, s.ssh->destination, "ssh");
+      co_return session;
+    }
+    failed(r, where);
+  }
+
+  for (const auto& spec : s.agents) {
+    const std::string where = format_endpoint(spec.host, spec.port);
+    if (s.token.empty()) {
+      attempt_result r;
+      r.status = v1::AgentInfo::AUTH_FAILED;
+      r.message = "no token: pass --token-file PATH or set DROPSPOT_TOKEN (the agent's `agent token` made it), "
+                  "use --ssh, or --no-agent";
+      info.add_tried(where + ": not tried, no token");
+      failed(r, where);
+      break;
+    }
+    auto r = co_await try_endpoint(s, spec, start, tls);
+    info.add_tried(where + ": " + (r.status == v1::AgentInfo::CONNECTED ? "connected" : r.message));
+    if (r.status == v1::AgentInfo::CONNECTED) {
+      co_await connected(r, where, "tls");
+      co_return session;
+    }
+    failed(r, where);
   }
   if (auth_failed) {
     info.set_status(v1::AgentInfo::AUTH_FAILED);
@@ -243,6 +315,8 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
   } else {
     info.set_status(v1::AgentInfo::UNREACHABLE);
   }
+  info.set_path(s.ssh ? "ssh" : "tls");
+  if (!s.agents.empty() && !s.ssh) info.set_endpoint(format_endpoint(s.agents.back().host, s.agents.back().port));
   info.set_message(last_message);
   co_return session;
 }

@@ -13,6 +13,7 @@
 #include "common/message_port.h"
 #include "dropspot.pb.h"
 #include "prober/options.h"
+#include "prober/ssh_transport.h"
 
 namespace dropspot::prober {
 
@@ -30,6 +31,7 @@ struct control_settings {
   asio::ip::address target_address;   ///< used for agents named like the target
   std::string token;
   millis timeout{2000};
+  std::optional<ssh_settings> ssh;  ///< --ssh: tried first
 };
 
 /// Never throws for network failures: they become the status in info.

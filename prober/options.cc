@@ -86,7 +86,6 @@ result<options> validate_options(const raw_options& raw) {
     if (ep->port == 0) ep.value().port = default_agent_port;
     o.agents.push_back(*ep);
   }
-  if (o.agents.empty()) o.agents.push_back({o.target, default_agent_port});
 
   if (!raw.ssh.empty()) {
     std::string_view host = raw.ssh;
@@ -98,6 +97,8 @@ result<options> validate_options(const raw_options& raw) {
     if (!ep) return R::failure("--ssh: " + ep.error());
     o.ssh = raw.ssh;
   }
+  // Without --agent, the default agent address is tried unless --ssh was given.
+  if (o.agents.empty() && o.ssh.empty()) o.agents.push_back({o.target, default_agent_port});
   o.ssh_command = raw.ssh_command;
   o.remote_agent = raw.remote_agent;
   if (trim(o.remote_agent).empty()) return R::failure("--remote-agent: empty command");

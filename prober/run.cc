@@ -170,6 +170,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     settings.target_address = in.address;
     settings.token = in.token;
     settings.timeout = o.timeout;
+    if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
     v1::SessionStart start;
     for (auto port : o.ports) {
       start.add_ports(port);

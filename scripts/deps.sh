@@ -9,6 +9,7 @@ DROPSPOT_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libasio-dev libpcap-dev libprotobuf-dev protobuf-compiler libcli11-dev catch2 libssl-dev
   # lab and end-to-end tests
+  openssh-server openssh-client
   iproute2 nftables iptables socat util-linux iputils-ping jq procps tcpdump
   nlohmann-json3-dev
   libxml2-utils  # xmllint: JUnit output checked against tests/data/junit.xsd

@@ -1,0 +1,78 @@
+#pragma once
+// The control channel over a pair of pipes (POSIX): the agent's stdin and
+// stdout under `agent --stdio`, or the prober's pipes to an ssh child.
+// Authentication on this path is the SSH login itself: no channel binding.
+#include <asio/posix/stream_descriptor.hpp>
+#include <utility>
+
+#include "common/message_port.h"
+
+namespace dropspot {
+
+/// A duplex stream over two descriptors: reads one, writes the other.
+class pipe_stream {
+ public:
+  using executor_type = asio::any_io_executor;
+
+  /// Takes ownership of both descriptors.
+  pipe_stream(const executor_type& executor, int read_fd, int write_fd)
+      : in_(executor, read_fd), out_(executor, write_fd) {}
+
+  executor_type get_executor() { return in_.get_executor(); }
+
+  template <class Buffers, class Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    return in_.async_read_some(buffers, std::forward<Token>(token));
+  }
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& buffers, Token&& token) {
+    return out_.async_write_some(buffers, std::forward<Token>(token));
+  }
+
+  void cancel() {
+    std::error_code ignored;
+    in_.cancel(ignored);
+    out_.cancel(ignored);
+  }
+  /// Closes the writing side only: the peer reads end-of-file.
+  void close_write() {
+    std::error_code ignored;
+    out_.close(ignored);
+  }
+  void close() {
+    std::error_code ignored;
+    in_.close(ignored);
+    out_.close(ignored);
+  }
+
+ private:
+  asio::posix::stream_descriptor in_;
+  asio::posix::stream_descriptor out_;
+};
+
+inline void cancel_io(pipe_stream& stream) { stream.cancel(); }
+
+/// A message_port over pipes. `path` is what the report calls it ("stdio", "ssh").
+class pipe_port : public message_port {
+ public:
+  pipe_port(const asio::any_io_executor& executor, int read_fd, int write_fd, const char* path)
+      : stream_(executor, read_fd, write_fd), channel_(stream_), path_(path) {}
+  asio::awaitable<std::error_code> receive(v1::Envelope& out, duration deadline) override {
+    return channel_.receive(out, deadline);
+  }
+  asio::awaitable<std::error_code> send(const v1::Envelope& message) override { return channel_.send(message); }
+  asio::awaitable<void> close() override {
+    stream_.close();
+    co_return;
+  }
+  std::optional<std::array<std::uint8_t, exporter_size>> channel_binding() override { return std::nullopt; }
+  const char* path() const override { return path_; }
+  pipe_stream& stream() { return stream_; }
+
+ private:
+  pipe_stream stream_;
+  message_channel<pipe_stream> channel_;
+  const char* path_;
+};
+
+}  // namespace dropspot
