@@ -33,7 +33,7 @@ SERVER=$("$LAB" addr server 4)
 SERVER6=$("$LAB" addr server 6)
 
 # Services on the server, and one fault per port (see scripts/lab.sh fault help).
-quiet "$LAB" serve server :: 22 --echo            # an "sshd" that is fine
+quiet "$LAB" serve server :: 22 --echo            # a plain TCP service on 22 (probed as tcp below)
 quiet "$LAB" serve server :: 80 --http            # a web server that is fine
 quiet "$LAB" serve server :: 587 --echo           # mail submission, fine
 quiet "$LAB" serve server :: 25 --echo            # port 25 works on the server...
@@ -59,14 +59,16 @@ chmod 600 "$TMPD/token"
 quiet "$LAB" wait-listen server 7411 5
 
 say "prober --target $SERVER --ports $PORTS   (with the agent)"
-"$LAB" exec client "$BIN/prober" --target "$SERVER" --ports "$PORTS" --token-file "$TMPD/token" --timeout 1s || true
+TCP_PROBES=(--probe 22=tcp --probe 25=tcp --probe 587=tcp --probe 8080=tcp)
+"$LAB" exec client "$BIN/prober" --target "$SERVER" --ports "$PORTS" --token-file "$TMPD/token" --timeout 1s \
+  "${TCP_PROBES[@]}" || true
 
 say "prober --target $SERVER6 --ports 22,80,443,8080,8081   (IPv6)"
 "$LAB" exec client "$BIN/prober" --target "$SERVER6" --ports 22,80,443,8080,8081 --token-file "$TMPD/token" \
-  --timeout 1s || true
+  --timeout 1s --probe 22=tcp --probe 8080=tcp || true
 
 say "prober --target $SERVER --ports $PORTS --no-agent   (client side only, like Test-NetConnection)"
-"$LAB" exec client "$BIN/prober" --target "$SERVER" --ports "$PORTS" --no-agent --timeout 1s || true
+"$LAB" exec client "$BIN/prober" --target "$SERVER" --ports "$PORTS" --no-agent --timeout 1s "${TCP_PROBES[@]}" || true
 
 say "agent log"
 cat "$TMPD/agent.log"
