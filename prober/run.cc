@@ -276,7 +276,9 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
       as.port = port;
       as.step_timeout = o.timeout;
       as.total_timeout = 4 * o.timeout;
-      as.passive_wait = std::min(o.timeout, millis(1000));
+      // A service that speaks first does so within a few round trips: the
+      // passive read for an unknown service follows the path's speed too.
+      as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
       as.insecure = o.insecure;
       as.ca_file = o.ca_file;
       apps[port];  // reserved: one application probe per port
