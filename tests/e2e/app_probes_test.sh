@@ -123,6 +123,9 @@ prober_named() { # prober_named OUT_FILE args...: like prober_json, names from $
   on client unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$TMPD/hosts" \
     "$PROBER" "$@" >"$out" 2>"$out.err"
   RC=$?
+  if [ "$RC" -ge 124 ] || [ ! -s "$out" ]; then
+    echo "    prober exit $RC, stderr: $(head -c 600 "$out.err" 2>/dev/null)" >&2
+  fi
   set -e
 }
 port_is() { # port_is FILE PORT JQ_EXPR EXPECTED

@@ -80,6 +80,9 @@ prober_json() {
   set +e
   on client "$PROBER" --format json "$@" >"$out" 2>"$out.err"
   RC=$?
+  if [ "$RC" -ge 124 ] || [ ! -s "$out" ]; then
+    echo "    prober exit $RC, stderr: $(head -c 600 "$out.err" 2>/dev/null)" >&2
+  fi
   set -e
 }
 
