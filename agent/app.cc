@@ -11,6 +11,7 @@
 #include "agent/capture.h"
 #include "agent/listeners.h"
 #include "agent/host_check.h"
+#include "agent/host_services.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/server.h"
@@ -72,13 +73,7 @@ int run_server(const options& opts) {
 
   asio::io_context io(1);
   try {
-    session_services services;
-    capture_config capture;
-    capture.interfaces = opts.interfaces;
-    capture.pcap_dir = opts.pcap_dir;
-    services.start_capture = make_capture_starter(io.get_executor(), capture);
-    services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
-    services.host_facts = host_port_facts;
+    session_services services = host_services(io.get_executor(), opts);
     server srv(io, effective, config, services);
     srv.start();
     asio::signal_set signals(io, SIGINT, SIGTERM);

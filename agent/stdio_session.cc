@@ -7,9 +7,7 @@
 #include <csignal>
 #include <iostream>
 
-#include "agent/capture.h"
-#include "agent/host_check.h"
-#include "agent/listeners.h"
+#include "agent/host_services.h"
 #include "agent/log.h"
 #include "agent/session.h"
 #include "common/auth.h"
@@ -64,13 +62,7 @@ int run_stdio(const options& opts) {
   // A closed pipe is an error code, not a signal that kills us.
   std::signal(SIGPIPE, SIG_IGN);
   asio::io_context io(1);
-  session_services services;
-  capture_config capture;
-  capture.interfaces = opts.interfaces;
-  capture.pcap_dir = opts.pcap_dir;
-  services.start_capture = make_capture_starter(io.get_executor(), capture);
-  services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
-  services.host_facts = host_port_facts;
+  session_services services = host_services(io.get_executor(), opts);
 
   // Our own copies of stdin/stdout; the originals stay for nothing else to use.
   const int in_fd = ::dup(STDIN_FILENO);

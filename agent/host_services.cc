@@ -1,0 +1,20 @@
+#include "agent/host_services.h"
+
+#include "agent/capture.h"
+#include "agent/host_check.h"
+#include "agent/listeners.h"
+
+namespace dropspot::agent {
+
+session_services host_services(const asio::any_io_executor& executor, const options& opts) {
+  session_services services;
+  capture_config capture;
+  capture.interfaces = opts.interfaces;
+  capture.pcap_dir = opts.pcap_dir;
+  services.start_capture = make_capture_starter(executor, capture);
+  services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
+  services.host_facts = host_port_facts;
+  return services;
+}
+
+}  // namespace dropspot::agent
