@@ -190,6 +190,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   std::map<std::uint16_t, v1::Attempt> running;  // the attempt in flight per port
   std::map<std::uint16_t, double> decided_at;
 
+  std::optional<v1::TcpOptions> sent_options;  // learnt from the first connection
   const auto base_input = [&](std::uint16_t port) {
     port_input pi;
     pi.port = port;
@@ -203,6 +204,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     for (const auto& l : session.ack.listeners())
       if (l.port() == port) pi.listeners.push_back(l);
     if (local_address) pi.prober_address = local_address->to_string();
+    pi.sent_options = sent_options;
     return pi;
   };
 
@@ -269,6 +271,12 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   task_group app_probes(executor);
   co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
     running.erase(port);
+    // What our kernel puts in its SYNs (the MSS it advertised), to tell a
+    // clamp in flight from the agent's view of the same SYN.
+    if (r.tcp && r.tcp->adv_mss != 0 && !sent_options) {
+      sent_options.emplace();
+      sent_options->set_mss(r.tcp->adv_mss);
+    }
     if (r.attempt.outcome() == v1::Attempt::CONNECTED && r.socket && !apps.count(port)) {
       app::app_settings as;
       as.kind = probe_kind(o, port);

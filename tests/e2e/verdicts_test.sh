@@ -27,7 +27,13 @@ quiet lab serve server 127.0.0.1 8081 --http             # LISTENER_WRONG_ADDRES
 quiet lab serve server ::1 8081 --http                   #   and v6
 quiet lab serve server :: 8082 --http; quiet lab fault return-drop 8082   # REPLY_LOST
 quiet lab fault intercept 8085                           # INTERCEPTED
-PORTS=22,25,443,587,8080,8081,8082,8083,8084,8085,8443,8444
+quiet lab serve server :: 8086 --echo                    # OPEN, but the provider clamps the SYN's MSS
+on provider nft -f - <<'NFT'
+table inet e2e_mss {
+  chain forward { type filter hook forward priority 0; tcp dport 8086 tcp flags syn tcp option maxseg size set 1200; }
+}
+NFT
+PORTS=22,25,443,587,8080,8081,8082,8083,8084,8085,8086,8443,8444
 # The echo listeners speak no protocol: connect-level probes on the well-known ports.
 TCP_ONLY=(--probe 22=tcp --probe 587=tcp)
 
@@ -68,6 +74,8 @@ for family in 4 6; do
     bash -c "jq -r '.ports[] | select(.port == 8081) | .evidence.listeners[].address' '$out' | grep -Eq '^(127\\.0\\.0\\.1|::1)$'"
   check "v$family 8082 REPLY_LOST" verdict_is "$out" 8082 REPLY_LOST
   check "v$family 8085 INTERCEPTED" verdict_is "$out" 8085 INTERCEPTED
+  check "v$family 8086 OPEN with the MSS clamp noted" \
+    bash -c "jq -e '.ports[] | select(.port == 8086) | select(.verdict == \"OPEN\") | .evidence.notes[]' '$out' | grep -q 'MSS clamped in flight: sent [0-9]*, arrived 1200'"
   check "v$family every port has a summary and non-OPEN ports have advice" \
     jq_is "$out" '[.ports[] | select(.summary == "" or (.verdict != "OPEN" and (.advice | length) == 0))] | length' 0
 done
@@ -77,7 +85,7 @@ set +e
 on client env NO_COLOR=1 "$PROBER" --target "$SERVER" --ports "$PORTS" "${TCP_ONLY[@]}" --token-file "$TOKEN_FILE" --timeout 1s \
   >"$TMPD/report.txt" 2>&1
 set -e
-check "text: one table line per port" test "$(grep -cE '^[0-9]+ +[a-z]+ +[A-Z_]+' "$TMPD/report.txt")" -ge 12
+check "text: one table line per port" test "$(grep -cE '^[0-9]+ +[a-z]+ +[A-Z_]+' "$TMPD/report.txt")" -ge 13
 check "text: no line wider than 80 columns in the table" \
   bash -c "! grep -E '^[0-9]+ +[a-z]+ +[A-Z_]+' '$TMPD/report.txt' | awk 'length > 80' | grep -q ."
 check "text: no colour escapes with NO_COLOR" bash -c "! grep -q $'\\x1b' '$TMPD/report.txt'"
