@@ -17,6 +17,7 @@
 #include "agent/server.h"
 #include "agent/stdio_session.h"
 #include "common/auth.h"
+#include "common/cli.h"
 #include "common/protocol.h"
 
 namespace dropspot::agent {
@@ -105,17 +106,7 @@ int run_agent(int argc, char** argv) {
   std::string check_ports_list, check_format = "text";
   check_cmd->add_option("--ports", check_ports_list, "Ports: 22,80,8000-8010")->required();
   check_cmd->add_option("--format", check_format, "text or json");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return usage_error(std::string(e.what()) + " (see agent --help)");
-  }
+  if (auto stop = parse_command_line(app, argc, argv, "agent")) return *stop;
   if (token_cmd->parsed()) return run_token();
   if (check_cmd->parsed()) return run_check(check_ports_list, check_format);
   auto opts = validate_options(raw);

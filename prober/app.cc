@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/auth.h"
+#include "common/cli.h"
 #include "common/junit.h"
 #include "common/protocol.h"
 #include "common/report.h"
@@ -91,17 +92,7 @@ int run_prober(int argc, char** argv) {
   raw_options raw;
   setup_options(app, raw);
   app.footer(help_examples);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return usage_error(std::string(e.what()) + " (see prober --help)");
-  }
+  if (auto stop = parse_command_line(app, argc, argv, "prober")) return *stop;
   auto validated = validate_options(raw);
   if (!validated) return usage_error(validated.error());
   const options& opts = *validated;
