@@ -20,8 +20,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LAB_SH=$ROOT/scripts/lab.sh
 PROBE=${1:-$ROOT/build/bin/capture_probe}
 [[ $PROBE == /* ]] || PROBE=$PWD/$PROBE
-passed=0
-failed=0
+# shellcheck source=tests/e2e/check.sh
+source "$(dirname "$0")/check.sh"
 lab_name=""
 probe_pid=""
 tmp=""
@@ -45,17 +45,6 @@ trap "exit 130" INT TERM
 
 lab() { "$LAB_SH" "$@"; }
 
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok   - $what"
-		passed=$((passed + 1))
-	else
-		echo "FAIL - $what"
-		failed=$((failed + 1))
-	fi
-}
 
 # events FILE PATTERN...: the event lines matching every pattern (fixed strings).
 events() {
@@ -167,5 +156,4 @@ for family in 4 6; do
 	fi
 done
 
-echo "$passed passed, $failed failed"
-(( failed == 0 ))
+check_summary

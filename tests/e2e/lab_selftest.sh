@@ -7,8 +7,8 @@
 set -euo pipefail
 
 LAB_SH=$(cd "$(dirname "$0")/../.." && pwd)/scripts/lab.sh
-passed=0
-failed=0
+# shellcheck source=tests/e2e/check.sh
+source "$(dirname "$0")/check.sh"
 labs=()
 
 if (( EUID != 0 )); then
@@ -28,18 +28,6 @@ trap "exit 130" INT TERM
 
 lab() { "$LAB_SH" "$@"; }
 
-# check DESCRIPTION CMD...: one line per check, never stops the run.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok   - $what"
-		passed=$((passed + 1))
-	else
-		echo "FAIL - $what"
-		failed=$((failed + 1))
-	fi
-}
 
 # connect NODE HOST PORT: open, refused, unreachable, timeout or error (TCP connect, 2 s).
 connect() {
@@ -188,5 +176,4 @@ check "down killed the lab's processes" [ -z "$alive" ]
 check "down again is a no-op" lab down "$lab_a"
 check "exec on a lab that is down is a usage error (2)" exit_code_is 2 lab exec client true
 
-echo "$passed passed, $failed failed"
-(( failed == 0 ))
+check_summary

@@ -5,18 +5,9 @@ set -euo pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB="$E2E_ROOT/scripts/lab.sh"
-PASSED=0
-FAILED=0
 E2E_TMP=""
-
-pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
-# check "description" command...: passes when the command succeeds.
-check() {
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
+# shellcheck source=tests/e2e/check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 e2e_cleanup() {
   local rc=$?
@@ -94,7 +85,4 @@ jq_is() { # jq_is FILE FILTER EXPECTED
   return 1
 }
 
-e2e_finish() {
-  echo "$PASSED passed, $FAILED failed"
-  [ "$FAILED" -eq 0 ]
-}
+e2e_finish() { check_summary; }

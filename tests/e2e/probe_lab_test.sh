@@ -14,8 +14,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LAB_SH=$ROOT/scripts/lab.sh
 TOOL=${1:-$ROOT/build/bin/probe_tool}
 [[ $TOOL == /* ]] || TOOL=$PWD/$TOOL
-passed=0
-failed=0
+# shellcheck source=tests/e2e/check.sh
+source "$(dirname "$0")/check.sh"
 lab_name=""
 
 if (( EUID != 0 )); then
@@ -37,18 +37,6 @@ trap "exit 130" INT TERM
 
 lab() { "$LAB_SH" "$@"; }
 
-# check DESCRIPTION CMD...: one line per check, never stops the run.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok   - $what"
-		passed=$((passed + 1))
-	else
-		echo "FAIL - $what"
-		failed=$((failed + 1))
-	fi
-}
 
 # field LINE KEY: the value of KEY=VALUE in LINE (values have no spaces, except
 # error= and note=, which come last and run to the end of the line).
@@ -208,5 +196,4 @@ if [[ ${PROBE_LAB_PERF:-0} == 1 ]]; then
 	done
 fi
 
-echo "$passed passed, $failed failed"
-(( failed == 0 ))
+check_summary
