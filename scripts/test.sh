@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
 # The one command that runs every test on a fresh Debian machine:
 # installs what is missing, builds, runs unit tests and the end-to-end tests
-# in network namespaces (these need root, as CI has).
-set -euo pipefail
+# in network namespaces (these need root, as CI has), then the extra stages
+# below. Every stage runs even when an earlier one failed; the exit code is
+# non-zero when any failed, and the failed stages are named at the end.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/deps.sh
 source scripts/deps.sh
-install_packages "${DROPSPOT_PACKAGES[@]}"
+install_packages "${DROPSPOT_PACKAGES[@]}" || exit 1
 export BUILD_DIR=${BUILD_DIR:-build}
-scripts/build.sh
 if [ "$(id -u)" -ne 0 ]; then
   echo "test: not root: the end-to-end tests in network namespaces will fail; run as root" >&2
 fi
-cd "$BUILD_DIR"
-ctest --output-on-failure --timeout 600 -j "${CTEST_PARALLEL:-2}" "$@"
+
+failed=()
+stage() {
+  local name=$1
+  shift
+  echo "== test: $name" >&2
+  local start=$SECONDS
+  if "$@"; then
+    echo "== test: $name passed ($((SECONDS - start)) s)" >&2
+  else
+    echo "== test: $name FAILED ($((SECONDS - start)) s)" >&2
+    failed+=("$name")
+  fi
+}
+
+main_tests() {
+  scripts/build.sh && ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 600 -j "${CTEST_PARALLEL:-2}" "$@"
+}
+
+stage "build and ctest" main_tests "$@"
+# Further stages are appended here, one line each: stage "name" command args...
+
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "test: failed stages: ${failed[*]}" >&2
+  exit 1
+fi
+echo "test: all stages passed" >&2
