@@ -14,6 +14,7 @@ DROPSPOT_PACKAGES=(
   nlohmann-json3-dev
   libxml2-utils  # xmllint: JUnit output checked against tests/data/junit.xsd
   nginx openssl python3  # real peers for tests/e2e/app_probes_test.sh (nginx is run with its own config)
+  nmap wrk  # scripts/bench.sh: the peers the benchmarks are measured against
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for the fuzz targets (scripts/fuzz.sh)
 )
 

@@ -102,6 +102,7 @@ usage: $PROG fault NAME ARGS...   (nft rules go in table 'inet $NFT_TABLE' of th
   clear [NODE]              delete the lab's nft tables, iptables rules and intercept listeners
   show [NODE]               print the lab's nft tables and iptables rules
 TYPE: admin-prohibited, port-unreachable, host-unreachable, no-route.
+PORT may be a range FIRST-LAST (one nft rule), except for control-block, the iptables faults and intercept.
 EOF
 }
 
@@ -536,6 +537,19 @@ fault_install() {
 	local name=$1
 	shift
 	local port=${1:-}
+	# A range FIRST-LAST (nftables faults only): one rule for many ports.
+	local range=""
+	if [[ $port =~ ^([0-9]{1,5})-([0-9]{1,5})$ ]]; then
+		local first=${BASH_REMATCH[1]} last=${BASH_REMATCH[2]}
+		case $name in
+		control-block | host-drop-iptables* | intercept) usage_error "fault $name takes one port, not a range" ;;
+		esac
+		check_port "$first"
+		check_port "$last"
+		(( 10#$first <= 10#$last )) || usage_error "bad port range '$port' (FIRST-LAST with FIRST <= LAST)"
+		range="$((10#$first))-$((10#$last))"
+		port=$first
+	fi
 	case $name in
 	provider-drop | control-block | isp-block | router-reset | return-drop | host-drop | \
 		host-reject-rst | host-drop-iptables | host-drop-iptables-legacy)
@@ -564,6 +578,7 @@ fault_install() {
 	*) usage_error "unknown fault '$name' (run '$PROG fault help')" ;;
 	esac
 	port=$((10#$port))
+	[[ -z $range ]] || port=$range
 	require_lab
 	local tag="$name $port"
 	case $name in
