@@ -311,6 +311,21 @@ TEST_CASE("report text: ports not as expected are listed") {
   CHECK(has(details_of(text, 25), "expected   blocked (as expected)"));
 }
 
+TEST_CASE("report JSON: rendered port by port, the same text as protobuf's in one piece") {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  for (int ports : {0, 1, 6, 150}) {  // 150: rendered in several chunks
+    auto r = sample_report();
+    const auto sample = r.ports();
+    for (int i = 0; r.ports_size() < ports; ++i) *r.add_ports() = sample[i % sample.size()];
+    while (r.ports_size() > ports) r.mutable_ports()->RemoveLast();
+    std::string whole;
+    REQUIRE(google::protobuf::util::MessageToJsonString(r, &whole, options).ok());
+    CHECK(render_json(r) == whole);
+  }
+}
+
 TEST_CASE("report JSON: parses back with the same verdicts, in the DESIGN.md shape") {
   const auto r = sample_report();
   const auto json = render_json(r);
