@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "agent/capture.h"
 #include "agent/listeners.h"
@@ -14,6 +15,7 @@
 #include "agent/host_services.h"
 #include "agent/log.h"
 #include "agent/options.h"
+#include "agent/privileges.h"
 #include "agent/server.h"
 #include "agent/stdio_session.h"
 #include "common/auth.h"
@@ -64,6 +66,8 @@ int run_server(const options& opts) {
   config.token = token->token;
   config.allow_ports = opts.allow_ports;
   config.max_session = opts.max_session;
+  config.auth_deadline = opts.auth_timeout;
+  config.max_ports = opts.max_ports;
   config.hostname = host_name();
 
   std::string state_dir = opts.state_dir;
@@ -72,10 +76,26 @@ int run_server(const options& opts) {
   options effective = opts;
   effective.state_dir = state_dir;
 
+  std::optional<user_identity> user;
+  if (!opts.user.empty()) {
+    auto found = resolve_user(opts.user);
+    if (!found) return usage_error(found.error());
+    user = *found;
+  }
+
   asio::io_context io(1);
   try {
     session_services services = host_services(io.get_executor(), opts);
     server srv(io, effective, config, services);
+    if (user) {
+      // Ports bound, key loaded, token read: from here on, an ordinary user.
+      auto dropped = drop_privileges(*user);
+      if (!dropped) {
+        std::cerr << "agent: --user: " << dropped.error() << "\n";
+        return 1;
+      }
+      log_line(*dropped);
+    }
     srv.start();
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) {

@@ -1,5 +1,7 @@
 #include "agent/options.h"
 
+#include <algorithm>
+
 #include "common/duration.h"
 #include "common/ports.h"
 #include "common/protocol.h"
@@ -19,6 +21,14 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--peer", raw.peer, "With --stdio: the prober's address (default: from SSH_CONNECTION)");
   app.add_option("--max-sessions", raw.max_sessions, "Concurrent sessions at most")->capture_default_str();
   app.add_option("--max-session", raw.max_session, "Longest session, e.g. 5m")->capture_default_str();
+  app.add_option("--max-per-source", raw.max_per_source,
+                 "Open control connections per source address (IPv6: per /64) at most")
+      ->capture_default_str();
+  app.add_option("--auth-timeout", raw.auth_timeout, "Deadline for the TLS handshake and the token proof")
+      ->capture_default_str();
+  app.add_option("--max-ports", raw.max_ports, "Ports one session may ask about at most")->capture_default_str();
+  app.add_option("--user", raw.user,
+                 "Once the ports are bound, run as this user, keeping only CAP_NET_RAW and CAP_NET_ADMIN");
 }
 
 result<options> validate_options(const raw_options& raw) {
@@ -54,6 +64,17 @@ result<options> validate_options(const raw_options& raw) {
   if (!max_session) return R::failure("--max-session: " + max_session.error());
   if (max_session->count() < 1000) return R::failure("--max-session: at least 1s");
   o.max_session = *max_session;
+  if (raw.max_per_source < 1 || raw.max_per_source > 1024) return R::failure("--max-per-source: must be 1..1024");
+  o.max_per_source = std::min(raw.max_per_source, raw.max_sessions);
+  auto auth_timeout = parse_duration(raw.auth_timeout);
+  if (!auth_timeout) return R::failure("--auth-timeout: " + auth_timeout.error());
+  if (auth_timeout->count() < 100 || auth_timeout->count() > 120'000)
+    return R::failure("--auth-timeout: must be 100ms..2m");
+  o.auth_timeout = *auth_timeout;
+  if (raw.max_ports < 1 || raw.max_ports > 65535) return R::failure("--max-ports: must be 1..65535");
+  o.max_ports = raw.max_ports;
+  if (!raw.user.empty() && raw.stdio) return R::failure("--user does not go with --stdio");
+  o.user = raw.user;  // looked up by drop_privileges (a name or a numeric uid)
   return o;
 }
 

@@ -9,6 +9,7 @@
 
 #include "agent/log.h"
 #include "common/message_port.h"
+#include "common/protocol.h"
 #include "common/tls.h"
 
 namespace dropspot::agent {
@@ -41,7 +42,8 @@ server::server(asio::io_context& io, const options& opts, session_config config,
       tls_(make_agent_tls_context(opts.state_dir)),
       config_(std::move(config)),
       services_(std::move(services)),
-      max_sessions_(opts.max_sessions) {
+      max_sessions_(opts.max_sessions),
+      limits_(source_limits_config{.max_connections = opts.max_per_source}) {
   for (const auto& spec : opts.listen) {
     const auto address = asio::ip::make_address(spec.host);
     const tcp::endpoint endpoint(address, spec.port);
@@ -89,21 +91,50 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
       continue;
     }
     if (active_ >= max_sessions_) {
-      log_line("refused " + peer_text(socket.remote_endpoint(ec)) + ": too many sessions");
+      log_refusal("refused " + peer_text(socket.remote_endpoint(ec)) + ": too many sessions");
       socket.close(ec);
       continue;
     }
-    asio::co_spawn(io_, handle(std::move(socket)), log_exception);
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) continue;
+    std::string source = source_key(remote.address());
+    const auto admitted = limits_.admit(source, std::chrono::steady_clock::now());
+    if (admitted == source_limits::verdict::too_many) {
+      // Closed at once: no TLS work for a source that already holds its share.
+      log_refusal("refused " + peer_text(remote) + ": " + to_string(admitted));
+      socket.close(ec);
+      continue;
+    }
+    asio::co_spawn(io_, handle(std::move(socket), std::move(source), admitted == source_limits::verdict::backing_off),
+                   log_exception);
   }
 }
 
-asio::awaitable<void> server::handle(tcp::socket socket) {
+void server::log_refusal(const std::string& what) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < 1s) {
+    ++refusals_unlogged_;
+    return;
+  }
+  std::string line = what;
+  if (refusals_unlogged_ > 0) line += " (and " + std::to_string(refusals_unlogged_) + " more refusals not logged)";
+  log_line(line);
+  last_refusal_log_ = now;
+  refusals_unlogged_ = 0;
+}
+
+asio::awaitable<void> server::handle(tcp::socket socket, std::string source, bool backing_off) {
   using namespace asio::experimental::awaitable_operators;
   ++active_;
   struct release {
     unsigned& n;
-    ~release() { --n; }
-  } guard{active_};
+    source_limits& limits;
+    const std::string& source;
+    ~release() {
+      --n;
+      limits.release(source);
+    }
+  } guard{active_, limits_, source};
 
   std::error_code ec;
   const tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -112,22 +143,43 @@ asio::awaitable<void> server::handle(tcp::socket socket) {
   auto address = remote.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
 
+  // One deadline covers the TLS handshake and the session's hello and token proof.
+  session_config config = config_;
+  const auto auth_end = std::chrono::steady_clock::now() + config.auth_deadline;
   auto port = std::make_shared<tls_port>(tls_stream(std::move(socket), tls_));
   asio::steady_timer deadline(io_, config_.auth_deadline);
   auto handshake = co_await (port->stream().async_handshake(asio::ssl::stream_base::server,
                                                             asio::experimental::as_tuple(asio::use_awaitable)) ||
                              deadline.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
   if (handshake.index() == 1) {
-    log_line("TLS handshake from " + peer_text(remote) + " timed out");
+    log_refusal("TLS handshake from " + peer_text(remote) + " timed out");
     co_return;
   }
   if (auto [hs_ec] = std::get<0>(handshake); hs_ec) {
-    log_line("TLS handshake from " + peer_text(remote) + " failed: " + hs_ec.message());
+    log_refusal("TLS handshake from " + peer_text(remote) + " failed: " + hs_ec.message());
     co_return;
   }
 
-  const auto outcome = co_await run_session(port, address, remote.port(), config_, services_);
-  log_line("session from " + peer_text(remote) + ": " + to_string(outcome));
+  if (backing_off) {
+    // Told inside TLS, so the person behind a mistyped token reads why.
+    const auto wait = limits_.wait(source, std::chrono::steady_clock::now());
+    log_refusal("refused " + peer_text(remote) + ": " + to_string(source_limits::verdict::backing_off));
+    co_await port->send(make_error(v1::Error::TOO_MANY_SESSIONS,
+                                   std::to_string(limits_.failures(source)) + " failed authentications from " +
+                                       source + ": try again in " +
+                                       std::to_string((wait.count() + 999) / 1000) + " s"));
+    co_await port->close();
+    co_return;
+  }
+
+  config.auth_deadline = std::max<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(auth_end - std::chrono::steady_clock::now()), 1ms);
+  const auto outcome = co_await run_session(port, address, remote.port(), config, services_);
+  if (outcome == session_outcome::auth_failed) limits_.auth_failed(source, std::chrono::steady_clock::now());
+  if (outcome == session_outcome::completed) limits_.auth_succeeded(source);
+  const std::string line = "session from " + peer_text(remote) + ": " + to_string(outcome);
+  if (outcome == session_outcome::completed) log_line(line);
+  else log_refusal(line);
   co_await port->close();
 }
 

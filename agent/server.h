@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "agent/limits.h"
 #include "agent/options.h"
 #include "agent/session.h"
 
@@ -28,7 +29,10 @@ class server {
 
  private:
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
-  asio::awaitable<void> handle(asio::ip::tcp::socket socket);
+  /// One admitted connection: handshake, session, then release of its slot.
+  asio::awaitable<void> handle(asio::ip::tcp::socket socket, std::string source, bool backing_off);
+  /// Logs a refused connection, at most one line per second (the rest counted).
+  void log_refusal(const std::string& what);
 
   asio::io_context& io_;
   asio::ssl::context tls_;
@@ -36,6 +40,9 @@ class server {
   session_services services_;
   unsigned max_sessions_;
   unsigned active_ = 0;
+  source_limits limits_;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
+  unsigned refusals_unlogged_ = 0;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
 };
 

@@ -44,6 +44,39 @@ session_outcome outcome_of(std::error_code ec) {
   return session_outcome::closed;
 }
 
+/// The result of a blocking call run off the io thread; `done` is cancelled
+/// when `value` is set.
+template <class T>
+struct off_thread_result {
+  explicit off_thread_result(const asio::any_io_executor& ex) : done(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer done;
+  std::optional<T> value;
+};
+
+/// Runs `fn` (blocking: reads /proc, runs programs) on a thread of its own,
+/// so the io thread never waits for it; the result is posted back to
+/// `executor`. The thread keeps the executor's work until it has posted.
+/// (A plain function, not a coroutine: GCC 12 mishandles temporaries passed
+/// into co_await expressions.)
+template <class T, class F>
+std::shared_ptr<off_thread_result<T>> start_off_io_thread(const asio::any_io_executor& executor, F fn) {
+  auto st = std::make_shared<off_thread_result<T>>(executor);
+  auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+  std::thread([fn = std::move(fn), st, tracked]() mutable {
+    T value{};
+    try {
+      value = fn();
+    } catch (const std::exception& e) {
+      log_line(std::string("host inspection: ") + e.what());
+    }
+    asio::post(tracked, [st = std::move(st), value = std::move(value)]() mutable {
+      st->value = std::move(value);
+      st->done.cancel();
+    });
+  }).detach();
+  return st;
+}
+
 }  // namespace
 
 /// Plain ACK/data packets forwarded per flow at most.
@@ -161,7 +194,9 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   // Packets are batched per turn of the event loop into one Observation, and
   // sent through the port's write queue, so the capture callback never waits.
   auto pending = std::make_shared<v1::Envelope>();
-  auto scheduled = std::make_shared<bool>(false);
+  // Held (as if a flush were scheduled) until the ack has gone: the prober
+  // expects the ack before any observation.
+  auto scheduled = std::make_shared<bool>(true);
   const auto executor = co_await asio::this_coro::executor;
   if (services.start_capture) {
     std::string note;
@@ -199,9 +234,21 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
     ack.set_capture_active(false);
     ack.set_capture_note("this agent was built without capture");
   }
-  if (services.listeners)
-    for (auto& l : services.listeners(accepted)) *ack.add_listeners() = std::move(l);
+  if (services.listeners) {
+    // The listener scan takes tens of ms on a busy host: off the io thread.
+    auto scan = start_off_io_thread<std::vector<v1::Listener>>(
+        executor, [fn = services.listeners, accepted] { return fn(accepted); });
+    while (!scan->value) co_await scan->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    for (const auto& l : *scan->value) *ack.add_listeners() = l;
+  }
   if (auto ec = co_await port.send(ack_message)) co_return outcome_of(ec);
+  *scheduled = false;
+  if (pending->has_observation()) {
+    v1::Envelope batch = std::move(*pending);
+    pending->Clear();
+    if (auto ec = co_await port.send(batch)) co_return outcome_of(ec);
+  }
+
 
   // Host facts (firewall) on a thread of their own: they run external commands.
   // The thread keeps the executor's work until it has posted its result.

@@ -38,7 +38,8 @@ check "agent token from the package prints a token only on stdout" \
 check "postinst is executable" bash -c "dpkg-deb -e '$deb' '$TMP/control' && test -x '$TMP/control/postinst'"
 unit="$root/usr/lib/systemd/system/dropspot-agent.service"
 for k in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \
-  "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_BIND_SERVICE" "AmbientCapabilities=CAP_NET_RAW CAP_NET_BIND_SERVICE"; do
+  "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE" \
+  "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE"; do
   check "unit: $k" grep -qx "$k" "$unit"
 done
 if command -v systemd-analyze >/dev/null; then
