@@ -10,6 +10,9 @@
 #include <chrono>
 #include <map>
 #include <set>
+#if __has_include(<sys/resource.h>)
+#include <sys/resource.h>
+#endif
 
 #include "common/protocol.h"
 #include "common/verdict.h"
@@ -38,6 +41,34 @@ std::uint64_t now_unix_us() {
 std::string probe_kind(const options& o, std::uint16_t port) {
   if (auto it = o.probes.find(port); it != o.probes.end()) return it->second;
   return app::default_probe_kind(port);
+}
+
+/// Attempts in flight with the agent capturing (each lasts a few round trips,
+/// floor 100 ms, so this sends at most about 10000 SYNs per second).
+constexpr std::size_t agent_concurrency = 1024;
+
+/// want, or fewer when file descriptors are short: each attempt holds a
+/// socket, and so does each connection waiting for its application probe.
+/// Raises the soft RLIMIT_NOFILE towards the hard one first (once).
+std::size_t attempts_in_flight(std::size_t want) {
+#if __has_include(<sys/resource.h>)
+  static const std::size_t budget = [] {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return std::size_t{1024};
+    const rlim_t goal = std::min<rlim_t>(lim.rlim_max, 8192);
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < goal) {
+      rlimit raised = lim;
+      raised.rlim_cur = goal;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+    }
+    return static_cast<std::size_t>(std::min<rlim_t>(lim.rlim_cur, 8192));
+  }();
+  // Half for attempts, half for connections queued for application probes
+  // and the rest of the process.
+  return std::clamp<std::size_t>(budget / 2, 64, want);
+#else
+  return std::min<std::size_t>(want, 256);
+#endif
 }
 
 /// Application probes running at once, at most.
@@ -211,6 +242,8 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   runner_settings rs;
   rs.timeout = attempt_timeout(o.timeout, rtt_ms, capturing);
   rs.retries = o.retries;
+  // With the agent most attempts last a few round trips: more of them at once.
+  if (capturing) rs.concurrency = attempts_in_flight(agent_concurrency);
   rs.keep_sockets = true;  // the application probe speaks on the connected socket
   probe_runner runner(executor, in.address, rs);
 
@@ -271,6 +304,13 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
   task_group app_probes(executor);
   co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
     running.erase(port);
+    // The agent saw the SYN arrive and we got nothing back: a retry cannot
+    // tell more (the agent's packets still count until the session ends).
+    if (capturing && !last && r.attempt.outcome() == v1::Attempt::TIMED_OUT && !r.cancelled &&
+        saw_inbound_syn(stream.packets[port])) {
+      runner.decide(port);
+      last = true;
+    }
     // What our kernel puts in its SYNs (the MSS it advertised), to tell a
     // clamp in flight from the agent's view of the same SYN.
     if (r.tcp && r.tcp->adv_mss != 0 && !sent_options) {
@@ -317,6 +357,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
 
   for (auto port : o.ports) {
     auto pi = base_input(port);
+    stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
     if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
     if (auto it = apps.find(port); it != apps.end()) pi.app = it->second;
     // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
