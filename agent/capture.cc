@@ -27,6 +27,9 @@ constexpr const char* any_device = "any";
 constexpr int dispatch_batch = 256;
 /// Interface indexes remembered for cooked v2 frames.
 constexpr std::size_t max_cached_interfaces = 64;
+/// The capture ring of a session: this much per port, at least min_buffer_bytes.
+constexpr std::size_t buffer_bytes_per_port = 8 * 1024;
+constexpr std::size_t min_buffer_bytes = 256 * 1024;
 
 ip_address to_ip_address(const asio::ip::address& a) {
   if (a.is_v4()) return ip_address::v4(a.to_v4().to_bytes().data());
@@ -396,8 +399,15 @@ std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& execu
     for (auto& s : sources) s->stop();
     return nullptr;
   };
+  // The kernel's ring stays mapped into the agent for the whole session:
+  // sized by what the session can bring (a few dozen frames a port), so many
+  // small sessions stay small; config.buffer_bytes is the most.
+  capture_config sized = config;
+  sized.buffer_bytes = static_cast<int>(std::min<std::size_t>(
+      static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
+      std::max<std::size_t>(min_buffer_bytes, request.ports.size() * buffer_bytes_per_port)));
   for (const auto& device : devices) {
-    pcap_t* pcap = open_device(device, config, filter, note);
+    pcap_t* pcap = open_device(device, sized, filter, note);
     if (!pcap) return fail();
     auto source = std::make_shared<live_source>(executor, pcap, device, processor);
     if (!config.pcap_dir.empty()) {
