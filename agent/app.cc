@@ -126,9 +126,14 @@ int run_agent(int argc, char** argv) {
   std::string check_ports_list, check_format = "text";
   check_cmd->add_option("--ports", check_ports_list, "Ports: 22,80,8000-8010")->required();
   check_cmd->add_option("--format", check_format, "text or json");
+  host_options check_host;
+  add_host_options(*check_cmd, check_host.root, check_host.saved_rules);
   if (auto stop = parse_command_line(app, argc, argv, "agent")) return *stop;
   if (token_cmd->parsed()) return run_token();
-  if (check_cmd->parsed()) return run_check(check_ports_list, check_format);
+  if (check_cmd->parsed()) {
+    if (check_host.root.empty()) check_host.root = "/";
+    return run_check(check_ports_list, check_format, check_host);
+  }
   auto opts = validate_options(raw);
   if (!opts) return usage_error(opts.error());
   if (opts->stdio) return run_stdio(*opts);

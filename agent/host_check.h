@@ -1,29 +1,72 @@
 #pragma once
 // The host half of a diagnosis: the firewall rules that block a port for a
-// peer (sent in the session summary's PortFacts), and `agent check`, the same
-// diagnosis on the server alone for a generic remote source, with listeners.
+// peer, the live rules against those that survive a reboot, firewalld's zone,
+// the services behind the port, and advice with commands for this host (sent
+// in the session summary's PortFacts); and `agent check`, the same diagnosis
+// on the server alone for a generic remote source.
 //
-// port_facts and check_ports are pure (over a firewall_snapshot and listener
-// list); host_port_facts and run_check read the system.
+// read_host and find_services read the system (blocking: nft, iptables-save,
+// ip netns, systemctl); port_facts and check_ports are pure over what they read.
 #include <asio/ip/address.hpp>
 #include <cstdint>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "agent/distro.h"
 #include "agent/firewall.h"
+#include "agent/firewalld.h"
+#include "agent/saved_rules.h"
+#include "agent/services.h"
 #include "dropspot.pb.h"
 
 namespace dropspot::agent {
 
-/// PortFacts for each port: `firewall` holds the rules that drop/reject a SYN
-/// from `peer` (v4-mapped peers count as IPv4), `firewall_inspected` whether
-/// any ruleset could be read, `notes` the evaluation's uncertainties
-/// (prefixed "firewall: ", at most 6 per port).
-std::vector<v1::PortFacts> port_facts(const firewall_snapshot& snapshot, const asio::ip::address& peer,
-                                      const std::vector<std::uint16_t>& ports);
+/// Where the host is read from; the defaults read this host.
+struct host_options {
+  std::string root = "/";                ///< --host-root: /etc, /run and /usr are read under it (tests, containers)
+  std::vector<std::string> saved_rules;  ///< --saved-rules FILE: instead of /etc/nftables.conf, rules.v4...
+  std::chrono::milliseconds timeout{5000};  ///< per external command
+};
 
-/// port_facts over the live rulesets (read_firewall). Fits session_services::host_facts.
-std::vector<v1::PortFacts> host_port_facts(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
+/// Everything a diagnosis reads from the host, once.
+struct host_snapshot {
+  firewall_snapshot live;                     ///< the live rulesets
+  saved_rules saved;                          ///< what survives a reboot
+  std::optional<firewalld_config> firewalld;  ///< permanent configuration, when firewalld runs
+  host_system system;                         ///< distribution, firewall manager, systemd
+  std::vector<v1::Listener> listeners;        ///< every port (a moved service listens elsewhere)
+  std::vector<daemon_config> configs;         ///< sshd_config, nginx, apache, postfix ports
+  std::vector<std::string> installed;         ///< known daemons whose binary exists
+};
+
+/// Reads the host (blocking).
+host_snapshot read_host(const host_options& options = {});
+
+/// The services behind each port (asks `manager`: blocking with systemd_manager).
+std::map<std::uint16_t, service_findings> find_services(const host_snapshot& host,
+                                                         const std::vector<std::uint16_t>& ports,
+                                                         service_manager& manager);
+
+/// PortFacts for each port: `firewall` holds the rules that drop/reject a SYN
+/// from `peer` (v4-mapped peers count as IPv4) arriving on the interface
+/// `syn_interfaces` names for the port (unknown when absent: interface
+/// matches then "may match"), `firewall_inspected` whether any ruleset could
+/// be read, `saved_rules` a live/saved difference, `services` and `advice`
+/// from `services`, `notes` the uncertainties ("firewall: ", at most 6 each).
+std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
+                                      const std::map<std::uint16_t, service_findings>& services,
+                                      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+                                      const std::map<std::uint16_t, std::string>& syn_interfaces = {});
+
+/// The session's host facts: reads the host and asks systemd now (blocking),
+/// and returns what finishes them once the SYNs' interfaces are known (fast).
+/// Fits session_services::host_facts.
+std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
+    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
 
 /// One port of `agent check`.
 struct port_check {
@@ -35,21 +78,26 @@ struct port_check {
   std::string summary;
   std::vector<v1::Listener> listeners;
   std::vector<std::string> firewall;  ///< blocking rules, IPv4 then IPv6 ("IPv6: ..." prefixed)
+  std::vector<std::string> services;  ///< units, journal lines, configuration lines, moved ports
+  std::vector<std::string> saved_rules;  ///< live rules that differ from the saved ones
   std::vector<std::string> notes;
   std::vector<std::string> advice;    ///< commands to run
 };
 
-/// The diagnosis of each port for any remote source (IPv4 and IPv6).
-std::vector<port_check> check_ports(const firewall_snapshot& snapshot, const std::vector<v1::Listener>& listeners,
+/// The diagnosis of each port for any remote source (IPv4 and IPv6), on any
+/// interface, with the listeners of `host.listeners`.
+std::vector<port_check> check_ports(const host_snapshot& host,
+                                    const std::map<std::uint16_t, service_findings>& services,
                                     const std::vector<std::uint16_t>& ports);
 
 /// Text: one block per port (verdict, summary, listeners, rules, notes, advice).
 std::string render_check_text(const std::vector<port_check>& checks);
-/// JSON: {"ports":[{"port":80,"verdict":"OPEN","summary":…,"listeners":[…],"firewall":[…],"notes":[…],"advice":[…]}]}
+/// JSON: {"ports":[{"port":80,"verdict":"OPEN","summary":…,"listeners":[…],"firewall":[…],"services":[…],
+/// "saved_rules":[…],"notes":[…],"advice":[…]}]}
 std::string render_check_json(const std::vector<port_check>& checks);
 
 /// `agent check --ports LIST [--format text|json]`: 0 every port OPEN, 1 some
 /// port is not, 2 bad input (message on stderr).
-int run_check(const std::string& ports, const std::string& format);
+int run_check(const std::string& ports, const std::string& format, const host_options& options = {});
 
 }  // namespace dropspot::agent

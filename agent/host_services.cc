@@ -13,7 +13,12 @@ session_services host_services(const asio::any_io_executor& executor, const opti
   capture.pcap_dir = opts.pcap_dir;
   services.start_capture = make_capture_starter(executor, capture);
   services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
-  services.host_facts = host_port_facts;
+  host_options host;
+  host.root = opts.host_root;
+  host.saved_rules = opts.saved_rules;
+  services.host_facts = [host](const asio::ip::address& peer, const std::vector<std::uint16_t>& ports) {
+    return host_port_facts(host, peer, ports);
+  };
   return services;
 }
 

@@ -9,6 +9,14 @@
 
 namespace dropspot::agent {
 
+void add_host_options(CLI::App& app, std::string& host_root, std::vector<std::string>& saved_rules) {
+  app.add_option("--host-root", host_root,
+                 "Host inspection reads /etc and /run under DIR (os-release, daemon and firewall configuration)");
+  app.add_option("--saved-rules", saved_rules,
+                 "The firewall rules that survive a reboot (nft script or iptables-save file; repeat), instead "
+                 "of /etc/nftables.conf, /etc/iptables/rules.v4 ...");
+}
+
 void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--listen", raw.listen, "ADDR:PORT to listen on (default [::]:7411); repeat for a fallback port");
   app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
@@ -17,6 +25,7 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--pcap-dir", raw.pcap_dir, "Keep each session's capture as a .pcap in DIR");
   app.add_option("--state-dir", raw.state_dir,
                  "Keep the TLS key here (default: $STATE_DIRECTORY, else in memory only)");
+  add_host_options(app, raw.host_root, raw.saved_rules);
   app.add_flag("--stdio", raw.stdio, "One session on stdin/stdout (run by the prober over SSH)");
   app.add_option("--peer", raw.peer, "With --stdio: the prober's address (default: from SSH_CONNECTION)");
   app.add_option("--max-sessions", raw.max_sessions, "Concurrent sessions at most")->capture_default_str();
@@ -55,6 +64,8 @@ result<options> validate_options(const raw_options& raw) {
   }
   o.pcap_dir = raw.pcap_dir;
   o.state_dir = raw.state_dir;
+  if (!raw.host_root.empty()) o.host_root = raw.host_root;
+  o.saved_rules = raw.saved_rules;
   o.stdio = raw.stdio;
   if (!raw.peer.empty() && !raw.stdio) return R::failure("--peer goes with --stdio");
   o.peer = raw.peer;  // checked by run_stdio (an empty value falls back to SSH_CONNECTION)

@@ -18,6 +18,8 @@ struct raw_options {
   std::string allow_ports;
   std::string pcap_dir;
   std::string state_dir;
+  std::string host_root;
+  std::vector<std::string> saved_rules;
   bool stdio = false;
   std::string peer;
   unsigned max_sessions = 16;
@@ -35,6 +37,8 @@ struct options {
   std::vector<std::uint16_t> allow_ports;  ///< empty: every port
   std::string pcap_dir;
   std::string state_dir;
+  std::string host_root = "/";           ///< --host-root: /etc and /run of the host inspection read under it
+  std::vector<std::string> saved_rules;  ///< --saved-rules: the firewall rules that survive a reboot
   bool stdio = false;
   std::string peer;
   unsigned max_sessions = 16;
@@ -46,6 +50,8 @@ struct options {
 };
 
 void setup_options(CLI::App& app, raw_options& raw);
+/// --host-root and --saved-rules, for the server and for `agent check`.
+void add_host_options(CLI::App& app, std::string& host_root, std::vector<std::string>& saved_rules);
 result<options> validate_options(const raw_options& raw);
 
 }  // namespace dropspot::agent

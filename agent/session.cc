@@ -198,15 +198,21 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   // expects the ack before any observation.
   auto scheduled = std::make_shared<bool>(true);
   const auto executor = co_await asio::this_coro::executor;
+  // The interface each port's first inbound SYN arrived on, for the host facts.
+  auto syn_interfaces = std::make_shared<std::map<std::uint16_t, std::string>>();
   if (services.start_capture) {
     std::string note;
     // The control connection itself (its source port is peer_port) is never
     // evidence: over SSH on a port under test it would feed on itself. Plain
     // ACK/data packets are capped per flow: the handshake is what counts.
     auto acks = std::make_shared<std::map<std::uint64_t, unsigned>>();
-    packet_sink sink = [port_ptr, pending, scheduled, executor, peer_port, acks](const v1::PacketEvent& event) {
+    packet_sink sink = [port_ptr, pending, scheduled, executor, peer_port, acks,
+                        syn_interfaces](const v1::PacketEvent& event) {
       const auto client_port = event.direction() == v1::PacketEvent::INBOUND ? event.src_port() : event.dst_port();
       if (peer_port != 0 && client_port == peer_port) return;
+      if (event.direction() == v1::PacketEvent::INBOUND && event.kind() == v1::PacketEvent::SYN &&
+          !event.interface().empty())
+        syn_interfaces->emplace(static_cast<std::uint16_t>(event.port()), event.interface());
       if (event.kind() == v1::PacketEvent::ACK &&
           ++(*acks)[(std::uint64_t{client_port} << 16) | event.port()] > max_acks_per_flow)
         return;
@@ -255,14 +261,15 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   struct host_facts_state {
     explicit host_facts_state(const asio::any_io_executor& ex) : done(ex) {}
     asio::steady_timer done;
-    std::optional<std::vector<v1::PortFacts>> facts;
+    /// What finishes the facts once the SYNs' interfaces are known.
+    std::optional<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)>> facts;
   };
   auto facts_state = std::make_shared<host_facts_state>(executor);
   if (services.host_facts) {
     facts_state->done.expires_at(asio::steady_timer::time_point::max());
     auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
     std::thread([fn = services.host_facts, peer, accepted, facts_state, tracked]() mutable {
-      std::vector<v1::PortFacts> facts;
+      std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> facts;
       try {
         facts = fn(peer, accepted);
       } catch (const std::exception& e) {
@@ -305,8 +312,8 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
     facts_state->done.expires_after(15s);
     co_await facts_state->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  if (facts_state->facts)
-    for (auto& f : *facts_state->facts) *summary.add_ports() = std::move(f);
+  if (facts_state->facts && *facts_state->facts)
+    for (auto& f : (*facts_state->facts)(*syn_interfaces)) *summary.add_ports() = std::move(f);
   if (capture) {
     summary.set_packets_seen(capture->packets_seen());
     summary.set_packets_dropped(capture->packets_dropped());

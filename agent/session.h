@@ -7,6 +7,7 @@
 #include <asio/ip/address.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,10 +40,14 @@ struct session_services {
   std::function<std::unique_ptr<capture_handle>(const capture_request&, packet_sink, std::string& note)> start_capture;
   /// Listening TCP sockets on the given ports.
   std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>&)> listeners;
-  /// The host's facts per port for this peer (firewall rules that block it...).
-  /// Blocking (runs nft, iptables-save): the session calls it on a thread of
-  /// its own and waits for it, within a bound, before sending the summary.
-  std::function<std::vector<v1::PortFacts>(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports)>
+  /// The host's facts per port for this peer (firewall rules that block it,
+  /// units...). Blocking (runs nft, iptables-save, systemctl): the session
+  /// calls it on a thread of its own at the start. It returns what finishes
+  /// the facts (fast) once the packets are known: given the interface each
+  /// port's first inbound SYN arrived on, so interface matches are exact. The
+  /// session waits for it, within a bound, before sending the summary.
+  std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>& syn_interfaces)>(
+      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports)>
       host_facts;
 };
 

@@ -357,6 +357,8 @@ void render_details(std::string& out, const v1::Report& report, const v1::PortRe
     wrap(out, label("hop"), evidence_indent, s, width);
   }
   for (const auto& f : ev.firewall()) wrap(out, label("firewall"), evidence_indent, escape(f), width);
+  for (const auto& f : ev.saved_rules()) wrap(out, label("saved"), evidence_indent, escape(f), width);
+  for (const auto& f : ev.services()) wrap(out, label("service"), evidence_indent, escape(f), width);
   if (p.has_app()) {
     const auto& app = p.app();
     std::string s = escape(app.kind().empty() ? p.probe() : app.kind()) + (app.ok() ? " ok" : " failed");

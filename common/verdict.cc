@@ -450,6 +450,7 @@ judged judge_host_side(const port_input& in, const matching& m, const flow& f, c
       case listener_view::none:
         j.verdict = v1::NO_LISTENER;
         j.summary = "SYNs arrive, the kernel answers reset: nothing listens on port " + n;
+        if (!in.service_summary.empty()) j.summary += ": " + in.service_summary;
         return j;
     }
   }
@@ -857,6 +858,8 @@ void fill_common(const port_input& in, v1::PortReport& r) {
   for (const auto& a : in.attempts) *ev->add_attempts() = a;
   for (const auto& l : in.listeners) *ev->add_listeners() = l;
   for (const auto& f : in.firewall) ev->add_firewall(f);
+  for (const auto& s : in.host_services) ev->add_services(s);
+  for (const auto& s : in.saved_rules) ev->add_saved_rules(s);
   if (in.hop) *ev->mutable_hop() = *in.hop;
   if (in.app) *r.mutable_app() = *in.app;
 }
@@ -1139,6 +1142,11 @@ v1::PortReport decide_port(const port_input& in) {
   ctx.dst = dst;
   ctx.syn_seen = f != nullptr;
   ctx.failed_locally = j.failed_locally;
+  // the agent's commands for this host first, where the host decides
+  if (j.verdict == v1::OPEN || j.verdict == v1::APP_FAILED || j.verdict == v1::DROPPED_BY_HOST_FIREWALL ||
+      j.verdict == v1::REJECTED_BY_HOST_FIREWALL || j.verdict == v1::NO_LISTENER ||
+      j.verdict == v1::LISTENER_WRONG_ADDRESS)
+    for (const auto& s : in.host_advice) r.add_advice(s);
   for (auto& s : advise(j.verdict, in, lv, ctx)) r.add_advice(std::move(s));
   return r;
 }

@@ -46,6 +46,10 @@ struct port_input {
   std::vector<std::string> agent_notes;        ///< PortFacts.notes, copied into the evidence
   std::vector<std::string> firewall;           ///< matching firewall rules the agent found
   bool firewall_inspected = false;             ///< the agent read the rulesets (empty firewall: no rule blocks)
+  std::vector<std::string> host_services;      ///< PortFacts.services: units, journal lines, moved ports
+  std::string service_summary;                 ///< PortFacts.service_summary ("nginx.service failed")
+  std::vector<std::string> saved_rules;        ///< PortFacts.saved_rules: live rules differ from the saved ones
+  std::vector<std::string> host_advice;        ///< PortFacts.advice: commands for this host, first in the advice
   std::string prober_address;                  ///< our source address as the prober knows it (for NAT)
   std::optional<v1::TcpOptions> sent_options;  ///< the SYN options our kernel sends (MSS...)
   std::optional<v1::HopLocation> hop;          ///< last hop that forwarded the SYN

@@ -375,6 +375,10 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
         if (facts.port() == port) {
           for (const auto& rule : facts.firewall()) pi.firewall.push_back(rule);
           pi.firewall_inspected = pi.firewall_inspected || facts.firewall_inspected();
+          for (const auto& s : facts.services()) pi.host_services.push_back(s);
+          if (pi.service_summary.empty()) pi.service_summary = facts.service_summary();
+          for (const auto& s : facts.saved_rules()) pi.saved_rules.push_back(s);
+          for (const auto& a : facts.advice()) pi.host_advice.push_back(a);
         }
     }
     auto port_report = decide_port(pi);

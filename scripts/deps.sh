@@ -12,6 +12,7 @@ DROPSPOT_PACKAGES=(
   openssh-server openssh-client
   iproute2 nftables iptables socat util-linux iputils-ping jq procps tcpdump
   nlohmann-json3-dev
+  libxml2-dev  # the agent reads firewalld's zone and service XML with libxml2
   libxml2-utils  # xmllint: JUnit output checked against tests/data/junit.xsd
   nginx openssl python3  # real peers for tests/e2e/app_probes_test.sh (nginx is run with its own config)
   nmap wrk  # scripts/bench.sh: the peers the benchmarks are measured against

@@ -21,6 +21,13 @@ std::string fixture(const std::string& name) {
   return s.str();
 }
 
+host_snapshot host_with(firewall_snapshot live, std::vector<v1::Listener> listeners = {}) {
+  host_snapshot h;
+  h.live = std::move(live);
+  h.listeners = std::move(listeners);
+  return h;
+}
+
 firewall_snapshot lab_snapshot() {
   firewall_snapshot snap;
   auto nft = parse_nft_json(fixture("nft_lab.json"), fixture("nft_lab.txt"));
@@ -100,8 +107,8 @@ TEST_CASE("firewall_fix_command: the command that undoes each kind of named rule
 }
 
 TEST_CASE("port_facts: rules per port for the peer, v4-mapped peers as IPv4") {
-  auto snap = lab_snapshot();
-  auto facts = port_facts(snap, asio::ip::make_address("::ffff:198.51.100.2"), {22, 8081, 8082, 8083});
+  auto host = host_with(lab_snapshot());
+  auto facts = port_facts(host, {}, asio::ip::make_address("::ffff:198.51.100.2"), {22, 8081, 8082, 8083});
   REQUIRE(facts.size() == 4);
   CHECK(facts[0].port() == 22);
   CHECK(facts[0].firewall_size() == 0);
@@ -113,15 +120,15 @@ TEST_CASE("port_facts: rules per port for the peer, v4-mapped peers as IPv4") {
   REQUIRE(facts[3].firewall_size() == 1);
   CHECK(facts[3].firewall(0).rfind("iptables-legacy: -A INPUT", 0) == 0);
   // nothing readable: not inspected, so the verdict will not claim "no rule"
-  auto none = port_facts(firewall_snapshot{}, asio::ip::make_address("198.51.100.2"), {80});
+  auto none = port_facts(host_snapshot{}, {}, asio::ip::make_address("198.51.100.2"), {80});
   CHECK_FALSE(none[0].firewall_inspected());
 }
 
 TEST_CASE("check_ports: firewall, listeners, loopback, nothing") {
-  auto snap = lab_snapshot();
   std::vector<v1::Listener> listeners = {listener(22, "::", "sshd"), listener(8081, "0.0.0.0", "nginx"),
                                          listener(8084, "127.0.0.1", "app")};
-  auto checks = check_ports(snap, listeners, {22, 8081, 8082, 8084, 8090});
+  auto host = host_with(lab_snapshot(), listeners);
+  auto checks = check_ports(host, {}, {22, 8081, 8082, 8084, 8090});
   REQUIRE(checks.size() == 5);
   CHECK(checks[0].verdict == "OPEN");
   CHECK(checks[0].firewall.empty());
@@ -148,7 +155,7 @@ TEST_CASE("check_ports: firewall, listeners, loopback, nothing") {
   CHECK(text.find("8081/tcp  DROPPED_BY_HOST_FIREWALL") != std::string::npos);
   CHECK(text.find("  run: nft delete rule inet dropspot_lab input handle 2\n") != std::string::npos);
 
-  auto unread = check_ports(firewall_snapshot{}, listeners, {22});
+  auto unread = check_ports(host_with(firewall_snapshot{}, listeners), {}, {22});
   CHECK(unread[0].verdict == "OPEN");
   CHECK(unread[0].notes.at(0).find("no ruleset could be read") != std::string::npos);
 }
@@ -174,4 +181,103 @@ TEST_CASE("verdict: the rule the agent names, its fix, and 'no rule explains it'
   auto unknown = dropped(8081);  // an agent that could not read the rules claims nothing
   auto u = decide_port(unknown);
   CHECK(u.summary() == "SYNs arrive, nothing answers: a firewall rule on the server drops them");
+}
+
+namespace {
+
+std::string data_file(const std::string& name) {
+  std::ifstream in(std::string(DROPSPOT_TEST_DATA) + "/" + name);
+  REQUIRE(in.good());
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// A Debian host whose live nft rules were changed by hand (tests/data/firewall/nft_live_changed.*)
+/// with its saved /etc/nftables.conf, configuration files and a fake systemd.
+host_snapshot debian_host(std::vector<v1::Listener> listeners) {
+  const std::string root = std::string(DROPSPOT_TEST_DATA) + "/host/debian";
+  host_snapshot h;
+  auto nft = parse_nft_json(data_file("firewall/nft_live_changed.json"), data_file("firewall/nft_live_changed.txt"));
+  REQUIRE(nft);
+  h.live.nft = std::move(nft).value();
+  h.saved = saved_rules_from(data_file("firewall/nft_saved.json"), data_file("firewall/nft_saved.txt"), "", "",
+                             {"/etc/nftables.conf"});
+  h.system = detect_system(root);
+  h.listeners = std::move(listeners);
+  h.configs = read_daemon_configs(root);
+  h.installed = installed_daemons(root);
+  return h;
+}
+
+v1::Listener owned(std::uint32_t port, const char* process, std::uint32_t pid, const char* unit = "") {
+  v1::Listener l;
+  l.set_port(port);
+  l.set_address("0.0.0.0");
+  l.set_process(process);
+  l.set_pid(pid);
+  l.set_unit(unit);
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("port_facts: interface of the SYN, saved-rules warnings, services and advice") {
+  auto host = debian_host({owned(2222, "sshd", 812, "ssh.service"), owned(8080, "python3", 1000)});
+  fake_service_manager sd;
+  unit_state ssh;
+  ssh.name = "ssh.service";
+  ssh.load_state = "loaded";
+  ssh.active_state = "active";
+  ssh.sub_state = "running";
+  ssh.unit_file_state = "enabled";
+  sd.units["ssh.service"] = ssh;
+  sd.units["sshd.service"] = ssh;
+  const std::vector<std::uint16_t> ports{22, 443, 3306, 8080};
+  auto services = find_services(host, ports, sd);
+  auto facts = port_facts(host, services, asio::ip::make_address("203.0.113.5"), ports, {{3306, "eth1"}, {443, "eth0"}});
+  REQUIRE(facts.size() == 4);
+  // 22: the policy drops it (no saved difference); sshd moved to 2222
+  CHECK(facts[0].firewall_size() == 0);
+  CHECK(any_has(facts[0].services(), "sshd (pid 812) listens on port 2222, not 22"));
+  CHECK(any_has(facts[0].services(), "/etc/ssh/sshd_config:6: Port 2222 (sshd)"));
+  CHECK(any_has(facts[0].advice(), "connect to port 2222"));
+  // 443: blocked by a rule added by hand; the saved rules allow it
+  CHECK(facts[1].in_interface() == "eth0");
+  REQUIRE(facts[1].firewall_size() == 1);
+  CHECK(facts[1].saved_rules(0) ==
+        "blocked now, but the saved rules (/etc/nftables.conf) allow port 443: someone changed the live rules "
+        "(table inet filter chain input handle 4: tcp dport 443 drop comment \"added by hand\")");
+  CHECK(any_has(facts[1].advice(), "nft delete rule inet filter input handle 4"));
+  // 3306 on eth1: the iifname rule accepts, exactly (no "may match" note)
+  CHECK(facts[2].in_interface() == "eth1");
+  CHECK(facts[2].firewall_size() == 0);
+  CHECK_FALSE(any_has(facts[2].notes(), "interface"));
+  // 8080: allowed by a runtime rule that is not saved
+  CHECK(facts[3].saved_rules(0).rfind("allowed now, not saved: gone after reboot", 0) == 0);
+  CHECK(any_has(facts[3].advice(), "nft list ruleset > /etc/nftables.conf"));
+}
+
+TEST_CASE("check_ports: a moved sshd, a runtime-only rule, rendered as text and JSON") {
+  auto host = debian_host({owned(2222, "sshd", 812), owned(8080, "python3", 1000)});
+  fake_service_manager sd;
+  sd.unavailable_reason = "systemd not running: unit state unknown";
+  const std::vector<std::uint16_t> ports{22, 443, 8080};
+  auto checks = check_ports(host, find_services(host, ports, sd), ports);
+  REQUIRE(checks.size() == 3);
+  CHECK(checks[0].verdict == "NO_LISTENER");
+  CHECK(checks[0].summary == "nothing listens on port 22: sshd listens on port 2222 instead");
+  CHECK(checks[0].notes.back() == "services: systemd not running: unit state unknown");
+  CHECK(checks[1].verdict == "DROPPED_BY_HOST_FIREWALL");
+  CHECK(checks[1].saved_rules.at(0).rfind("IPv4: blocked now, but the saved rules (/etc/nftables.conf) allow port 443", 0) == 0);
+  CHECK(checks[2].verdict == "OPEN");
+  CHECK(checks[2].saved_rules.at(0).rfind("IPv4: allowed now, not saved: gone after reboot", 0) == 0);
+  CHECK(std::find(checks[2].advice.begin(), checks[2].advice.end(), "nft list ruleset > /etc/nftables.conf") !=
+        checks[2].advice.end());
+  auto text = render_check_text(checks);
+  CHECK(text.find("  service: sshd (pid 812) listens on port 2222, not 22\n") != std::string::npos);
+  CHECK(text.find("  saved: IPv4: allowed now, not saved") != std::string::npos);
+  auto json = render_check_json(checks);
+  CHECK(json.find("\"services\": [") != std::string::npos);
+  CHECK(json.find("\"saved_rules\": [") != std::string::npos);
 }
