@@ -524,6 +524,34 @@ struct diag {
              std::string(d->units.front()));
     }
 
+    // Configured elsewhere: a daemon's configuration sets other ports and none is this one.
+    for (const auto& name : daemons) {
+      std::set<std::uint16_t> ports;
+      const daemon_config* first = nullptr;
+      const config_port* line = nullptr;
+      bool names_this = false;
+      for (const auto& c : in.configs)
+        if (c.daemon == name)
+          for (const auto& p : c.ports) {
+            if (p.port == in.port) names_this = true;
+            ports.insert(p.port);
+            if (!first && p.line) {
+              first = &c;
+              line = &p;
+            }
+          }
+      if (names_this || ports.empty() || !first) continue;
+      std::string list;
+      for (auto p : ports) list += (list.empty() ? "" : ", ") + std::to_string(p);
+      fact(name + " is configured for port " + list + ", not " + n + " (" + first->file + ":" +
+           std::to_string(line->line) + ": " + line->text + ")");
+      if (!out.moved) summarize(name + " is configured for port " + list);
+      const auto* d = find_daemon(name);
+      if (d && !out.moved)
+        advise("to serve port " + n + ", add it in " + first->file + " and restart: systemctl restart " +
+               std::string(d->units.front()));
+    }
+
     if (auto why = mgr.unavailable(); !why.empty()) {
       out.notes.push_back(why);
     } else {

@@ -267,3 +267,18 @@ TEST_CASE("services: without systemd the unit state is unknown, the rest still w
   CHECK_FALSE(real.state("ssh.service"));
   CHECK(real.journal_tail("ssh.service", 10).empty());
 }
+
+TEST_CASE("services: configured for another port (sshd Port 2222, postfix without smtps)") {
+  fake_service_manager sd;
+  sd.unavailable_reason = "systemd not running: unit state unknown";
+  auto ssh = diagnose_services(debian_inputs(22, {}), sd);  // nothing listens anywhere
+  CHECK_FALSE(ssh.moved);
+  CHECK(ssh.summary == "sshd is configured for port 2222");
+  CHECK(has(ssh.facts, "sshd is configured for port 2222, not 22 (/etc/ssh/sshd_config:6: Port 2222)"));
+  CHECK(has(ssh.advice, "to serve port 22, add it in /etc/ssh/sshd_config and restart: systemctl restart ssh.service"));
+  auto smtps = diagnose_services(debian_inputs(465, {}), sd);
+  CHECK(smtps.summary == "postfix is configured for port 25, 587, 10025");
+  // a configuration that names the port says nothing of the kind
+  auto submission = diagnose_services(debian_inputs(587, {}), sd);
+  CHECK_FALSE(has(submission.facts, "is configured for port"));
+}
