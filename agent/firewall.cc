@@ -105,25 +105,34 @@ std::optional<bool> address_matches_cidr(const asio::ip::address& a, std::string
   return in_prefix(a, *net, len);
 }
 
+/// j[key] for JSON that came from outside: null when j is not an object or
+/// has no such key (nlohmann's const operator[] is undefined behaviour then).
+const json& field(const json& j, const char* key) {
+  static const json null_value;
+  if (!j.is_object()) return null_value;
+  const auto it = j.find(key);
+  return it == j.end() ? null_value : *it;
+}
+
 std::string render_value(const json& v);
 
 std::string render_left(const json& l) {
   if (l.is_object()) {
     if (l.contains("payload")) {
-      const auto& p = l["payload"];
+      const auto& p = field(l, "payload");
       return p.value("protocol", std::string("?")) + " " + p.value("field", std::string("?"));
     }
     if (l.contains("meta")) {
-      auto key = l["meta"].value("key", std::string("?"));
+      auto key = field(l, "meta").value("key", std::string("?"));
       if (key == "iifname" || key == "oifname" || key == "iif" || key == "oif") return key;
       return "meta " + key;
     }
-    if (l.contains("ct")) return "ct " + l["ct"].value("key", std::string("?"));
-    if (l.contains("&") && l["&"].is_array() && l["&"].size() == 2)
-      return render_left(l["&"][0]) + " & " + render_value(l["&"][1]);
-    if (l.contains("concat") && l["concat"].is_array()) {
+    if (l.contains("ct")) return "ct " + field(l, "ct").value("key", std::string("?"));
+    if (l.contains("&") && field(l, "&").is_array() && field(l, "&").size() == 2)
+      return render_left(field(l, "&")[0]) + " & " + render_value(field(l, "&")[1]);
+    if (l.contains("concat") && field(l, "concat").is_array()) {
       std::string out;
-      for (const auto& e : l["concat"]) out += (out.empty() ? "" : " . ") + render_left(e);
+      for (const auto& e : field(l, "concat")) out += (out.empty() ? "" : " . ") + render_left(e);
       return out;
     }
   }
@@ -139,9 +148,9 @@ std::string render_value(const json& v) {
     return out;
   }
   if (v.is_object()) {
-    if (v.contains("set") && v["set"].is_array()) {
+    if (v.contains("set") && field(v, "set").is_array()) {
       std::string out;
-      for (const auto& e : v["set"]) {
+      for (const auto& e : field(v, "set")) {
         if (e.is_array() && e.size() == 2)
           out += (out.empty() ? "" : ", ") + render_value(e[0]) + " : " + render_value(e[1]);
         else
@@ -149,19 +158,22 @@ std::string render_value(const json& v) {
       }
       return "{ " + out + " }";
     }
-    if (v.contains("prefix")) return render_value(v["prefix"]["addr"]) + "/" + render_value(v["prefix"]["len"]);
-    if (v.contains("range") && v["range"].is_array() && v["range"].size() == 2)
-      return render_value(v["range"][0]) + "-" + render_value(v["range"][1]);
-    if (v.contains("elem")) return render_value(v["elem"]["val"]);
+    if (v.contains("prefix")) {
+      const auto& prefix = field(v, "prefix");
+      return render_value(field(prefix, "addr")) + "/" + render_value(field(prefix, "len"));
+    }
+    if (v.contains("range") && field(v, "range").is_array() && field(v, "range").size() == 2)
+      return render_value(field(v, "range")[0]) + "-" + render_value(field(v, "range")[1]);
+    if (v.contains("elem")) return render_value(field(field(v, "elem"), "val"));
     if (v.contains("concat")) {
       std::string out;
-      for (const auto& e : v["concat"]) out += (out.empty() ? "" : " . ") + render_value(e);
+      for (const auto& e : field(v, "concat")) out += (out.empty() ? "" : " . ") + render_value(e);
       return out;
     }
     for (const char* verdict : {"accept", "drop", "continue", "return"})
       if (v.contains(verdict)) return verdict;
-    if (v.contains("jump")) return "jump " + v["jump"].value("target", std::string("?"));
-    if (v.contains("goto")) return "goto " + v["goto"].value("target", std::string("?"));
+    if (v.contains("jump")) return "jump " + field(v, "jump").value("target", std::string("?"));
+    if (v.contains("goto")) return "goto " + field(v, "goto").value("target", std::string("?"));
   }
   return v.dump();
 }
@@ -169,15 +181,18 @@ std::string render_value(const json& v) {
 /// One statement or expression of a rule, as nft would print it (close enough).
 std::string render_expr(const json& e) {
   if (!e.is_object() || e.empty()) return e.dump();
-  const auto& [key, val] = *e.items().begin();
+  // Not `const auto& [key, val] = *e.items().begin()`: that binds to a
+  // temporary iteration_proxy_value that is gone by the next line.
+  const std::string& key = e.begin().key();
+  const json& val = e.begin().value();
   if (key == "match") {
     auto op = val.value("op", std::string("=="));
-    auto l = render_left(val["left"]);
-    auto r = render_value(val["right"]);
+    auto l = render_left(field(val, "left"));
+    auto r = render_value(field(val, "right"));
     if (op == "==" || op == "in") return l + " " + r;
     return l + " " + op + " " + r;
   }
-  if (key == "vmap") return render_left(val["key"]) + " vmap " + render_value(val["data"]);
+  if (key == "vmap") return render_left(field(val, "key")) + " vmap " + render_value(field(val, "data"));
   if (key == "accept" || key == "drop" || key == "continue" || key == "return") return key;
   if (key == "jump" || key == "goto") return key + " " + val.value("target", std::string("?"));
   if (key == "reject") {
@@ -185,7 +200,8 @@ std::string render_expr(const json& e) {
     if (val.is_object()) {
       auto type = val.value("type", std::string());
       if (type == "tcp reset") out += " with tcp reset";
-      else if (!type.empty()) out += " with " + type + (val.contains("expr") ? " " + render_value(val["expr"]) : "");
+      else if (!type.empty())
+        out += " with " + type + (val.contains("expr") ? " " + render_value(field(val, "expr")) : "");
     }
     return out;
   }
@@ -284,19 +300,32 @@ std::map<std::string, std::string> parse_nft_handles(std::string_view text) {
   return out;
 }
 
-result<nft_ruleset> parse_nft_json(std::string_view json_text, std::string_view text) {
-  json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+namespace {
+
+/// Deeper JSON than nft ever prints (about 10 levels) is refused: the
+/// renderers and the evaluator recurse over it.
+constexpr int max_nft_json_depth = 64;
+
+result<nft_ruleset> parse_nft_json_unchecked(std::string_view json_text, std::string_view text) {
+  bool too_deep = false;
+  const json::parser_callback_t depth_check = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > max_nft_json_depth) too_deep = true;
+    return !too_deep;
+  };
+  json doc = json::parse(json_text.begin(), json_text.end(), depth_check, false);
+  if (too_deep)
+    return result<nft_ruleset>::failure("nft JSON: nested deeper than " + std::to_string(max_nft_json_depth));
   if (doc.is_discarded()) return result<nft_ruleset>::failure("nft JSON: not valid JSON");
-  if (!doc.is_object() || !doc.contains("nftables") || !doc["nftables"].is_array())
+  if (!doc.is_object() || !doc.contains("nftables") || !field(doc, "nftables").is_array())
     return result<nft_ruleset>::failure("nft JSON: no \"nftables\" array");
   auto handles = parse_nft_handles(text);
   nft_ruleset rs;
   auto& im = rs.get();
   std::size_t order = 0;
-  for (const auto& item : doc["nftables"]) {
+  for (const auto& item : field(doc, "nftables")) {
     if (!item.is_object()) continue;
     if (item.contains("chain")) {
-      const auto& c = item["chain"];
+      const auto& c = field(item, "chain");
       nft_chain_rec ch;
       ch.family = c.value("family", std::string());
       ch.table = c.value("table", std::string());
@@ -304,30 +333,30 @@ result<nft_ruleset> parse_nft_json(std::string_view json_text, std::string_view 
       ch.base = c.contains("hook");
       ch.hook = c.value("hook", std::string());
       ch.type = c.value("type", std::string("filter"));
-      if (c.contains("dev") && c["dev"].is_string()) ch.device = c["dev"].get<std::string>();
+      if (c.contains("dev") && field(c, "dev").is_string()) ch.device = field(c, "dev").get<std::string>();
       if (auto d = handles.find(chain_key(ch.family, ch.table, ch.name) + " device"); d != handles.end())
         ch.device = d->second;
       ch.policy = c.value("policy", std::string("accept"));
-      if (c.contains("prio") && c["prio"].is_number()) ch.prio = c["prio"].get<long long>();
+      if (c.contains("prio") && field(c, "prio").is_number()) ch.prio = field(c, "prio").get<long long>();
       ch.order = order++;
       im.chains[chain_key(ch.family, ch.table, ch.name)] = std::move(ch);
     } else if (item.contains("set") || item.contains("map")) {
-      const auto& s = item.contains("set") ? item["set"] : item["map"];
+      const auto& s = item.contains("set") ? field(item, "set") : field(item, "map");
       im.sets[chain_key(s.value("family", std::string()), s.value("table", std::string()),
-                        s.value("name", std::string()))] = s.contains("elem") ? s["elem"] : json::array();
+                        s.value("name", std::string()))] = s.contains("elem") ? field(s, "elem") : json::array();
     } else if (item.contains("rule")) {
-      const auto& r = item["rule"];
+      const auto& r = field(item, "rule");
       nft_rule_rec rec;
       rec.family = r.value("family", std::string());
       rec.table = r.value("table", std::string());
       rec.chain = r.value("chain", std::string());
       rec.handle = r.value("handle", std::uint64_t{0});
-      rec.expr = r.contains("expr") ? r["expr"] : json::array();
+      rec.expr = r.contains("expr") ? field(r, "expr") : json::array();
       auto key = chain_key(rec.family, rec.table, rec.chain);
       auto h = handles.find(key + " " + std::to_string(rec.handle));
       rec.text = h != handles.end() ? h->second : render_rule(rec.expr);
-      if (h == handles.end() && r.contains("comment") && r["comment"].is_string())
-        rec.text += " comment \"" + r["comment"].get<std::string>() + "\"";
+      if (h == handles.end() && r.contains("comment") && field(r, "comment").is_string())
+        rec.text += " comment \"" + field(r, "comment").get<std::string>() + "\"";
       auto c = im.chains.find(key);
       if (c == im.chains.end()) return result<nft_ruleset>::failure("nft JSON: rule in unknown chain " + key);
       c->second.rules.push_back(im.rules.size());
@@ -337,17 +366,34 @@ result<nft_ruleset> parse_nft_json(std::string_view json_text, std::string_view 
   return rs;
 }
 
+}  // namespace
+
+result<nft_ruleset> parse_nft_json(std::string_view json_text, std::string_view text) {
+  // A field of an unexpected JSON type (a number where nft prints a string...)
+  // makes the whole ruleset unreadable rather than half read.
+  try {
+    return parse_nft_json_unchecked(json_text, text);
+  } catch (const json::exception& e) {
+    return result<nft_ruleset>::failure(std::string("nft JSON: unexpected structure: ") + e.what());
+  }
+}
+
 // ---------------------------------------------------------------------------
 // nftables: evaluation
 // ---------------------------------------------------------------------------
 
 namespace {
 
+/// Chains entered in one evaluation at most: jumps that fan out (two rules
+/// jumping to a chain that does the same, 32 deep) would otherwise take 2^32.
+constexpr std::size_t max_chain_visits = 10000;
+
 struct nft_eval {
   const nft_ruleset::impl& rs;
   const syn_packet& pkt;
   std::vector<std::string>& notes;
   const nft_rule_rec* current = nullptr;
+  std::size_t chain_visits = 0;
 
   std::string rule_name(const nft_rule_rec& r) const {
     return "table " + r.family + " " + r.table + " chain " + r.chain + " handle " + std::to_string(r.handle) + ": " +
@@ -360,7 +406,7 @@ struct nft_eval {
 
   /// The elements of a set reference: inline {"set":[...]}, "@name", a single value.
   const json* elements(const json& right, json& scratch) const {
-    if (right.is_object() && right.contains("set")) return &right["set"];
+    if (right.is_object() && right.contains("set")) return &field(right, "set");
     if (right.is_string() && !right.get<std::string>().empty() && right.get<std::string>()[0] == '@') {
       auto it = rs.sets.find(chain_key(current->family, current->table, right.get<std::string>().substr(1)));
       return it == rs.sets.end() ? nullptr : &it->second;
@@ -370,8 +416,8 @@ struct nft_eval {
   }
 
   static const json& unwrap(const json& e) {
-    if (e.is_object() && e.contains("elem") && e["elem"].is_object() && e["elem"].contains("val"))
-      return e["elem"]["val"];
+    if (e.is_object() && e.contains("elem") && field(e, "elem").is_object() && field(e, "elem").contains("val"))
+      return field(field(e, "elem"), "val");
     return e;
   }
 
@@ -389,8 +435,8 @@ struct nft_eval {
   tri port_is(long long port, const json& e) {
     const auto& v = unwrap(e);
     if (auto n = number(v)) return *n == port ? tri::yes : tri::no;
-    if (v.is_object() && v.contains("range") && v["range"].is_array() && v["range"].size() == 2) {
-      auto lo = number(v["range"][0]), hi = number(v["range"][1]);
+    if (v.is_object() && v.contains("range") && field(v, "range").is_array() && field(v, "range").size() == 2) {
+      auto lo = number(field(v, "range")[0]), hi = number(field(v, "range")[1]);
       if (lo && hi) return (port >= *lo && port <= *hi) ? tri::yes : tri::no;
     }
     note("a port value dropspot does not understand (" + v.dump() + "): assumed to match");
@@ -403,10 +449,12 @@ struct nft_eval {
       auto x = parse_address(v.get<std::string>());
       if (x) return *x == a ? tri::yes : tri::no;
     } else if (v.is_object() && v.contains("prefix")) {
-      auto x = parse_address(v["prefix"].value("addr", std::string()));
-      if (x && v["prefix"].contains("len")) return in_prefix(a, *x, v["prefix"]["len"].get<unsigned>()) ? tri::yes : tri::no;
-    } else if (v.is_object() && v.contains("range") && v["range"].size() == 2 && v["range"][0].is_string()) {
-      auto lo = parse_address(v["range"][0].get<std::string>()), hi = parse_address(v["range"][1].get<std::string>());
+      auto x = parse_address(field(v, "prefix").value("addr", std::string()));
+      const auto& len = field(field(v, "prefix"), "len");
+      if (x && len.is_number_unsigned()) return in_prefix(a, *x, len.get<unsigned>()) ? tri::yes : tri::no;
+    } else if (const auto& range = field(v, "range");
+               range.is_array() && range.size() == 2 && range[0].is_string() && range[1].is_string()) {
+      auto lo = parse_address(range[0].get<std::string>()), hi = parse_address(range[1].get<std::string>());
       if (lo && hi) return in_range(a, *lo, *hi) ? tri::yes : tri::no;
     }
     note("an address value dropspot does not understand (" + v.dump() + "): assumed to match");
@@ -445,13 +493,13 @@ struct nft_eval {
   /// (ip saddr on an IPv6 packet, udp dport on TCP): nft then never matches.
   tri match(const json& m) {
     const auto op = m.value("op", std::string("=="));
-    const json& left = m["left"];
-    const json& right = m["right"];
+    const json& left = field(m, "left");
+    const json& right = field(m, "right");
     auto apply_op = [&](tri contained) { return op == "!=" ? negate(contained) : contained; };
     const bool eq_like = op == "==" || op == "!=" || op == "in";
 
     if (left.is_object() && left.contains("payload")) {
-      const auto& p = left["payload"];
+      const auto& p = field(left, "payload");
       auto proto = p.value("protocol", std::string());
       auto field = p.value("field", std::string());
       if (proto == "ip" || proto == "ip6") {
@@ -494,16 +542,17 @@ struct nft_eval {
         return tri::no;  // udp, icmp, sctp ...: not a TCP packet
       }
     }
-    if (left.is_object() && left.contains("&") && left["&"].is_array() && left["&"].size() == 2) {
-      const auto& inner = left["&"][0];
-      if (inner.is_object() && inner.contains("payload") && inner["payload"].value("field", std::string()) == "flags" &&
-          inner["payload"].value("protocol", std::string()) == "tcp") {
-        auto mask = flag_bits(left["&"][1]);
+    if (left.is_object() && left.contains("&") && field(left, "&").is_array() && field(left, "&").size() == 2) {
+      const auto& inner = field(left, "&")[0];
+      const auto& payload = field(inner, "payload");
+      if (payload.is_object() && payload.value("field", std::string()) == "flags" &&
+          payload.value("protocol", std::string()) == "tcp") {
+        auto mask = flag_bits(field(left, "&")[1]);
         if (mask) return flags_match(op == "in" ? "==" : op, tcp_syn & *mask, right);
       }
     }
     if (left.is_object() && left.contains("meta")) {
-      auto key = left["meta"].value("key", std::string());
+      auto key = field(left, "meta").value("key", std::string());
       if (key == "protocol")
         return apply_op(any_of(right, [&](const json& e) {
           return unwrap(e) == (pkt.v6 ? "ip6" : "ip") ? tri::yes : tri::no;
@@ -531,12 +580,13 @@ struct nft_eval {
     }
     if (left.is_object() && left.contains("fib")) {
       // fib daddr type local: the packet is for this host
-      const auto& f = left["fib"];
-      if (f.value("result", std::string()) == "type" && f.contains("flags") && f["flags"].dump().find("daddr") != std::string::npos)
+      const auto& f = field(left, "fib");
+      if (f.value("result", std::string()) == "type" && f.contains("flags") &&
+          field(f, "flags").dump().find("daddr") != std::string::npos)
         return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "local" ? tri::yes : tri::no; }));
     }
     if (left.is_object() && left.contains("ct")) {
-      auto key = left["ct"].value("key", std::string());
+      auto key = field(left, "ct").value("key", std::string());
       if (key == "state") {
         // "in" and arrays are bit tests: new is in {new, untracked}
         return apply_op(any_of(right, [&](const json& e) {
@@ -561,7 +611,7 @@ struct nft_eval {
     if (v.is_string()) return tcp_flag_bit(v.get<std::string>());
     if (v.is_array() || (v.is_object() && v.contains("set"))) {
       std::uint64_t bits = 0;
-      for (const auto& x : v.is_array() ? v : v["set"]) {
+      for (const auto& x : v.is_array() ? v : field(v, "set")) {
         auto b = flag_bits(x);
         if (!b) return std::nullopt;
         bits |= *b;
@@ -600,7 +650,8 @@ struct nft_eval {
 
   rule_result verdict_of(const json& v, rule_result r) {
     if (!v.is_object() || v.empty()) return r;
-    const auto& [k, val] = *v.items().begin();
+    const std::string& k = v.begin().key();  // see render_expr
+    const json& val = v.begin().value();
     r.verdict = k;
     if ((k == "jump" || k == "goto") && val.is_object()) r.target = val.value("target", std::string());
     return r;
@@ -611,7 +662,8 @@ struct nft_eval {
     rule_result r;
     for (const auto& e : rule.expr) {
       if (!e.is_object() || e.empty()) continue;
-      const auto& [k, val] = *e.items().begin();
+      const std::string& k = e.begin().key();  // see render_expr
+      const json& val = e.begin().value();
       if (k == "match") {
         auto t = match(val);
         if (t == tri::no) return {tri::no, {}, {}};
@@ -620,13 +672,13 @@ struct nft_eval {
         tri found = tri::no;
         json verdict;
         auto key_match = [&](const json& key_value) {
-          json m = {{"op", "=="}, {"left", val["key"]}, {"right", key_value}};
+          json m = {{"op", "=="}, {"left", field(val, "key")}, {"right", key_value}};
           return match(m);
         };
         json scratch;
-        const json* elems = elements(val["data"], scratch);
+        const json* elems = elements(field(val, "data"), scratch);
         if (!elems) {
-          note("verdict map " + val["data"].dump() + " not found: the rule may match");
+          note("verdict map " + field(val, "data").dump() + " not found: the rule may match");
           return {tri::maybe, {}, {}};
         }
         for (const auto& pair : *elems) {
@@ -669,7 +721,11 @@ struct nft_eval {
 
   chain_result run_chain(const nft_chain_rec& chain, int depth) {
     if (depth > 32) {
-      notes.push_back("jumps nest deeper than 32 chains: evaluation stopped at chain " + chain.name);
+      note("jumps nest deeper than 32 chains: evaluation stopped at chain " + chain.name);
+      return {};
+    }
+    if (++chain_visits > max_chain_visits) {
+      note("jumps enter chains more than " + std::to_string(max_chain_visits) + " times: evaluation stopped");
       return {};
     }
     for (auto index : chain.rules) {
@@ -698,7 +754,9 @@ struct nft_eval {
 
 }  // namespace
 
-fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet) {
+namespace {
+
+fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet) {
   const auto& rs = rules.get();
   fw_finding out;
   // The hooks a SYN to this host passes, in order: netdev/inet ingress,
@@ -753,6 +811,19 @@ fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet) {
   }
   if (base.empty()) out.action = fw_action::none;
   return out;
+}
+
+}  // namespace
+
+fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet) {
+  try {
+    return evaluate_unchecked(rules, packet);
+  } catch (const json::exception& e) {
+    fw_finding out;
+    out.notes.push_back(std::string("the nftables ruleset has a structure dropspot does not understand (") + e.what() +
+                        "): not evaluated");
+    return out;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -825,6 +896,7 @@ struct ipt_eval {
   std::string_view label;
   std::vector<std::string>& notes;
   const ipt_rule* current = nullptr;
+  std::size_t chain_visits = 0;
 
   std::string rule_name(const ipt_rule& r) const { return std::string(label) + ": " + r.line; }
   void note(const std::string& what) {
@@ -955,6 +1027,10 @@ struct ipt_eval {
   chain_result run_chain(const std::string& name, int depth) {
     auto c = rs.chains.find(name);
     if (c == rs.chains.end() || depth > 32) return {};
+    if (++chain_visits > max_chain_visits) {
+      note("jumps enter chains more than " + std::to_string(max_chain_visits) + " times: evaluation stopped");
+      return {};
+    }
     for (const auto& rule : c->second.rules) {
       auto r = run_rule(rule);
       if (r.matched == tri::no || r.target.empty()) continue;
