@@ -409,6 +409,14 @@ bool related_unit(std::string_view name) {
          starts("uwsgi") || starts("gunicorn");
 }
 
+/// The unit name on this distribution: the first of a daemon's units on the
+/// Debian family (ssh.service, apache2.service), the second elsewhere
+/// (sshd.service, httpd.service).
+std::string unit_for(const daemon_info& d, const host_system& host) {
+  const bool deb = debian_family(host.os) || host.packages == package_manager::apt;
+  return std::string(d.units.size() > 1 && !deb ? d.units[1] : d.units.front());
+}
+
 std::string package_of(const daemon_info& d, const host_system& host) {
   return std::string(debian_family(host.os) || host.packages == package_manager::apt ? d.deb_package : d.rpm_package);
 }
@@ -521,7 +529,7 @@ struct diag {
             }
       advise("the service moved: connect to port " + ports.substr(0, ports.find(',')) + ", or set port " + n + " in " +
              (where.empty() ? std::string("its configuration") : where) + " and restart it: systemctl restart " +
-             std::string(d->units.front()));
+             unit_for(*d, in.host));
     }
 
     // Configured elsewhere: a daemon's configuration sets other ports and none is this one.
@@ -549,7 +557,7 @@ struct diag {
       const auto* d = find_daemon(name);
       if (d && !out.moved)
         advise("to serve port " + n + ", add it in " + first->file + " and restart: systemctl restart " +
-               std::string(d->units.front()));
+               unit_for(*d, in.host));
     }
 
     if (auto why = mgr.unavailable(); !why.empty()) {
@@ -597,7 +605,7 @@ struct diag {
       fact("no daemon for port " + n + " is installed (looked for " + names + ")");
       summarize(std::string(d->name) + " is not installed");
       auto install = install_command(in.host.packages, package_of(*d, in.host));
-      if (!install.empty()) advise(install + " && systemctl enable --now " + std::string(d->units.front()));
+      if (!install.empty()) advise(install + " && systemctl enable --now " + unit_for(*d, in.host));
     }
   }
 };

@@ -282,3 +282,17 @@ TEST_CASE("services: configured for another port (sshd Port 2222, postfix withou
   auto submission = diagnose_services(debian_inputs(587, {}), sd);
   CHECK_FALSE(has(submission.facts, "is configured for port"));
 }
+
+TEST_CASE("services: unit names follow the distribution (apache2/ssh on Debian, httpd/sshd elsewhere)") {
+  fake_service_manager sd;
+  sd.unavailable_reason = "systemd not running: unit state unknown";
+  service_inputs in;
+  in.port = 443;
+  in.configs = read_daemon_configs(data + "/host/rocky");
+  in.host = detect_system(data + "/host/rocky");
+  auto f = diagnose_services(in, sd);
+  CHECK(has(f.advice, "add it in /etc/httpd/conf/httpd.conf and restart: systemctl restart httpd.service"));
+  auto moved = debian_inputs(22, {listener(2222, "0.0.0.0", "sshd", 812)});
+  moved.host = detect_system(data + "/host/rocky");
+  CHECK(has(diagnose_services(moved, sd).advice, "systemctl restart sshd.service"));
+}
