@@ -1,5 +1,6 @@
 #pragma once
 // Rendering a Report for people (text) and programs (JSON). Pure code.
+#include <iosfwd>
 #include <string>
 
 #include "dropspot.pb.h"
@@ -29,5 +30,8 @@ std::string render_text(const v1::Report& report, const text_style& style);
 /// as protobuf prints them, enums by name, fields with default values
 /// included so the shape is stable.
 std::string render_json(const v1::Report& report);
+
+/// The same, written to out as it is made (a sweep's JSON is megabytes).
+void write_json(std::ostream& out, const v1::Report& report);
 
 }  // namespace dropspot

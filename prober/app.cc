@@ -138,7 +138,8 @@ int run_prober(int argc, char** argv) {
 
   switch (opts.format) {
     case output_format::json:
-      std::cout << render_json(report) << "\n";
+      write_json(std::cout, report);
+      std::cout << "\n";
       break;
     case output_format::junit:
       std::cout << render_junit(report);
