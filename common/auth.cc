@@ -4,12 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
+#include "common/os.h"
 #include "common/text.h"
 
 namespace dropspot {
@@ -64,10 +64,10 @@ result<token_source> load_token(const std::string& token_file, const char* env_v
   using R = result<token_source>;
   token_source source;
   if (!token_file.empty()) {
-    struct stat st {};
-    if (::stat(token_file.c_str(), &st) != 0) return R::failure("token file " + quote(token_file) + " cannot be read");
-    if (!S_ISREG(st.st_mode)) return R::failure("token file " + quote(token_file) + " is not a regular file");
-    if (st.st_size > 8192) return R::failure("token file " + quote(token_file) + " is too large for a token");
+    const auto st = os::examine_file(token_file);
+    if (!st) return R::failure("token file " + quote(token_file) + " cannot be read");
+    if (!st->regular) return R::failure("token file " + quote(token_file) + " is not a regular file");
+    if (st->size > 8192) return R::failure("token file " + quote(token_file) + " is too large for a token");
     std::ifstream in(token_file, std::ios::binary);
     if (!in) return R::failure("token file " + quote(token_file) + " cannot be read");
     std::stringstream content;
@@ -75,7 +75,9 @@ result<token_source> load_token(const std::string& token_file, const char* env_v
     auto token = validate_token(content.str(), "token file " + quote(token_file));
     if (!token) return R::failure(token.error());
     source.token = *token;
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
+    if (!st->others_may_access)
+      source.warning = "token file " + quote(token_file) + ": who may read it is not checked on this platform";
+    else if (*st->others_may_access)
       source.warning = "token file " + quote(token_file) + " is readable by others: chmod 600 it";
     return source;
   }

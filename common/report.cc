@@ -3,7 +3,6 @@
 #include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/json_util.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/os.h"
 #include "common/text.h"
 #include "common/verdict.h"
 
@@ -386,7 +386,7 @@ void render_details(std::string& out, const v1::Report& report, const v1::PortRe
 text_style text_style_for_stdout() {
   text_style style;
   const char* no_color = std::getenv("NO_COLOR");
-  style.color = ::isatty(STDOUT_FILENO) && (no_color == nullptr || *no_color == '\0');
+  style.color = os::ansi_terminal(stdout) && (no_color == nullptr || *no_color == '\0');
   return style;
 }
 

@@ -4,14 +4,16 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+
+#include "common/os.h"
 
 namespace dropspot {
 
@@ -94,13 +96,13 @@ std::string read_file(const std::filesystem::path& path) {
 
 void write_private_file(const std::filesystem::path& path, const std::string& content) {
   const std::string tmp = path.string() + ".tmp";
-  ::umask(077);
+  os::owner_only_new_files();
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << content;
     if (!out) throw std::runtime_error("cannot write " + tmp);
   }
-  ::chmod(tmp.c_str(), 0600);
+  os::owner_only(tmp);
   std::filesystem::rename(tmp, path);
 }
 

@@ -1,6 +1,6 @@
 #include "common/verdict.h"
 
-#include <arpa/inet.h>
+#include <asio/ip/address.hpp>
 
 #include <algorithm>
 #include <array>
@@ -948,20 +948,11 @@ std::string normalize_address(std::string_view address) {
   std::string a(trim(address));
   if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
   if (auto pct = a.find('%'); pct != std::string::npos) a.resize(pct);
-  unsigned char buf[16];
-  char text[INET6_ADDRSTRLEN];
-  if (::inet_pton(AF_INET, a.c_str(), buf) == 1) {
-    ::inet_ntop(AF_INET, buf, text, sizeof text);
-    return text;
-  }
-  if (::inet_pton(AF_INET6, a.c_str(), buf) == 1) {
-    static constexpr unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::equal(mapped, mapped + 12, buf)) {
-      ::inet_ntop(AF_INET, buf + 12, text, sizeof text);
-      return text;
-    }
-    ::inet_ntop(AF_INET6, buf, text, sizeof text);
-    return text;
+  std::error_code ec;
+  if (const auto v4 = asio::ip::make_address_v4(a, ec); !ec) return v4.to_string();
+  if (const auto v6 = asio::ip::make_address_v6(a, ec); !ec) {
+    if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+    return v6.to_string();
   }
   return lower(a);
 }

@@ -8,11 +8,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <unistd.h>
 
 #include "common/auth.h"
 #include "common/cli.h"
 #include "common/junit.h"
+#include "common/os.h"
 #include "common/protocol.h"
 #include "common/report.h"
 #include "prober/options.h"
@@ -109,7 +109,7 @@ int run_prober(int argc, char** argv) {
   if (!address) return usage_error(address.error());
 
   v1::Report report;
-  progress_line progress(::isatty(STDERR_FILENO) != 0 &&
+  progress_line progress(os::ansi_terminal(stderr) &&
                          (opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports));
   std::uint32_t runs_made = 0;
   asio::io_context io(1);

@@ -1,14 +1,17 @@
 #pragma once
 // The prober's seam to the operating system: everything that needs more than
 // portable sockets lives behind these functions. platform_linux.cc implements
-// them with IP_RECVERR / the socket error queue / TCP_INFO; platform_other.cc
-// is the fallback for Windows and macOS, where connect probes still work but
-// carry no ICMP details and hop search is not available.
+// them with IP_RECVERR / the socket error queue / TCP_INFO; platform_windows.cc
+// with SIO_TCP_INFO; platform_other.cc is the fallback for macOS and the BSDs.
+// Off Linux, connect probes still work but carry no ICMP details and hop
+// search is not available: the report says so in a note (platform_note).
 #include <asio/ip/tcp.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <system_error>
+
+struct x509_store_st;  // OpenSSL's X509_STORE
 
 namespace dropspot::prober::platform {
 
@@ -49,6 +52,11 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket);
 /// True where a TTL-limited connect fails at once with the router's ICMP
 /// time-exceeded and its address (Linux): the hop search relies on that.
 bool hop_search_available();
+
+/// Adds the system's trusted root certificates to an OpenSSL store where
+/// OpenSSL's default verify paths do not hold them (Windows: the ROOT system
+/// store). How many were added; 0 where the default paths suffice (Linux).
+int add_system_roots(x509_store_st* store);
 
 /// One line about what this platform's probes can and cannot see.
 const char* platform_note();

@@ -95,6 +95,8 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   return facts;
 }
 
+int add_system_roots(x509_store_st*) { return 0; }
+
 bool hop_search_available() { return true; }
 
 const char* platform_note() {

@@ -13,6 +13,8 @@ std::optional<icmp_info> read_icmp_error(native_socket, bool) { return std::null
 
 std::optional<tcp_facts> read_tcp_facts(native_socket) { return std::nullopt; }
 
+int add_system_roots(x509_store_st*) { return 0; }
+
 bool hop_search_available() { return false; }
 
 const char* platform_note() {

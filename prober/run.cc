@@ -387,6 +387,7 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     *report.add_ports() = std::move(port_report);
   }
   for (auto& note : cross_port_notes(report)) report.add_notes(std::move(note));
+  if (!platform::hop_search_available()) report.add_notes(std::string("this prober: ") + platform::platform_note());
   report.set_elapsed_ms(ms_since_start());
   co_return report;
 }

@@ -18,6 +18,10 @@ DROPSPOT_PACKAGES=(
   nmap wrk  # scripts/bench.sh: the peers the benchmarks are measured against
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for the fuzz targets (scripts/fuzz.sh)
 )
+# The Windows prober (scripts/build-windows.sh installs these itself): MinGW-w64
+# cross compiler, Wine to test prober.exe, dpkg-dev and make to build protobuf
+# and OpenSSL from Debian's source packages.
+DROPSPOT_WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine64 dpkg-dev make perl)
 
 missing_packages() {
   local p

@@ -21,6 +21,7 @@
 
 #include "common/text.h"
 #include "prober/app/parse.h"
+#include "prober/platform.h"
 
 namespace dropspot::prober::app {
 
@@ -192,6 +193,7 @@ asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, 
   auto& ctx = *l->tls_context;
   std::error_code ec;
   ctx.set_default_verify_paths(ec);
+  (void)platform::add_system_roots(SSL_CTX_get_cert_store(ctx.native_handle()));
   if (!s.ca_file.empty()) {
     ctx.load_verify_file(s.ca_file, ec);
     if (ec) {

@@ -1,0 +1,26 @@
+// POSIX side of common/os.h (Linux, macOS).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/os.h"
+
+namespace dropspot::os {
+
+bool ansi_terminal(std::FILE* stream) { return ::isatty(::fileno(stream)) != 0; }
+
+std::optional<file_facts> examine_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  file_facts facts;
+  facts.regular = S_ISREG(st.st_mode);
+  facts.size = static_cast<std::uintmax_t>(st.st_size);
+  facts.others_may_access = (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
+  return facts;
+}
+
+void owner_only_new_files() { ::umask(077); }
+
+void owner_only(const std::string& path) { ::chmod(path.c_str(), 0600); }
+
+
+}  // namespace dropspot::os

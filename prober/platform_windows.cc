@@ -1,0 +1,60 @@
+// Windows side of the seam. Winsock hands no ICMP errors to a TCP socket (a
+// connect refused by an ICMP unreachable just times out or fails with a bare
+// error code), and a TTL-limited connect does not fail with the router's
+// address, so ICMP details and hop search are not available: the report says
+// so in a note. MSS and RTT come from SIO_TCP_INFO
+// (Windows 10 1703 and later); trusted roots for the https probes from the
+// system ROOT store (OpenSSL built for MinGW has no CA file of its own).
+#define NTDDI_VERSION 0x0A000003  // NTDDI_WIN10_RS2: TCP_INFO_v0
+#include <winsock2.h>
+#include <mstcpip.h>
+#include <wincrypt.h>
+
+#include <openssl/x509.h>
+
+#include "prober/platform.h"
+
+namespace dropspot::prober::platform {
+
+std::error_code prepare_probe_socket(native_socket, bool) { return {}; }
+
+std::error_code finish_probe_socket(native_socket, bool) { return {}; }
+
+std::optional<icmp_info> read_icmp_error(native_socket, bool) { return std::nullopt; }
+
+std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
+  DWORD version = 0;
+  TCP_INFO_v0 info{};
+  DWORD returned = 0;
+  if (::WSAIoctl(socket, SIO_TCP_INFO, &version, sizeof version, &info, sizeof info, &returned, nullptr, nullptr) != 0 ||
+      returned < sizeof info)
+    return std::nullopt;
+  tcp_facts facts;
+  facts.mss = info.Mss;
+  facts.rtt_us = info.RttUs;
+  return facts;  // adv_mss: Windows does not tell the MSS its own SYN advertised
+}
+
+int add_system_roots(x509_store_st* store) {
+  HCERTSTORE system = ::CertOpenSystemStoreW(0, L"ROOT");
+  if (system == nullptr) return 0;
+  int added = 0;
+  for (PCCERT_CONTEXT c = ::CertEnumCertificatesInStore(system, nullptr); c != nullptr;
+       c = ::CertEnumCertificatesInStore(system, c)) {
+    const unsigned char* der = c->pbCertEncoded;
+    X509* cert = d2i_X509(nullptr, &der, static_cast<long>(c->cbCertEncoded));
+    if (cert == nullptr) continue;
+    if (X509_STORE_add_cert(store, cert) == 1) ++added;
+    X509_free(cert);
+  }
+  ::CertCloseStore(system, 0);
+  return added;
+}
+
+bool hop_search_available() { return false; }
+
+const char* platform_note() {
+  return "on Windows, TCP sockets get no ICMP errors: no ICMP details (offender, type, code) and no hop search, connect outcomes only";
+}
+
+}  // namespace dropspot::prober::platform
