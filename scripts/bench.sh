@@ -330,13 +330,15 @@ session_for() { # session_for SECONDS: a prober from client2 whose session watch
     [ "$(on server ss -Htn state established "( sport = :7411 )" | wc -l)" -ge 1 ] && break
     sleep 0.05
   done
-  sleep 0.3 # the prober's own probes done; from now the session only watches
+  # The prober's own probes and the agent's one-off host inspection (nft,
+  # iptables, listeners) are over by then: from now the session only watches.
+  sleep 1.5
 }
 : >"$TMPD/wrk.without" ; : >"$TMPD/wrk.with"
 wrk_rps >/dev/null # warm-up
 for i in $(seq "$WRK_PAIRS"); do
   without=$(wrk_rps)
-  session_for $((WRK_SECONDS + 3))
+  session_for $((WRK_SECONDS + 5))
   with=$(wrk_rps)
   kill "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null || true
   echo "${without:-0}" >>"$TMPD/wrk.without"

@@ -34,6 +34,7 @@ main_tests() {
 
 stage "build and ctest" main_tests "$@"
 # Further stages are appended here, one line each: stage "name" command args...
+stage "benchmarks (quick)" scripts/bench.sh --quick
 stage "windows prober (MinGW + Wine)" scripts/build-windows.sh --test
 
 if [ ${#failed[@]} -ne 0 ]; then
