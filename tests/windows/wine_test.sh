@@ -9,11 +9,13 @@
 # client's namespace and every Windows run happens there (loopback included).
 source "$(dirname "$0")/../e2e/lib.sh"
 EXE=$(realpath "${1:?usage: wine_test.sh PROBER_EXE [LINUX_BIN_DIR]}")
-LINUX_BIN=${2:-$E2E_ROOT/${BUILD_DIR:-build}/bin}
+linux_build=${BUILD_DIR:-build}
+case $linux_build in /*) ;; *) linux_build=$E2E_ROOT/$linux_build ;; esac
+LINUX_BIN=${2:-$linux_build/bin}
 [ -f "$EXE" ] || { echo "wine_test: no $EXE" >&2; exit 1; }
 if [ ! -x "$LINUX_BIN/agent" ] || [ ! -x "$LINUX_BIN/prober" ]; then
-  echo "wine_test: building the Linux agent and prober in ${BUILD_DIR:-build}" >&2
-  (cd "$E2E_ROOT" && cmake -S . -B "${BUILD_DIR:-build}" -G Ninja >/dev/null && nice ninja -C "${BUILD_DIR:-build}" -j 2 agent prober >&2)
+  echo "wine_test: building the Linux agent and prober in $linux_build" >&2
+  (cd "$E2E_ROOT" && cmake -S . -B "$linux_build" -G Ninja >/dev/null && nice ninja -C "$linux_build" -j 2 agent prober >&2)
 fi
 WINE=$(command -v wine64 || echo /usr/lib/wine/wine64)
 WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
