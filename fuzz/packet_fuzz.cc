@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ports = {p.icmp.inner_src_port, p.icmp.inner_dst_port};
     (void)p.icmp.inner_src.to_string();
   }
-  v1::PacketEvent event;
+  dropspot::v1::PacketEvent event;
   for (const auto& peer : {p.src, p.dst, p.icmp.inner_src, p.icmp.inner_dst}) {
     if (peer.family == 0) continue;
     const auto session = session_perspective::make(peer, ports);

@@ -33,7 +33,8 @@ for t in "${TARGETS[@]}"; do
   log="$BUILD/artifacts/$t.log"
   echo "fuzz: $t for ${SECONDS_EACH}s" >&2
   if "$BUILD/bin/${t}_fuzz" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$t-" "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
+      -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$t-" "$work" \
+      $([ -d "fuzz/corpus/$t" ] && echo "fuzz/corpus/$t") >"$log" 2>&1; then
     grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' "$log" | tr '\n' ' ' >&2
     grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' "$log" | tail -1 >&2
   else
