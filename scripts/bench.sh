@@ -290,7 +290,8 @@ base_kib=$(vm_hwm_kib "$AGENT_PID")
 pids=()
 for i in $(seq "$SESSIONS"); do
   node=client; (( i % 2 )) && node=client2
-  on "$node" "$PROBER" $(prober_args) --ports "$MATRIX,9000" "${PROBES_MATRIX[@]}" --probe 9000=http --timeout 8s \
+  # timeout: a prober has been seen to hang here (waiting with no timer and no socket)
+  on "$node" timeout 60 "$PROBER" $(prober_args) --ports "$MATRIX,9000" "${PROBES_MATRIX[@]}" --probe 9000=http --timeout 8s \
     >"$TMPD/many.$i.json" 2>"$TMPD/many.$i.err" &
   pids+=($!)
 done
