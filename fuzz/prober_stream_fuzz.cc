@@ -13,6 +13,7 @@
 using namespace dropspot;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  asio::io_context io;  // first: the session's timer must go before its io_context
   prober::agent_session session;
   session.port = std::make_shared<fuzz::scripted_port>(std::span(data, size), true);
   prober::agent_stream stream;
@@ -22,7 +23,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ++packets;
   };
 
-  asio::io_context io;
   bool finished = false;
   asio::co_spawn(
       io,

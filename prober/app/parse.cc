@@ -77,7 +77,8 @@ parsed<http_response> parse_http_head(std::string_view data, std::size_t max_hea
   auto& r = out.value;
   r.version = std::string(line.substr(0, sp));
   r.status = (line[sp + 1] - '0') * 100 + (line[sp + 2] - '0') * 10 + (line[sp + 3] - '0');
-  if (r.status < 100) return bad<http_response>("malformed status line " + quote(line.substr(0, 80)));
+  if (r.status < 100 || r.status > 599)  // RFC 9110 15: 1xx..5xx
+    return bad<http_response>("malformed status line " + quote(line.substr(0, 80)));
   if (line.size() > sp + 5) r.reason = std::string(trim(line.substr(sp + 5)));
 
   std::size_t pos = status->next;

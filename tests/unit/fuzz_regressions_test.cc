@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "agent/firewall.h"
+#include "prober/app/parse.h"
 
 using namespace dropspot::agent;
 
@@ -99,4 +100,11 @@ TEST_CASE("fuzz regression: nft jumps that fan out stop after a bounded number o
   bool stopped = false;
   for (const auto& n : finding.notes) stopped = stopped || n.find("evaluation stopped") != std::string::npos;
   CHECK(stopped);
+}
+
+TEST_CASE("fuzz regression: an HTTP status above 599 is not an HTTP response") {
+  using namespace dropspot::prober::app;
+  CHECK(parse_http_head("HTTP/1ent-Length7 615\r\nConnection: close\r\n\r\n", 4096).status == parse_status::bad);
+  CHECK(parse_http_head("HTTP/1.1 999 Odd\r\n\r\n", 4096).status == parse_status::bad);
+  CHECK(parse_http_head("HTTP/1.1 599 Edge\r\n\r\n", 4096).status == parse_status::done);
 }
