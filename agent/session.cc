@@ -255,7 +255,6 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
     if (auto ec = co_await port.send(batch)) co_return outcome_of(ec);
   }
 
-
   // Host facts (firewall) on a thread of their own: they run external commands.
   // The thread keeps the executor's work until it has posted its result.
   struct host_facts_state {
