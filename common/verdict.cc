@@ -521,6 +521,16 @@ judged judge_attempt(const port_input& in, const matching& m, std::size_t index)
       j.summary = "the prober connected, but the server never saw the SYN: a middlebox or another host answered";
       return j;
     case Attempt::TIMED_OUT:
+      if (in.hop && in.hop->target_connected()) {
+        // The hop search's own SYN got through and the target answered it:
+        // the path drops some packets, not this port.
+        j.verdict = v1::OPEN;
+        j.summary = "handshake completed, but only by the hop search's SYN (TTL " + num(in.hop->path_length()) +
+                    "): the prober's SYNs were lost on the way";
+        j.notes.push_back("loss: this attempt's SYN never reached the server, a later SYN did: intermittent loss "
+                          "on the path, not a filter (no application probe ran on this port)");
+        return j;
+      }
       j.verdict = v1::DROPPED_IN_TRANSIT;
       if (in.hop && in.hop->last_hop() > 0) {
         j.summary = "the SYN never reached the server: dropped after hop " + num(in.hop->last_hop()) +

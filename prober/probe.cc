@@ -335,6 +335,7 @@ v1::HopLocation locate_last_hop(const std::vector<v1::Attempt>& by_ttl, const as
   std::string note;
   if (from_target) {
     hop.set_path_length(static_cast<std::uint32_t>(final_ttl));
+    hop.set_target_connected(final_answer->outcome() == v1::Attempt::CONNECTED);
     note = "the target " + outcome_words(*final_answer) + " at hop " + std::to_string(final_ttl);
     if (hop.last_hop()) note += "; the last router before it is " + last;
   } else if (final_answer) {

@@ -179,6 +179,14 @@ std::vector<verdict_case> cases() {
   v.push_back({"dropped in transit after hop 3", scenario().attempt(T, 40000, 2000).hop(3, "192.0.2.2", 4).in,
                v1::DROPPED_IN_TRANSIT, "dropped after hop 3 (192.0.2.2)", "just before the server",
                "traceroute -T -p 80 vps.example"});
+  v.push_back({"every SYN lost, but the hop search's SYN completed the handshake: loss, not a filter",
+               [] {
+                 auto s = scenario().attempt(T, 40000, 100).attempt(T, 40001, 100).hop(2, "192.0.2.2", 3).listen("::");
+                 s.in.hop->set_target_connected(true);
+                 return s.in;
+               }(),
+               v1::OPEN, "only by the hop search's SYN (TTL 3)", "intermittent loss", nullptr,
+               "the drop is just before the server"});
   v.push_back({"port 25 dropped in transit: OP25B advice", scenario(25, "smtp").attempt(T, 40000, 2000).in,
                v1::DROPPED_IN_TRANSIT, nullptr, nullptr, "OP25B"});
   v.push_back({"rejected in transit by ICMP from a router",
