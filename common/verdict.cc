@@ -1016,6 +1016,14 @@ bool agent_capturing(const port_input& in) {
   return std::find(ag.refused_ports().begin(), ag.refused_ports().end(), in.port) == ag.refused_ports().end();
 }
 
+/// An attempt that connected, or that the evidence calls OPEN/APP_FAILED and
+/// the prober itself saw connect; a timed-out attempt the agent saw answered
+/// still lost its reply on the way.
+bool attempt_got_through(const Attempt& a, const judged& j) {
+  if (j.verdict != v1::OPEN && j.verdict != v1::APP_FAILED) return false;
+  return a.outcome() == Attempt::CONNECTED || a.outcome() == Attempt::OUTCOME_UNSPECIFIED;
+}
+
 v1::PortReport decide_port(const port_input& in) {
   if (!agent_capturing(in)) return decide_client_only(in);
 
@@ -1056,15 +1064,16 @@ v1::PortReport decide_port(const port_input& in) {
     std::size_t failed = 0;
     bool differ = false;
     for (std::size_t i = 0; i < per.size(); ++i) {
-      if (per[i].verdict != v1::OPEN && per[i].verdict != v1::APP_FAILED) ++failed;
+      if (!attempt_got_through(in.attempts[i], per[i])) ++failed;
       if (per[i].verdict != j.verdict && !per[i].failed_locally) differ = true;
     }
     if (j.verdict == v1::OPEN && failed > 0) {
       std::string s = "loss: " + num(failed) + " of " + num(per.size()) + " attempts failed before one connected (";
       bool first = true;
       for (std::size_t i = 0; i < per.size(); ++i) {
-        if (per[i].verdict == v1::OPEN) continue;
-        s += (first ? "" : "; ") + std::string("attempt ") + num(i + 1) + ": " + per[i].summary;
+        if (attempt_got_through(in.attempts[i], per[i])) continue;
+        s += (first ? "" : "; ") + std::string("attempt ") + num(i + 1) + ": " +
+             (per[i].verdict == v1::OPEN ? "the prober gave up waiting (" + per[i].summary + ")" : per[i].summary);
         first = false;
       }
       notes.push_back(s + ")");
