@@ -1,4 +1,5 @@
 #include "agent/distro.h"
+#include "agent/host_files.h"
 
 #include <sys/stat.h>
 
@@ -37,25 +38,6 @@ std::vector<std::string> words(std::string_view s) {
   std::string w;
   while (in >> w) out.push_back(w);
   return out;
-}
-
-bool read_text(const std::string& path, std::string& out) {
-  std::ifstream f(path);
-  if (!f) return false;
-  std::ostringstream s;
-  s << f.rdbuf();
-  out = s.str();
-  return true;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-std::string join_root(const std::string& root, std::string_view path) {
-  if (root.empty() || root == "/") return std::string(path);
-  return (root.back() == '/' ? root.substr(0, root.size() - 1) : root) + std::string(path);
 }
 
 }  // namespace
@@ -145,9 +127,9 @@ host_system detect_system(const std::string& root, bool iptables_only) {
   if (read_text(join_root(root, "/etc/os-release"), text) || read_text(join_root(root, "/usr/lib/os-release"), text))
     h.os = parse_os_release(text);
   h.packages = package_manager_for(h.os);
-  h.firewalld_running = exists(join_root(root, "/run/firewalld.pid")) || exists(join_root(root, "/run/firewalld"));
+  h.firewalld_running = path_exists(join_root(root, "/run/firewalld.pid")) || path_exists(join_root(root, "/run/firewalld"));
   h.ufw_active = read_text(join_root(root, "/etc/ufw/ufw.conf"), text) && ufw_enabled(text);
-  h.systemd_running = exists(join_root(root, "/run/systemd/system"));
+  h.systemd_running = path_exists(join_root(root, "/run/systemd/system"));
   if (h.firewalld_running) h.firewall = firewall_manager::firewalld;
   else if (h.ufw_active) h.firewall = firewall_manager::ufw;
   else if (iptables_only) h.firewall = firewall_manager::iptables;

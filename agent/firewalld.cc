@@ -1,4 +1,5 @@
 #include "agent/firewalld.h"
+#include "agent/host_files.h"
 
 #include <dirent.h>
 #include <libxml/parser.h>
@@ -56,20 +57,6 @@ std::string port_text(const fwd_port& p) {
 }
 
 bool truthy(const std::string& s) { return s == "True" || s == "true" || s == "yes" || s == "1"; }
-
-bool read_text(const std::string& path, std::string& out) {
-  std::ifstream f(path);
-  if (!f) return false;
-  std::ostringstream s;
-  s << f.rdbuf();
-  out = s.str();
-  return true;
-}
-
-std::string join_root(const std::string& root, std::string_view path) {
-  if (root.empty() || root == "/") return std::string(path);
-  return (root.back() == '/' ? root.substr(0, root.size() - 1) : root) + std::string(path);
-}
 
 std::vector<std::string> xml_files(const std::string& dir) {
   std::vector<std::string> out;

@@ -1,4 +1,5 @@
 #include "agent/saved_rules.h"
+#include "agent/host_files.h"
 
 #include <unistd.h>
 
@@ -9,20 +10,6 @@
 namespace dropspot::agent {
 
 namespace {
-
-bool read_text(const std::string& path, std::string& out) {
-  std::ifstream f(path);
-  if (!f) return false;
-  std::ostringstream s;
-  s << f.rdbuf();
-  out = s.str();
-  return true;
-}
-
-std::string join_root(const std::string& root, std::string_view path) {
-  if (root.empty() || root == "/") return std::string(path);
-  return (root.back() == '/' ? root.substr(0, root.size() - 1) : root) + std::string(path);
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;

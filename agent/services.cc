@@ -1,4 +1,5 @@
 #include "agent/services.h"
+#include "agent/host_files.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -69,25 +70,6 @@ void for_each_line(std::string_view text, F&& f) {
     auto body = trim(hash == std::string::npos ? line : line.substr(0, hash));
     if (!body.empty()) f(n, body, line);
   }
-}
-
-bool read_text(const std::string& path, std::string& out) {
-  std::ifstream f(path);
-  if (!f) return false;
-  std::ostringstream s;
-  s << f.rdbuf();
-  out = s.str();
-  return true;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-std::string join_root(const std::string& root, std::string_view path) {
-  if (root.empty() || root == "/") return std::string(path);
-  return (root.back() == '/' ? root.substr(0, root.size() - 1) : root) + std::string(path);
 }
 
 /// Regular files of a directory matching a suffix ("" any), sorted.
@@ -179,7 +161,7 @@ std::vector<socket_unit> parse_list_sockets(std::string_view text) {
 }
 
 systemd_manager::systemd_manager(const std::string& root, std::chrono::milliseconds timeout) : timeout_(timeout) {
-  if (!exists(join_root(root, "/run/systemd/system"))) unavailable_ = "systemd not running: unit state unknown";
+  if (!path_exists(join_root(root, "/run/systemd/system"))) unavailable_ = "systemd not running: unit state unknown";
 }
 
 std::vector<std::string> systemd_manager::units_for_port(std::uint16_t port) {
