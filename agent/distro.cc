@@ -1,5 +1,6 @@
 #include "agent/distro.h"
 #include "agent/host_files.h"
+#include "common/text.h"
 
 #include <sys/stat.h>
 
@@ -12,13 +13,6 @@ namespace dropspot::agent {
 
 namespace {
 
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
-
 std::string unquote(std::string_view v) {
   if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') return std::string(v.substr(1, v.size() - 2));
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
@@ -30,14 +24,6 @@ std::string unquote(std::string_view v) {
     return out;
   }
   return std::string(v);
-}
-
-std::vector<std::string> words(std::string_view s) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(s)};
-  std::string w;
-  while (in >> w) out.push_back(w);
-  return out;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "agent/services.h"
 #include "agent/host_files.h"
+#include "common/text.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -17,26 +18,6 @@
 namespace dropspot::agent {
 
 namespace {
-
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
-
-std::vector<std::string> words(std::string_view s) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(s)};
-  std::string w;
-  while (in >> w) out.push_back(w);
-  return out;
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::optional<std::uint16_t> parse_port(std::string_view s) {
   if (s.empty() || s.size() > 5) return std::nullopt;
@@ -67,7 +48,7 @@ void for_each_line(std::string_view text, F&& f) {
   while (std::getline(in, line)) {
     ++n;
     auto hash = line.find('#');
-    auto body = trim(hash == std::string::npos ? line : line.substr(0, hash));
+    std::string body(trim(std::string_view(line).substr(0, hash)));
     if (!body.empty()) f(n, body, line);
   }
 }
@@ -123,7 +104,7 @@ unit_state parse_systemctl_show(std::string_view text) {
     auto eq = line.find('=');
     if (eq == std::string::npos) continue;
     auto key = line.substr(0, eq);
-    auto value = trim(std::string_view(line).substr(eq + 1));
+    std::string value(trim(std::string_view(line).substr(eq + 1)));
     if (key == "Id") u.name = value;
     else if (key == "LoadState") u.load_state = value;
     else if (key == "ActiveState") u.active_state = value;
@@ -330,7 +311,7 @@ std::vector<config_port> postfix_master_ports(std::string_view text) {
     else if (service == "submission") port = 587;
     else if (service == "smtps" || service == "submissions") port = 465;
     else port = port_of_listen(service);
-    if (port) out.push_back({*port, n, trim(line)});
+    if (port) out.push_back({*port, n, std::string(trim(line))});
   }
   return out;
 }

@@ -8,6 +8,8 @@ namespace dropspot {
 
 std::string_view trim(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
+/// The whitespace-separated words of `s`.
+std::vector<std::string> words(std::string_view s);
 /// 'text' in single quotes, with control and non-ASCII bytes escaped (\xNN),
 /// safe to print whatever bytes came from the network or the user.
 std::string quote(std::string_view text);
