@@ -127,14 +127,16 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
   using namespace asio::experimental::awaitable_operators;
   ++active_;
   struct release {
+    std::weak_ptr<const int> server_alive;
     unsigned& n;
     source_limits& limits;
     const std::string& source;
     ~release() {
+      if (server_alive.expired()) return;
       --n;
       limits.release(source);
     }
-  } guard{active_, limits_, source};
+  } guard{alive_, active_, limits_, source};
 
   std::error_code ec;
   const tcp::endpoint remote = socket.remote_endpoint(ec);

@@ -44,6 +44,10 @@ class server {
   std::chrono::steady_clock::time_point last_refusal_log_{};
   unsigned refusals_unlogged_ = 0;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  /// Expires with the server. The frames of handle() may outlive it (an
+  /// io_context destroyed after the server destroys them, unfinished); their
+  /// slot release checks this before touching active_ and limits_.
+  std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 };
 
 }  // namespace dropspot::agent
