@@ -34,6 +34,7 @@ main_tests() {
 
 stage "build and ctest" main_tests "$@"
 # Further stages are appended here, one line each: stage "name" command args...
+stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
 stage "benchmarks (quick)" scripts/bench.sh --quick
 stage "windows prober (MinGW + Wine)" scripts/build-windows.sh --test
 stage "fuzz (libFuzzer, 20 s per target)" scripts/fuzz.sh 20
