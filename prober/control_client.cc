@@ -330,7 +330,7 @@ asio::awaitable<void> receive_observations(agent_session& session, agent_stream&
   while (session.port) {
     // The agent bounds the session's length itself; this is only a backstop.
     if (auto ec = co_await session.port->receive(in, std::chrono::minutes(10))) {
-      stream.lost = "the control channel ended before the agent's summary: " + ec.message();
+      if (stream.lost.empty()) stream.lost = "the control channel ended before the agent's summary: " + ec.message();
       break;
     }
     if (in.has_observation()) {
@@ -375,6 +375,10 @@ asio::awaitable<std::error_code> finish_agent_session(agent_session& session, ag
     stream.lost = "the agent did not send its summary within " + format_duration(deadline);
   }
   co_await session.port->close();
+  // The receiver refers to session and stream, which end with our caller:
+  // wait until it has seen the closed channel (its read fails at once).
+  if (!stream.finished && session.receiver_done)
+    co_await session.receiver_done->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   co_return stream.summary ? std::error_code{} : make_error_code(errc::timeout);
 }
 

@@ -53,7 +53,8 @@ struct agent_stream {
 asio::awaitable<void> receive_observations(agent_session& session, agent_stream& stream);
 
 /// Tells the agent the probes are done and waits (bounded) for the receiver
-/// to see the summary; closes the channel.
+/// to see the summary; closes the channel. Returns only once the receiver has
+/// ended, so that session and stream may go (receiver_done must be set).
 asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream, millis deadline);
 
 }  // namespace dropspot::prober

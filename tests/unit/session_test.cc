@@ -5,7 +5,11 @@
 #include <asio/this_coro.hpp>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include "agent/server.h"
+#include "common/errors.h"
+#include "common/pipe_port.h"
 #include "common/protocol.h"
 #include "prober/control_client.h"
 #include "tls_pair.h"
@@ -164,4 +168,47 @@ TEST_CASE("session: allowed ports are split from refused ones") {
   agent::split_allowed_ports({80, 22, 25, 80, 0, 70000}, {22, 80, 443}, accepted, refused);
   CHECK(accepted == std::vector<std::uint16_t>{22, 80});
   CHECK(refused == std::vector<std::uint16_t>{25});
+}
+
+namespace {
+
+struct finish_outcome {
+  std::error_code ec;
+  bool receiver_ended = false;
+  std::string lost;
+};
+
+/// The prober's end of a session whose agent says nothing, over pipes: the
+/// receiver runs, finish_agent_session gives up waiting for the summary.
+asio::awaitable<void> finish_with_silent_agent(int read_fd, int write_fd, finish_outcome& out) {
+  auto executor = co_await asio::this_coro::executor;
+  prober::agent_session session;
+  session.port = std::make_shared<pipe_port>(executor, read_fd, write_fd, "test");
+  session.receiver_done = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+  prober::agent_stream stream;
+  asio::co_spawn(executor, prober::receive_observations(session, stream), asio::detached);
+  out.ec = co_await prober::finish_agent_session(session, stream, 50ms);
+  // session and stream end here: the receiver must not touch them afterwards.
+  out.receiver_ended = stream.finished;
+  out.lost = stream.lost;
+}
+
+}  // namespace
+
+TEST_CASE("session: finish_agent_session returns only after the receiver ended (agent silent past the deadline)") {
+  int to_prober[2];
+  int to_agent[2];
+  REQUIRE(::pipe(to_prober) == 0);
+  REQUIRE(::pipe(to_agent) == 0);
+  asio::io_context io;
+  finish_outcome out;
+  asio::co_spawn(io, finish_with_silent_agent(to_prober[0], to_agent[1], out), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();  // returns when no work is left: a receiver still reading would keep it running
+  CHECK(out.ec == make_error_code(errc::timeout));
+  CHECK(out.receiver_ended);
+  CHECK(out.lost == "the agent did not send its summary within 50ms");
+  ::close(to_prober[1]);
+  ::close(to_agent[0]);
 }
