@@ -129,6 +129,13 @@ int run_agent(int argc, char** argv) {
   host_options check_host;
   add_host_options(*check_cmd, check_host.root, check_host.saved_rules);
   if (auto stop = parse_command_line(app, argc, argv, "agent")) return *stop;
+  if (raw.stdio) {
+    std::vector<std::string> given;
+    for (const CLI::Option* option : app.get_options())
+      if (option->count() > 0) given.push_back(option->get_name());
+    for (const CLI::App* sub : app.get_subcommands()) given.push_back(sub->get_name());
+    if (auto refused = refuse_stdio_options(given, raw)) return usage_error(*refused);
+  }
   if (token_cmd->parsed()) return run_token();
   if (check_cmd->parsed()) {
     if (check_host.root.empty()) check_host.root = "/";

@@ -183,6 +183,28 @@ std::optional<std::vector<listening_socket>> dump_sock_diag(std::uint8_t family)
   }
 }
 
+/// The inodes of the sockets among the fd links of <root>/<pid_dir>/fd; empty
+/// when the process vanished, is a kernel thread or cannot be read.
+std::vector<std::uint64_t> socket_inodes_at(int root_fd, const std::string& pid_dir) {
+  std::vector<std::uint64_t> inodes;
+  int fd_dir = ::openat(root_fd, (pid_dir + "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_dir < 0) return inodes;
+  DIR* dir = ::fdopendir(fd_dir);
+  if (!dir) {
+    ::close(fd_dir);
+    return inodes;
+  }
+  std::array<char, 64> target;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    ssize_t n = ::readlinkat(fd_dir, entry->d_name, target.data(), target.size());
+    if (n <= 0 || static_cast<std::size_t>(n) >= target.size()) continue;  // error, or too long for a socket
+    if (auto inode = parse_socket_link({target.data(), static_cast<std::size_t>(n)})) inodes.push_back(*inode);
+  }
+  ::closedir(dir);
+  return inodes;
+}
+
 /// LISTEN sockets of one /proc/net file, keeping only the expected family.
 std::vector<listening_socket> read_proc_net(const std::string& path, bool v6) {
   std::vector<listening_socket> out;
@@ -219,31 +241,59 @@ std::optional<asio::ip::address> parse_proc_net_address(std::string_view hex) {
   return std::nullopt;
 }
 
-std::vector<listening_socket> parse_proc_net_tcp(std::string_view text) {
+namespace {
+
+/// "0100007F:1F90": an address and a port of /proc/net/tcp.
+std::optional<std::pair<asio::ip::address, std::uint16_t>> parse_proc_net_endpoint(std::string_view field) {
+  auto colon = field.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  auto address = parse_proc_net_address(field.substr(0, colon));
+  std::string_view port_hex = field.substr(colon + 1);
+  if (!address || port_hex.empty() || port_hex.size() > 4 ||
+      !std::all_of(port_hex.begin(), port_hex.end(), is_hex_digit))
+    return std::nullopt;
+  std::uint16_t port = 0;
+  std::from_chars(port_hex.data(), port_hex.data() + port_hex.size(), port, 16);
+  return std::pair{*address, port};
+}
+
+}  // namespace
+
+std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text) {
   // "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt   uid  timeout inode ..."
   // "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 ..."
-  std::vector<listening_socket> out;
+  std::vector<proc_tcp_socket> out;
   for (std::string_view line : split(text, '\n')) {
     auto f = fields_of(line);
     if (f.size() < 10 || f[0].size() < 2 || f[0].back() != ':') continue;  // header or junk
     if (!parse_decimal<std::uint64_t>(f[0].substr(0, f[0].size() - 1))) continue;
-    if (f[3] != "0A" && f[3] != "0a") continue;
-    auto colon = f[1].find(':');
-    if (colon == std::string_view::npos) continue;
-    auto address = parse_proc_net_address(f[1].substr(0, colon));
-    std::string_view port_hex = f[1].substr(colon + 1);
-    if (!address || port_hex.empty() || port_hex.size() > 4 ||
-        !std::all_of(port_hex.begin(), port_hex.end(), is_hex_digit))
-      continue;
-    std::uint16_t port = 0;
-    std::from_chars(port_hex.data(), port_hex.data() + port_hex.size(), port, 16);
+    auto local = parse_proc_net_endpoint(f[1]);
+    auto remote = parse_proc_net_endpoint(f[2]);
     auto inode = parse_decimal<std::uint64_t>(f[9]);
-    if (!inode) continue;
-    listening_socket s;
-    s.address = *address;
-    s.port = port;
+    if (!local || !remote || !inode || f[3].size() != 2 ||
+        !std::all_of(f[3].begin(), f[3].end(), is_hex_digit))
+      continue;
+    proc_tcp_socket s;
+    std::from_chars(f[3].data(), f[3].data() + 2, s.state, 16);
+    s.local = local->first;
+    s.local_port = local->second;
+    s.remote = remote->first;
+    s.remote_port = remote->second;
     s.inode = *inode;
-    if (address->is_v4()) s.v6_only = false;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<listening_socket> parse_proc_net_tcp(std::string_view text) {
+  std::vector<listening_socket> out;
+  for (const auto& socket : parse_proc_net_tcp_sockets(text)) {
+    if (socket.state != tcp_listen) continue;
+    listening_socket s;
+    s.address = socket.local;
+    s.port = socket.local_port;
+    s.inode = socket.inode;
+    if (s.address.is_v4()) s.v6_only = false;
     out.push_back(std::move(s));
   }
   return out;
@@ -444,6 +494,12 @@ std::vector<listening_socket> read_listening_sockets(const listener_options& opt
   return sockets;
 }
 
+std::vector<std::uint64_t> socket_inodes_of(std::uint32_t pid, const std::string& proc_root) {
+  unique_fd root(::open(proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) return {};
+  return socket_inodes_at(root.get(), std::to_string(pid));
+}
+
 std::unordered_map<std::uint64_t, socket_owner> find_socket_owners(const std::vector<std::uint64_t>& inodes,
                                                                    const std::string& proc_root) {
   std::unordered_map<std::uint64_t, socket_owner> owners;
@@ -473,28 +529,13 @@ std::unordered_map<std::uint64_t, socket_owner> find_socket_owners(const std::ve
   for (auto pid : pids) {
     if (wanted.empty()) break;
     const std::string pid_dir = std::to_string(pid);
-    int fd_dir = ::openat(root.get(), (pid_dir + "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd_dir < 0) continue;  // vanished, kernel thread without fds, or no permission
-    DIR* dir = ::fdopendir(fd_dir);
-    if (!dir) {
-      ::close(fd_dir);
-      continue;
-    }
     found.clear();
-    std::array<char, 64> target;
-    while (const dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] == '.') continue;
-      ssize_t n = ::readlinkat(fd_dir, entry->d_name, target.data(), target.size());
-      if (n <= 0 || static_cast<std::size_t>(n) >= target.size()) continue;  // error, or too long for a socket
-      auto inode = parse_socket_link({target.data(), static_cast<std::size_t>(n)});
-      if (!inode) continue;
-      if (auto it = wanted.find(*inode); it != wanted.end()) {
+    for (auto inode : socket_inodes_at(root.get(), pid_dir)) {
+      if (auto it = wanted.find(inode); it != wanted.end()) {
         wanted.erase(it);
-        found.push_back(*inode);
-        if (wanted.empty()) break;
+        found.push_back(inode);
       }
     }
-    ::closedir(dir);
     if (found.empty()) continue;
 
     socket_owner owner;

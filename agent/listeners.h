@@ -49,6 +49,22 @@ struct listening_socket {
 /// is "00000000000000000000000001000000". Nothing for any other text.
 std::optional<asio::ip::address> parse_proc_net_address(std::string_view hex);
 
+/// One line of /proc/net/tcp or /proc/net/tcp6: a TCP socket in any state.
+struct proc_tcp_socket {
+  asio::ip::address local;
+  std::uint16_t local_port = 0;
+  asio::ip::address remote;
+  std::uint16_t remote_port = 0;
+  std::uint8_t state = 0;  ///< the kernel's TCP state: 0x01 ESTABLISHED, 0x0A LISTEN...
+  std::uint64_t inode = 0;
+};
+inline constexpr std::uint8_t tcp_established = 0x01;
+inline constexpr std::uint8_t tcp_listen = 0x0A;
+
+/// Every socket of /proc/net/tcp or /proc/net/tcp6 content. The header and any
+/// malformed line are skipped.
+std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text);
+
 /// The LISTEN sockets (st == 0A) of /proc/net/tcp or /proc/net/tcp6 content.
 /// The header and any malformed line are skipped.
 std::vector<listening_socket> parse_proc_net_tcp(std::string_view text);
@@ -134,6 +150,10 @@ struct socket_owner {
   std::string process;  ///< /proc/<pid>/comm, control and non-ASCII bytes escaped (\xNN)
   cgroup_unit unit;
 };
+
+/// The inodes of the sockets process `pid` holds (<proc_root>/<pid>/fd links);
+/// empty when it vanished or cannot be read.
+std::vector<std::uint64_t> socket_inodes_of(std::uint32_t pid, const std::string& proc_root = "/proc");
 
 /// Which process holds each of `inodes`: the lowest pid with an fd link to
 /// "socket:[INODE]" under <proc_root>/<pid>/fd. Stops once all are found;

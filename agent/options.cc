@@ -89,4 +89,21 @@ result<options> validate_options(const raw_options& raw) {
   return o;
 }
 
+std::optional<std::string> refuse_stdio_options(const std::vector<std::string>& given, const raw_options& raw) {
+  static constexpr std::string_view accepted[] = {"--stdio", "--peer", "--allow-ports", "--max-ports", "--max-session"};
+  for (const auto& name : given) {
+    if (std::find(std::begin(accepted), std::end(accepted), name) != std::end(accepted)) continue;
+    return name + " does not go with --stdio: a sudo rule grants `agent --stdio`, so it accepts only --peer, "
+                  "--allow-ports, --max-ports and --max-session (docs/security.md)";
+  }
+  const raw_options defaults;
+  if (raw.max_ports > defaults.max_ports)
+    return "--max-ports with --stdio can only lower the limit: at most " + std::to_string(defaults.max_ports);
+  auto asked = parse_duration(raw.max_session);
+  auto most = parse_duration(defaults.max_session);
+  if (asked && most && *asked > *most)
+    return "--max-session with --stdio can only shorten the session: at most " + defaults.max_session;
+  return std::nullopt;
+}
+
 }  // namespace dropspot::agent

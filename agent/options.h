@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,14 @@ void setup_options(CLI::App& app, raw_options& raw);
 /// --host-root and --saved-rules, for the server and for `agent check`.
 void add_host_options(CLI::App& app, std::string& host_root, std::vector<std::string>& saved_rules);
 result<options> validate_options(const raw_options& raw);
+
+/// `agent --stdio` is what a sudo rule grants a user (docs/agent.md), so it
+/// takes from its command line only what narrows one diagnosis session:
+/// --peer, --allow-ports, and --max-ports / --max-session no higher than their
+/// defaults. Anything that writes files, chooses what is read, binds sockets or
+/// picks interfaces is refused, as is a subcommand. `given`: the names of the
+/// options and subcommands on the command line ("--pcap-dir", "check").
+/// Returns the one-line refusal, or nothing when the command line is accepted.
+std::optional<std::string> refuse_stdio_options(const std::vector<std::string>& given, const raw_options& raw);
 
 }  // namespace dropspot::agent

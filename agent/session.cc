@@ -183,6 +183,7 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   auto& ack = *ack_message.mutable_ack();
   ack.set_peer_address(peer.to_string());
   ack.set_peer_port(peer_port);
+  ack.set_peer_origin(config.peer_origin);
   ack.set_agent_hostname(config.hostname);
   ack.set_agent_software("dropspot-agent " + std::string(software_version));
   for (auto p : accepted) ack.add_ports(p);

@@ -59,6 +59,7 @@ struct session_config {
   std::chrono::milliseconds auth_deadline{10'000};
   std::size_t max_ports = 4096;
   std::string hostname;
+  std::string peer_origin;  ///< --stdio: where the peer address came from (SessionAck.peer_origin)
 };
 
 enum class session_outcome {

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "agent/caller.h"
 #include "agent/host_services.h"
 #include "agent/log.h"
 #include "agent/session.h"
@@ -18,44 +19,21 @@
 
 namespace dropspot::agent {
 
-result<std::string> stdio_peer_address(const std::string& peer_option, const char* ssh_connection) {
-  using R = result<std::string>;
-  std::string_view candidate = trim(peer_option);
-  std::string origin = "--peer";
-  if (candidate.empty() && ssh_connection != nullptr) {
-    std::string_view text = trim(ssh_connection);
-    candidate = text.substr(0, text.find(' '));
-    origin = "SSH_CONNECTION";
-  }
-  if (candidate.empty())
-    return R::failure("--stdio needs the prober's address: --peer ADDR, or run it from an SSH session "
-                      "(SSH_CONNECTION)");
-  if (!is_ip_literal(candidate)) return R::failure(origin + ": " + quote(candidate) + " is not an address");
-  return std::string(candidate);
-}
-
-std::uint16_t ssh_client_port(const char* ssh_connection) {
-  if (ssh_connection == nullptr) return 0;
-  auto fields = split(trim(ssh_connection), ' ');
-  if (fields.size() < 2) return 0;
-  auto port = parse_port(fields[1]);
-  return port ? *port : 0;
-}
-
 int run_stdio(const options& opts) {
-  auto peer_text = stdio_peer_address(opts.peer, std::getenv("SSH_CONNECTION"));
-  if (!peer_text) {
-    std::cerr << "agent: " << peer_text.error() << "\n";
+  // Whose session this is comes from the process tree, not from the caller.
+  auto peer = choose_stdio_peer(opts.peer, std::getenv("SSH_CONNECTION"), identify_caller(read_caller_snapshot()));
+  if (!peer) {
+    std::cerr << "agent: " << peer.error() << "\n";
     return 2;
   }
-  auto peer = asio::ip::make_address(*peer_text);
-  if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
 
   session_config config;
   config.require_token = false;
   if (auto token = load_token(opts.token_file, std::getenv("DROPSPOT_TOKEN")); token) config.token = token->token;
   config.allow_ports = opts.allow_ports;
   config.max_session = opts.max_session;
+  config.max_ports = opts.max_ports;
+  config.peer_origin = peer->origin;
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) == 0) config.hostname = host;
 
@@ -76,7 +54,7 @@ int run_stdio(const options& opts) {
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        outcome = co_await run_session(port, peer, ssh_client_port(std::getenv("SSH_CONNECTION")), config, services);
+        outcome = co_await run_session(port, peer->address, peer->ssh_port, config, services);
         co_await port->close();
       },
       [](std::exception_ptr e) {
@@ -88,7 +66,7 @@ int run_stdio(const options& opts) {
         }
       });
   io.run();
-  log_line("stdio session with " + peer.to_string() + ": " + to_string(outcome));
+  log_line("stdio session with " + peer->address.to_string() + " (" + peer->origin + "): " + to_string(outcome));
   return outcome == session_outcome::completed ? 0 : 1;
 }
 

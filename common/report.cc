@@ -261,7 +261,10 @@ void render_header(std::string& out, const v1::Report& report, const text_style&
 
   if (good) {
     std::string facts = "round trip " + fixed(agent.rtt_ms(), 2) + " ms";
-    if (!agent.peer_address().empty()) facts += "; the agent sees us as " + escape(agent.peer_address());
+    if (!agent.peer_address().empty()) {
+      facts += "; the agent sees us as " + escape(agent.peer_address());
+      if (!agent.peer_origin().empty()) facts += " (from " + escape(agent.peer_origin()) + ")";
+    }
     if (agent.capture_active()) {
       facts += "; capture running";
       if (agent.interfaces_size() > 0) {

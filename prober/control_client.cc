@@ -258,6 +258,7 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
     info.set_endpoint(where);
     info.set_path(path);
     info.set_peer_address(r.ack.peer_address());
+    info.set_peer_origin(r.ack.peer_origin());
     info.set_hostname(r.ack.agent_hostname());
     info.set_software(r.ack.agent_software().empty() ? r.software : r.ack.agent_software());
     for (const auto& i : r.ack.interfaces()) info.add_interfaces(i);

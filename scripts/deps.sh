@@ -10,6 +10,7 @@ DROPSPOT_PACKAGES=(
   libasio-dev libpcap-dev libprotobuf-dev protobuf-compiler libcli11-dev catch2 libssl-dev
   # lab and end-to-end tests
   openssh-server openssh-client
+  sudo  # tests/e2e/sudo_stdio_test.sh: the documented sudoers rule with a real sudo
   iproute2 nftables iptables socat util-linux iputils-ping jq procps tcpdump
   nlohmann-json3-dev
   libxml2-dev  # the agent reads firewalld's zone and service XML with libxml2
