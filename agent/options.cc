@@ -1,5 +1,6 @@
 #include "agent/options.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 
 #include "common/duration.h"

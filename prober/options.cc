@@ -1,5 +1,6 @@
 #include "prober/options.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 
