@@ -10,6 +10,8 @@
 #
 #   scripts/build-windows.sh          build (deps only when not cached)
 #   scripts/build-windows.sh --test   build, then tests/windows/wine_test.sh
+#   scripts/build-windows.sh --deps-only   only the cached libraries (scripts/test.sh
+#                                     builds them in the background while other stages run)
 #
 # Environment: DROPSPOT_WINDOWS_CACHE (default /var/cache/dropspot-windows as
 # root, else ${XDG_CACHE_HOME:-~/.cache}/dropspot-windows), WINDOWS_BUILD_DIR
@@ -20,10 +22,12 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 run_tests=0
+deps_only=0
 for arg in "$@"; do
   case $arg in
     --test) run_tests=1 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --deps-only) deps_only=1 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-windows: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -68,6 +72,9 @@ EOF
 }
 
 mkdir -p "$cache/src"
+# One build of the cache at a time (scripts/test.sh starts one in the background).
+exec 9>"$cache/.lock"
+flock 9
 enable_deb_src
 protobuf_version=$(pick_source_version protobuf libprotobuf-dev)
 openssl_version=$(pick_source_version openssl libssl-dev)
@@ -95,6 +102,10 @@ for old in "$cache"/prefix-*; do
   [ "$old" = "$prefix" ] || [ ! -d "$old" ] || { log "removing the unused $old"; rm -rf "$old"; }
 done
 link_header_only "$prefix"
+if [ "$deps_only" -eq 1 ]; then
+  log "dependencies ready in $prefix"
+  exit 0
+fi
 
 log "building prober.exe in $build_dir"
 # -O2 as the Linux build (GCC 12 warns falsely about std::string at -O3).

@@ -7,6 +7,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. scripts/fuzz.sh 300 packet
 # New inputs the fuzzers find go to build-fuzz/corpus/<name>/ (kept between
 # runs, never to the repository's seeds).
+# FUZZ_JOBS targets run at once (default 2: one a core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
@@ -27,21 +28,37 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-alloc_dealloc_mismatch=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 mkdir -p "$BUILD/artifacts"
 failed=()
-for t in "${TARGETS[@]}"; do
-  work="$BUILD/corpus/$t"
+# One target: its summary (or, on a finding, the end of its log) on stdout;
+# fails on a finding.
+run_target() {
+  local t=$1 work="$BUILD/corpus/$1" log="$BUILD/artifacts/$1.log"
   mkdir -p "$work"
-  log="$BUILD/artifacts/$t.log"
-  echo "fuzz: $t for ${SECONDS_EACH}s" >&2
   if "$BUILD/bin/${t}_fuzz" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$t-" "$work" \
       $([ -d "fuzz/corpus/$t" ] && echo "fuzz/corpus/$t") >"$log" 2>&1; then
-    grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' "$log" | tr '\n' ' ' >&2
-    grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' "$log" | tail -1 >&2
+    echo "fuzz: $t: $(grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' "$log" | tr '\n' ' ')$(
+      grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' "$log" | tail -1)"
   else
-    echo "fuzz: $t FAILED; the end of its log ($log):" >&2
-    tail -n 40 "$log" >&2
-    failed+=("$t")
+    echo "fuzz: $t FAILED; the end of its log ($log):"
+    tail -n 40 "$log"
+    return 1
   fi
+}
+
+# FUZZ_JOBS targets at a time (default 2, one a core), each for SECONDS_EACH.
+jobs=${FUZZ_JOBS:-2}
+for ((i = 0; i < ${#TARGETS[@]}; i += jobs)); do
+  batch=("${TARGETS[@]:i:jobs}")
+  pids=()
+  for t in "${batch[@]}"; do
+    echo "fuzz: $t for ${SECONDS_EACH}s" >&2
+    run_target "$t" >"$BUILD/artifacts/$t.summary" 2>&1 &
+    pids+=($!)
+  done
+  for j in "${!batch[@]}"; do
+    wait "${pids[$j]}" || failed+=("${batch[$j]}")
+    cat "$BUILD/artifacts/${batch[$j]}.summary" >&2
+  done
 done
 if [ ${#failed[@]} -ne 0 ]; then
   echo "fuzz: failed: ${failed[*]} (inputs in $BUILD/artifacts/)" >&2
