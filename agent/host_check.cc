@@ -22,14 +22,6 @@ void add_notes(std::vector<std::string>& out, const std::vector<std::string>& no
   }
 }
 
-bool loopback(const std::string& address) {
-  asio::error_code ec;
-  auto a = asio::ip::make_address(address, ec);
-  if (ec) return false;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
-  return a.is_loopback();
-}
-
 void add_unique(std::vector<std::string>& v, std::string s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
 }
@@ -168,7 +160,7 @@ std::vector<port_check> check_ports(const host_snapshot& host,
     for (const auto& l : host.listeners)
       if (l.port() == port) {
         c.listeners.push_back(l);
-        if (!loopback(l.address())) public_listener = true;
+        if (!is_loopback_address(l.address())) public_listener = true;
       }
     fw_action action = fw_action::none;
     bool inspected = false;

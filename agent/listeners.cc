@@ -435,29 +435,6 @@ address_scope classify_address(std::string_view address) {
   return classify_address(parsed);
 }
 
-bool listener_accepts(const v1::Listener& listener, const asio::ip::address& local) {
-  std::error_code ec;
-  auto bound = asio::ip::make_address(listener.address(), ec);
-  if (ec) return false;
-  asio::ip::address target = local;
-  if (target.is_v6() && target.to_v6().is_v4_mapped())
-    target = asio::ip::make_address_v4(asio::ip::v4_mapped, target.to_v6());
-
-  if (target.is_v4()) {
-    if (bound.is_v4()) return bound.is_unspecified() || bound == target;
-    if (listener.v6_only()) return false;
-    const auto v6 = bound.to_v6();
-    if (v6.is_unspecified()) return true;
-    if (!v6.is_v4_mapped()) return false;
-    const auto v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
-    return v4.is_unspecified() || asio::ip::address(v4) == target;
-  }
-  if (bound.is_v4()) return false;
-  const auto v6 = bound.to_v6();
-  if (v6.is_v4_mapped()) return false;
-  return v6.is_unspecified() || bound == target;
-}
-
 // ---------------------------------------------------------------------------
 // System access
 // ---------------------------------------------------------------------------

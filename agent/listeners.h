@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/net.h"  // listener_accepts: which listener a connection reaches
 #include "dropspot.pb.h"
 
 namespace dropspot::agent {
@@ -119,13 +120,6 @@ const char* to_string(address_scope s);
 address_scope classify_address(const asio::ip::address& address);
 /// The same for a Listener's address text.
 address_scope classify_address(std::string_view address);
-
-/// Whether a TCP connection to `local` (the server's address the client
-/// connects to) would reach this listener, as the kernel's lookup decides:
-/// IPv4 reaches 0.0.0.0, the same IPv4 address, and IPv6 sockets on :: or the
-/// v4-mapped address unless v6_only; IPv6 reaches :: and the same address.
-/// The port is not compared.
-bool listener_accepts(const v1::Listener& listener, const asio::ip::address& local);
 
 // ---------------------------------------------------------------------------
 // System access

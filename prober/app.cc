@@ -11,10 +11,10 @@
 
 #include "common/auth.h"
 #include "common/cli.h"
-#include "common/junit.h"
+#include "render/junit.h"
 #include "common/os.h"
 #include "common/protocol.h"
-#include "common/report.h"
+#include "render/report.h"
 #include "prober/options.h"
 #include "prober/run.h"
 #include "prober/wait.h"

@@ -15,7 +15,7 @@
 #endif
 
 #include "common/protocol.h"
-#include "common/verdict.h"
+#include "verdict/verdict.h"
 #include "prober/app/parse.h"
 #include "prober/app/probes.h"
 #include "prober/control_client.h"

@@ -6,7 +6,7 @@
 
 #include "agent/host_check.h"
 #include "common/firewall_rule.h"
-#include "common/verdict.h"
+#include "verdict/verdict.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;

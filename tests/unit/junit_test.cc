@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "common/junit.h"
+#include "render/junit.h"
 
 using namespace dropspot;
 

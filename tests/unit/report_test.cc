@@ -1,11 +1,11 @@
-#include "common/report.h"
+#include "render/report.h"
 
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "common/verdict.h"
+#include "verdict/verdict.h"
 
 using namespace dropspot;
 

@@ -1,4 +1,4 @@
-#include "common/verdict.h"
+#include "verdict/verdict.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "common/report.h"
+#include "render/report.h"
 #include "prober/wait.h"
 
 using namespace dropspot;

@@ -1,4 +1,4 @@
-#include "common/report.h"
+#include "render/report.h"
 
 #include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/util/field_mask_util.h>
@@ -13,9 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/net.h"
 #include "common/os.h"
 #include "common/text.h"
-#include "common/verdict.h"
+#include "verdict/verdict.h"
 
 namespace dropspot {
 
@@ -49,10 +50,9 @@ std::string fixed(double value, int decimals) {
 
 std::string ms_text(double ms) { return fixed(ms, ms < 10 && ms > -10 ? 1 : 0) + nbsp + "ms"; }
 
-std::string host_port(const std::string& address, std::uint32_t port) {
-  std::string a = escape(address.empty() ? "?" : address);
-  if (a.find(':') != std::string::npos) a = "[" + a + "]";
-  return a + ":" + num(port);
+/// An address from the network with its port, escaped; "?" when unknown.
+std::string shown_endpoint(const std::string& address, std::uint32_t port) {
+  return host_port(escape(address.empty() ? "?" : address), port);
 }
 
 /// Appends `text` wrapped to `width`: the first line starts with `first`,
@@ -152,8 +152,8 @@ std::string at(std::uint64_t t, std::uint64_t base) {
 std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::uint32_t port, std::uint64_t base) {
   std::string s = at(a.start_unix_us(), base);
   if (!s.empty()) s += "  ";
-  if (!a.local_address().empty() || a.local_port() != 0) s += host_port(a.local_address(), a.local_port()) + " ";
-  s += "-> " + host_port(report.address(), port) + " ";
+  if (!a.local_address().empty() || a.local_port() != 0) s += shown_endpoint(a.local_address(), a.local_port()) + " ";
+  s += "-> " + shown_endpoint(report.address(), port) + " ";
   const std::string after = ms_text(a.elapsed_ms());
   switch (a.outcome()) {
     case v1::Attempt::CONNECTED:
@@ -166,7 +166,7 @@ std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::ui
       s += "timed out after " + after;
       break;
     case v1::Attempt::UNREACHABLE: {
-      const bool v6 = a.icmp_from().find(':') != std::string::npos;
+      const bool v6 = looks_ipv6(a.icmp_from());
       s += "unreachable after " + after;
       if (!a.icmp_from().empty())
         s += ": ICMP " + icmp_error_name(v6, a.icmp_type(), a.icmp_code()) + " from " + escape(a.icmp_from());
@@ -203,7 +203,7 @@ std::string packet_line(const v1::PacketEvent& e, std::uint64_t base) {
       s += "ACK ";
       break;
     case v1::PacketEvent::ICMP_ERROR: {
-      const bool v6 = e.src().find(':') != std::string::npos;
+      const bool v6 = looks_ipv6(e.src());
       s += "ICMP " + icmp_error_name(v6, e.icmp_type(), e.icmp_code()) + " ";
       break;
     }
@@ -215,7 +215,7 @@ std::string packet_line(const v1::PacketEvent& e, std::uint64_t base) {
     s += escape(e.src()) + " -> " + escape(e.dst());
     if (e.src_port() || e.dst_port()) s += " about port " + num(e.src_port()) + "/" + num(e.dst_port());
   } else {
-    s += host_port(e.src(), e.src_port()) + " -> " + host_port(e.dst(), e.dst_port());
+    s += shown_endpoint(e.src(), e.src_port()) + " -> " + shown_endpoint(e.dst(), e.dst_port());
   }
   if (e.ttl() > 0) s += " ttl " + num(e.ttl());
   if (e.has_options()) {
@@ -227,7 +227,7 @@ std::string packet_line(const v1::PacketEvent& e, std::uint64_t base) {
 }
 
 std::string listener_line(const v1::Listener& l, std::uint32_t port) {
-  std::string s = host_port(l.address().empty() ? "*" : l.address(), l.port() ? l.port() : port);
+  std::string s = shown_endpoint(l.address().empty() ? "*" : l.address(), l.port() ? l.port() : port);
   if (l.v6_only()) s += " (IPv6 only)";
   s += " " + (l.process().empty() ? std::string("(process unknown)") : escape(l.process()));
   if (l.pid() != 0) s += " pid " + num(l.pid());

@@ -1,9 +1,10 @@
-#include "common/junit.h"
+#include "render/junit.h"
 
 #include <cstdio>
 
+#include "common/net.h"
 #include "common/text.h"
-#include "common/verdict.h"
+#include "verdict/verdict.h"
 
 namespace dropspot {
 
@@ -37,11 +38,6 @@ std::string attr(std::string_view name, std::string_view value) {
   return " " + std::string(name) + "=\"" + xml_escape(value) + "\"";
 }
 
-std::string host_port(std::string_view address, std::uint32_t port) {
-  const std::string a = escape(address);
-  return (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + num(port);
-}
-
 std::string outcome_name(v1::Attempt::Outcome o) {
   switch (o) {
     case v1::Attempt::CONNECTED:
@@ -60,10 +56,10 @@ std::string outcome_name(v1::Attempt::Outcome o) {
 }
 
 std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::uint32_t port) {
-  std::string s = host_port(a.local_address(), a.local_port()) + " -> " + host_port(report.address(), port) + " " +
+  std::string s = host_port(escape(a.local_address()), a.local_port()) + " -> " + host_port(escape(report.address()), port) + " " +
                   outcome_name(a.outcome()) + " after " + milliseconds(a.elapsed_ms()) + " ms";
   if (!a.icmp_from().empty()) {
-    const bool v6 = a.icmp_from().find(':') != std::string::npos;
+    const bool v6 = looks_ipv6(a.icmp_from());
     s += ": ICMP " + icmp_error_name(v6, a.icmp_type(), a.icmp_code()) + " from " + escape(a.icmp_from());
   }
   if (!a.error().empty() && a.outcome() != v1::Attempt::CONNECTED) s += " (" + escape(a.error()) + ")";
@@ -75,12 +71,12 @@ std::string packet_line(const v1::PacketEvent& e) {
                   : e.direction() == v1::PacketEvent::OUTBOUND ? "out "
                                                                : "";
   if (e.kind() == v1::PacketEvent::ICMP_ERROR) {
-    const bool v6 = e.src().find(':') != std::string::npos;
+    const bool v6 = looks_ipv6(e.src());
     s += "ICMP " + icmp_error_name(v6, e.icmp_type(), e.icmp_code()) + " " + escape(e.src()) + " -> " +
          escape(e.dst());
   } else {
-    s += v1::PacketEvent::Kind_Name(e.kind()) + " " + host_port(e.src(), e.src_port()) + " -> " +
-         host_port(e.dst(), e.dst_port());
+    s += v1::PacketEvent::Kind_Name(e.kind()) + " " + host_port(escape(e.src()), e.src_port()) + " -> " +
+         host_port(escape(e.dst()), e.dst_port());
   }
   if (e.ttl() > 0) s += " ttl " + num(e.ttl());
   if (!e.interface().empty()) s += " on " + escape(e.interface());
@@ -99,7 +95,7 @@ std::string failure_text(const v1::Report& report, const v1::PortReport& p) {
     s += "agent:    saw no packet for this port\n";
   for (const auto& e : ev.agent_packets()) s += "agent:    " + packet_line(e) + "\n";
   for (const auto& l : ev.listeners()) {
-    s += "listener: " + host_port(l.address().empty() ? "*" : l.address(), l.port() ? l.port() : p.port());
+    s += "listener: " + host_port(escape(l.address().empty() ? "*" : l.address()), l.port() ? l.port() : p.port());
     if (!l.process().empty()) s += " " + escape(l.process());
     if (l.pid() != 0) s += " pid " + num(l.pid());
     if (!l.unit().empty()) s += " unit " + escape(l.unit());

@@ -4,7 +4,7 @@
 // in, one v1::PortReport (verdict, summary, evidence, advice) out.
 // Pure code: no sockets, no clock, no files; times come in as values.
 //
-// Matching (see match_flows in verdict.cc): the agent's inbound SYNs are
+// Matching (see match_flows in verdict/matching.cc): the agent's inbound SYNs are
 // grouped into flows by their source address and port (retransmissions share
 // one flow). A flow belongs to the attempt whose local port it carries; when
 // NAT changed the port, leftover flows go to leftover attempts by time. A
@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/net.h"  // normalize_address, listener_accepts, icmp_error_name
 #include "dropspot.pb.h"
 
 namespace dropspot {
@@ -144,18 +145,5 @@ bool verdict_meets(v1::Verdict verdict, std::string_view what);
 
 /// Sets port.expect to `what` and port.as_expected to verdict_meets.
 void apply_expectation(v1::PortReport& port, std::string_view what);
-
-/// Normalised address text: brackets and %scope removed, IPv4-mapped IPv6
-/// shown as IPv4, IPv6 in canonical form. Text that is not an address is
-/// returned lower-cased.
-std::string normalize_address(std::string_view address);
-
-/// Whether a listener bound to `listener` accepts a SYN sent to `destination`
-/// (wildcards 0.0.0.0 / :: / *, IPV6_V6ONLY, v4-mapped addresses).
-bool listener_accepts(const v1::Listener& listener, std::string_view destination);
-
-/// "admin-prohibited", "port-unreachable", ... for an ICMP (v6=false) or
-/// ICMPv6 (v6=true) error; "ICMP type T code C" otherwise.
-std::string icmp_error_name(bool v6, std::uint32_t type, std::uint32_t code);
 
 }  // namespace dropspot

@@ -1,0 +1,298 @@
+// Putting it together: one port's verdict, and whether its evidence is complete.
+#include <algorithm>
+
+#include "verdict/internal.h"
+
+namespace dropspot {
+
+namespace verdict_detail {
+namespace {
+
+void fill_common(const port_input& in, v1::PortReport& r) {
+  r.set_port(in.port);
+  r.set_probe(in.probe);
+  auto* ev = r.mutable_evidence();
+  for (const auto& a : in.attempts) *ev->add_attempts() = a;
+  for (const auto& l : in.listeners) *ev->add_listeners() = l;
+  for (const auto& f : in.firewall) ev->add_firewall(f);
+  for (const auto& s : in.host_services) ev->add_services(s);
+  for (const auto& s : in.saved_rules) ev->add_saved_rules(s);
+  if (in.hop) *ev->mutable_hop() = *in.hop;
+  if (in.app) *r.mutable_app() = *in.app;
+}
+
+/// OPEN becomes APP_FAILED when the application probe failed.
+void apply_app(const port_input& in, judged& j) {
+  if (j.verdict != v1::OPEN || !in.app) return;
+  const auto kind = in.app->kind().empty() ? in.probe : in.app->kind();
+  if (!in.app->ok()) {
+    j.verdict = v1::APP_FAILED;
+    j.summary = "TCP connects, the " + kind + " probe failed" +
+                (in.app->detail().empty() ? std::string() : ": " + in.app->detail());
+  } else if (!in.app->detail().empty()) {
+    j.summary += ", " + kind + ": " + in.app->detail();
+  }
+}
+
+v1::PortReport decide_client_only(const port_input& in) {
+  v1::PortReport r;
+  fill_common(in, r);
+  std::vector<std::string> notes;
+  judged chosen;
+  int chosen_index = -1;
+  std::size_t failures = 0;
+  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
+    auto j = judge_client_only(in.attempts[i]);
+    if (j.verdict != v1::OPEN) ++failures;
+    if (chosen_index < 0 || (chosen.failed_locally && !j.failed_locally) ||
+        (j.failed_locally == chosen.failed_locally && rank(j.verdict) >= rank(chosen.verdict))) {
+      chosen = std::move(j);
+      chosen_index = static_cast<int>(i);
+    }
+  }
+  if (chosen_index < 0) {
+    r.set_verdict(v1::VERDICT_UNSPECIFIED);
+    r.set_summary("not probed");
+    return r;
+  }
+  if (chosen.verdict == v1::OPEN && failures > 0)
+    notes.push_back("loss: " + num(failures) + " of " + num(in.attempts.size()) +
+                    " attempts failed before one connected");
+  apply_app(in, chosen);
+  if (chosen.verdict != v1::OPEN) notes.push_back(client_only_reason(in));
+  const auto lv = check_listeners(in, normalize_address(in.target_address));
+  if (in.agent.status() == v1::AgentInfo::CONNECTED && in.listeners_known) {
+    if (chosen.verdict == v1::CLOSED && lv.fit == listener_view::none)
+      notes.push_back("the agent reports nothing listening on port " + num(in.port) + ": probably NO_LISTENER");
+    else if (chosen.verdict == v1::CLOSED && lv.fit == listener_view::elsewhere)
+      notes.push_back("the agent reports " + listener_list(lv.other, in.port) +
+                      " only: probably LISTENER_WRONG_ADDRESS");
+    else if (chosen.verdict == v1::FILTERED && lv.fit == listener_view::accepts)
+      notes.push_back("the agent reports " + listener_list(lv.accepting, in.port) +
+                      ": the service is ready, a firewall on the way or on the host drops the SYNs");
+  }
+  hsts_note(in, notes);
+  r.set_verdict(chosen.verdict);
+  r.set_summary(chosen.summary);
+  for (auto& n : notes) r.mutable_evidence()->add_notes(std::move(n));
+  for (const auto& n : in.agent_notes) r.mutable_evidence()->add_notes(n);
+  advice_context ctx;
+  ctx.dst = normalize_address(in.target_address);
+  ctx.failed_locally = chosen.failed_locally;
+  for (auto& s : advise(chosen.verdict, in, lv, ctx)) r.add_advice(std::move(s));
+  return r;
+}
+
+/// An attempt that connected, or that the evidence calls OPEN/APP_FAILED and
+/// the prober itself saw connect; a timed-out attempt the agent saw answered
+/// still lost its reply on the way.
+bool attempt_got_through(const Attempt& a, const judged& j) {
+  if (j.verdict != v1::OPEN && j.verdict != v1::APP_FAILED) return false;
+  return a.outcome() == Attempt::CONNECTED || a.outcome() == Attempt::OUTCOME_UNSPECIFIED;
+}
+
+}  // namespace
+}  // namespace verdict_detail
+
+using namespace verdict_detail;
+
+bool agent_capturing(const port_input& in) {
+  const auto& ag = in.agent;
+  if (ag.status() != v1::AgentInfo::CONNECTED || !ag.capture_active()) return false;
+  return std::find(ag.refused_ports().begin(), ag.refused_ports().end(), in.port) == ag.refused_ports().end();
+}
+
+v1::PortReport decide_port(const port_input& in) {
+  if (!agent_capturing(in)) return decide_client_only(in);
+
+  v1::PortReport r;
+  fill_common(in, r);
+  const auto m = match_flows(in);
+  for (const auto& p : m.packets) *r.mutable_evidence()->add_agent_packets() = p;
+
+  std::vector<judged> per;
+  per.reserve(in.attempts.size());
+  int chosen = -1;
+  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
+    per.push_back(judge_attempt(in, m, i));
+    const auto& j = per.back();
+    if (j.verdict == v1::VERDICT_UNSPECIFIED) continue;
+    if (chosen < 0) {
+      chosen = static_cast<int>(i);
+      continue;
+    }
+    const auto& c = per[static_cast<std::size_t>(chosen)];
+    if ((c.failed_locally && !j.failed_locally) ||
+        (c.failed_locally == j.failed_locally && rank(j.verdict) >= rank(c.verdict)))
+      chosen = static_cast<int>(i);
+  }
+  if (chosen < 0) {
+    r.set_verdict(v1::VERDICT_UNSPECIFIED);
+    r.set_summary("not probed");
+    for (const auto& n : in.agent_notes) r.mutable_evidence()->add_notes(n);
+    return r;
+  }
+  const auto ci = static_cast<std::size_t>(chosen);
+  judged j = per[ci];
+  const flow* f = m.flow_for(ci);
+
+  std::vector<std::string> notes = j.notes;
+  // Several attempts: loss and disagreement.
+  if (per.size() > 1) {
+    std::size_t failed = 0;
+    bool differ = false;
+    for (std::size_t i = 0; i < per.size(); ++i) {
+      if (!attempt_got_through(in.attempts[i], per[i])) ++failed;
+      if (per[i].verdict != j.verdict && !per[i].failed_locally) differ = true;
+    }
+    if (j.verdict == v1::OPEN && failed > 0) {
+      std::string s = "loss: " + num(failed) + " of " + num(per.size()) + " attempts failed before one connected (";
+      bool first = true;
+      for (std::size_t i = 0; i < per.size(); ++i) {
+        if (attempt_got_through(in.attempts[i], per[i])) continue;
+        s += (first ? "" : "; ") + std::string("attempt ") + num(i + 1) + ": " +
+             (per[i].verdict == v1::OPEN ? "the prober gave up waiting (" + per[i].summary + ")" : per[i].summary);
+        first = false;
+      }
+      notes.push_back(s + ")");
+    } else if (differ) {
+      std::string s = "attempts disagree:";
+      for (std::size_t i = 0; i < per.size(); ++i)
+        s += (i ? ", " : " ") + num(i + 1) + " " + v1::Verdict_Name(per[i].verdict);
+      notes.push_back(s + " (intermittent loss; the attempt that got furthest decides)");
+    }
+  }
+  if (f != nullptr) flow_notes(in, m, *f, &in.attempts[ci], notes);
+  // NAT seen on the control channel when no SYN tells.
+  if (f == nullptr && !in.prober_address.empty() && !in.agent.peer_address().empty() &&
+      normalize_address(in.prober_address) != normalize_address(in.agent.peer_address()))
+    notes.push_back("source address translated: you are " + in.prober_address + ", the agent sees " +
+                    in.agent.peer_address());
+  // Other attempts' SYNs that arrived late.
+  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
+    if (i == ci) continue;
+    if (const flow* g = m.flow_for(i);
+        g != nullptr && in.attempts[i].outcome() != Attempt::CONNECTED && in.attempts[i].start_unix_us() > 0) {
+      const auto end = attempt_end_us(in.attempts[i]);
+      const auto t = m.time(g->syns.front());
+      if (t > end + static_cast<std::uint64_t>(tolerance_ms(in) * 1000))
+        notes.push_back("attempt " + num(i + 1) + "'s SYN reached the server " +
+                        ms_text(static_cast<double>(t - end) / 1000.0) + " after the prober gave up on it");
+    }
+  }
+  std::size_t unmatched_flows = 0;
+  for (const auto& fl : m.flows)
+    if (fl.attempt < 0) ++unmatched_flows;
+  if (unmatched_flows > 0)
+    notes.push_back("the agent saw SYNs from " + num(unmatched_flows) +
+                    " connection(s) that match no attempt of the prober");
+  std::size_t stray_replies = 0;
+  for (auto i : m.stray)
+    if (m.at(i).direction() == PacketEvent::OUTBOUND) ++stray_replies;
+  if (stray_replies > 0)
+    notes.push_back("the server sent " + num(stray_replies) + " packet(s) to the prober that match no SYN it saw");
+  if (in.capture_drops > 0)
+    notes.push_back("the agent's capture dropped " + num(in.capture_drops) +
+                    " packets (kernel buffer): the evidence may be incomplete");
+
+  const std::string dst = f != nullptr && !f->dst.empty() ? f->dst : normalize_address(in.target_address);
+  const auto lv = check_listeners(in, dst);
+  apply_app(in, j);
+  if (f == nullptr && (j.verdict == v1::DROPPED_IN_TRANSIT || j.verdict == v1::REJECTED_IN_TRANSIT)) {
+    if (lv.fit == listener_view::accepts)
+      notes.push_back("the server is ready: " + listener_list(lv.accepting, in.port));
+    else if (lv.fit == listener_view::none)
+      notes.push_back("nothing listens on port " + num(in.port) +
+                      " either: once packets arrive, the service must be started too");
+    else if (lv.fit == listener_view::elsewhere)
+      notes.push_back("once packets arrive: " + listener_list(lv.other, in.port) +
+                      " only, so the service must also be bound to the public address");
+    if (in.hop && in.hop->path_length() > 0 && in.hop->last_hop() > 0) {
+      if (in.hop->last_hop() + 1 >= in.hop->path_length())
+        notes.push_back("the drop is just before the server: the provider's packet filter is the likely place");
+      else if (in.hop->last_hop() <= 2)
+        notes.push_back("the drop is close to the prober: its own router or firewall, or the ISP");
+    }
+    if (in.hop && !in.hop->note().empty()) notes.push_back(in.hop->note());
+  }
+  if (j.verdict == v1::OPEN && lv.fit == listener_view::accepts) {
+    const auto& l = *lv.accepting.front();
+    j.summary += ", " + (l.process().empty() ? std::string("a process") : l.process()) + " on " +
+                 host_port(l.address().empty() ? "*" : l.address(), in.port);
+  }
+  hsts_note(in, notes);
+
+  r.set_verdict(j.verdict);
+  r.set_summary(j.summary);
+  for (auto& n : notes) r.mutable_evidence()->add_notes(std::move(n));
+  for (const auto& n : in.agent_notes) r.mutable_evidence()->add_notes(n);
+  advice_context ctx;
+  ctx.dst = dst;
+  ctx.syn_seen = f != nullptr;
+  ctx.failed_locally = j.failed_locally;
+  // the agent's commands for this host first, where the host decides
+  if (j.verdict == v1::OPEN || j.verdict == v1::APP_FAILED || j.verdict == v1::DROPPED_BY_HOST_FIREWALL ||
+      j.verdict == v1::REJECTED_BY_HOST_FIREWALL || j.verdict == v1::NO_LISTENER ||
+      j.verdict == v1::LISTENER_WRONG_ADDRESS)
+    for (const auto& s : in.host_advice) r.add_advice(s);
+  for (auto& s : advise(j.verdict, in, lv, ctx)) r.add_advice(std::move(s));
+  return r;
+}
+
+evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_unix_us, double control_rtt_ms,
+                                       const evidence_timing& timing) {
+  evidence_check c;
+  if (!agent_capturing(in)) {
+    c.complete = true;
+    c.why = "no agent capture for this port";
+    return c;
+  }
+  if (in.attempts.empty()) {
+    c.why = "no attempt yet";
+    return c;
+  }
+  const double grace_ms = std::max(timing.min_grace_ms, timing.rtt_factor * std::max(0.0, control_rtt_ms));
+  const auto grace_us = static_cast<std::uint64_t>(grace_ms * 1000);
+  const auto m = match_flows(in);
+  const auto last = in.attempts.size() - 1;
+  const auto& a = in.attempts[last];
+  const flow* f = m.flow_for(last);
+  /// Complete when `since` is at least grace ago; else when to ask again.
+  auto after_grace = [&](std::uint64_t since, const char* done, const char* waiting) {
+    if (now_unix_us >= since + grace_us) {
+      c.complete = true;
+      c.why = done;
+    } else {
+      c.why = waiting;
+      c.recheck_in_ms = static_cast<double>(since + grace_us - now_unix_us) / 1000.0;
+    }
+    return c;
+  };
+
+  if (a.outcome() == Attempt::FAILED) {
+    c.complete = true;
+    c.why = "the attempt failed locally: nothing to wait for";
+    return c;
+  }
+  if (a.outcome() != Attempt::OUTCOME_UNSPECIFIED) {
+    if (f != nullptr && f->replied()) {
+      c.complete = true;
+      c.why = "the SYN and the host's reply were seen";
+      return c;
+    }
+    return after_grace(attempt_end_us(a), "the attempt ended and the grace for late packets passed",
+                       "waiting for the agent's packets still on the way");
+  }
+  // Still running.
+  if (f == nullptr) {
+    c.why = "no SYN seen yet: only the prober's timeout can tell";
+    return c;
+  }
+  if (const auto r = m.first_reply(*f); r != matching::npos)
+    return after_grace(m.time(r), "the host replied and the prober did not get the reply: it was lost",
+                       "the host replied: waiting for the prober to get it");
+  return after_grace(m.time(f->syns.front()), "the SYN arrived and nothing left the host within the grace",
+                     "the SYN arrived: waiting for the host's reply");
+}
+
+}  // namespace dropspot
