@@ -8,7 +8,7 @@
 // services}/*.xml (the permanent configuration), DefaultZone from
 // <root>/etc/firewalld/firewalld.conf. This is the configuration firewalld
 // loads at boot or on --reload: the live rules are in the nft ruleset
-// (table inet firewalld), which firewall.h evaluates.
+// (table inet firewalld), which firewall/firewall.h evaluates.
 //
 // The evaluation follows firewalld's zone chains: the zone of a packet is the
 // zone bound to its source address, else the zone bound to its input

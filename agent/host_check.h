@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "agent/distro.h"
-#include "agent/firewall.h"
+#include "agent/firewall/firewall.h"
 #include "agent/firewalld.h"
 #include "agent/saved_rules.h"
 #include "agent/services.h"

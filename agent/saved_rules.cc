@@ -1,5 +1,6 @@
 #include "agent/saved_rules.h"
 #include "agent/host_files.h"
+#include "agent/run_program.h"
 
 #include <unistd.h>
 

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/firewall.h"
+#include "agent/firewall/firewall.h"
 
 namespace dropspot::agent {
 

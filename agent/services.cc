@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "agent/firewall.h"
+#include "agent/run_program.h"
 
 namespace dropspot::agent {
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "agent/firewall.h"
+#include "agent/firewall/firewall.h"
 
 using namespace dropspot::agent;
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "agent/firewall.h"
+#include "agent/firewall/firewall.h"
 
 using namespace dropspot::agent;
 

@@ -4,7 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/firewall.h"
+#include "agent/firewall/firewall.h"
+#include "agent/run_program.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;

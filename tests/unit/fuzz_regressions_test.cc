@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 
-#include "agent/firewall.h"
+#include "agent/firewall/firewall.h"
 #include "prober/app/parse.h"
 
 using namespace dropspot::agent;

@@ -144,11 +144,6 @@ struct firewall_diagnosis {
 };
 firewall_diagnosis diagnose(const firewall_snapshot& snapshot, const syn_packet& packet);
 
-/// Runs a program (no shell) with a deadline, stdout captured; nothing when it
-/// is missing, fails, or times out (then `error` says which).
-std::optional<std::string> run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                                       std::string& error);
-
 /// Reads the live rulesets: nft (JSON and text), iptables-save/ip6tables-save
 /// when they use the nft backend, iptables-legacy-save/ip6tables-legacy-save.
 firewall_snapshot read_firewall(std::chrono::milliseconds timeout = std::chrono::seconds(5));

@@ -1,0 +1,78 @@
+// The host's firewall, all sources together: reading them and diagnosing a SYN.
+#include "agent/firewall/firewall.h"
+#include "agent/run_program.h"
+
+namespace dropspot::agent {
+
+// ---------------------------------------------------------------------------
+// All sources
+// ---------------------------------------------------------------------------
+
+firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& packet) {
+  firewall_diagnosis out;
+  out.notes = snap.notes;
+  auto add = [&](fw_finding f) {
+    for (auto& n : f.notes) out.notes.push_back(std::move(n));
+    if (!f.blocks()) return false;
+    if (out.action == fw_action::none || out.action == fw_action::accept) out.action = f.action;
+    out.blocked.push_back(f.rule);
+    return true;
+  };
+  if (snap.nft) {
+    out.inspected = true;
+    auto f = evaluate(*snap.nft, packet);
+    const auto family = f.family;
+    const auto table = f.table;
+    if (add(std::move(f))) {
+      // a rule of an iptables-nft table: quote the iptables line too
+      const auto& ipt = packet.v6 ? snap.iptables_nft_v6 : snap.iptables_nft_v4;
+      if (ipt && family == (packet.v6 ? "ip6" : "ip") && table == "filter") {
+        auto i = evaluate(*ipt, packet, packet.v6 ? "ip6tables" : "iptables");
+        if (i.blocks()) out.blocked.push_back(i.rule);
+      }
+    } else if (out.action == fw_action::none) {
+      out.action = fw_action::accept;
+    }
+  }
+  const auto& legacy = packet.v6 ? snap.iptables_legacy_v6 : snap.iptables_legacy_v4;
+  if (legacy) {
+    out.inspected = true;
+    add(evaluate(*legacy, packet, packet.v6 ? "ip6tables-legacy" : "iptables-legacy"));
+  }
+  return out;
+}
+
+firewall_snapshot read_firewall(std::chrono::milliseconds timeout) {
+  firewall_snapshot snap;
+  std::string err;
+  if (auto j = run_program({"nft", "-j", "list", "ruleset"}, timeout, err)) {
+    std::string text_err;
+    auto text = run_program({"nft", "-a", "list", "ruleset"}, timeout, text_err);
+    auto parsed = parse_nft_json(*j, text ? *text : std::string());
+    if (parsed) snap.nft = std::move(parsed).value();
+    else snap.notes.push_back(parsed.error());
+  } else {
+    snap.notes.push_back("nftables not read (" + err + ")");
+  }
+  auto read_ipt = [&](const char* program, std::optional<ipt_ruleset>& nft_slot,
+                      std::optional<ipt_ruleset>& legacy_slot) {
+    std::string e;
+    auto text = run_program({program}, timeout, e);
+    if (!text) return;
+    auto parsed = parse_iptables_save(*text);
+    if (!parsed) {
+      snap.notes.push_back(std::string(program) + ": " + parsed.error());
+      return;
+    }
+    if (parsed->nft_backend) nft_slot = std::move(parsed).value();
+    else if (!parsed->chains.empty()) legacy_slot = std::move(parsed).value();
+  };
+  read_ipt("iptables-save", snap.iptables_nft_v4, snap.iptables_legacy_v4);
+  read_ipt("ip6tables-save", snap.iptables_nft_v6, snap.iptables_legacy_v6);
+  std::optional<ipt_ruleset> unused;
+  read_ipt("iptables-legacy-save", unused, snap.iptables_legacy_v4);
+  read_ipt("ip6tables-legacy-save", unused, snap.iptables_legacy_v6);
+  return snap;
+}
+
+}  // namespace dropspot::agent

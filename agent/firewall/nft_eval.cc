@@ -1,0 +1,454 @@
+// nftables: what the ruleset does with a SYN.
+#include <algorithm>
+
+#include "agent/firewall/internal.h"
+
+namespace dropspot::agent {
+
+using namespace firewall_detail;
+
+// ---------------------------------------------------------------------------
+// nftables: evaluation
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct nft_eval {
+  const nft_ruleset::impl& rs;
+  const syn_packet& pkt;
+  std::vector<std::string>& notes;
+  const nft_rule_rec* current = nullptr;
+  std::size_t chain_visits = 0;
+
+  std::string rule_name(const nft_rule_rec& r) const {
+    return "table " + r.family + " " + r.table + " chain " + r.chain + " handle " + std::to_string(r.handle) + ": " +
+           r.text;
+  }
+  void note(const std::string& what) {
+    auto n = (current ? rule_name(*current) + ": " : std::string()) + what;
+    if (std::find(notes.begin(), notes.end(), n) == notes.end()) notes.push_back(n);
+  }
+
+  /// The elements of a set reference: inline {"set":[...]}, "@name", a single value.
+  const json* elements(const json& right, json& scratch) const {
+    if (right.is_object() && right.contains("set")) return &field(right, "set");
+    if (right.is_string() && !right.get<std::string>().empty() && right.get<std::string>()[0] == '@') {
+      auto it = rs.sets.find(chain_key(current->family, current->table, right.get<std::string>().substr(1)));
+      return it == rs.sets.end() ? nullptr : &it->second;
+    }
+    scratch = json::array({right});
+    return &scratch;
+  }
+
+  static const json& unwrap(const json& e) {
+    if (e.is_object() && e.contains("elem") && field(e, "elem").is_object() && field(e, "elem").contains("val"))
+      return field(field(e, "elem"), "val");
+    return e;
+  }
+
+  // --- single-element comparisons ---
+
+  static std::optional<long long> number(const json& v) {
+    if (v.is_number_integer() || v.is_number_unsigned()) return v.get<long long>();
+    if (v.is_string()) {
+      const auto& s = v.get_ref<const std::string&>();
+      if (!s.empty() && std::all_of(s.begin(), s.end(), ::isdigit)) return std::atoll(s.c_str());
+    }
+    return std::nullopt;
+  }
+
+  tri port_is(long long port, const json& e) {
+    const auto& v = unwrap(e);
+    if (auto n = number(v)) return *n == port ? tri::yes : tri::no;
+    if (v.is_object() && v.contains("range") && field(v, "range").is_array() && field(v, "range").size() == 2) {
+      auto lo = number(field(v, "range")[0]), hi = number(field(v, "range")[1]);
+      if (lo && hi) return (port >= *lo && port <= *hi) ? tri::yes : tri::no;
+    }
+    note("a port value dropspot does not understand (" + v.dump() + "): assumed to match");
+    return tri::maybe;
+  }
+
+  tri address_is(const asio::ip::address& a, const json& e) {
+    const auto& v = unwrap(e);
+    if (v.is_string()) {
+      auto x = parse_address(v.get<std::string>());
+      if (x) return *x == a ? tri::yes : tri::no;
+    } else if (v.is_object() && v.contains("prefix")) {
+      auto x = parse_address(field(v, "prefix").value("addr", std::string()));
+      const auto& len = field(field(v, "prefix"), "len");
+      if (x && len.is_number_unsigned()) return in_prefix(a, *x, len.get<unsigned>()) ? tri::yes : tri::no;
+    } else if (const auto& range = field(v, "range");
+               range.is_array() && range.size() == 2 && range[0].is_string() && range[1].is_string()) {
+      auto lo = parse_address(range[0].get<std::string>()), hi = parse_address(range[1].get<std::string>());
+      if (lo && hi) return in_range(a, *lo, *hi) ? tri::yes : tri::no;
+    }
+    note("an address value dropspot does not understand (" + v.dump() + "): assumed to match");
+    return tri::maybe;
+  }
+
+  tri string_is(const std::string& s, const json& e) {
+    const auto& v = unwrap(e);
+    if (!v.is_string()) return tri::no;
+    auto pat = v.get<std::string>();
+    if (!pat.empty() && pat.back() == '*') return s.compare(0, pat.size() - 1, pat, 0, pat.size() - 1) == 0 ? tri::yes : tri::no;
+    return s == pat ? tri::yes : tri::no;
+  }
+
+  /// Any element of `right` matches (tri::yes wins over maybe).
+  template <class F>
+  tri any_of(const json& right, F&& is) {
+    json scratch;
+    const json* elems = elements(right, scratch);
+    if (!elems) {
+      note("set " + right.dump() + " not found: assumed to match");
+      return tri::maybe;
+    }
+    tri out = tri::no;
+    for (const auto& e : *elems) {
+      auto t = is(e);
+      if (t == tri::yes) return tri::yes;
+      if (t == tri::maybe) out = tri::maybe;
+    }
+    return out;
+  }
+
+  /// The element of the packet the left side names, as a comparison; nothing
+  /// when it is unknown to dropspot (then the match "may match").
+  /// `implied_no` is set when the left side cannot apply to this packet at all
+  /// (ip saddr on an IPv6 packet, udp dport on TCP): nft then never matches.
+  tri match(const json& m) {
+    const auto op = m.value("op", std::string("=="));
+    const json& left = field(m, "left");
+    const json& right = field(m, "right");
+    auto apply_op = [&](tri contained) { return op == "!=" ? negate(contained) : contained; };
+    const bool eq_like = op == "==" || op == "!=" || op == "in";
+
+    if (left.is_object() && left.contains("payload")) {
+      const auto& p = field(left, "payload");
+      auto proto = p.value("protocol", std::string());
+      auto field = p.value("field", std::string());
+      if (proto == "ip" || proto == "ip6") {
+        if ((proto == "ip6") != pkt.v6) return tri::no;  // implicit nfproto dependency
+        if (field == "protocol" || field == "nexthdr")
+          return apply_op(any_of(right, [&](const json& e) {
+            const auto& v = unwrap(e);
+            return (v == "tcp" || v == 6) ? tri::yes : tri::no;
+          }));
+        if (field == "saddr" || field == "daddr") {
+          const auto& addr = field == "saddr" ? pkt.source : pkt.destination;
+          if (!addr) {
+            if (field == "saddr") {
+              note("matches the source address; for any remote source taken as not matching");
+              return op == "!=" ? tri::yes : tri::no;
+            }
+            note("matches the destination address, unknown here: assumed to match");
+            return tri::maybe;
+          }
+          if (!eq_like) return tri::maybe;
+          return apply_op(any_of(right, [&](const json& e) { return address_is(*addr, e); }));
+        }
+      } else if (proto == "tcp" || proto == "th") {
+        if (field == "dport") {
+          const long long port = pkt.port;
+          if (eq_like) return apply_op(any_of(right, [&](const json& e) { return port_is(port, e); }));
+          auto n = number(right);
+          if (!n) return tri::maybe;
+          if (op == "<") return port < *n ? tri::yes : tri::no;
+          if (op == ">") return port > *n ? tri::yes : tri::no;
+          if (op == "<=") return port <= *n ? tri::yes : tri::no;
+          if (op == ">=") return port >= *n ? tri::yes : tri::no;
+        }
+        if (field == "sport") {
+          note("matches the client's source port, unknown: assumed to match");
+          return tri::maybe;
+        }
+        if (field == "flags") return flags_match(op, tcp_syn, right);
+      } else if (!proto.empty()) {
+        return tri::no;  // udp, icmp, sctp ...: not a TCP packet
+      }
+    }
+    if (left.is_object() && left.contains("&") && field(left, "&").is_array() && field(left, "&").size() == 2) {
+      const auto& inner = field(left, "&")[0];
+      const auto& payload = field(inner, "payload");
+      if (payload.is_object() && payload.value("field", std::string()) == "flags" &&
+          payload.value("protocol", std::string()) == "tcp") {
+        auto mask = flag_bits(field(left, "&")[1]);
+        if (mask) return flags_match(op == "in" ? "==" : op, tcp_syn & *mask, right);
+      }
+    }
+    if (left.is_object() && left.contains("meta")) {
+      auto key = field(left, "meta").value("key", std::string());
+      if (key == "protocol")
+        return apply_op(any_of(right, [&](const json& e) {
+          return unwrap(e) == (pkt.v6 ? "ip6" : "ip") ? tri::yes : tri::no;
+        }));
+      if (key == "l4proto")
+        return apply_op(any_of(right, [&](const json& e) {
+          const auto& v = unwrap(e);
+          return (v == "tcp" || v == 6) ? tri::yes : tri::no;
+        }));
+      if (key == "nfproto")
+        return apply_op(any_of(right, [&](const json& e) {
+          return unwrap(e) == (pkt.v6 ? "ipv6" : "ipv4") ? tri::yes : tri::no;
+        }));
+      if (key == "iifname" || key == "iif") {
+        if (pkt.in_interface.empty()) {
+          auto is_lo = any_of(right, [&](const json& e) { return string_is("lo", e); });
+          if (is_lo == tri::yes) return apply_op(tri::no);  // remote traffic never arrives on lo
+          note("matches the input interface, unknown here: assumed to match");
+          return tri::maybe;
+        }
+        return apply_op(any_of(right, [&](const json& e) { return string_is(pkt.in_interface, e); }));
+      }
+      if (key == "pkttype")
+        return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "host" ? tri::yes : tri::no; }));
+    }
+    if (left.is_object() && left.contains("fib")) {
+      // fib daddr type local: the packet is for this host
+      const auto& f = field(left, "fib");
+      if (f.value("result", std::string()) == "type" && f.contains("flags") &&
+          field(f, "flags").dump().find("daddr") != std::string::npos)
+        return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "local" ? tri::yes : tri::no; }));
+    }
+    if (left.is_object() && left.contains("ct")) {
+      auto key = field(left, "ct").value("key", std::string());
+      if (key == "state") {
+        // "in" and arrays are bit tests: new is in {new, untracked}
+        return apply_op(any_of(right, [&](const json& e) {
+          const auto& v = unwrap(e);
+          if (v.is_array()) {
+            for (const auto& x : v)
+              if (x == "new") return tri::yes;
+            return tri::no;
+          }
+          return v == "new" ? tri::yes : tri::no;
+        }));
+      }
+      if (key == "direction")
+        return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "original" ? tri::yes : tri::no; }));
+    }
+    note("an expression dropspot does not evaluate (" + render_left(left) + "): the rule may match");
+    return tri::maybe;
+  }
+
+  static std::optional<std::uint64_t> flag_bits(const json& v) {
+    if (v.is_number()) return v.get<std::uint64_t>();
+    if (v.is_string()) return tcp_flag_bit(v.get<std::string>());
+    if (v.is_array() || (v.is_object() && v.contains("set"))) {
+      std::uint64_t bits = 0;
+      for (const auto& x : v.is_array() ? v : field(v, "set")) {
+        auto b = flag_bits(x);
+        if (!b) return std::nullopt;
+        bits |= *b;
+      }
+      return bits;
+    }
+    if (v.is_object() && v.contains("|") && v["|"].is_array()) {
+      std::uint64_t bits = 0;
+      for (const auto& x : v["|"]) {
+        auto b = flag_bits(x);
+        if (!b) return std::nullopt;
+        bits |= *b;
+      }
+      return bits;
+    }
+    return std::nullopt;
+  }
+
+  tri flags_match(const std::string& op, std::uint64_t value, const json& right) {
+    auto bits = flag_bits(right);
+    if (!bits) {
+      note("tcp flags value dropspot does not understand: assumed to match");
+      return tri::maybe;
+    }
+    if (op == "in") return (value & *bits) ? tri::yes : tri::no;
+    if (op == "==") return value == *bits ? tri::yes : tri::no;
+    if (op == "!=") return value != *bits ? tri::yes : tri::no;
+    return tri::maybe;
+  }
+
+  struct rule_result {
+    tri matched = tri::yes;
+    std::string verdict;  ///< accept drop reject jump goto return continue, or empty
+    std::string target;
+  };
+
+  rule_result verdict_of(const json& v, rule_result r) {
+    if (!v.is_object() || v.empty()) return r;
+    const std::string& k = v.begin().key();  // see render_expr
+    const json& val = v.begin().value();
+    r.verdict = k;
+    if ((k == "jump" || k == "goto") && val.is_object()) r.target = val.value("target", std::string());
+    return r;
+  }
+
+  rule_result run_rule(const nft_rule_rec& rule) {
+    current = &rule;
+    rule_result r;
+    for (const auto& e : rule.expr) {
+      if (!e.is_object() || e.empty()) continue;
+      const std::string& k = e.begin().key();  // see render_expr
+      const json& val = e.begin().value();
+      if (k == "match") {
+        auto t = match(val);
+        if (t == tri::no) return {tri::no, {}, {}};
+        if (t == tri::maybe) r.matched = tri::maybe;
+      } else if (k == "vmap") {
+        tri found = tri::no;
+        json verdict;
+        auto key_match = [&](const json& key_value) {
+          json m = {{"op", "=="}, {"left", field(val, "key")}, {"right", key_value}};
+          return match(m);
+        };
+        json scratch;
+        const json* elems = elements(field(val, "data"), scratch);
+        if (!elems) {
+          note("verdict map " + field(val, "data").dump() + " not found: the rule may match");
+          return {tri::maybe, {}, {}};
+        }
+        for (const auto& pair : *elems) {
+          if (!pair.is_array() || pair.size() != 2) continue;
+          auto t = key_match(pair[0]);
+          if (t == tri::no) continue;
+          found = t;
+          verdict = pair[1];
+          if (t == tri::yes) break;
+        }
+        if (found == tri::no) return {tri::no, {}, {}};
+        if (found == tri::maybe) r.matched = tri::maybe;
+        return verdict_of(verdict, r);
+      } else if (k == "accept" || k == "drop" || k == "reject" || k == "jump" || k == "goto" || k == "return" ||
+                 k == "continue") {
+        return verdict_of(e, r);
+      } else if (k == "queue") {
+        note("queues packets to a userspace program: its verdict is unknown");
+        return {tri::maybe, "accept", {}};
+      } else if (k == "xt") {
+        if (val.is_object() && val.value("name", std::string()) == "comment") continue;
+        note("an iptables extension dropspot does not evaluate (" + render_expr(e) + "): the rule may match");
+        r.matched = tri::maybe;
+      } else if (k == "counter" || k == "log" || k == "limit" || k == "mangle" || k == "notrack" || k == "set" ||
+                 k == "ct helper" || k == "quota" || k == "meter" || k == "comment") {
+        // statements that leave the verdict alone (a limit is assumed under its rate)
+      } else {
+        note("a statement dropspot does not evaluate (" + k + "): the rule may match");
+        r.matched = tri::maybe;
+      }
+    }
+    return r;
+  }
+
+  struct chain_result {
+    fw_action action = fw_action::none;  ///< none: fell off the end (or returned)
+    const nft_rule_rec* rule = nullptr;
+    bool uncertain = false;
+  };
+
+  chain_result run_chain(const nft_chain_rec& chain, int depth) {
+    if (depth > 32) {
+      note("jumps nest deeper than 32 chains: evaluation stopped at chain " + chain.name);
+      return {};
+    }
+    if (++chain_visits > max_chain_visits) {
+      note("jumps enter chains more than " + std::to_string(max_chain_visits) + " times: evaluation stopped");
+      return {};
+    }
+    for (auto index : chain.rules) {
+      const auto& rule = rs.rules[index];
+      auto r = run_rule(rule);
+      if (r.matched == tri::no || r.verdict.empty() || r.verdict == "continue") continue;
+      const bool maybe = r.matched == tri::maybe;
+      if (r.verdict == "accept") return {fw_action::accept, &rule, maybe};
+      if (r.verdict == "drop") return {fw_action::drop, &rule, maybe};
+      if (r.verdict == "reject") return {fw_action::reject, &rule, maybe};
+      if (r.verdict == "return") return {};
+      if (r.verdict == "jump" || r.verdict == "goto") {
+        auto target = rs.chains.find(chain_key(chain.family, chain.table, r.target));
+        if (target == rs.chains.end()) {
+          notes.push_back("chain " + r.target + " not found");
+          continue;
+        }
+        auto sub = run_chain(target->second, depth + 1);
+        sub.uncertain = sub.uncertain || maybe;
+        if (sub.action != fw_action::none || r.verdict == "goto") return sub;
+      }
+    }
+    return {};
+  }
+};
+
+}  // namespace
+
+namespace {
+
+fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet) {
+  const auto& rs = rules.get();
+  fw_finding out;
+  // The hooks a SYN to this host passes, in order: netdev/inet ingress,
+  // prerouting, input; within a hook, by priority.
+  auto hook_rank = [](const std::string& hook) { return hook == "ingress" ? 0 : hook == "prerouting" ? 1 : 2; };
+  std::vector<const nft_chain_rec*> base;
+  for (const auto& [key, c] : rs.chains) {
+    if (!c.base || c.type != "filter") continue;  // nat and route chains do not filter
+    const bool family_fits = c.family == "inet" || c.family == (packet.v6 ? "ip6" : "ip");
+    if ((c.hook == "input" || c.hook == "prerouting") && family_fits) base.push_back(&c);
+    else if (c.hook == "ingress" && (c.family == "netdev" || c.family == "inet")) {
+      // an ingress chain sees one device: remote traffic never arrives on lo
+      const auto& iface = packet.in_interface;
+      if (!c.device.empty() && (c.device == "lo" || (!iface.empty() && iface != c.device))) continue;
+      if (!c.device.empty() && iface.empty())
+        out.notes.push_back("table " + c.family + " " + c.table + " chain " + c.name + " filters device " + c.device +
+                            " only; the input interface is unknown here: assumed to be it");
+      base.push_back(&c);
+    }
+  }
+  std::stable_sort(base.begin(), base.end(), [&](auto* a, auto* b) {
+    if (hook_rank(a->hook) != hook_rank(b->hook)) return hook_rank(a->hook) < hook_rank(b->hook);
+    return a->prio != b->prio ? a->prio < b->prio : a->order < b->order;
+  });
+  nft_eval ev{rs, packet, out.notes};
+  for (const auto* c : base) {
+    auto r = ev.run_chain(*c, 0);
+    if (r.action == fw_action::none) {
+      if (c->policy == "drop") {
+        out.action = fw_action::drop;
+        out.rule = "table " + c->family + " " + c->table + " chain " + c->name + " policy drop";
+        out.family = c->family;
+        out.table = c->table;
+        out.chain = c->name;
+        return out;
+      }
+      out.action = fw_action::accept;
+      continue;
+    }
+    if (r.action == fw_action::accept) {
+      out.action = fw_action::accept;
+      continue;
+    }
+    out.action = r.action;
+    out.rule = ev.rule_name(*r.rule);
+    out.family = r.rule->family;
+    out.table = r.rule->table;
+    out.chain = r.rule->chain;
+    out.handle = r.rule->handle;
+    if (r.uncertain) out.notes.push_back("the rule that decided may not match: see the notes before it");
+    return out;
+  }
+  if (base.empty()) out.action = fw_action::none;
+  return out;
+}
+
+}  // namespace
+
+fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet) {
+  try {
+    return evaluate_unchecked(rules, packet);
+  } catch (const json::exception& e) {
+    fw_finding out;
+    out.notes.push_back(std::string("the nftables ruleset has a structure dropspot does not understand (") + e.what() +
+                        "): not evaluated");
+    return out;
+  }
+}
+
+}  // namespace dropspot::agent
