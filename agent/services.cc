@@ -186,34 +186,6 @@ std::vector<std::string> systemd_manager::journal_tail(const std::string& unit, 
   return out;
 }
 
-std::vector<std::string> fake_service_manager::units_for_port(std::uint16_t port) {
-  calls.push_back("units_for_port " + std::to_string(port));
-  auto it = sockets.find(port);
-  return it == sockets.end() ? std::vector<std::string>{} : it->second;
-}
-
-std::optional<unit_state> fake_service_manager::state(const std::string& unit) {
-  calls.push_back("state " + unit);
-  if (!unavailable_reason.empty()) return std::nullopt;
-  auto it = units.find(unit);
-  if (it != units.end()) return it->second;
-  unit_state u;
-  u.name = unit;
-  u.load_state = "not-found";
-  u.active_state = "inactive";
-  u.sub_state = "dead";
-  return u;
-}
-
-std::vector<std::string> fake_service_manager::journal_tail(const std::string& unit, std::size_t lines) {
-  calls.push_back("journal_tail " + unit);
-  auto it = journals.find(unit);
-  if (it == journals.end()) return {};
-  auto out = it->second;
-  if (out.size() > lines) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(lines));
-  return out;
-}
-
 // ---------------------------------------------------------------------------
 // Daemons and configuration
 // ---------------------------------------------------------------------------

@@ -5,9 +5,9 @@
 // (php-fpm, databases).
 //
 // systemd sits behind service_manager: systemd_manager runs `systemctl show`,
-// `systemctl list-sockets` and `journalctl` (no shell, with a deadline);
-// fake_service_manager answers from maps in unit tests. The configuration
-// readers (sshd_config Port, nginx listen, apache Listen, postfix master.cf)
+// `systemctl list-sockets` and `journalctl` (no shell, with a deadline); in
+// unit tests, tests/unit/support/fake_service_manager.h answers from maps. The
+// configuration readers (sshd_config Port, nginx listen, apache Listen, postfix master.cf)
 // read files under an injectable root; their parsers and diagnose_services
 // are pure.
 #include <chrono>
@@ -104,20 +104,6 @@ class systemd_manager : public service_manager {
 };
 
 /// For tests: answers from its maps; `calls` records every question.
-class fake_service_manager : public service_manager {
- public:
-  std::string unavailable_reason;
-  std::map<std::string, unit_state> units;  ///< by name and alias
-  std::map<std::string, std::vector<std::string>> journals;
-  std::map<std::uint16_t, std::vector<std::string>> sockets;
-  std::vector<std::string> calls;
-
-  std::string unavailable() const override { return unavailable_reason; }
-  std::vector<std::string> units_for_port(std::uint16_t port) override;
-  std::optional<unit_state> state(const std::string& unit) override;
-  std::vector<std::string> journal_tail(const std::string& unit, std::size_t lines) override;
-};
-
 // ---------------------------------------------------------------------------
 // Daemons and their configuration
 // ---------------------------------------------------------------------------

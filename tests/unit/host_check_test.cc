@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "agent/host_check.h"
+#include "support/fake_service_manager.h"
 #include "common/firewall_rule.h"
 #include "verdict/verdict.h"
 

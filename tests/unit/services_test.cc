@@ -4,6 +4,7 @@
 
 #include "agent/distro.h"
 #include "agent/services.h"
+#include "support/fake_service_manager.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;

@@ -1,0 +1,50 @@
+#pragma once
+// A service_manager that answers from maps, and records what it was asked:
+// the unit tests' stand-in for systemd (agent/services.h).
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/services.h"
+
+namespace dropspot::agent {
+
+class fake_service_manager : public service_manager {
+ public:
+  std::string unavailable_reason;
+  std::map<std::string, unit_state> units;  ///< by name and alias
+  std::map<std::string, std::vector<std::string>> journals;
+  std::map<std::uint16_t, std::vector<std::string>> sockets;
+  std::vector<std::string> calls;
+
+  std::string unavailable() const override { return unavailable_reason; }
+  std::vector<std::string> units_for_port(std::uint16_t port) override {
+    calls.push_back("units_for_port " + std::to_string(port));
+    auto it = sockets.find(port);
+    return it == sockets.end() ? std::vector<std::string>{} : it->second;
+  }
+  std::optional<unit_state> state(const std::string& unit) override {
+    calls.push_back("state " + unit);
+    if (!unavailable_reason.empty()) return std::nullopt;
+    auto it = units.find(unit);
+    if (it != units.end()) return it->second;
+    unit_state u;
+    u.name = unit;
+    u.load_state = "not-found";
+    u.active_state = "inactive";
+    u.sub_state = "dead";
+    return u;
+  }
+  std::vector<std::string> journal_tail(const std::string& unit, std::size_t lines) override {
+    calls.push_back("journal_tail " + unit);
+    auto it = journals.find(unit);
+    if (it == journals.end()) return {};
+    auto out = it->second;
+    if (out.size() > lines) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(lines));
+    return out;
+  }
+};
+
+}  // namespace dropspot::agent
