@@ -1,3 +1,3 @@
-#include "prober/app.h"
+#include "prober/program.h"
 
 int main(int argc, char** argv) { return dropspot::prober::run_prober(argc, argv); }

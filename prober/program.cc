@@ -1,4 +1,4 @@
-#include "prober/app.h"
+#include "prober/program.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
