@@ -85,4 +85,34 @@ jq_is() { # jq_is FILE FILTER EXPECTED
   return 1
 }
 
+# start_lab_sshd PERMIT_ROOT_LOGIN: Debian's OpenSSH server in the server
+# namespace on port 22 (IPv4 and IPv6) with its own host key, config and pid
+# file in TMPD; logins with the key TMPD/user_key only (authorized for every
+# user, readable by all). Sets SSH: the client command that uses that key.
+start_lab_sshd() {
+  local root_login=$1
+  [ -x /usr/sbin/sshd ] || { echo "no /usr/sbin/sshd: install openssh-server (scripts/deps.sh)" >&2; return 1; }
+  ssh-keygen -q -t ed25519 -N '' -f "$TMPD/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$TMPD/user_key"
+  cp "$TMPD/user_key.pub" "$TMPD/authorized_keys"
+  chmod 644 "$TMPD/authorized_keys"
+  cat >"$TMPD/sshd_config" <<CONF
+Port 22
+ListenAddress $(lab addr server 4)
+ListenAddress $(lab addr server 6)
+HostKey $TMPD/host_key
+PidFile $TMPD/sshd.pid
+AuthorizedKeysFile $TMPD/authorized_keys
+PermitRootLogin $root_login
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+CONF
+  mkdir -p /run/sshd
+  on server /usr/sbin/sshd -f "$TMPD/sshd_config" -E "$TMPD/sshd.log"
+  lab wait-listen server 22 5
+  SSH="ssh -i $TMPD/user_key -o UserKnownHostsFile=$TMPD/known_hosts -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR"
+}
+
 e2e_finish() { check_summary; }

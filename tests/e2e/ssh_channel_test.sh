@@ -7,33 +7,9 @@ e2e_setup "$1"
 
 SERVER=$(lab addr server 4)
 SERVER6=$(lab addr server 6)
-SSHD=/usr/sbin/sshd
-[ -x "$SSHD" ] || { echo "no $SSHD: install openssh-server (scripts/deps.sh)" >&2; exit 1; }
-
 # A private sshd in the server namespace: its own keys, config and pid file.
-ssh-keygen -q -t ed25519 -N '' -f "$TMPD/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$TMPD/user_key"
+start_lab_sshd prohibit-password
 ssh-keygen -q -t ed25519 -N '' -f "$TMPD/wrong_key"
-cp "$TMPD/user_key.pub" "$TMPD/authorized_keys"
-chmod 600 "$TMPD/authorized_keys"
-cat >"$TMPD/sshd_config" <<CONF
-Port 22
-ListenAddress $SERVER
-ListenAddress $SERVER6
-HostKey $TMPD/host_key
-PidFile $TMPD/sshd.pid
-AuthorizedKeysFile $TMPD/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-CONF
-mkdir -p /run/sshd
-on server "$SSHD" -f "$TMPD/sshd_config" -E "$TMPD/sshd.log"
-lab wait-listen server 22 5
-
-SSH="ssh -i $TMPD/user_key -o UserKnownHostsFile=$TMPD/known_hosts -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR"
 WRONG="ssh -i $TMPD/wrong_key -o UserKnownHostsFile=$TMPD/known_hosts -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR -o IdentitiesOnly=yes"
 REMOTE="$AGENT --stdio"
 

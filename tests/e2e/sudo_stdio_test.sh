@@ -14,8 +14,8 @@ SERVER=$(lab addr server 4)
 SERVER6=$(lab addr server 6)
 CLIENT=$(lab addr client 4)
 ISP=$(lab addr isp 4)
-for tool in /usr/sbin/sshd /usr/bin/sudo /usr/sbin/visudo /usr/sbin/useradd; do
-  [ -x "$tool" ] || { echo "no $tool: install openssh-server and sudo (scripts/deps.sh)" >&2; exit 1; }
+for tool in /usr/bin/sudo /usr/sbin/visudo /usr/sbin/useradd; do
+  [ -x "$tool" ] || { echo "no $tool: install sudo (scripts/deps.sh)" >&2; exit 1; }
 done
 
 # A user of our own and the documented rule, both gone when the test ends.
@@ -45,28 +45,8 @@ echo "$USER_NAME ALL=(root) NOPASSWD: $RULE_AGENT --stdio --peer *" >"$TMPD/sudo
 check "the documented sudoers line passes visudo -c" visudo -cqf "$TMPD/sudoers"
 install -m 440 "$TMPD/sudoers" "$SUDOERS"
 
-ssh-keygen -q -t ed25519 -N '' -f "$TMPD/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$TMPD/user_key"
-cp "$TMPD/user_key.pub" "$TMPD/authorized_keys"
-chmod 644 "$TMPD/authorized_keys"
-cat >"$TMPD/sshd_config" <<CONF
-Port 22
-ListenAddress $SERVER
-ListenAddress $SERVER6
-HostKey $TMPD/host_key
-PidFile $TMPD/sshd.pid
-AuthorizedKeysFile $TMPD/authorized_keys
-PermitRootLogin no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-CONF
-mkdir -p /run/sshd
-on server /usr/sbin/sshd -f "$TMPD/sshd_config" -E "$TMPD/sshd.log"
-lab wait-listen server 22 5
-
-SSH="ssh -i $TMPD/user_key -o UserKnownHostsFile=$TMPD/known_hosts -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR -o BatchMode=yes"
+start_lab_sshd no
+SSH="$SSH -o BatchMode=yes"
 REMOTE="sudo -n $RULE_AGENT --stdio"
 quiet() { "$@" >/dev/null 2>&1; }
 quiet lab serve server :: 80 --http                       # OPEN
