@@ -8,6 +8,7 @@
 
 #include "agent/host_files.h"
 #include "common/endpoint.h"
+#include "common/ports.h"
 #include "common/text.h"
 
 namespace dropspot::agent {
@@ -107,7 +108,7 @@ result<stdio_peer> choose_stdio_peer(const std::string& peer_option, const char*
   } else if (ssh_connection != nullptr) {
     auto fields = split(trim(ssh_connection), ' ');
     if (fields.size() >= 2)
-      if (auto port = parse_u32(fields[1]); port && *port <= 65535) peer.ssh_port = static_cast<std::uint16_t>(*port);
+      if (auto port = parse_port(fields[1])) peer.ssh_port = *port;
   }
   return peer;
 }

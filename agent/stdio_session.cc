@@ -12,10 +12,7 @@
 #include "agent/log.h"
 #include "agent/session.h"
 #include "common/auth.h"
-#include "common/endpoint.h"
 #include "common/pipe_port.h"
-#include "common/ports.h"
-#include "common/text.h"
 
 namespace dropspot::agent {
 
