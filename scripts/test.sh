@@ -34,9 +34,11 @@ main_tests() {
 
 # The Windows prober's libraries (protobuf and OpenSSL for MinGW, built once
 # into a cache: some 25 CPU-minutes on a cold machine) build from the start in
-# the background at the lowest priority, on the CPU time the end-to-end tests
-# leave idle. The Windows stage waits for them; the benchmarks run after it, on
-# a quiet machine.
+# the background at the lowest priority, on the CPU time the first stage's
+# end-to-end tests leave idle. The Windows stage comes next and waits for them,
+# so that the sanitizer stage's end-to-end tests (slow ASan binaries, timing
+# under 30% loss) and the benchmarks run on a quiet machine: under the
+# background build, e2e.faults once judged a lost SYN-ACK as REPLY_LOST there.
 windows_deps_log=$(mktemp /tmp/dropspot-windows-deps.XXXXXX)
 nice -n 19 scripts/build-windows.sh --deps-only >"$windows_deps_log" 2>&1 &
 windows_deps_pid=$!
@@ -55,8 +57,8 @@ windows_stage() {
 
 stage "build and ctest" main_tests "$@"
 # Further stages are appended here, one line each: stage "name" command args...
-stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
 stage "windows prober (MinGW + Wine)" windows_stage
+stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
 stage "benchmarks (quick)" scripts/bench.sh --quick
 stage "fuzz (libFuzzer, 20 s per target, two at a time)" scripts/fuzz.sh 20
 
