@@ -15,6 +15,7 @@
 
 #include "agent/log.h"
 #include "common/auth.h"
+#include "common/duration.h"
 #include "common/protocol.h"
 
 namespace dropspot::agent {
@@ -263,20 +264,28 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
     asio::steady_timer done;
     /// What finishes the facts once the SYNs' interfaces are known.
     std::optional<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)>> facts;
+    std::string error;  ///< why reading them failed
   };
   auto facts_state = std::make_shared<host_facts_state>(executor);
   if (services.host_facts) {
     facts_state->done.expires_at(asio::steady_timer::time_point::max());
     auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
     std::thread([fn = services.host_facts, peer, accepted, facts_state, tracked]() mutable {
+      const auto started = std::chrono::steady_clock::now();
       std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> facts;
+      std::string error;
       try {
         facts = fn(peer, accepted);
       } catch (const std::exception& e) {
-        log_line(std::string("host facts: ") + e.what());
+        error = e.what();
+        log_line("host facts: " + error);
       }
-      asio::post(tracked, [facts_state = std::move(facts_state), facts = std::move(facts)]() mutable {
+      const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
+      if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
+      asio::post(tracked, [facts_state = std::move(facts_state), facts = std::move(facts),
+                           error = std::move(error)]() mutable {
         facts_state->facts = std::move(facts);
+        facts_state->error = std::move(error);
         facts_state->done.cancel();
       });
     }).detach();
@@ -309,11 +318,18 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
   v1::Envelope summary_message;
   auto& summary = *summary_message.mutable_summary();
   if (services.host_facts && !facts_state->facts) {
-    facts_state->done.expires_after(15s);
+    facts_state->done.expires_after(config.host_facts_grace);
     co_await facts_state->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  if (facts_state->facts && *facts_state->facts)
+  if (facts_state->facts && *facts_state->facts) {
     for (auto& f : (*facts_state->facts)(*syn_interfaces)) *summary.add_ports() = std::move(f);
+  } else if (services.host_facts) {
+    summary.set_host_facts_missing(
+        facts_state->facts ? "reading the host failed: " + facts_state->error
+                           : "reading the host (firewall, services) took longer than " +
+                                 format_duration(config.host_facts_grace) + " after the probes ended");
+    log_line("host facts: " + summary.host_facts_missing());
+  }
   if (capture) {
     summary.set_packets_seen(capture->packets_seen());
     summary.set_packets_dropped(capture->packets_dropped());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/message_port.h"
+#include "common/protocol.h"
 #include "dropspot.pb.h"
 
 namespace dropspot::agent {
@@ -57,6 +58,8 @@ struct session_config {
   std::vector<std::uint16_t> allow_ports;  ///< empty: all
   std::chrono::milliseconds max_session{300'000};
   std::chrono::milliseconds auth_deadline{10'000};
+  /// After ProbesDone: how long the summary waits for the host facts.
+  std::chrono::milliseconds host_facts_grace = dropspot::host_facts_grace;
   std::size_t max_ports = 4096;
   std::string hostname;
   std::string peer_origin;  ///< --stdio: where the peer address came from (SessionAck.peer_origin)

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #endif
 
+#include "common/ports.h"
 #include "common/protocol.h"
 #include "verdict/verdict.h"
 #include "prober/app/parse.h"
@@ -349,9 +350,13 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
 
   // The agent's summary, then the verdicts.
   if (session.port) {
-    co_await finish_agent_session(session, stream, 2000ms);
+    co_await finish_agent_session(session, stream, summary_deadline);
     if (!stream.lost.empty()) session.info.set_message(session.info.message() + "; " + stream.lost);
     if (stream.summary) session.info.set_pcap_file(stream.summary->pcap_file());
+    const std::string missing = !stream.summary ? stream.lost : stream.summary->host_facts_missing();
+    if (!missing.empty())
+      report.add_notes("the agent's host facts (firewall rules, services) are not in this report: " + missing +
+                       "; on the server: agent check --ports " + format_port_list(o.ports));
   }
   *report.mutable_agent() = session.info;
 

@@ -115,4 +115,20 @@ CONF
   SSH="ssh -i $TMPD/user_key -o UserKnownHostsFile=$TMPD/known_hosts -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR"
 }
 
-e2e_finish() { check_summary; }
+# e2e_finish: the closing line; when a check failed, what the agent said in
+# each report and the end of its log, so a failure in CI explains itself.
+e2e_finish() {
+  if ((failed > 0)) && [ -n "${TMPD:-}" ]; then
+    local f
+    for f in "$TMPD"/*.json; do
+      [ -s "$f" ] || continue
+      jq -e .agent "$f" >/dev/null 2>&1 || continue
+      echo "    $(basename "$f") agent: $(jq -c '.agent | {status, message}' "$f")" >&2
+    done
+    if [ -s "$TMPD/agent.log" ]; then
+      echo "    agent.log (last lines):" >&2
+      tail -n 20 "$TMPD/agent.log" | sed 's/^/      /' >&2
+    fi
+  fi
+  check_summary
+}

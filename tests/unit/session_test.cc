@@ -7,6 +7,11 @@
 
 #include <unistd.h>
 
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
 #include "agent/server.h"
 #include "common/errors.h"
 #include "common/pipe_port.h"
@@ -26,13 +31,18 @@ struct fixture {
   agent::options opts;
   std::unique_ptr<agent::server> server;
 
-  explicit fixture(std::chrono::milliseconds auth_deadline = 2000ms) {
+  /// The summary of the last session opened.
+  std::optional<v1::SessionSummary> summary;
+
+  explicit fixture(std::chrono::milliseconds auth_deadline = 2000ms, agent::session_services services = {},
+                   std::chrono::milliseconds host_facts_grace = dropspot::host_facts_grace) {
     opts.listen = {{"127.0.0.1", 0}};
     agent::session_config config;
     config.token = good_token;
     config.auth_deadline = auth_deadline;
+    config.host_facts_grace = host_facts_grace;
     config.hostname = "test-agent";
-    server = std::make_unique<agent::server>(io, opts, config, agent::session_services{});
+    server = std::make_unique<agent::server>(io, opts, config, std::move(services));
     server->start();
   }
 
@@ -62,8 +72,9 @@ struct fixture {
             asio::co_spawn(co_await asio::this_coro::executor, prober::receive_observations(result, stream),
                            asio::detached);
             // Never co_await inside a Catch macro: GCC evaluates it twice.
-            finish_error = co_await prober::finish_agent_session(result, stream, 1000ms);
+            finish_error = co_await prober::finish_agent_session(result, stream, 3000ms);
             has_summary = stream.summary.has_value();
+            summary = stream.summary;
           }
           done = true;
         },
@@ -211,4 +222,60 @@ TEST_CASE("session: finish_agent_session returns only after the receiver ended (
   CHECK(out.lost == "the agent did not send its summary within 50ms");
   ::close(to_prober[1]);
   ::close(to_agent[0]);
+}
+
+namespace {
+
+/// Host facts that take `delay` to read (or throw), naming each port.
+agent::session_services slow_host_facts(std::chrono::milliseconds delay, bool fail = false) {
+  agent::session_services services;
+  services.host_facts = [delay, fail](const asio::ip::address&, const std::vector<std::uint16_t>& ports) {
+    std::this_thread::sleep_for(delay);
+    if (fail) throw std::runtime_error("nft: out of memory");
+    return [ports](const std::map<std::uint16_t, std::string>&) {
+      std::vector<v1::PortFacts> out;
+      for (auto p : ports) {
+        v1::PortFacts f;
+        f.set_port(p);
+        f.set_firewall_inspected(true);
+        out.push_back(f);
+      }
+      return out;
+    };
+  };
+  return services;
+}
+
+}  // namespace
+
+TEST_CASE("session: host facts slower than the probes still reach the summary within the grace") {
+  fixture f(2000ms, slow_host_facts(400ms), 2000ms);
+  auto s = f.open(good_token);
+  REQUIRE(s.info.status() == v1::AgentInfo::CONNECTED);
+  REQUIRE(f.summary);
+  CHECK(f.summary->ports_size() == 2);
+  CHECK(f.summary->host_facts_missing().empty());
+}
+
+TEST_CASE("session: host facts past the grace: the summary comes without them and says why") {
+  fixture f(2000ms, slow_host_facts(1500ms), 100ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto s = f.open(good_token);
+  REQUIRE(s.info.status() == v1::AgentInfo::CONNECTED);
+  REQUIRE(f.summary);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);  // the summary did not wait for them
+  CHECK(f.summary->ports_size() == 0);
+  CHECK(f.summary->host_facts_missing() ==
+        "reading the host (firewall, services) took longer than 100ms after the probes ended");
+  // the reading thread still holds work: let it end before the fixture goes
+  f.io.restart();
+  f.io.run_for(2s);
+}
+
+TEST_CASE("session: host facts that fail: the summary says why") {
+  fixture f(2000ms, slow_host_facts(0ms, true), 2000ms);
+  auto s = f.open(good_token);
+  REQUIRE(f.summary);
+  CHECK(f.summary->ports_size() == 0);
+  CHECK(f.summary->host_facts_missing() == "reading the host failed: nft: out of memory");
 }
