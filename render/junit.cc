@@ -1,9 +1,11 @@
 #include "render/junit.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/net.h"
 #include "common/text.h"
+#include "render/evidence.h"
 #include "verdict/verdict.h"
 
 namespace dropspot {
@@ -16,12 +18,6 @@ std::string num(std::uint64_t n) { return std::to_string(n); }
 std::string seconds(double ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", ms > 0 ? ms / 1000.0 : 0.0);
-  return buf;
-}
-
-std::string milliseconds(double ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", ms > 0 ? ms : 0.0);
   return buf;
 }
 
@@ -38,83 +34,15 @@ std::string attr(std::string_view name, std::string_view value) {
   return " " + std::string(name) + "=\"" + xml_escape(value) + "\"";
 }
 
-std::string outcome_name(v1::Attempt::Outcome o) {
-  switch (o) {
-    case v1::Attempt::CONNECTED:
-      return "connected";
-    case v1::Attempt::REFUSED:
-      return "refused (reset)";
-    case v1::Attempt::TIMED_OUT:
-      return "timed out";
-    case v1::Attempt::UNREACHABLE:
-      return "unreachable";
-    case v1::Attempt::FAILED:
-      return "failed";
-    default:
-      return "unfinished";
-  }
-}
-
-std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::uint32_t port) {
-  std::string s = host_port(escape(a.local_address()), a.local_port()) + " -> " + host_port(escape(report.address()), port) + " " +
-                  outcome_name(a.outcome()) + " after " + milliseconds(a.elapsed_ms()) + " ms";
-  if (!a.icmp_from().empty()) {
-    const bool v6 = looks_ipv6(a.icmp_from());
-    s += ": ICMP " + icmp_error_name(v6, a.icmp_type(), a.icmp_code()) + " from " + escape(a.icmp_from());
-  }
-  if (!a.error().empty() && a.outcome() != v1::Attempt::CONNECTED) s += " (" + escape(a.error()) + ")";
-  return s;
-}
-
-std::string packet_line(const v1::PacketEvent& e) {
-  std::string s = e.direction() == v1::PacketEvent::INBOUND    ? "in "
-                  : e.direction() == v1::PacketEvent::OUTBOUND ? "out "
-                                                               : "";
-  if (e.kind() == v1::PacketEvent::ICMP_ERROR) {
-    const bool v6 = looks_ipv6(e.src());
-    s += "ICMP " + icmp_error_name(v6, e.icmp_type(), e.icmp_code()) + " " + escape(e.src()) + " -> " +
-         escape(e.dst());
-  } else {
-    s += v1::PacketEvent::Kind_Name(e.kind()) + " " + host_port(escape(e.src()), e.src_port()) + " -> " +
-         host_port(escape(e.dst()), e.dst_port());
-  }
-  if (e.ttl() > 0) s += " ttl " + num(e.ttl());
-  if (!e.interface().empty()) s += " on " + escape(e.interface());
-  return s;
-}
-
 /// The failure's text: summary, evidence, advice; one item per line, each
 /// item's bytes escaped (they came from the network or the host).
-std::string failure_text(const v1::Report& report, const v1::PortReport& p) {
+std::string failure_text(const v1::Report& report, const v1::PortReport& p, std::uint64_t base) {
   std::string s = escape(p.summary()) + "\n";
-  s += "expected: " + escape(p.expect()) + ", got " + v1::Verdict_Name(p.verdict()) + "\n";
-  const auto& ev = p.evidence();
-  for (const auto& a : ev.attempts()) s += "prober:   " + attempt_line(a, report, p.port()) + "\n";
-  if (ev.agent_packets_size() == 0 && report.agent().status() == v1::AgentInfo::CONNECTED &&
-      report.agent().capture_active())
-    s += "agent:    saw no packet for this port\n";
-  for (const auto& e : ev.agent_packets()) s += "agent:    " + packet_line(e) + "\n";
-  for (const auto& l : ev.listeners()) {
-    s += "listener: " + host_port(escape(l.address().empty() ? "*" : l.address()), l.port() ? l.port() : p.port());
-    if (!l.process().empty()) s += " " + escape(l.process());
-    if (l.pid() != 0) s += " pid " + num(l.pid());
-    if (!l.unit().empty()) s += " unit " + escape(l.unit());
-    s += "\n";
+  for (const auto& line : evidence_lines(report, p, base)) {
+    std::string label = line.label + ":";
+    label.resize(std::max<std::size_t>(label.size() + 1, 10), ' ');
+    s += label + unglue(line.text) + "\n";
   }
-  if (ev.has_hop()) {
-    const auto& h = ev.hop();
-    s += "hop:      last hop that forwarded the SYN: " + num(h.last_hop());
-    if (!h.last_hop_address().empty()) s += " (" + escape(h.last_hop_address()) + ")";
-    if (!h.note().empty()) s += "; " + escape(h.note());
-    s += "\n";
-  }
-  for (const auto& f : ev.firewall()) s += "firewall: " + escape(f) + "\n";
-  if (p.has_app()) {
-    s += "app:      " + escape(p.app().kind()) + (p.app().ok() ? " ok" : " failed");
-    if (!p.app().detail().empty()) s += ": " + escape(p.app().detail());
-    s += "\n";
-  }
-  for (const auto& n : ev.notes()) s += "note:     " + escape(n) + "\n";
   if (p.advice_size() > 0) {
     s += "next steps:\n";
     for (const auto& a : p.advice()) s += "  - " + escape(a) + "\n";
@@ -219,6 +147,7 @@ std::string render_junit(const v1::Report& report) {
     out += xml_escape(text, true) + "</failure>\n    </testcase>\n";
   }
 
+  const auto base = time_base(report);
   for (const auto& p : report.ports()) {
     out += "    <testcase" + attr("name", junit_case_name(p)) + attr("classname", classname) +
            attr("time", seconds(p.decided_ms()));
@@ -230,7 +159,7 @@ std::string render_junit(const v1::Report& report) {
     out += ">\n      <failure" +
            attr("message", "expected " + escape(p.expect()) + ", got " + verdict + ": " + escape(p.summary())) +
            attr("type", verdict) + ">";
-    out += xml_escape(failure_text(report, p), true);
+    out += xml_escape(failure_text(report, p, base), true);
     out += "</failure>\n    </testcase>\n";
   }
 

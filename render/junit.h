@@ -23,8 +23,8 @@ std::string junit_case_name(const v1::PortReport& port);
 /// and colons as "_", name junit_case_name,
 /// time = the port's decided_ms in seconds). A port not as expected gets a
 /// <failure> whose message says expected and got, type the verdict name, and
-/// whose text holds the summary, the evidence (attempts, the agent's packets,
-/// listeners, hop, firewall, app result, notes) and the advice. When the
+/// whose text holds the summary, the evidence (render/evidence.h: the same
+/// lines as the text report, "label: text") and the advice. When the
 /// agent was required but not used (exit code 1 with every port as
 /// expected), an extra "agent" testcase fails with the agent's status and
 /// message. The suite's <properties> name the target, address, agent status,

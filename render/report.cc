@@ -16,15 +16,12 @@
 #include "common/net.h"
 #include "common/os.h"
 #include "common/text.h"
+#include "render/evidence.h"
 #include "verdict/verdict.h"
 
 namespace dropspot {
 
 namespace {
-
-/// Stands for a space that must not break a line ("2000 ms"); escape() never
-/// lets this byte through from the network, so it can only come from here.
-constexpr char nbsp = '\x1f';
 
 constexpr const char* green = "\x1b[32m";
 constexpr const char* red = "\x1b[31m";
@@ -48,13 +45,6 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
-std::string ms_text(double ms) { return fixed(ms, ms < 10 && ms > -10 ? 1 : 0) + nbsp + "ms"; }
-
-/// An address from the network with its port, escaped; "?" when unknown.
-std::string shown_endpoint(const std::string& address, std::uint32_t port) {
-  return host_port(escape(address.empty() ? "?" : address), port);
-}
-
 /// Appends `text` wrapped to `width`: the first line starts with `first`,
 /// the others with `rest` (no longer than `first`). Text is already safe
 /// (escaped). Lines break only at spaces, which are kept inside a line;
@@ -64,9 +54,7 @@ void wrap(std::string& out, const std::string& first, const std::string& rest, s
   std::string prefix = first;
   std::string line;
   auto flush = [&]() {
-    for (auto& c : line)
-      if (c == nbsp) c = ' ';
-    out += prefix + line + "\n";
+    out += prefix + unglue(std::move(line)) + "\n";
     prefix = rest;
     line.clear();
   };
@@ -118,121 +106,6 @@ std::string truncate(const std::string& text, std::size_t width) {
   if (text.size() <= width) return text;
   if (width <= 3) return text.substr(0, width);
   return text.substr(0, width - 3) + "...";
-}
-
-std::string options_text(const v1::TcpOptions& o) {
-  std::string s;
-  auto add = [&](const std::string& t) { s += (s.empty() ? "" : ",") + t; };
-  if (o.has_mss()) add("mss" + std::string(1, nbsp) + num(o.mss()));
-  if (o.sack_permitted()) add("sackOK");
-  if (o.timestamps()) add("TS");
-  if (o.has_window_scale()) add("wscale" + std::string(1, nbsp) + num(o.window_scale()));
-  return s;
-}
-
-/// Earliest attempt start in the report, else earliest packet; 0 if none.
-std::uint64_t time_base(const v1::Report& report) {
-  std::uint64_t base = std::numeric_limits<std::uint64_t>::max();
-  for (const auto& p : report.ports())
-    for (const auto& a : p.evidence().attempts())
-      if (a.start_unix_us() > 0) base = std::min(base, a.start_unix_us());
-  if (base == std::numeric_limits<std::uint64_t>::max())
-    for (const auto& p : report.ports())
-      for (const auto& e : p.evidence().agent_packets())
-        if (e.time_unix_us() > 0) base = std::min(base, e.time_unix_us());
-  return base == std::numeric_limits<std::uint64_t>::max() ? 0 : base;
-}
-
-std::string at(std::uint64_t t, std::uint64_t base) {
-  if (t == 0 || base == 0) return "";
-  const double ms = (static_cast<double>(t) - static_cast<double>(base)) / 1000.0;
-  return (ms >= 0 ? "+" : "") + ms_text(ms);
-}
-
-std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::uint32_t port, std::uint64_t base) {
-  std::string s = at(a.start_unix_us(), base);
-  if (!s.empty()) s += "  ";
-  if (!a.local_address().empty() || a.local_port() != 0) s += shown_endpoint(a.local_address(), a.local_port()) + " ";
-  s += "-> " + shown_endpoint(report.address(), port) + " ";
-  const std::string after = ms_text(a.elapsed_ms());
-  switch (a.outcome()) {
-    case v1::Attempt::CONNECTED:
-      s += "connected in " + after;
-      break;
-    case v1::Attempt::REFUSED:
-      s += "refused (reset) after " + after;
-      break;
-    case v1::Attempt::TIMED_OUT:
-      s += "timed out after " + after;
-      break;
-    case v1::Attempt::UNREACHABLE: {
-      const bool v6 = looks_ipv6(a.icmp_from());
-      s += "unreachable after " + after;
-      if (!a.icmp_from().empty())
-        s += ": ICMP " + icmp_error_name(v6, a.icmp_type(), a.icmp_code()) + " from " + escape(a.icmp_from());
-      break;
-    }
-    case v1::Attempt::FAILED:
-      s += "failed after " + after;
-      break;
-    default:
-      s += "unfinished";
-      break;
-  }
-  if (!a.error().empty() && a.outcome() != v1::Attempt::CONNECTED) s += " (" + escape(a.error()) + ")";
-  return s;
-}
-
-std::string packet_line(const v1::PacketEvent& e, std::uint64_t base) {
-  std::string s = at(e.time_unix_us(), base);
-  if (!s.empty()) s += "  ";
-  s += e.direction() == v1::PacketEvent::INBOUND    ? "in  "
-       : e.direction() == v1::PacketEvent::OUTBOUND ? "out "
-                                                    : "?   ";
-  switch (e.kind()) {
-    case v1::PacketEvent::SYN:
-      s += "SYN ";
-      break;
-    case v1::PacketEvent::SYN_ACK:
-      s += "SYN-ACK ";
-      break;
-    case v1::PacketEvent::RST:
-      s += "RST ";
-      break;
-    case v1::PacketEvent::ACK:
-      s += "ACK ";
-      break;
-    case v1::PacketEvent::ICMP_ERROR: {
-      const bool v6 = looks_ipv6(e.src());
-      s += "ICMP " + icmp_error_name(v6, e.icmp_type(), e.icmp_code()) + " ";
-      break;
-    }
-    default:
-      s += "packet ";
-      break;
-  }
-  if (e.kind() == v1::PacketEvent::ICMP_ERROR) {
-    s += escape(e.src()) + " -> " + escape(e.dst());
-    if (e.src_port() || e.dst_port()) s += " about port " + num(e.src_port()) + "/" + num(e.dst_port());
-  } else {
-    s += shown_endpoint(e.src(), e.src_port()) + " -> " + shown_endpoint(e.dst(), e.dst_port());
-  }
-  if (e.ttl() > 0) s += " ttl " + num(e.ttl());
-  if (e.has_options()) {
-    const auto o = options_text(e.options());
-    if (!o.empty()) s += " [" + o + "]";
-  }
-  if (!e.interface().empty()) s += " on " + escape(e.interface());
-  return s;
-}
-
-std::string listener_line(const v1::Listener& l, std::uint32_t port) {
-  std::string s = shown_endpoint(l.address().empty() ? "*" : l.address(), l.port() ? l.port() : port);
-  if (l.v6_only()) s += " (IPv6 only)";
-  s += " " + (l.process().empty() ? std::string("(process unknown)") : escape(l.process()));
-  if (l.pid() != 0) s += " pid " + num(l.pid());
-  if (!l.unit().empty()) s += " unit " + escape(l.unit());
-  return s;
 }
 
 void render_header(std::string& out, const v1::Report& report, const text_style& style, std::size_t width) {
@@ -343,41 +216,8 @@ void render_details(std::string& out, const v1::Report& report, const v1::PortRe
   if (!p.probe().empty()) title += " (" + escape(p.probe()) + ")";
   out += title + ": " + paint(style, verdict_color(p.verdict())) + name + paint(style, reset) + "\n";
   wrap(out, "  ", "  ", escape(p.summary()), width);
-  const auto& ev = p.evidence();
-  for (const auto& a : ev.attempts())
-    wrap(out, label("prober"), evidence_indent, attempt_line(a, report, p.port(), base), width);
-  if (ev.agent_packets_size() == 0 && report.agent().status() == v1::AgentInfo::CONNECTED &&
-      report.agent().capture_active())
-    wrap(out, label("agent"), evidence_indent, "saw no packet for this port", width);
-  for (const auto& e : ev.agent_packets()) wrap(out, label("agent"), evidence_indent, packet_line(e, base), width);
-  if (report.agent().status() == v1::AgentInfo::CONNECTED && ev.listeners_size() == 0)
-    wrap(out, label("listener"), evidence_indent, "none on port " + num(p.port()), width);
-  for (const auto& l : ev.listeners()) wrap(out, label("listener"), evidence_indent, listener_line(l, p.port()), width);
-  if (ev.has_hop()) {
-    const auto& h = ev.hop();
-    std::string s = "last hop that forwarded the SYN: " + num(h.last_hop());
-    if (!h.last_hop_address().empty()) s += " (" + escape(h.last_hop_address()) + ")";
-    if (h.path_length() > 0) s += " of " + num(h.path_length());
-    if (!h.note().empty()) s += "; " + escape(h.note());
-    wrap(out, label("hop"), evidence_indent, s, width);
-  }
-  for (const auto& f : ev.firewall()) wrap(out, label("firewall"), evidence_indent, escape(f), width);
-  for (const auto& f : ev.saved_rules()) wrap(out, label("saved"), evidence_indent, escape(f), width);
-  for (const auto& f : ev.services()) wrap(out, label("service"), evidence_indent, escape(f), width);
-  if (p.has_app()) {
-    const auto& app = p.app();
-    std::string s = escape(app.kind().empty() ? p.probe() : app.kind()) + (app.ok() ? " ok" : " failed");
-    if (!app.detail().empty()) s += ": " + escape(app.detail());
-    std::vector<std::string> keys;
-    for (const auto& [k, v] : app.fields()) keys.push_back(k);
-    std::sort(keys.begin(), keys.end());
-    for (const auto& k : keys) s += "; " + escape(k) + "=" + escape(app.fields().at(k));
-    wrap(out, label("app"), evidence_indent, s, width);
-  }
-  for (const auto& n : ev.notes()) wrap(out, label("note"), evidence_indent, escape(n), width);
-  if (!p.expect().empty())
-    wrap(out, label("expected"), evidence_indent,
-         escape(p.expect()) + (p.as_expected() ? " (as expected)" : " (NOT as expected)"), width);
+  for (const auto& line : evidence_lines(report, p, base))
+    wrap(out, label(line.label), evidence_indent, line.text, width);
   if (p.advice_size() > 0) {
     out += "  next steps:\n";
     for (const auto& a : p.advice()) wrap(out, "    - ", "      ", escape(a), width);

@@ -82,7 +82,7 @@ TEST_CASE("junit: one testcase per port, a failure for each port not as expected
         std::string::npos);
   // Evidence and advice in the failure's text.
   CHECK(xml.find("198.51.100.2:40000 -&gt; 203.0.113.2:443 refused (reset) after 1.5 ms") != std::string::npos);
-  CHECK(xml.find("in SYN 198.51.100.2:40000 -&gt; 203.0.113.2:443 ttl 62") != std::string::npos);
+  CHECK(xml.find("in  SYN 198.51.100.2:40000 -&gt; 203.0.113.2:443 ttl 62") != std::string::npos);
   CHECK(xml.find("  - systemctl status nginx") != std::string::npos);
   CHECK(xml.find("<property name=\"pcap_file\" value=\"/var/lib/dropspot/dropspot-1.pcap\"/>") != std::string::npos);
   CHECK(xml.find("<property name=\"runs\" value=\"3\"/>") != std::string::npos);
