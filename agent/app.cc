@@ -1,7 +1,5 @@
 #include "agent/app.h"
 
-#include <unistd.h>
-
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include "agent/capture.h"
 #include "agent/listeners.h"
 #include "agent/host_check.h"
+#include "agent/host_files.h"
 #include "agent/host_services.h"
 #include "agent/log.h"
 #include "agent/options.h"
@@ -29,12 +28,6 @@ namespace {
 int usage_error(const std::string& message) {
   std::cerr << "agent: " << message << "\n";
   return 2;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
-  return buf;
 }
 
 int run_token() {
@@ -68,7 +61,7 @@ int run_server(const options& opts) {
   config.max_session = opts.max_session;
   config.auth_deadline = opts.auth_timeout;
   config.max_ports = opts.max_ports;
-  config.hostname = host_name();
+  config.hostname = this_host_name();
 
   std::string state_dir = opts.state_dir;
   if (state_dir.empty())

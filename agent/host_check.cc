@@ -1,12 +1,14 @@
 #include "agent/host_check.h"
+#include "agent/host_files.h"
 
+#include <chrono>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "agent/listeners.h"
 #include "common/firewall_rule.h"
 #include "common/ports.h"
+#include "common/protocol.h"
+#include "render/report.h"
 
 namespace dropspot::agent {
 
@@ -148,18 +150,21 @@ std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::stri
   };
 }
 
-std::vector<port_check> check_ports(const host_snapshot& host,
-                                    const std::map<std::uint16_t, service_findings>& services,
-                                    const std::vector<std::uint16_t>& ports) {
-  std::vector<port_check> out;
+std::vector<v1::PortReport> check_ports(const host_snapshot& host,
+                                        const std::map<std::uint16_t, service_findings>& services,
+                                        const std::vector<std::uint16_t>& ports) {
+  std::vector<v1::PortReport> out;
   for (auto port : ports) {
-    port_check c;
-    c.port = port;
+    v1::PortReport c;
+    c.set_port(port);
+    c.set_probe("tcp");
+    auto& ev = *c.mutable_evidence();
+    std::vector<std::string> notes, advice, saved;
     const auto n = std::to_string(port);
     bool public_listener = false;
     for (const auto& l : host.listeners)
       if (l.port() == port) {
-        c.listeners.push_back(l);
+        *ev.add_listeners() = l;
         if (!is_loopback_address(l.address())) public_listener = true;
       }
     fw_action action = fw_action::none;
@@ -172,94 +177,71 @@ std::vector<port_check> check_ports(const host_snapshot& host,
       const auto& d = v.firewall;
       inspected = inspected || d.inspected;
       const std::string family = v6 ? "IPv6: " : "IPv4: ";
-      for (const auto& rule : d.blocked) c.firewall.push_back(family + rule);
-      for (const auto& a : v.advice) add_unique(c.advice, a);
-      if (!v.saved.empty()) add_unique(c.saved_rules, family + v.saved);
-      if (v.zone && !v6) add_unique(c.notes, v.zone->why);
+      for (const auto& rule : d.blocked) ev.add_firewall(family + rule);
+      for (const auto& a : v.advice) add_unique(advice, a);
+      if (!v.saved.empty()) add_unique(saved, family + v.saved);
+      if (v.zone && !v6) add_unique(notes, v.zone->why);
       if (d.blocked.size() && (action == fw_action::none || action == fw_action::accept)) action = d.action;
-      add_notes(c.notes, d.notes, "firewall: ");
+      add_notes(notes, d.notes, "firewall: ");
     }
-    add_notes(c.notes, host.saved.notes, "saved rules: ");
-    if (!inspected) c.notes.push_back("firewall: no ruleset could be read (nft, iptables-save): run as root");
+    add_notes(notes, host.saved.notes, "saved rules: ");
+    if (!inspected) notes.push_back("firewall: no ruleset could be read (nft, iptables-save): run as root");
     const service_findings* svc = nullptr;
     if (auto s = services.find(port); s != services.end()) svc = &s->second;
     if (svc) {
-      c.services = svc->facts;
-      for (const auto& note : svc->notes) c.notes.push_back("services: " + note);
+      for (const auto& f : svc->facts) ev.add_services(f);
+      for (const auto& note : svc->notes) notes.push_back("services: " + note);
     }
-    const std::string who = c.listeners.empty() || c.listeners.front().process().empty()
-                                ? std::string("a process")
-                                : c.listeners.front().process();
+    const bool no_listener = ev.listeners_size() == 0;
+    const std::string who =
+        no_listener || ev.listeners(0).process().empty() ? std::string("a process") : ev.listeners(0).process();
     if (action == fw_action::drop || action == fw_action::reject) {
-      c.verdict = action == fw_action::drop ? "DROPPED_BY_HOST_FIREWALL" : "REJECTED_BY_HOST_FIREWALL";
-      c.summary = std::string("the host firewall ") + (action == fw_action::drop ? "drops" : "rejects") +
-                  " SYNs to port " + n + ": " + c.firewall.front().substr(6);
-      if (c.listeners.empty())
-        c.notes.push_back("nothing listens on port " + n + " either" +
-                          (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
-    } else if (c.listeners.empty()) {
-      c.verdict = "NO_LISTENER";
-      c.summary = "nothing listens on port " + n + (svc && !svc->summary.empty() ? ": " + svc->summary : std::string());
+      c.set_verdict(action == fw_action::drop ? v1::DROPPED_BY_HOST_FIREWALL : v1::REJECTED_BY_HOST_FIREWALL);
+      c.set_summary(std::string("the host firewall ") + (action == fw_action::drop ? "drops" : "rejects") +
+                    " SYNs to port " + n + ": " + ev.firewall(0).substr(6));
+      if (no_listener)
+        notes.push_back("nothing listens on port " + n + " either" +
+                        (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
+    } else if (no_listener) {
+      c.set_verdict(v1::NO_LISTENER);
+      c.set_summary("nothing listens on port " + n + (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
     } else if (!public_listener) {
-      c.verdict = "LISTENER_WRONG_ADDRESS";
-      c.summary = who + " listens on port " + n + " only on " + c.listeners.front().address() +
-                  ": unreachable from other hosts";
-      c.advice.push_back("make it listen on 0.0.0.0 / :: (its configuration: listen/bind address), then: ss -tlnp 'sport = :" + n + "'");
+      c.set_verdict(v1::LISTENER_WRONG_ADDRESS);
+      c.set_summary(who + " listens on port " + n + " only on " + ev.listeners(0).address() +
+                    ": unreachable from other hosts");
+      advice.push_back("make it listen on 0.0.0.0 / :: (its configuration: listen/bind address), then: ss -tlnp 'sport = :" + n + "'");
     } else {
-      c.verdict = "OPEN";
-      c.summary = who + " listens on port " + n + " and no firewall rule blocks it";
-      if (svc && !svc->summary.empty()) c.summary += ", but " + svc->summary;
+      c.set_verdict(v1::OPEN);
+      std::string summary = who + " listens on port " + n + " and no firewall rule blocks it";
+      if (svc && !svc->summary.empty()) summary += ", but " + svc->summary;
+      c.set_summary(summary);
     }
     if (svc)
-      for (const auto& a : svc->advice) add_unique(c.advice, a);
-    if (c.listeners.empty()) add_unique(c.advice, "check: ss -tlnp 'sport = :" + n + "'");
-    for (const auto& l : c.listeners)
-      if (!l.unit().empty() && c.verdict != "OPEN") {
-        add_unique(c.advice, "systemctl status " + l.unit() + "; journalctl -u " + l.unit() + " -n 50");
+      for (const auto& a : svc->advice) add_unique(advice, a);
+    if (no_listener) add_unique(advice, "check: ss -tlnp 'sport = :" + n + "'");
+    for (const auto& l : ev.listeners())
+      if (!l.unit().empty() && c.verdict() != v1::OPEN) {
+        add_unique(advice, "systemctl status " + l.unit() + "; journalctl -u " + l.unit() + " -n 50");
         break;
       }
+    for (auto& s : saved) ev.add_saved_rules(std::move(s));
+    for (auto& note : notes) ev.add_notes(std::move(note));
+    for (auto& a : advice) c.add_advice(std::move(a));
     out.push_back(std::move(c));
   }
   return out;
 }
 
-std::string render_check_text(const std::vector<port_check>& checks) {
-  std::ostringstream out;
-  for (const auto& c : checks) {
-    out << c.port << "/tcp  " << c.verdict << "  " << c.summary << "\n";
-    for (const auto& l : c.listeners) {
-      out << "  listener: " << l.address() << ":" << l.port();
-      if (l.pid()) out << " " << l.process() << " (pid " << l.pid() << ")";
-      if (!l.unit().empty()) out << " unit " << l.unit();
-      out << "\n";
-    }
-    for (const auto& f : c.firewall) out << "  rule: " << f << "\n";
-    for (const auto& f : c.saved_rules) out << "  saved: " << f << "\n";
-    for (const auto& f : c.services) out << "  service: " << f << "\n";
-    for (const auto& n : c.notes) out << "  note: " << n << "\n";
-    for (const auto& a : c.advice) out << "  run: " << a << "\n";
-  }
-  return out.str();
-}
-
-std::string render_check_json(const std::vector<port_check>& checks) {
-  nlohmann::json ports = nlohmann::json::array();
-  for (const auto& c : checks) {
-    nlohmann::json listeners = nlohmann::json::array();
-    for (const auto& l : c.listeners)
-      listeners.push_back({{"address", l.address()}, {"port", l.port()}, {"pid", l.pid()}, {"process", l.process()},
-                           {"unit", l.unit()}});
-    ports.push_back({{"port", c.port},
-                     {"verdict", c.verdict},
-                     {"summary", c.summary},
-                     {"listeners", listeners},
-                     {"firewall", c.firewall},
-                     {"services", c.services},
-                     {"saved_rules", c.saved_rules},
-                     {"notes", c.notes},
-                     {"advice", c.advice}});
-  }
-  return nlohmann::json{{"ports", ports}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+v1::Report check_report(std::vector<v1::PortReport> ports, const std::string& hostname) {
+  v1::Report report;
+  report.set_target(hostname);
+  auto& agent = *report.mutable_agent();
+  agent.set_status(v1::AgentInfo::CONNECTED);
+  agent.set_path(std::string(local_check_path));
+  agent.set_hostname(hostname);
+  agent.set_software("dropspot-agent " + std::string(software_version));
+  for (auto& p : ports) *report.add_ports() = std::move(p);
+  return report;
 }
 
 int run_check(const std::string& ports_text, const std::string& format, const host_options& options) {
@@ -272,13 +254,20 @@ int run_check(const std::string& ports_text, const std::string& format, const ho
     std::cerr << "agent check: --format: expected text or json, got '" << format << "'\n";
     return 2;
   }
+  const auto started = std::chrono::steady_clock::now();
   auto host = read_host(options);
   systemd_manager manager(options.root, options.timeout);
   auto services = find_services(host, *ports, manager);
-  auto checks = check_ports(host, services, *ports);
-  std::cout << (format == "json" ? render_check_json(checks) : render_check_text(checks));
-  for (const auto& c : checks)
-    if (c.verdict != "OPEN") return 1;
+  auto report = check_report(check_ports(host, services, *ports), this_host_name());
+  report.set_elapsed_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+  if (format == "json") {
+    write_json(std::cout, report);
+    std::cout << "\n";
+  } else {
+    std::cout << render_text(report, text_style_for_stdout());
+  }
+  for (const auto& p : report.ports())
+    if (p.verdict() != v1::OPEN) return 1;
   return 0;
 }
 

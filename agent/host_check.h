@@ -68,33 +68,23 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
 std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
     const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
 
-/// One port of `agent check`.
-struct port_check {
-  std::uint16_t port = 0;
-  /// OPEN (a listener on a public address and no rule blocks), NO_LISTENER,
-  /// LISTENER_WRONG_ADDRESS (loopback only), DROPPED_BY_HOST_FIREWALL,
-  /// REJECTED_BY_HOST_FIREWALL: the DESIGN.md verdict names.
-  std::string verdict;
-  std::string summary;
-  std::vector<v1::Listener> listeners;
-  std::vector<std::string> firewall;  ///< blocking rules, IPv4 then IPv6 ("IPv6: ..." prefixed)
-  std::vector<std::string> services;  ///< units, journal lines, configuration lines, moved ports
-  std::vector<std::string> saved_rules;  ///< live rules that differ from the saved ones
-  std::vector<std::string> notes;
-  std::vector<std::string> advice;    ///< commands to run
-};
+/// `agent check`'s AgentInfo.path: the report is the host's own view.
+inline constexpr std::string_view local_check_path = "local";
 
 /// The diagnosis of each port for any remote source (IPv4 and IPv6), on any
-/// interface, with the listeners of `host.listeners`.
-std::vector<port_check> check_ports(const host_snapshot& host,
-                                    const std::map<std::uint16_t, service_findings>& services,
-                                    const std::vector<std::uint16_t>& ports);
+/// interface, with the listeners of `host.listeners`, as the prober's report
+/// has it (no attempts, no packets): OPEN (a listener on a public address and
+/// no rule blocks), NO_LISTENER, LISTENER_WRONG_ADDRESS (loopback only),
+/// DROPPED_BY_HOST_FIREWALL, REJECTED_BY_HOST_FIREWALL. Blocking rules are
+/// prefixed with their family ("IPv4: ", "IPv6: ").
+std::vector<v1::PortReport> check_ports(const host_snapshot& host,
+                                        const std::map<std::uint16_t, service_findings>& services,
+                                        const std::vector<std::uint16_t>& ports);
 
-/// Text: one block per port (verdict, summary, listeners, rules, notes, advice).
-std::string render_check_text(const std::vector<port_check>& checks);
-/// JSON: {"ports":[{"port":80,"verdict":"OPEN","summary":…,"listeners":[…],"firewall":[…],"services":[…],
-/// "saved_rules":[…],"notes":[…],"advice":[…]}]}
-std::string render_check_json(const std::vector<port_check>& checks);
+/// The report message of `agent check`: target and agent host are this host,
+/// the agent CONNECTED with path local_check_path. render/ prints it as it
+/// prints the prober's.
+v1::Report check_report(std::vector<v1::PortReport> ports, const std::string& hostname);
 
 /// `agent check --ports LIST [--format text|json]`: 0 every port OPEN, 1 some
 /// port is not, 2 bad input (message on stderr).

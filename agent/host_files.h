@@ -16,4 +16,7 @@ bool path_exists(const std::string& path);
 /// `path` (absolute) under `root`; `root` empty or "/" means the real root.
 std::string join_root(const std::string& root, std::string_view path);
 
+/// This host's name (gethostname); empty when it cannot be read.
+std::string this_host_name();
+
 }  // namespace dropspot::agent

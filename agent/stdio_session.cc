@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agent/caller.h"
+#include "agent/host_files.h"
 #include "agent/host_services.h"
 #include "agent/log.h"
 #include "agent/session.h"
@@ -31,8 +32,7 @@ int run_stdio(const options& opts) {
   config.max_session = opts.max_session;
   config.max_ports = opts.max_ports;
   config.peer_origin = peer->origin;
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) == 0) config.hostname = host;
+  config.hostname = this_host_name();
 
   // A closed pipe is an error code, not a signal that kills us.
   std::signal(SIGPIPE, SIG_IGN);

@@ -114,6 +114,11 @@ void render_header(std::string& out, const v1::Report& report, const text_style&
   wrap(out, "", "  ", title, width);
 
   const auto& agent = report.agent();
+  if (agent.path() == "local") {  // agent check: the host's own view
+    wrap(out, "", "  ", "agent check: the host's own view (listeners, firewall rules, services); no probe was sent",
+         width);
+    return;
+  }
   const bool good = agent.status() == v1::AgentInfo::CONNECTED;
   const std::string status = v1::AgentInfo::Status_Name(agent.status());
   std::string line = "agent: " + std::string(paint(style, good ? green : yellow)) + status + paint(style, reset);
@@ -244,7 +249,7 @@ std::string render_text(const v1::Report& report, const text_style& style) {
 
   const auto base = time_base(report);
   for (const auto& p : report.ports()) {
-    if (p.verdict() == v1::OPEN) continue;
+    if (p.verdict() == v1::OPEN && p.advice_size() == 0) continue;  // an OPEN port can still need work
     out += "\n";
     render_details(out, report, p, style, width, base);
   }

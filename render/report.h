@@ -18,7 +18,7 @@ text_style text_style_for_stdout();
 /// The report for people: a header (target, address, the agent's status,
 /// where it was reached, round trip, how it sees us), a table with one line
 /// per port (port, probe, verdict, summary truncated with "..."), then for
-/// every port that is not OPEN its evidence (each side's packets with times
+/// every port that is not OPEN (or has advice) its evidence (each side's packets with times
 /// in ms relative to the first attempt, TTL, TCP options, listeners, notes)
 /// and advice, then ports not as expected and the cross-port notes. Every
 /// line fits style.width columns (escape codes aside); colour (green OPEN,

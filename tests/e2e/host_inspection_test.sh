@@ -71,17 +71,21 @@ check "agent check exits 1 (some port blocked)" test "$check_rc" -eq 1
 check "agent check 8086 OPEN" jq_is "$TMPD/check.json" '.ports[] | select(.port == 8086) | .verdict' OPEN
 check "agent check 8081 DROPPED_BY_HOST_FIREWALL" jq_is "$TMPD/check.json" '.ports[] | select(.port == 8081) | .verdict' DROPPED_BY_HOST_FIREWALL
 check "agent check 8081 names the nft rule" \
-  jq -e --arg r "IPv4: $nft_rule" '.ports[] | select(.port == 8081) | .firewall | index($r) != null' "$TMPD/check.json" >/dev/null
+  jq -e --arg r "IPv4: $nft_rule" '.ports[] | select(.port == 8081) | .evidence.firewall | index($r) != null' "$TMPD/check.json" >/dev/null
 check "agent check 8082 names the iptables line" \
-  jq -e --arg r "IPv4: iptables: $ipt_line" '.ports[] | select(.port == 8082) | .firewall | index($r) != null' "$TMPD/check.json" >/dev/null
+  jq -e --arg r "IPv4: iptables: $ipt_line" '.ports[] | select(.port == 8082) | .evidence.firewall | index($r) != null' "$TMPD/check.json" >/dev/null
 check "agent check 8082 names the ip6tables line" \
-  jq -e --arg r "IPv6: ip6tables: $ipt_line" '.ports[] | select(.port == 8082) | .firewall | index($r) != null' "$TMPD/check.json" >/dev/null
+  jq -e --arg r "IPv6: ip6tables: $ipt_line" '.ports[] | select(.port == 8082) | .evidence.firewall | index($r) != null' "$TMPD/check.json" >/dev/null
 check "agent check 8083 names the iptables-legacy line" \
-  jq -e --arg r "IPv4: iptables-legacy: $legacy_line" '.ports[] | select(.port == 8083) | .firewall | index($r) != null' "$TMPD/check.json" >/dev/null
+  jq -e --arg r "IPv4: iptables-legacy: $legacy_line" '.ports[] | select(.port == 8083) | .evidence.firewall | index($r) != null' "$TMPD/check.json" >/dev/null
 check "agent check 8084 LISTENER_WRONG_ADDRESS, process named" \
-  jq_is "$TMPD/check.json" '.ports[] | select(.port == 8084) | "\(.verdict) \(.listeners[0].address) \(.listeners[0].process != "")"' \
+  jq_is "$TMPD/check.json" '.ports[] | select(.port == 8084) | "\(.verdict) \(.evidence.listeners[0].address) \(.evidence.listeners[0].process != "")"' \
   "LISTENER_WRONG_ADDRESS 127.0.0.1 true"
-check "agent check text output names the rule" grep -qF "rule: IPv4: $nft_rule" "$TMPD/check.txt"
+# the text is wrapped to 80 columns: compare with line breaks and runs of blanks squeezed
+check_text=$(tr '\n' ' ' <"$TMPD/check.txt" | tr -s ' ')
+contains() { [[ "$1" == *"$2"* ]]; }
+check "agent check text output names the rule" contains "$check_text" "firewall IPv4: $nft_rule"
+check "agent check json is the report message (agent path local)" jq_is "$TMPD/check.json" .agent.path local
 check "agent check bad port exits 2" test "$bad_rc" -eq 2
 check "agent check bad format exits 2" test "$bad_format_rc" -eq 2
 

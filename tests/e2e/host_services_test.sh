@@ -86,8 +86,8 @@ on server "$AGENT" check --ports 22 --host-root "$ROOT" >"$TMPD/check.txt" 2>&1
 set -e
 check "check 22 NO_LISTENER, sshd moved" \
   jq_is "$TMPD/check.json" '.ports[] | select(.port == 22) | .summary' "nothing listens on port 22: sshd listens on port 2222 instead"
-check "check 8091 saved rules allow it" has "$TMPD/check.json" 8091 .saved_rules "IPv4: blocked now, but the saved rules"
-check "check 8092 not saved" has "$TMPD/check.json" 8092 .saved_rules "IPv6: allowed now, not saved: gone after reboot"
-check "check text names the moved sshd" grep -qF "service: sshd (pid" "$TMPD/check.txt"
+check "check 8091 saved rules allow it" has "$TMPD/check.json" 8091 .evidence.savedRules "IPv4: blocked now, but the saved rules"
+check "check 8092 not saved" has "$TMPD/check.json" 8092 .evidence.savedRules "IPv6: allowed now, not saved: gone after reboot"
+check "check text names the moved sshd" grep -qE "^  service +sshd \(pid" "$TMPD/check.txt"
 
 e2e_finish

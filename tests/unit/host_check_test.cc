@@ -5,8 +5,14 @@
 #include <sstream>
 
 #include "agent/host_check.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include "render/report.h"
 #include "support/fake_service_manager.h"
 #include "common/firewall_rule.h"
+#include "common/text.h"
 #include "verdict/verdict.h"
 
 using namespace dropspot;
@@ -125,40 +131,71 @@ TEST_CASE("port_facts: rules per port for the peer, v4-mapped peers as IPv4") {
   CHECK_FALSE(none[0].firewall_inspected());
 }
 
+namespace {
+
+/// agent check's text says everything its report holds: each port's verdict
+/// and summary, every listener, rule, saved-rules line, service fact, note
+/// and command (escaped as render/ escapes them) -- what the old renderer
+/// of its own printed.
+void says_everything(const v1::Report& report, const std::string& text) {
+  const auto has = [&](const std::string& what) {
+    INFO("missing: " << what);
+    CHECK(text.find(escape(what)) != std::string::npos);
+  };
+  for (const auto& p : report.ports()) {
+    const auto row = text.find("\n" + std::to_string(p.port()) + " ");
+    REQUIRE(row != std::string::npos);
+    CHECK(text.substr(row, text.find('\n', row + 1) - row).find(v1::Verdict_Name(p.verdict())) != std::string::npos);
+    if (p.verdict() != v1::OPEN || p.advice_size() > 0) has(p.summary());
+    const auto& ev = p.evidence();
+    if (p.verdict() == v1::OPEN && p.advice_size() == 0) continue;  // the table's line says it all
+    for (const auto& l : ev.listeners()) has(l.address() + ":" + std::to_string(l.port()) + " " + l.process());
+    for (const auto& f : ev.firewall()) has(f);
+    for (const auto& f : ev.saved_rules()) has(f);
+    for (const auto& f : ev.services()) has(f);
+    for (const auto& n : ev.notes()) has(n);
+    for (const auto& a : p.advice()) has(a);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("check_ports: firewall, listeners, loopback, nothing") {
   std::vector<v1::Listener> listeners = {listener(22, "::", "sshd"), listener(8081, "0.0.0.0", "nginx"),
                                          listener(8084, "127.0.0.1", "app")};
   auto host = host_with(lab_snapshot(), listeners);
   auto checks = check_ports(host, {}, {22, 8081, 8082, 8084, 8090});
   REQUIRE(checks.size() == 5);
-  CHECK(checks[0].verdict == "OPEN");
-  CHECK(checks[0].firewall.empty());
-  CHECK(checks[1].verdict == "DROPPED_BY_HOST_FIREWALL");
-  CHECK(checks[1].firewall.at(0) ==
+  CHECK(checks[0].verdict() == v1::OPEN);
+  CHECK(checks[0].evidence().firewall().empty());
+  CHECK(checks[1].verdict() == v1::DROPPED_BY_HOST_FIREWALL);
+  CHECK(checks[1].evidence().firewall(0) ==
         "IPv4: table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \"host-drop 8081\"");
-  CHECK(checks[1].firewall.at(1).rfind("IPv6: table inet dropspot_lab", 0) == 0);
-  CHECK(checks[1].advice.at(0) == "nft delete rule inet dropspot_lab input handle 2");
-  CHECK(checks[1].summary.find("drops SYNs to port 8081: table inet dropspot_lab") != std::string::npos);
-  CHECK(checks[2].verdict == "DROPPED_BY_HOST_FIREWALL");
-  CHECK(std::find(checks[2].advice.begin(), checks[2].advice.end(),
+  CHECK(checks[1].evidence().firewall(1).rfind("IPv6: table inet dropspot_lab", 0) == 0);
+  CHECK(checks[1].advice(0) == "nft delete rule inet dropspot_lab input handle 2");
+  CHECK(checks[1].summary().find("drops SYNs to port 8081: table inet dropspot_lab") != std::string::npos);
+  CHECK(checks[2].verdict() == v1::DROPPED_BY_HOST_FIREWALL);
+  CHECK(std::find(checks[2].advice().begin(), checks[2].advice().end(),
                   "iptables -D INPUT -p tcp -m tcp --dport 8082 -m comment --comment dropspot_lab -j DROP") !=
-        checks[2].advice.end());
-  CHECK(checks[3].verdict == "LISTENER_WRONG_ADDRESS");
-  CHECK(checks[3].summary == "app listens on port 8084 only on 127.0.0.1: unreachable from other hosts");
-  CHECK(checks[4].verdict == "NO_LISTENER");
+        checks[2].advice().end());
+  CHECK(checks[3].verdict() == v1::LISTENER_WRONG_ADDRESS);
+  CHECK(checks[3].summary() == "app listens on port 8084 only on 127.0.0.1: unreachable from other hosts");
+  CHECK(checks[4].verdict() == v1::NO_LISTENER);
 
-  auto json = render_check_json(checks);
+  const auto report = check_report(checks, "vps1");
+  auto json = render_json(report);
   CHECK(json.find("\"verdict\": \"DROPPED_BY_HOST_FIREWALL\"") != std::string::npos);
   CHECK(json.find("\"process\": \"app\"") != std::string::npos);
   CHECK(json.find("\"IPv4: table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \\\"host-drop 8081\\\"\"") !=
         std::string::npos);
-  auto text = render_check_text(checks);
-  CHECK(text.find("8081/tcp  DROPPED_BY_HOST_FIREWALL") != std::string::npos);
-  CHECK(text.find("  run: nft delete rule inet dropspot_lab input handle 2\n") != std::string::npos);
+  auto text = render_text(report, text_style{false, 400});
+  CHECK(text.find("\n8081  tcp    DROPPED_BY_HOST_FIREWALL  ") != std::string::npos);
+  CHECK(text.find("    - nft delete rule inet dropspot_lab input handle 2\n") != std::string::npos);
+  says_everything(report, text);
 
   auto unread = check_ports(host_with(firewall_snapshot{}, listeners), {}, {22});
-  CHECK(unread[0].verdict == "OPEN");
-  CHECK(unread[0].notes.at(0).find("no ruleset could be read") != std::string::npos);
+  CHECK(unread[0].verdict() == v1::OPEN);
+  CHECK(unread[0].evidence().notes(0).find("no ruleset could be read") != std::string::npos);
 }
 
 TEST_CASE("verdict: the rule the agent names, its fix, and 'no rule explains it'") {
@@ -266,19 +303,25 @@ TEST_CASE("check_ports: a moved sshd, a runtime-only rule, rendered as text and 
   const std::vector<std::uint16_t> ports{22, 443, 8080};
   auto checks = check_ports(host, find_services(host, ports, sd), ports);
   REQUIRE(checks.size() == 3);
-  CHECK(checks[0].verdict == "NO_LISTENER");
-  CHECK(checks[0].summary == "nothing listens on port 22: sshd listens on port 2222 instead");
-  CHECK(checks[0].notes.back() == "services: systemd not running: unit state unknown");
-  CHECK(checks[1].verdict == "DROPPED_BY_HOST_FIREWALL");
-  CHECK(checks[1].saved_rules.at(0).rfind("IPv4: blocked now, but the saved rules (/etc/nftables.conf) allow port 443", 0) == 0);
-  CHECK(checks[2].verdict == "OPEN");
-  CHECK(checks[2].saved_rules.at(0).rfind("IPv4: allowed now, not saved: gone after reboot", 0) == 0);
-  CHECK(std::find(checks[2].advice.begin(), checks[2].advice.end(), "nft list ruleset > /etc/nftables.conf") !=
-        checks[2].advice.end());
-  auto text = render_check_text(checks);
-  CHECK(text.find("  service: sshd (pid 812) listens on port 2222, not 22\n") != std::string::npos);
-  CHECK(text.find("  saved: IPv4: allowed now, not saved") != std::string::npos);
-  auto json = render_check_json(checks);
+  CHECK(checks[0].verdict() == v1::NO_LISTENER);
+  CHECK(checks[0].summary() == "nothing listens on port 22: sshd listens on port 2222 instead");
+  CHECK(checks[0].evidence().notes(checks[0].evidence().notes_size() - 1) == "services: systemd not running: unit state unknown");
+  CHECK(checks[1].verdict() == v1::DROPPED_BY_HOST_FIREWALL);
+  CHECK(checks[1].evidence().saved_rules(0).rfind("IPv4: blocked now, but the saved rules (/etc/nftables.conf) allow port 443", 0) == 0);
+  CHECK(checks[2].verdict() == v1::OPEN);
+  CHECK(checks[2].evidence().saved_rules(0).rfind("IPv4: allowed now, not saved: gone after reboot", 0) == 0);
+  CHECK(std::find(checks[2].advice().begin(), checks[2].advice().end(), "nft list ruleset > /etc/nftables.conf") !=
+        checks[2].advice().end());
+  const auto report = check_report(checks, "vps1");
+  auto text = render_text(report, text_style{false, 400});
+  CHECK(text.find("  service    sshd (pid 812) listens on port 2222, not 22\n") != std::string::npos);
+  CHECK(text.find("  saved      IPv4: allowed now, not saved") != std::string::npos);
+  says_everything(report, text);
+  auto json = render_json(report);
   CHECK(json.find("\"services\": [") != std::string::npos);
-  CHECK(json.find("\"saved_rules\": [") != std::string::npos);
+  CHECK(json.find("\"savedRules\": [") != std::string::npos);
+  // The JSON is the report message: it parses back into one, losslessly.
+  v1::Report back;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &back).ok());
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(back, report));
 }
