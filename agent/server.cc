@@ -10,6 +10,7 @@
 #include "agent/log.h"
 #include "common/message_port.h"
 #include "common/protocol.h"
+#include "common/spawn.h"
 #include "common/tls.h"
 
 namespace dropspot::agent {
@@ -20,13 +21,8 @@ using namespace std::chrono_literals;
 using asio::ip::tcp;
 
 /// Logs what escapes a session instead of taking the agent down.
-void log_exception(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    log_line(std::string("session ended by an internal error: ") + ex.what());
-  }
+auto log_exception() {
+  return on_escape("session ended by an internal error", [](const std::string& what) { log_line(what); });
 }
 
 std::string peer_text(const tcp::endpoint& ep) {
@@ -68,7 +64,7 @@ std::vector<tcp::endpoint> server::endpoints() const {
 void server::start() {
   for (auto& acceptor : acceptors_) {
     log_line("listening on " + peer_text(acceptor->local_endpoint()));
-    asio::co_spawn(io_, accept_loop(*acceptor), log_exception);
+    asio::co_spawn(io_, accept_loop(*acceptor), log_exception());
   }
 }
 
@@ -106,7 +102,7 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
       continue;
     }
     asio::co_spawn(io_, handle(std::move(socket), std::move(source), admitted == source_limits::verdict::backing_off),
-                   log_exception);
+                   log_exception());
   }
 }
 

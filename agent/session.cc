@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -17,6 +16,7 @@
 #include "common/auth.h"
 #include "common/duration.h"
 #include "common/protocol.h"
+#include "common/spawn.h"
 
 namespace dropspot::agent {
 
@@ -109,107 +109,228 @@ void split_allowed_ports(const std::vector<std::uint32_t>& requested, const std:
   }
 }
 
-asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_ptr, asio::ip::address peer,
-                                             std::uint16_t peer_port, const session_config& config,
-                                             const session_services& services) {
-  message_port& port = *port_ptr;
-  const auto auth_deadline = std::chrono::steady_clock::now() + config.auth_deadline;
-  const auto remaining = [&] {
-    return std::max<std::chrono::steady_clock::duration>(auth_deadline - std::chrono::steady_clock::now(), 1ms);
-  };
-  v1::Envelope in;
+namespace {
 
-  // await_hello
-  if (auto ec = co_await port.receive(in, remaining())) co_return outcome_of(ec);
-  if (!in.has_hello())
-    co_return co_await refuse(port, v1::Error::UNEXPECTED_MESSAGE, "expected hello, got " + body_name(in),
-                              session_outcome::protocol_error);
-  if (in.hello().protocol_version() != protocol_version)
-    co_return co_await refuse(port, v1::Error::VERSION_MISMATCH,
-                              "agent speaks protocol " + std::to_string(protocol_version) + ", prober speaks " +
-                                  std::to_string(in.hello().protocol_version()) + ": update the older side",
-                              session_outcome::version_mismatch);
-  {
+/// What reading the host's facts yields: the function that finishes them
+/// once the SYNs' interfaces are known, or why there is none.
+struct host_facts_result {
+  std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> finish;
+  std::string error;
+};
+
+/// One session, one function per state: await_hello -> await_auth ->
+/// await_start -> capturing -> done. A state returns the session's outcome
+/// when the session ends there, nothing when the next state follows.
+class session_states {
+ public:
+  session_states(std::shared_ptr<message_port> port, asio::ip::address peer, std::uint16_t peer_port,
+                 const session_config& config, const session_services& services)
+      : port_ptr_(std::move(port)),
+        port_(*port_ptr_),
+        peer_(std::move(peer)),
+        peer_port_(peer_port),
+        config_(config),
+        services_(services),
+        auth_deadline_(std::chrono::steady_clock::now() + config.auth_deadline) {}
+
+  asio::awaitable<session_outcome> run() {
+    if (auto end = co_await await_hello()) co_return *end;
+    if (auto end = co_await await_auth()) co_return *end;
+    if (auto end = co_await await_start()) co_return *end;
+    if (auto end = co_await capturing()) co_return *end;
+    co_return co_await done();
+  }
+
+ private:
+  using step = std::optional<session_outcome>;
+
+  std::chrono::steady_clock::duration auth_time_left() const {
+    return std::max<std::chrono::steady_clock::duration>(auth_deadline_ - std::chrono::steady_clock::now(), 1ms);
+  }
+
+  asio::awaitable<step> await_hello() {
+    if (auto ec = co_await port_.receive(in_, auth_time_left())) co_return outcome_of(ec);
+    if (!in_.has_hello())
+      co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE, "expected hello, got " + body_name(in_),
+                                session_outcome::protocol_error);
+    if (in_.hello().protocol_version() != protocol_version)
+      co_return co_await refuse(port_, v1::Error::VERSION_MISMATCH,
+                                "agent speaks protocol " + std::to_string(protocol_version) + ", prober speaks " +
+                                    std::to_string(in_.hello().protocol_version()) + ": update the older side",
+                                session_outcome::version_mismatch);
     auto hello = make_hello("dropspot-agent");
     hello.mutable_hello()->add_capabilities("capture");
     hello.mutable_hello()->add_capabilities("listeners");
-    if (auto ec = co_await port.send(hello)) co_return outcome_of(ec);
+    if (auto ec = co_await port_.send(hello)) co_return outcome_of(ec);
+    co_return std::nullopt;
   }
 
-  // await_auth
-  const auto binding = port.channel_binding();
-  if (config.require_token || binding) {
-    if (auto ec = co_await port.receive(in, remaining())) co_return outcome_of(ec);
-    if (!in.has_auth())
-      co_return co_await refuse(port, v1::Error::UNEXPECTED_MESSAGE, "expected auth, got " + body_name(in),
-                                session_outcome::protocol_error);
-    if (config.token.empty() || !binding ||
-        !verify_mac(config.token, prober_auth_label, *binding, in.auth().mac()))
-      co_return co_await refuse(port, v1::Error::AUTH_FAILED, "authentication failed: the token does not match",
-                                session_outcome::auth_failed);
-  }
-  {
+  /// Over TLS the prober proves the token bound to this connection; over
+  /// --stdio the SSH login has authenticated it already.
+  asio::awaitable<step> await_auth() {
+    const auto binding = port_.channel_binding();
+    if (config_.require_token || binding) {
+      if (auto ec = co_await port_.receive(in_, auth_time_left())) co_return outcome_of(ec);
+      if (!in_.has_auth())
+        co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE, "expected auth, got " + body_name(in_),
+                                  session_outcome::protocol_error);
+      if (config_.token.empty() || !binding ||
+          !verify_mac(config_.token, prober_auth_label, *binding, in_.auth().mac()))
+        co_return co_await refuse(port_, v1::Error::AUTH_FAILED, "authentication failed: the token does not match",
+                                  session_outcome::auth_failed);
+    }
     v1::Envelope ok;
-    ok.mutable_auth_ok()->set_path(port.path());
-    if (binding && !config.token.empty()) {
-      const auto mac = compute_mac(config.token, agent_auth_label, *binding);
+    ok.mutable_auth_ok()->set_path(port_.path());
+    if (binding && !config_.token.empty()) {
+      const auto mac = compute_mac(config_.token, agent_auth_label, *binding);
       ok.mutable_auth_ok()->set_agent_mac(mac.data(), mac.size());
     }
-    if (auto ec = co_await port.send(ok)) co_return outcome_of(ec);
+    if (auto ec = co_await port_.send(ok)) co_return outcome_of(ec);
+    co_return std::nullopt;
   }
 
-  // await_start
-  if (auto ec = co_await port.receive(in, remaining())) co_return outcome_of(ec);
-  if (!in.has_start())
-    co_return co_await refuse(port, v1::Error::UNEXPECTED_MESSAGE, "expected start, got " + body_name(in),
-                              session_outcome::protocol_error);
-  const v1::SessionStart start = in.start();
-  if (start.ports_size() == 0 || static_cast<std::size_t>(start.ports_size()) > config.max_ports)
-    co_return co_await refuse(port, v1::Error::BAD_REQUEST,
-                              "a session covers 1 to " + std::to_string(config.max_ports) + " ports",
-                              session_outcome::protocol_error);
-  std::vector<std::uint16_t> accepted, refused;
-  split_allowed_ports({start.ports().begin(), start.ports().end()}, config.allow_ports, accepted, refused);
-  if (accepted.empty())
-    co_return co_await refuse(port, v1::Error::PORT_NOT_ALLOWED,
-                              "none of the requested ports is allowed by this agent's --allow-ports",
-                              session_outcome::protocol_error);
+  asio::awaitable<step> await_start() {
+    if (auto ec = co_await port_.receive(in_, auth_time_left())) co_return outcome_of(ec);
+    if (!in_.has_start())
+      co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE, "expected start, got " + body_name(in_),
+                                session_outcome::protocol_error);
+    const v1::SessionStart& start = in_.start();
+    if (start.ports_size() == 0 || static_cast<std::size_t>(start.ports_size()) > config_.max_ports)
+      co_return co_await refuse(port_, v1::Error::BAD_REQUEST,
+                                "a session covers 1 to " + std::to_string(config_.max_ports) + " ports",
+                                session_outcome::protocol_error);
+    split_allowed_ports({start.ports().begin(), start.ports().end()}, config_.allow_ports, accepted_, refused_);
+    if (accepted_.empty())
+      co_return co_await refuse(port_, v1::Error::PORT_NOT_ALLOWED,
+                                "none of the requested ports is allowed by this agent's --allow-ports",
+                                session_outcome::protocol_error);
+    granted_ = config_.max_session;
+    if (start.max_duration_ms() > 0)
+      granted_ = std::min<std::chrono::milliseconds>(granted_, std::chrono::milliseconds(start.max_duration_ms()));
+    co_return std::nullopt;
+  }
 
-  auto granted = config.max_session;
-  if (start.max_duration_ms() > 0)
-    granted = std::min<std::chrono::milliseconds>(granted, std::chrono::milliseconds(start.max_duration_ms()));
+  /// Acknowledges, captures and streams the prober's packets until ProbesDone.
+  asio::awaitable<step> capturing() {
+    executor_ = co_await asio::this_coro::executor;
+    v1::Envelope ack_message;
+    auto& ack = *ack_message.mutable_ack();
+    ack.set_peer_address(peer_.to_string());
+    ack.set_peer_port(peer_port_);
+    ack.set_peer_origin(config_.peer_origin);
+    ack.set_agent_hostname(config_.hostname);
+    ack.set_agent_software("dropspot-agent " + std::string(software_version));
+    for (auto p : accepted_) ack.add_ports(p);
+    for (auto p : refused_) ack.add_refused_ports(p);
+    ack.set_agent_time_unix_us(now_unix_us());
+    ack.set_max_duration_ms(static_cast<std::uint32_t>(granted_.count()));
 
-  // capturing
-  v1::Envelope ack_message;
-  auto& ack = *ack_message.mutable_ack();
-  ack.set_peer_address(peer.to_string());
-  ack.set_peer_port(peer_port);
-  ack.set_peer_origin(config.peer_origin);
-  ack.set_agent_hostname(config.hostname);
-  ack.set_agent_software("dropspot-agent " + std::string(software_version));
-  for (auto p : accepted) ack.add_ports(p);
-  for (auto p : refused) ack.add_refused_ports(p);
-  ack.set_agent_time_unix_us(now_unix_us());
-  ack.set_max_duration_ms(static_cast<std::uint32_t>(granted.count()));
+    if (services_.start_capture) {
+      std::string note;
+      capture_ = services_.start_capture({peer_, accepted_}, packet_sink_for_prober(), note);
+      ack.set_capture_active(capture_ != nullptr);
+      if (!capture_) ack.set_capture_note(note);
+      for (const auto& i : capture_ ? capture_->interfaces() : std::vector<std::string>{}) ack.add_interfaces(i);
+    } else {
+      ack.set_capture_active(false);
+      ack.set_capture_note("this agent was built without capture");
+    }
+    if (services_.listeners) {
+      // The listener scan takes tens of ms on a busy host: off the io thread.
+      auto scan = start_off_io_thread<std::vector<v1::Listener>>(
+          executor_, [fn = services_.listeners, accepted = accepted_] { return fn(accepted); });
+      while (!scan->value) co_await scan->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      for (const auto& l : *scan->value) *ack.add_listeners() = l;
+    }
+    if (auto ec = co_await port_.send(ack_message)) co_return outcome_of(ec);
+    *scheduled_ = false;
+    if (pending_->has_observation()) {
+      v1::Envelope batch = std::move(*pending_);
+      pending_->Clear();
+      if (auto ec = co_await port_.send(batch)) co_return outcome_of(ec);
+    }
 
-  std::unique_ptr<capture_handle> capture;
-  // Packets are batched per turn of the event loop into one Observation, and
-  // sent through the port's write queue, so the capture callback never waits.
-  auto pending = std::make_shared<v1::Envelope>();
-  // Held (as if a flush were scheduled) until the ack has gone: the prober
-  // expects the ack before any observation.
-  auto scheduled = std::make_shared<bool>(true);
-  const auto executor = co_await asio::this_coro::executor;
-  // The interface each port's first inbound SYN arrived on, for the host facts.
-  auto syn_interfaces = std::make_shared<std::map<std::uint16_t, std::string>>();
-  if (services.start_capture) {
-    std::string note;
-    // The control connection itself (its source port is peer_port) is never
-    // evidence: over SSH on a port under test it would feed on itself. Plain
-    // ACK/data packets are capped per flow: the handshake is what counts.
+    // Host facts (firewall, services) run external commands: on a thread of
+    // their own, from now until the summary needs them.
+    if (services_.host_facts)
+      facts_ = start_off_io_thread<host_facts_result>(
+          executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_] {
+            const auto started = std::chrono::steady_clock::now();
+            host_facts_result r;
+            try {
+              r.finish = fn(peer, accepted);
+            } catch (const std::exception& e) {
+              r.error = e.what();
+              log_line("host facts: " + r.error);
+            }
+            const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
+            if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
+            return r;
+          });
+
+    const auto session_end = std::chrono::steady_clock::now() + granted_;
+    for (;;) {
+      auto left = session_end - std::chrono::steady_clock::now();
+      if (left <= 0ms) {
+        co_await port_.send(make_error(v1::Error::TIMEOUT, "session length limit reached"));
+        co_return session_outcome::timed_out;
+      }
+      if (auto ec = co_await port_.receive(in_, left)) co_return outcome_of(ec);
+      if (in_.has_ping()) {
+        v1::Envelope pong;
+        pong.mutable_pong()->set_nonce(in_.ping().nonce());
+        if (auto ec = co_await port_.send(pong)) co_return outcome_of(ec);
+        continue;
+      }
+      if (in_.has_probes_done()) co_return std::nullopt;
+      co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE, "unexpected " + body_name(in_) + " during capture",
+                                session_outcome::protocol_error);
+    }
+  }
+
+  /// Stops capturing, sends what is still batched, then the summary with the
+  /// host facts (waiting for them within the grace).
+  asio::awaitable<session_outcome> done() {
+    if (pending_->has_observation()) {
+      co_await port_.send(*pending_);
+      pending_->Clear();
+    }
+    v1::Envelope summary_message;
+    auto& summary = *summary_message.mutable_summary();
+    if (facts_ && !facts_->value) {
+      facts_->done.expires_after(config_.host_facts_grace);
+      co_await facts_->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    }
+    if (facts_ && facts_->value && facts_->value->finish) {
+      for (auto& f : facts_->value->finish(*syn_interfaces_)) *summary.add_ports() = std::move(f);
+    } else if (facts_) {
+      summary.set_host_facts_missing(facts_->value ? "reading the host failed: " + facts_->value->error
+                                                   : "reading the host (firewall, services) took longer than " +
+                                                         format_duration(config_.host_facts_grace) +
+                                                         " after the probes ended");
+      log_line("host facts: " + summary.host_facts_missing());
+    }
+    if (capture_) {
+      summary.set_packets_seen(capture_->packets_seen());
+      summary.set_packets_dropped(capture_->packets_dropped());
+      summary.set_pcap_file(capture_->pcap_file());
+      capture_.reset();
+    }
+    co_await port_.send(summary_message);
+    co_return session_outcome::completed;
+  }
+
+  /// Where captured packets go: batched per turn of the event loop into one
+  /// Observation and sent through the port's write queue, so the capture
+  /// callback never waits. Held (as if a flush were scheduled) until the ack
+  /// has gone: the prober expects the ack before any observation. The
+  /// control connection itself (its source port is peer_port) is never
+  /// evidence: over SSH on a port under test it would feed on itself. Plain
+  /// ACK/data packets are capped per flow: the handshake is what counts.
+  packet_sink packet_sink_for_prober() {
     auto acks = std::make_shared<std::map<std::uint64_t, unsigned>>();
-    packet_sink sink = [port_ptr, pending, scheduled, executor, peer_port, acks,
-                        syn_interfaces](const v1::PacketEvent& event) {
+    return [port_ptr = port_ptr_, pending = pending_, scheduled = scheduled_, executor = executor_,
+            peer_port = peer_port_, acks, syn_interfaces = syn_interfaces_](const v1::PacketEvent& event) {
       const auto client_port = event.direction() == v1::PacketEvent::INBOUND ? event.src_port() : event.dst_port();
       if (peer_port != 0 && client_port == peer_port) return;
       if (event.direction() == v1::PacketEvent::INBOUND && event.kind() == v1::PacketEvent::SYN &&
@@ -228,116 +349,42 @@ asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port_
         pending->Clear();
         asio::co_spawn(
             executor, [port_ptr, batch]() -> asio::awaitable<void> { co_await port_ptr->send(*batch); },
-            asio::detached);
+            on_escape("sending observations", [](const std::string& what) { log_line(what); }));
       });
     };
-    capture = services.start_capture({peer, accepted}, sink, note);
-    ack.set_capture_active(capture != nullptr);
-    if (capture) {
-      for (const auto& i : capture->interfaces()) ack.add_interfaces(i);
-    } else {
-      ack.set_capture_note(note);
-    }
-  } else {
-    ack.set_capture_active(false);
-    ack.set_capture_note("this agent was built without capture");
-  }
-  if (services.listeners) {
-    // The listener scan takes tens of ms on a busy host: off the io thread.
-    auto scan = start_off_io_thread<std::vector<v1::Listener>>(
-        executor, [fn = services.listeners, accepted] { return fn(accepted); });
-    while (!scan->value) co_await scan->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    for (const auto& l : *scan->value) *ack.add_listeners() = l;
-  }
-  if (auto ec = co_await port.send(ack_message)) co_return outcome_of(ec);
-  *scheduled = false;
-  if (pending->has_observation()) {
-    v1::Envelope batch = std::move(*pending);
-    pending->Clear();
-    if (auto ec = co_await port.send(batch)) co_return outcome_of(ec);
   }
 
-  // Host facts (firewall) on a thread of their own: they run external commands.
-  // The thread keeps the executor's work until it has posted its result.
-  struct host_facts_state {
-    explicit host_facts_state(const asio::any_io_executor& ex) : done(ex) {}
-    asio::steady_timer done;
-    /// What finishes the facts once the SYNs' interfaces are known.
-    std::optional<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)>> facts;
-    std::string error;  ///< why reading them failed
-  };
-  auto facts_state = std::make_shared<host_facts_state>(executor);
-  if (services.host_facts) {
-    facts_state->done.expires_at(asio::steady_timer::time_point::max());
-    auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
-    std::thread([fn = services.host_facts, peer, accepted, facts_state, tracked]() mutable {
-      const auto started = std::chrono::steady_clock::now();
-      std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> facts;
-      std::string error;
-      try {
-        facts = fn(peer, accepted);
-      } catch (const std::exception& e) {
-        error = e.what();
-        log_line("host facts: " + error);
-      }
-      const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
-      if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
-      asio::post(tracked, [facts_state = std::move(facts_state), facts = std::move(facts),
-                           error = std::move(error)]() mutable {
-        facts_state->facts = std::move(facts);
-        facts_state->error = std::move(error);
-        facts_state->done.cancel();
-      });
-    }).detach();
-  }
+  std::shared_ptr<message_port> port_ptr_;
+  message_port& port_;
+  const asio::ip::address peer_;
+  const std::uint16_t peer_port_;
+  const session_config& config_;
+  const session_services& services_;
+  const std::chrono::steady_clock::time_point auth_deadline_;
+  v1::Envelope in_;
 
-  const auto session_end = std::chrono::steady_clock::now() + granted;
-  for (;;) {
-    auto left = session_end - std::chrono::steady_clock::now();
-    if (left <= 0ms) {
-      co_await port.send(make_error(v1::Error::TIMEOUT, "session length limit reached"));
-      co_return session_outcome::timed_out;
-    }
-    if (auto ec = co_await port.receive(in, left)) co_return outcome_of(ec);
-    if (in.has_ping()) {
-      v1::Envelope pong;
-      pong.mutable_pong()->set_nonce(in.ping().nonce());
-      if (auto ec = co_await port.send(pong)) co_return outcome_of(ec);
-      continue;
-    }
-    if (in.has_probes_done()) break;
-    co_return co_await refuse(port, v1::Error::UNEXPECTED_MESSAGE, "unexpected " + body_name(in) + " during capture",
-                              session_outcome::protocol_error);
-  }
+  // await_start's findings
+  std::vector<std::uint16_t> accepted_, refused_;
+  std::chrono::milliseconds granted_{0};
 
-  // done: stop capturing, send what is still batched, then the summary.
-  if (pending->has_observation()) {
-    co_await port.send(*pending);
-    pending->Clear();
-  }
-  v1::Envelope summary_message;
-  auto& summary = *summary_message.mutable_summary();
-  if (services.host_facts && !facts_state->facts) {
-    facts_state->done.expires_after(config.host_facts_grace);
-    co_await facts_state->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-  }
-  if (facts_state->facts && *facts_state->facts) {
-    for (auto& f : (*facts_state->facts)(*syn_interfaces)) *summary.add_ports() = std::move(f);
-  } else if (services.host_facts) {
-    summary.set_host_facts_missing(
-        facts_state->facts ? "reading the host failed: " + facts_state->error
-                           : "reading the host (firewall, services) took longer than " +
-                                 format_duration(config.host_facts_grace) + " after the probes ended");
-    log_line("host facts: " + summary.host_facts_missing());
-  }
-  if (capture) {
-    summary.set_packets_seen(capture->packets_seen());
-    summary.set_packets_dropped(capture->packets_dropped());
-    summary.set_pcap_file(capture->pcap_file());
-    capture.reset();
-  }
-  co_await port.send(summary_message);
-  co_return session_outcome::completed;
+  // capturing, then done
+  asio::any_io_executor executor_;
+  std::unique_ptr<capture_handle> capture_;
+  std::shared_ptr<v1::Envelope> pending_ = std::make_shared<v1::Envelope>();
+  std::shared_ptr<bool> scheduled_ = std::make_shared<bool>(true);
+  /// The interface each port's first inbound SYN arrived on, for the host facts.
+  std::shared_ptr<std::map<std::uint16_t, std::string>> syn_interfaces_ =
+      std::make_shared<std::map<std::uint16_t, std::string>>();
+  std::shared_ptr<off_thread_result<host_facts_result>> facts_;
+};
+
+}  // namespace
+
+asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port, asio::ip::address peer,
+                                             std::uint16_t peer_port, const session_config& config,
+                                             const session_services& services) {
+  session_states session(std::move(port), std::move(peer), peer_port, config, services);
+  co_return co_await session.run();
 }
 
 }  // namespace dropspot::agent

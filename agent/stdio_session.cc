@@ -14,6 +14,7 @@
 #include "agent/session.h"
 #include "common/auth.h"
 #include "common/pipe_port.h"
+#include "common/spawn.h"
 
 namespace dropspot::agent {
 
@@ -54,14 +55,7 @@ int run_stdio(const options& opts) {
         outcome = co_await run_session(port, peer->address, peer->ssh_port, config, services);
         co_await port->close();
       },
-      [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log_line(std::string("stdio session ended by an internal error: ") + ex.what());
-        }
-      });
+      on_escape("stdio session ended by an internal error", [](const std::string& what) { log_line(what); }));
   io.run();
   log_line("stdio session with " + peer->address.to_string() + " (" + peer->origin + "): " + to_string(outcome));
   return outcome == session_outcome::completed ? 0 : 1;

@@ -1,7 +1,6 @@
 #include "prober/control_client.h"
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -9,9 +8,11 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <chrono>
+#include <iostream>
 
 #include "common/auth.h"
 #include "common/protocol.h"
+#include "common/spawn.h"
 #include "common/tls.h"
 #include "prober/ssh_transport.h"
 
@@ -226,7 +227,7 @@ asio::awaitable<attempt_result> try_ssh(const control_settings& s, const v1::Ses
     r.message = error;
     co_return r;
   }
-  asio::co_spawn(executor, collect_ssh_stderr(port), asio::detached);
+  asio::co_spawn(executor, collect_ssh_stderr(port), on_escape("reading ssh's stderr", report_internal_error));
   // The SSH login and the agent's start take longer than a TLS handshake.
   const auto deadline = std::chrono::seconds(s.ssh->connect_timeout_s) + s.timeout * 2;
   r = co_await negotiate(as_message_port(port), s, start, 0, deadline);
@@ -322,17 +323,16 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
   co_return session;
 }
 
-asio::awaitable<void> receive_observations(agent_session& session, agent_stream& stream) {
-  auto executor = co_await asio::this_coro::executor;
-  if (!session.receiver_done)
-    session.receiver_done = std::make_shared<asio::steady_timer>(executor, clock::time_point::max());
-  auto done_signal = session.receiver_done;
+namespace {
+
+/// The receiver's loop: observations until the summary, an error or the end.
+asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream& stream) {
   v1::Envelope in;
   while (session.port) {
     // The agent bounds the session's length itself; this is only a backstop.
     if (auto ec = co_await session.port->receive(in, std::chrono::minutes(10))) {
       if (stream.lost.empty()) stream.lost = "the control channel ended before the agent's summary: " + ec.message();
-      break;
+      co_return;
     }
     if (in.has_observation()) {
       for (const auto& packet : in.observation().packets()) {
@@ -342,16 +342,31 @@ asio::awaitable<void> receive_observations(agent_session& session, agent_stream&
       }
     } else if (in.has_summary()) {
       stream.summary = in.summary();
-      break;
+      co_return;
     } else if (in.has_error()) {
       stream.lost = "the agent ended the session: " + error_text(in.error());
-      break;
-    } else if (in.has_pong()) {
-      continue;
-    } else {
+      co_return;
+    } else if (!in.has_pong()) {
       stream.lost = "the agent sent " + body_name(in) + " during the session";
-      break;
+      co_return;
     }
+  }
+}
+
+}  // namespace
+
+void report_internal_error(const std::string& what) { std::cerr << "prober: internal error: " << what << "\n"; }
+
+asio::awaitable<void> receive_observations(agent_session& session, agent_stream& stream) {
+  auto executor = co_await asio::this_coro::executor;
+  if (!session.receiver_done)
+    session.receiver_done = std::make_shared<asio::steady_timer>(executor, clock::time_point::max());
+  auto done_signal = session.receiver_done;
+  // Whatever happens, the stream ends and finish_agent_session wakes.
+  try {
+    co_await receive_until_summary(session, stream);
+  } catch (const std::exception& e) {
+    stream.lost = std::string("reading the agent's messages failed: ") + e.what();
   }
   stream.finished = true;
   done_signal->cancel();

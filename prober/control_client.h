@@ -47,6 +47,9 @@ struct agent_stream {
   std::function<void(const v1::PacketEvent&)> on_packet;
 };
 
+/// Says on stderr what escaped a coroutine nobody awaits (common/spawn.h on_escape).
+void report_internal_error(const std::string& what);
+
 /// Reads the agent's messages until the summary arrives or the channel ends.
 /// Run it concurrently with the probes; it completes `stream` and wakes
 /// finish_agent_session.

@@ -1,7 +1,6 @@
 #include "prober/run.h"
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -16,6 +15,7 @@
 
 #include "common/ports.h"
 #include "common/protocol.h"
+#include "common/spawn.h"
 #include "verdict/verdict.h"
 #include "prober/app/parse.h"
 #include "prober/app/probes.h"
@@ -124,20 +124,25 @@ class task_group {
 
   void spawn(asio::awaitable<void> task) {
     ++*running_;
-    asio::co_spawn(executor_, std::move(task), [running = running_, done = all_done_](std::exception_ptr) {
-      if (--*running == 0) done->cancel();
-    });
+    asio::co_spawn(executor_, std::move(task),
+                   [running = running_, done = all_done_, failure = failure_](std::exception_ptr e) {
+                     if (e && !*failure) *failure = e;
+                     if (--*running == 0) done->cancel();
+                   });
   }
 
+  /// Returns when every task has ended; rethrows the first exception one
+  /// of them ended by.
   asio::awaitable<void> wait() {
-    if (*running_ == 0) co_return;
-    co_await all_done_->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (*running_ > 0) co_await all_done_->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (*failure_) std::rethrow_exception(std::exchange(*failure_, nullptr));
   }
 
  private:
   asio::any_io_executor executor_;
   std::shared_ptr<std::size_t> running_ = std::make_shared<std::size_t>(0);
   std::shared_ptr<asio::steady_timer> all_done_;
+  std::shared_ptr<std::exception_ptr> failure_ = std::make_shared<std::exception_ptr>();
 };
 
 /// Routers between us and the server, from the TTL of a SYN the agent saw
@@ -212,7 +217,9 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     }
     if (local_address) start.set_prober_local_address(local_address->to_string());
     session = co_await open_agent_session(settings, start);
-    if (session.port) asio::co_spawn(executor, receive_observations(session, stream), asio::detached);
+    if (session.port)
+      asio::co_spawn(executor, receive_observations(session, stream),
+                     on_escape("reading the agent's messages", report_internal_error));
   }
   const bool capturing = session.port && session.ack.capture_active();
   const double rtt_ms = session.info.rtt_ms();
