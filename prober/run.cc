@@ -182,55 +182,65 @@ int exit_code(const v1::Report& report) {
   return 0;
 }
 
-asio::awaitable<v1::Report> run_once(run_inputs in) {
-  const options& o = in.opts;
-  auto executor = co_await asio::this_coro::executor;
-  const auto started = clock::now();
-  const auto ms_since_start = [&] { return std::chrono::duration<double, std::milli>(clock::now() - started).count(); };
+namespace {
 
-  v1::Report report;
-  report.set_target(o.target);
-  report.set_address(in.address.to_string());
-  report.set_software("dropspot-prober " + std::string(software_version));
-  const auto local_address = route_source_address(executor, in.address);
-
-  // The agent session, first: its round trip tunes the probes.
-  agent_session session;
-  agent_stream stream;
-  if (o.no_agent) {
-    session.info.set_status(v1::AgentInfo::DISABLED);
-    session.info.set_message("--no-agent: the client's view only");
-  } else {
-    control_settings settings;
-    settings.agents = o.agents;
-    settings.target = o.target;
-    settings.target_address = in.address;
-    settings.token = in.token;
-    settings.timeout = o.timeout;
-    if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
-    v1::SessionStart start;
-    for (auto port : o.ports) {
-      start.add_ports(port);
-      auto* plan = start.add_plan();
-      plan->set_port(port);
-      plan->set_kind(probe_kind(o, port));
-    }
-    if (local_address) start.set_prober_local_address(local_address->to_string());
-    session = co_await open_agent_session(settings, start);
-    if (session.port)
-      asio::co_spawn(executor, receive_observations(session, stream),
-                     on_escape("reading the agent's messages", report_internal_error));
+/// One run, one function per phase: open_session (the agent first: its round
+/// trip tunes the probes) -> probe_ports (every port, deciding early from the
+/// agent's evidence, hop searches, application probes) -> finish_session (the
+/// agent's summary) -> assemble (the verdicts).
+class run_phases {
+ public:
+  run_phases(run_inputs inputs, asio::any_io_executor ex)
+      : in(std::move(inputs)), o(in.opts), executor(std::move(ex)) {
+    report.set_target(o.target);
+    report.set_address(in.address.to_string());
+    report.set_software("dropspot-prober " + std::string(software_version));
+    local_address = route_source_address(executor, in.address);
   }
-  const bool capturing = session.port && session.ack.capture_active();
-  const double rtt_ms = session.info.rtt_ms();
 
-  // Evidence as it comes in.
-  std::map<std::uint16_t, std::vector<v1::Attempt>> attempts;
-  std::map<std::uint16_t, v1::Attempt> running;  // the attempt in flight per port
-  std::map<std::uint16_t, double> decided_at;
+  asio::awaitable<v1::Report> run() {
+    co_await open_session();
+    co_await probe_ports();
+    co_await finish_session();
+    co_return assemble();
+  }
 
-  std::optional<v1::TcpOptions> sent_options;  // learnt from the first connection
-  const auto base_input = [&](std::uint16_t port) {
+ private:
+  double ms_since_start() const {
+    return std::chrono::duration<double, std::milli>(clock::now() - started).count();
+  }
+
+  asio::awaitable<void> open_session() {
+    if (o.no_agent) {
+      session.info.set_status(v1::AgentInfo::DISABLED);
+      session.info.set_message("--no-agent: the client's view only");
+    } else {
+      control_settings settings;
+      settings.agents = o.agents;
+      settings.target = o.target;
+      settings.target_address = in.address;
+      settings.token = in.token;
+      settings.timeout = o.timeout;
+      if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
+      v1::SessionStart start;
+      for (auto port : o.ports) {
+        start.add_ports(port);
+        auto* plan = start.add_plan();
+        plan->set_port(port);
+        plan->set_kind(probe_kind(o, port));
+      }
+      if (local_address) start.set_prober_local_address(local_address->to_string());
+      session = co_await open_agent_session(settings, start);
+      if (session.port)
+        asio::co_spawn(executor, receive_observations(session, stream),
+                       on_escape("reading the agent's messages", report_internal_error));
+    }
+    capturing = session.port && session.ack.capture_active();
+    rtt_ms = session.info.rtt_ms();
+  }
+
+  /// What is known about a port so far.
+  port_input base_input(std::uint16_t port) const {
     port_input pi;
     pi.port = port;
     pi.probe = probe_kind(o, port);
@@ -245,163 +255,209 @@ asio::awaitable<v1::Report> run_once(run_inputs in) {
     if (local_address) pi.prober_address = local_address->to_string();
     pi.sent_options = sent_options;
     return pi;
-  };
-
-  runner_settings rs;
-  rs.timeout = attempt_timeout(o.timeout, rtt_ms, capturing);
-  rs.retries = o.retries;
-  // With the agent most attempts last a few round trips: more of them at once.
-  if (capturing) rs.concurrency = attempts_in_flight(agent_concurrency);
-  rs.keep_sockets = true;  // the application probe speaks on the connected socket
-  probe_runner runner(executor, in.address, rs);
-
-  // Decide a port early when the agent's evidence is complete.
-  std::map<std::uint16_t, std::unique_ptr<asio::steady_timer>> rechecks;
-  std::function<void(std::uint16_t)> consider = [&](std::uint16_t port) {
-    if (!capturing || runner.decided(port)) return;
-    auto pi = base_input(port);
-    if (auto it = running.find(port); it != running.end()) pi.attempts.push_back(it->second);
-    if (pi.attempts.empty()) return;
-    const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms);
-    if (check.complete) {
-      runner.decide(port);
-      return;
-    }
-    if (check.recheck_in_ms > 0) {
-      auto& timer = rechecks[port];
-      if (!timer) timer = std::make_unique<asio::steady_timer>(executor);
-      timer->expires_after(std::chrono::microseconds(static_cast<long long>(check.recheck_in_ms * 1000)));
-      timer->async_wait([&consider, port](std::error_code ec) {
-        if (!ec) consider(port);
-      });
-    }
-  };
-  if (capturing) {
-    stream.on_packet = [&](const v1::PacketEvent& p) { consider(static_cast<std::uint16_t>(p.port())); };
-    runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) { running[port] = attempt; });
   }
 
-  // Where SYNs die in transit, find the last hop that still forwards them:
-  // started as soon as an attempt times out unseen by the agent (with the
-  // agent) or the last attempt times out (without), alongside the retries.
-  std::map<std::uint16_t, v1::HopLocation> hops;
-  std::map<std::uint16_t, std::set<std::uint32_t>> hop_source_ports;  // not the probes' SYNs
-  std::size_t hop_searches = 0;
-  task_group searches(executor);
-  const auto maybe_search_hops = [&](std::uint16_t port, bool last) {
-    if (!platform::hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches) return;
-    if (!all_timed_out(attempts[port]) || runner.decided(port)) return;
-    if (capturing ? saw_inbound_syn(stream.packets[port]) : !last) return;
-    hop_settings hs;
-    hs.timeout = rs.timeout;
-    hs.local_address = local_address;
-    // A SYN that reached the server on another port tells the path's length.
-    int routers = 0;
-    for (const auto& [other, packets] : stream.packets)
-      for (const auto& p : packets)
-        if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
-          routers = std::max(routers, routers_from_ttl(p.ttl()));
-    if (routers > 0) hs.max_hops = routers + 3;
-    hops[port];  // reserved: one search per port
-    ++hop_searches;
-    searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
-  };
+  asio::awaitable<void> probe_ports() {
+    runner_settings rs;
+    rs.timeout = attempt_timeout(o.timeout, rtt_ms, capturing);
+    rs.retries = o.retries;
+    // With the agent most attempts last a few round trips: more of them at once.
+    if (capturing) rs.concurrency = attempts_in_flight(agent_concurrency);
+    rs.keep_sockets = true;  // the application probe speaks on the connected socket
+    probe_runner runner(executor, in.address, rs);
 
-  std::map<std::uint16_t, v1::AppResult> apps;
-  std::size_t apps_busy = 0;
-  task_group app_probes(executor);
-  co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
-    running.erase(port);
-    // The agent saw the SYN arrive and we got nothing back: a retry cannot
-    // tell more (the agent's packets still count until the session ends).
-    if (capturing && !last && r.attempt.outcome() == v1::Attempt::TIMED_OUT && !r.cancelled &&
-        saw_inbound_syn(stream.packets[port])) {
-      runner.decide(port);
-      last = true;
+    // Decide a port early when the agent's evidence is complete.
+    std::map<std::uint16_t, std::unique_ptr<asio::steady_timer>> rechecks;
+    std::function<void(std::uint16_t)> consider = [&](std::uint16_t port) {
+      if (!capturing || runner.decided(port)) return;
+      auto pi = base_input(port);
+      if (auto it = running.find(port); it != running.end()) pi.attempts.push_back(it->second);
+      if (pi.attempts.empty()) return;
+      const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms);
+      if (check.complete) {
+        runner.decide(port);
+        return;
+      }
+      if (check.recheck_in_ms > 0) {
+        auto& timer = rechecks[port];
+        if (!timer) timer = std::make_unique<asio::steady_timer>(executor);
+        timer->expires_after(std::chrono::microseconds(static_cast<long long>(check.recheck_in_ms * 1000)));
+        timer->async_wait([&consider, port](std::error_code ec) {
+          if (!ec) consider(port);
+        });
+      }
+    };
+    if (capturing) {
+      stream.on_packet = [&](const v1::PacketEvent& p) { consider(static_cast<std::uint16_t>(p.port())); };
+      runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) { running[port] = attempt; });
     }
-    // What our kernel puts in its SYNs (the MSS it advertised), to tell a
-    // clamp in flight from the agent's view of the same SYN.
-    if (r.tcp && r.tcp->adv_mss != 0 && !sent_options) {
-      sent_options.emplace();
-      sent_options->set_mss(r.tcp->adv_mss);
-    }
-    if (r.attempt.outcome() == v1::Attempt::CONNECTED && r.socket && !apps.count(port)) {
-      app::app_settings as;
-      as.kind = probe_kind(o, port);
-      as.host = o.target;
-      as.port = port;
-      as.step_timeout = o.timeout;
-      as.total_timeout = 4 * o.timeout;
-      // A service that speaks first does so within a few round trips: the
-      // passive read for an unknown service follows the path's speed too.
-      as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
-      as.insecure = o.insecure;
-      as.ca_file = o.ca_file;
-      apps[port];  // reserved: one application probe per port
-      app_probes.spawn(probe_application(apps, decided_at, apps_busy, std::move(*r.socket), std::move(as),
-                                         ms_since_start));
-      r.socket.reset();
-    }
-    attempts[port].push_back(r.attempt);
-    if (last) decided_at[port] = ms_since_start();
-    if (last && in.on_port_done) in.on_port_done(decided_at.size(), o.ports.size());
-    maybe_search_hops(port, last);
-  });
-  for (auto& [port, timer] : rechecks) timer->cancel();
-  co_await app_probes.wait();
-  stream.on_packet = nullptr;
-  co_await searches.wait();
-  // A search that found nothing at all leaves an empty location: drop it.
-  for (auto it = hops.begin(); it != hops.end();)
-    it = (it->second.last_hop() == 0 && it->second.note().empty()) ? hops.erase(it) : std::next(it);
 
-  // The agent's summary, then the verdicts.
-  if (session.port) {
-    co_await finish_agent_session(session, stream, summary_deadline);
-    if (!stream.lost.empty()) session.info.set_message(session.info.message() + "; " + stream.lost);
-    if (stream.summary) session.info.set_pcap_file(stream.summary->pcap_file());
-    const std::string missing = !stream.summary ? stream.lost : stream.summary->host_facts_missing();
-    if (!missing.empty())
-      report.add_notes("the agent's host facts (firewall rules, services) are not in this report: " + missing +
-                       "; on the server: agent check --ports " + format_port_list(o.ports));
+    // Where SYNs die in transit, find the last hop that still forwards them:
+    // started as soon as an attempt times out unseen by the agent (with the
+    // agent) or the last attempt times out (without), alongside the retries.
+    std::size_t hop_searches = 0;
+    task_group searches(executor);
+    const auto maybe_search_hops = [&](std::uint16_t port, bool last) {
+      if (!platform::hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches) return;
+      if (!all_timed_out(attempts[port]) || runner.decided(port)) return;
+      if (capturing ? saw_inbound_syn(stream.packets[port]) : !last) return;
+      hop_settings hs;
+      hs.timeout = rs.timeout;
+      hs.local_address = local_address;
+      // A SYN that reached the server on another port tells the path's length.
+      int routers = 0;
+      for (const auto& [other, packets] : stream.packets)
+        for (const auto& p : packets)
+          if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
+            routers = std::max(routers, routers_from_ttl(p.ttl()));
+      if (routers > 0) hs.max_hops = routers + 3;
+      hops[port];  // reserved: one search per port
+      ++hop_searches;
+      searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
+    };
+
+    std::size_t apps_busy = 0;
+    task_group app_probes(executor);
+    co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
+      running.erase(port);
+      // The agent saw the SYN arrive and we got nothing back: a retry cannot
+      // tell more (the agent's packets still count until the session ends).
+      if (capturing && !last && r.attempt.outcome() == v1::Attempt::TIMED_OUT && !r.cancelled &&
+          saw_inbound_syn(stream.packets[port])) {
+        runner.decide(port);
+        last = true;
+      }
+      // What our kernel puts in its SYNs (the MSS it advertised), to tell a
+      // clamp in flight from the agent's view of the same SYN.
+      if (r.tcp && r.tcp->adv_mss != 0 && !sent_options) {
+        sent_options.emplace();
+        sent_options->set_mss(r.tcp->adv_mss);
+      }
+      if (r.attempt.outcome() == v1::Attempt::CONNECTED && r.socket && !apps.count(port)) {
+        app::app_settings as;
+        as.kind = probe_kind(o, port);
+        as.host = o.target;
+        as.port = port;
+        as.step_timeout = o.timeout;
+        as.total_timeout = 4 * o.timeout;
+        // A service that speaks first does so within a few round trips: the
+        // passive read for an unknown service follows the path's speed too.
+        as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
+        as.insecure = o.insecure;
+        as.ca_file = o.ca_file;
+        apps[port];  // reserved: one application probe per port
+        app_probes.spawn(probe_application(apps, decided_at, apps_busy, std::move(*r.socket), std::move(as),
+                                           [this] { return ms_since_start(); }));
+        r.socket.reset();
+      }
+      attempts[port].push_back(r.attempt);
+      if (last) decided_at[port] = ms_since_start();
+      if (last && in.on_port_done) in.on_port_done(decided_at.size(), o.ports.size());
+      maybe_search_hops(port, last);
+    });
+    for (auto& [port, timer] : rechecks) timer->cancel();
+    // Both groups end before this frame does (their tasks use its locals),
+    // even when one of them failed.
+    std::exception_ptr failure;
+    try {
+      co_await app_probes.wait();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    stream.on_packet = nullptr;
+    try {
+      co_await searches.wait();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+    if (failure) std::rethrow_exception(failure);
+    // A search that found nothing at all leaves an empty location: drop it.
+    for (auto it = hops.begin(); it != hops.end();)
+      it = (it->second.last_hop() == 0 && it->second.note().empty()) ? hops.erase(it) : std::next(it);
   }
-  *report.mutable_agent() = session.info;
 
-  for (auto port : o.ports) {
-    auto pi = base_input(port);
-    stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
-    if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
-    if (auto it = apps.find(port); it != apps.end()) pi.app = it->second;
-    // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
-    if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
-      std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {
-        const auto client_port = p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
-        return it->second.count(client_port) > 0;
-      });
-    if (stream.summary) {
-      pi.capture_drops = stream.summary->packets_dropped();
-      for (const auto& facts : stream.summary->ports())
-        if (facts.port() == port)
-          for (const auto& note : facts.notes()) pi.agent_notes.push_back(note);
-      for (const auto& facts : stream.summary->ports())
-        if (facts.port() == port) {
-          for (const auto& rule : facts.firewall()) pi.firewall.push_back(rule);
-          pi.firewall_inspected = pi.firewall_inspected || facts.firewall_inspected();
-          for (const auto& s : facts.services()) pi.host_services.push_back(s);
-          if (pi.service_summary.empty()) pi.service_summary = facts.service_summary();
-          for (const auto& s : facts.saved_rules()) pi.saved_rules.push_back(s);
-          for (const auto& a : facts.advice()) pi.host_advice.push_back(a);
+  /// The agent's summary (bounded wait), and what it says about the session.
+  asio::awaitable<void> finish_session() {
+    if (session.port) {
+      co_await finish_agent_session(session, stream, summary_deadline);
+      if (!stream.lost.empty()) session.info.set_message(session.info.message() + "; " + stream.lost);
+      if (stream.summary) session.info.set_pcap_file(stream.summary->pcap_file());
+      const std::string missing = !stream.summary ? stream.lost : stream.summary->host_facts_missing();
+      if (!missing.empty())
+        report.add_notes("the agent's host facts (firewall rules, services) are not in this report: " + missing +
+                         "; on the server: agent check --ports " + format_port_list(o.ports));
+    }
+    *report.mutable_agent() = session.info;
+  }
+
+  v1::Report assemble() {
+    std::map<std::uint32_t, std::vector<const v1::PortFacts*>> facts_by_port;
+    if (stream.summary)
+      for (const auto& facts : stream.summary->ports()) facts_by_port[facts.port()].push_back(&facts);
+    for (auto port : o.ports) {
+      auto pi = base_input(port);
+      stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
+      if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
+      if (auto it = apps.find(port); it != apps.end()) pi.app = it->second;
+      // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
+      if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
+        std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {
+          const auto client_port = p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
+          return it->second.count(client_port) > 0;
+        });
+      if (stream.summary) {
+        pi.capture_drops = stream.summary->packets_dropped();
+        const auto& port_facts = facts_by_port[port];
+        for (const auto* facts : port_facts)
+          for (const auto& note : facts->notes()) pi.agent_notes.push_back(note);
+        for (const auto* facts : port_facts) {
+          for (const auto& rule : facts->firewall()) pi.firewall.push_back(rule);
+          pi.firewall_inspected = pi.firewall_inspected || facts->firewall_inspected();
+          for (const auto& s : facts->services()) pi.host_services.push_back(s);
+          if (pi.service_summary.empty()) pi.service_summary = facts->service_summary();
+          for (const auto& s : facts->saved_rules()) pi.saved_rules.push_back(s);
+          for (const auto& a : facts->advice()) pi.host_advice.push_back(a);
         }
+      }
+      auto port_report = decide_port(pi);
+      apply_expectation(port_report, expectation_for(o, port));
+      port_report.set_decided_ms(decided_at[port]);
+      *report.add_ports() = std::move(port_report);
     }
-    auto port_report = decide_port(pi);
-    apply_expectation(port_report, expectation_for(o, port));
-    port_report.set_decided_ms(decided_at[port]);
-    *report.add_ports() = std::move(port_report);
+    for (auto& note : cross_port_notes(report)) report.add_notes(std::move(note));
+    if (!platform::hop_search_available()) report.add_notes(std::string("this prober: ") + platform::platform_note());
+    report.set_elapsed_ms(ms_since_start());
+    return std::move(report);
   }
-  for (auto& note : cross_port_notes(report)) report.add_notes(std::move(note));
-  if (!platform::hop_search_available()) report.add_notes(std::string("this prober: ") + platform::platform_note());
-  report.set_elapsed_ms(ms_since_start());
-  co_return report;
+
+  run_inputs in;
+  const options& o;
+  asio::any_io_executor executor;
+  const clock::time_point started = clock::now();
+  v1::Report report;
+  std::optional<asio::ip::address> local_address;
+
+  // open_session
+  agent_session session;
+  agent_stream stream;
+  bool capturing = false;
+  double rtt_ms = 0;
+
+  // probe_ports: the evidence as it comes in
+  std::map<std::uint16_t, std::vector<v1::Attempt>> attempts;
+  std::map<std::uint16_t, v1::Attempt> running;  ///< the attempt in flight per port
+  std::map<std::uint16_t, double> decided_at;
+  std::optional<v1::TcpOptions> sent_options;  ///< learnt from the first connection
+  std::map<std::uint16_t, v1::HopLocation> hops;
+  std::map<std::uint16_t, std::set<std::uint32_t>> hop_source_ports;  ///< not the probes' SYNs
+  std::map<std::uint16_t, v1::AppResult> apps;
+};
+
+}  // namespace
+
+asio::awaitable<v1::Report> run_once(run_inputs in) {
+  run_phases phases(std::move(in), co_await asio::this_coro::executor);
+  co_return co_await phases.run();
 }
 
 }  // namespace dropspot::prober
