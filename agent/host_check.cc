@@ -8,6 +8,8 @@
 #include "common/firewall_rule.h"
 #include "common/ports.h"
 #include "common/protocol.h"
+#include "common/text.h"
+#include "common/protocol.h"
 #include "render/report.h"
 
 namespace dropspot::agent {
@@ -22,10 +24,6 @@ void add_notes(std::vector<std::string>& out, const std::vector<std::string>& no
     auto line = std::string(prefix) + n;
     if (std::find(out.begin(), out.end(), line) == out.end()) out.push_back(std::move(line));
   }
-}
-
-void add_unique(std::vector<std::string>& v, std::string s) {
-  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
 }
 
 /// What the host says about a SYN to one port (one family, one source).

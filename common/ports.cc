@@ -71,4 +71,12 @@ std::string format_port_list(const std::vector<std::uint16_t>& ports) {
   return out;
 }
 
+result<std::uint16_t> port_of_listen(std::string_view s) {
+  if (auto p = parse_port(s)) return p;
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || (s.front() == '[' && s.find(']') > colon))  // "[::1]" without port
+    return result<std::uint16_t>::failure("no port in '" + std::string(s) + "'");
+  return parse_port(s.substr(colon + 1));
+}
+
 }  // namespace dropspot

@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <algorithm>
+
 #include <cctype>
 
 namespace dropspot {
@@ -71,6 +73,14 @@ std::string lower(std::string_view s) {
 
 bool starts_with_icase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == lower(prefix);
+}
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+void add_unique(std::vector<std::string>& v, std::string s) {
+  if (!contains(v, s)) v.push_back(std::move(s));
 }
 
 }  // namespace dropspot

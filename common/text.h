@@ -17,5 +17,9 @@ std::string quote(std::string_view text);
 std::string escape(std::string_view text);
 std::string lower(std::string_view s);
 bool starts_with_icase(std::string_view s, std::string_view prefix);
+/// Whether `v` holds `s`.
+bool contains(const std::vector<std::string>& v, std::string_view s);
+/// Appends `s` unless `v` holds it already (lists of facts and commands keep their order).
+void add_unique(std::vector<std::string>& v, std::string s);
 
 }  // namespace dropspot

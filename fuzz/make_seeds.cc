@@ -10,7 +10,7 @@
 
 #include "common/framing.h"
 #include "common/protocol.h"
-#include "packet_builder.h"
+#include "support/packet_builder.h"
 
 using namespace dropspot;
 using namespace testpkt;

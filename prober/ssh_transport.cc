@@ -40,7 +40,8 @@ result<std::vector<std::string>> split_command(std::string_view text) {
   return words;
 }
 
-bool contains(const std::string& haystack, std::string_view needle) {
+/// Whether ssh's stderr says `needle`, in any case.
+bool says(const std::string& haystack, std::string_view needle) {
   return lower(haystack).find(lower(needle)) != std::string::npos;
 }
 
@@ -80,23 +81,23 @@ ssh_failure classify_ssh_failure(int exit_status, const std::string& err) {
   ssh_failure f;
   const std::string line = last_line(err);
   using kind = ssh_failure::kind;
-  if (contains(err, "Host key verification failed") || contains(err, "REMOTE HOST IDENTIFICATION HAS CHANGED")) {
+  if (says(err, "Host key verification failed") || says(err, "REMOTE HOST IDENTIFICATION HAS CHANGED")) {
     f = {kind::error, "ssh: the server's host key is unknown or changed (" + line + ")",
          "connect once with plain ssh to check and accept the host key"};
-  } else if (contains(err, "Permission denied") || contains(err, "Too many authentication failures")) {
+  } else if (says(err, "Permission denied") || says(err, "Too many authentication failures")) {
     f = {kind::auth_failed, "ssh: login refused (" + line + ")",
          "check the user and key: ssh works non-interactively only with a key or an agent (--ssh-command 'ssh -i KEY')"};
-  } else if (contains(err, "a password is required") || contains(err, "a terminal is required") ||
-             contains(err, "no tty present")) {
+  } else if (says(err, "a password is required") || says(err, "a terminal is required") ||
+             says(err, "no tty present")) {
     f = {kind::auth_failed, "sudo on the server asks for a password (" + line + ")",
-         "allow the agent without a password: a sudoers line like 'USER ALL=(root) NOPASSWD: /usr/bin/agent --stdio *' "
+         "allow the agent without a password: a sudoers line like 'USER ALL=(root) NOPASSWD: /usr/bin/agent --stdio --peer *' "
          "(docs/agent.md)"};
-  } else if (contains(err, "command not found") || contains(err, "No such file or directory") ||
+  } else if (says(err, "command not found") || says(err, "No such file or directory") ||
              exit_status == 127) {
     f = {kind::error, "the agent is not installed on the server (" + line + ")",
          "install the dropspot agent there (docs/agent.md) or point --remote-agent at it"};
-  } else if (contains(err, "Connection refused") || contains(err, "timed out") || contains(err, "No route to host") ||
-             contains(err, "Could not resolve") || contains(err, "Network is unreachable")) {
+  } else if (says(err, "Connection refused") || says(err, "timed out") || says(err, "No route to host") ||
+             says(err, "Could not resolve") || says(err, "Network is unreachable")) {
     f = {kind::unreachable, "ssh: cannot reach the server (" + line + ")",
          "check that ssh to the server works at all; the port probes below show what the path lets through"};
   } else {

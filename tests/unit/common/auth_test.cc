@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "common/auth.h"
-#include "tls_pair.h"
+#include "support/tls_pair.h"
 
 using namespace dropspot;
 

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "agent/packet.h"
-#include "packet_builder.h"
+#include "support/packet_builder.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;

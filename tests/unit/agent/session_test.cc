@@ -17,7 +17,7 @@
 #include "common/pipe_port.h"
 #include "common/protocol.h"
 #include "prober/control_client.h"
-#include "tls_pair.h"
+#include "support/tls_pair.h"
 
 using namespace dropspot;
 using namespace std::chrono_literals;

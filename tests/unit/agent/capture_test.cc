@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "agent/capture.h"
-#include "packet_builder.h"
+#include "support/packet_builder.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;

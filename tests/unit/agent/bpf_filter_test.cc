@@ -8,7 +8,7 @@
 #include <chrono>
 
 #include "agent/bpf_filter.h"
-#include "packet_builder.h"
+#include "support/packet_builder.h"
 
 using namespace dropspot::agent;
 using namespace testpkt;

@@ -35,3 +35,14 @@ TEST_CASE("port lists format compactly") {
   CHECK(format_port_list({22, 80, 81, 82, 443}) == "22,80-82,443");
   CHECK(format_port_list({}).empty());
 }
+
+TEST_CASE("port_of_listen: the port of a listen address as configuration files and systemd write it") {
+  CHECK(*dropspot::port_of_listen("80") == 80);
+  CHECK(*dropspot::port_of_listen("0.0.0.0:8080") == 8080);
+  CHECK(*dropspot::port_of_listen("[::]:443") == 443);
+  CHECK(*dropspot::port_of_listen("*:25") == 25);
+  CHECK_FALSE(dropspot::port_of_listen("[::1]"));
+  CHECK_FALSE(dropspot::port_of_listen("/run/php/php-fpm.sock"));
+  CHECK_FALSE(dropspot::port_of_listen("0.0.0.0:0"));
+  CHECK_FALSE(dropspot::port_of_listen("host:http"));
+}

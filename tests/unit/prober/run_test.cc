@@ -1,0 +1,39 @@
+// The pure parts of one probe run: how long an attempt waits, and the exit code.
+#include "prober/run.h"
+
+#include <catch2/catch.hpp>
+
+using namespace dropspot;
+using namespace dropspot::prober;
+using namespace std::chrono_literals;
+
+TEST_CASE("attempt timeout: the user's, unless the agent's round trip shows a fast path") {
+  CHECK(attempt_timeout(2000ms, 0.07, true) == 100ms);   // the lab: 20 round trips, at least 100 ms
+  CHECK(attempt_timeout(2000ms, 30.0, true) == 600ms);   // 20 x 30 ms
+  CHECK(attempt_timeout(2000ms, 150.0, true) == 2000ms); // 20 x 150 ms is more than the user allows
+  CHECK(attempt_timeout(300ms, 5.0, true) == 100ms);
+  CHECK(attempt_timeout(50ms, 0.07, true) == 50ms);      // never longer than the user's
+  CHECK(attempt_timeout(2000ms, 0.07, false) == 2000ms); // no capture: nothing to derive from
+  CHECK(attempt_timeout(2000ms, 0, true) == 2000ms);     // no round trip measured
+}
+
+namespace {
+
+v1::Report report_with(v1::AgentInfo::Status agent, std::initializer_list<bool> as_expected) {
+  v1::Report r;
+  r.mutable_agent()->set_status(agent);
+  for (bool ok : as_expected) r.add_ports()->set_as_expected(ok);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("exit code: 0 only when every port met its expectation and the agent was used (or declined)") {
+  CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {true, true})) == 0);
+  CHECK(exit_code(report_with(v1::AgentInfo::DISABLED, {true})) == 0);  // --no-agent
+  CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {true, false})) == 1);
+  CHECK(exit_code(report_with(v1::AgentInfo::UNREACHABLE, {true})) == 1);  // required, not reached
+  CHECK(exit_code(report_with(v1::AgentInfo::AUTH_FAILED, {true})) == 1);
+  CHECK(exit_code(report_with(v1::AgentInfo::ERROR, {true})) == 1);
+  CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {})) == 0);
+}
