@@ -33,8 +33,7 @@ int usage_error(const std::string& message) {
 int run_token() {
   const std::string token = generate_token();
   std::cout << token << "\n";
-  const std::string prober_command =
-      "DROPSPOT_TOKEN=" + token + " prober --target THIS_HOST --ports 22,25,80,443";
+  const std::string prober_command = "DROPSPOT_TOKEN=" + token + " prober --target THIS_HOST --ports 22,25,80,443";
   if (::isatty(STDOUT_FILENO)) {
     std::cerr << "\nSave it on the agent host (chmod 600) and start the agent with it:\n"
               << "  echo " << token << " > /etc/dropspot/token && chmod 600 /etc/dropspot/token\n"

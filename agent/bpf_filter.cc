@@ -64,8 +64,7 @@ std::vector<port_run> compress_ports(std::vector<std::uint16_t> ports, std::size
 
 std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports) {
   asio::ip::address peer = peer_in;
-  if (peer.is_v6() && peer.to_v6().is_v4_mapped())
-    peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
   const std::string p = peer.to_string();
   const bool v4 = peer.is_v4();
   const std::string ip = v4 ? "ip" : "ip6";
@@ -86,8 +85,10 @@ std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<
     const auto bytes = peer.to_v6().to_bytes();
     // The quoted IPv6 header starts 8 bytes into the ICMPv6 message; its
     // destination address 24 bytes into that.
-    filter += "(icmp6 and (icmp6[icmp6type] = icmp6-destinationunreach or icmp6[icmp6type] = icmp6-timeexceeded)"
-              " and (ip6 host " + p + " or (";
+    filter +=
+        "(icmp6 and (icmp6[icmp6type] = icmp6-destinationunreach or icmp6[icmp6type] = icmp6-timeexceeded)"
+        " and (ip6 host " +
+        p + " or (";
     for (int i = 0; i < 4; ++i) {
       if (i) filter += " and ";
       filter += "icmp6[" + std::to_string(32 + 4 * i) + ":4] = " + hex32(bytes.data() + 4 * i);

@@ -74,8 +74,7 @@ caller identify_caller(const caller_snapshot& snapshot) {
 result<stdio_peer> choose_stdio_peer(const std::string& peer_option, const char* ssh_connection, const caller& who) {
   using R = result<stdio_peer>;
   std::string_view option = trim(peer_option);
-  if (!option.empty() && !is_ip_literal(option))
-    return R::failure("--peer: " + quote(option) + " is not an address");
+  if (!option.empty() && !is_ip_literal(option)) return R::failure("--peer: " + quote(option) + " is not an address");
 
   if (who.on_behalf_of) {
     const std::string user = describe_uid(*who.on_behalf_of);
@@ -99,8 +98,9 @@ result<stdio_peer> choose_stdio_peer(const std::string& peer_option, const char*
     peer.origin = "SSH_CONNECTION";
   }
   if (candidate.empty())
-    return R::failure("--stdio needs the prober's address: --peer ADDR, or run it from an SSH session "
-                      "(SSH_CONNECTION)");
+    return R::failure(
+        "--stdio needs the prober's address: --peer ADDR, or run it from an SSH session "
+        "(SSH_CONNECTION)");
   if (!is_ip_literal(candidate)) return R::failure(peer.origin + ": " + quote(candidate) + " is not an address");
   peer.address = unmapped(asio::ip::make_address(std::string(candidate)));
   if (who.ssh && who.ssh->address == peer.address) {

@@ -34,7 +34,7 @@ struct ancestor {
 
 /// What /proc says about the agent's callers.
 struct caller_snapshot {
-  std::vector<ancestor> ancestors;  ///< parent first, up to pid 1
+  std::vector<ancestor> ancestors;   ///< parent first, up to pid 1
   std::vector<proc_tcp_socket> tcp;  ///< /proc/net/tcp and tcp6 of the agent's network namespace
 };
 
@@ -64,7 +64,7 @@ caller identify_caller(const caller_snapshot& snapshot);
 
 /// The prober's address for this session, and where it came from.
 struct stdio_peer {
-  asio::ip::address address;  ///< v4-mapped addresses given as IPv4
+  asio::ip::address address;   ///< v4-mapped addresses given as IPv4
   std::uint16_t ssh_port = 0;  ///< the SSH client's port (its packets are not evidence), 0 unknown
   std::string origin;          ///< for the report: "--peer", "SSH_CONNECTION", "the SSH login of uid 1000"
 };

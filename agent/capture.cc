@@ -179,11 +179,11 @@ std::string activation_note(const std::string& device, int rc, pcap_t* pcap) {
   switch (rc) {
     case PCAP_ERROR_PERM_DENIED:
       return "capture needs CAP_NET_RAW: run the agent as root or with the capability "
-             "(setcap cap_net_raw+ep)" + with_detail;
+             "(setcap cap_net_raw+ep)" +
+             with_detail;
     case PCAP_ERROR_NO_SUCH_DEVICE: return "capture: no interface named " + device + with_detail;
     case PCAP_ERROR_IFACE_NOT_UP: return "capture: interface " + device + " is down";
-    default:
-      return "capture on " + device + " failed: " + ::pcap_statustostr(rc) + with_detail;
+    default: return "capture on " + device + " failed: " + ::pcap_statustostr(rc) + with_detail;
   }
 }
 
@@ -403,9 +403,9 @@ std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& execu
   // sized by what the session can bring (a few dozen frames a port), so many
   // small sessions stay small; config.buffer_bytes is the most.
   capture_config sized = config;
-  sized.buffer_bytes = static_cast<int>(std::min<std::size_t>(
-      static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
-      std::max<std::size_t>(min_buffer_bytes, request.ports.size() * buffer_bytes_per_port)));
+  sized.buffer_bytes = static_cast<int>(
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
+                            std::max<std::size_t>(min_buffer_bytes, request.ports.size() * buffer_bytes_per_port)));
   for (const auto& device : devices) {
     pcap_t* pcap = open_device(device, sized, filter, note);
     if (!pcap) return fail();
@@ -429,8 +429,8 @@ std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& execu
 }
 
 start_capture_function make_capture_starter(asio::any_io_executor executor, capture_config config) {
-  return [executor = std::move(executor), config = std::move(config)](const capture_request& request,
-                                                                      packet_sink sink, std::string& note) {
+  return [executor = std::move(executor), config = std::move(config)](const capture_request& request, packet_sink sink,
+                                                                      std::string& note) {
     return start_capture(executor, config, request, std::move(sink), note);
   };
 }

@@ -25,7 +25,8 @@ struct capture_config {
   /// IPv6 40 + extension headers + TCP 60, or an ICMPv6 error with its quote);
   /// events never carry payload, and files are cut after the headers.
   int snaplen = 256;
-  int buffer_bytes = 2 * 1024 * 1024;  ///< kernel capture buffer per interface, the most (8 KiB a port, at least 256 KiB)
+  int buffer_bytes =
+      2 * 1024 * 1024;  ///< kernel capture buffer per interface, the most (8 KiB a port, at least 256 KiB)
   /// --pcap-dir: keep each session's packets (cut after the headers) in
   /// DIR/dropspot-<unix µs>-<peer>[-<interface>].pcap, mode 0600. A file
   /// that cannot be created is logged and skipped; capture goes on.

@@ -38,7 +38,8 @@ std::vector<std::string> dir_files(const std::string& dir, std::string_view suff
   while (auto* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name.empty() || name[0] == '.') continue;
-    if (!suffix.empty() && (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0))
+    if (!suffix.empty() &&
+        (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0))
       continue;
     out.push_back(dir + "/" + name);
   }
@@ -53,11 +54,27 @@ const std::vector<daemon_info>& known_daemons() {
   static const std::vector<daemon_info> daemons = {
       {"sshd", {22}, {"sshd"}, {"ssh.service", "sshd.service"}, "openssh-server", "openssh-server", {"/usr/sbin/sshd"}},
       {"postfix", {25, 465, 587}, {"master"}, {"postfix.service"}, "postfix", "postfix", {"/usr/sbin/postfix"}},
-      {"exim4", {25, 465, 587}, {"exim4", "exim"}, {"exim4.service", "exim.service"}, "exim4", "exim",
+      {"exim4",
+       {25, 465, 587},
+       {"exim4", "exim"},
+       {"exim4.service", "exim.service"},
+       "exim4",
+       "exim",
        {"/usr/sbin/exim4", "/usr/sbin/exim"}},
-      {"sendmail", {25, 465, 587}, {"sendmail"}, {"sendmail.service"}, "sendmail", "sendmail", {"/usr/sbin/sendmail.sendmail"}},
+      {"sendmail",
+       {25, 465, 587},
+       {"sendmail"},
+       {"sendmail.service"},
+       "sendmail",
+       "sendmail",
+       {"/usr/sbin/sendmail.sendmail"}},
       {"nginx", {80, 443}, {"nginx"}, {"nginx.service"}, "nginx", "nginx", {"/usr/sbin/nginx"}},
-      {"apache", {80, 443}, {"apache2", "httpd"}, {"apache2.service", "httpd.service"}, "apache2", "httpd",
+      {"apache",
+       {80, 443},
+       {"apache2", "httpd"},
+       {"apache2.service", "httpd.service"},
+       "apache2",
+       "httpd",
        {"/usr/sbin/apache2", "/usr/sbin/httpd"}},
       {"caddy", {80, 443}, {"caddy"}, {"caddy.service"}, "caddy", "caddy", {"/usr/bin/caddy"}},
       {"lighttpd", {80, 443}, {"lighttpd"}, {"lighttpd.service"}, "lighttpd", "lighttpd", {"/usr/sbin/lighttpd"}},
@@ -106,7 +123,8 @@ std::vector<config_port> nginx_listen_ports(std::string_view text) {
       // "server { listen 80" on one line: find the directive anywhere
       for (std::size_t i = 0; i + 1 < w.size(); ++i)
         if (w[i] == "listen") {
-          if (auto p = port_of_listen(w[i + 1])) out.push_back({*p, n, body});
+          if (auto p = port_of_listen(w[i + 1]))
+            out.push_back({*p, n, body});
           else if (w[i + 1].find(':') == std::string::npos && w[i + 1].find('.') != std::string::npos)
             out.push_back({80, n, body});  // "listen 127.0.0.1;" means port 80
           break;
@@ -138,10 +156,14 @@ std::vector<config_port> postfix_master_ports(std::string_view text) {
     if (w.size() < 2 || w[1] != "inet") continue;
     const auto& service = w[0];
     std::optional<std::uint16_t> port;
-    if (service == "smtp") port = 25;
-    else if (service == "submission") port = 587;
-    else if (service == "smtps" || service == "submissions") port = 465;
-    else if (auto p = port_of_listen(service)) port = *p;
+    if (service == "smtp")
+      port = 25;
+    else if (service == "submission")
+      port = 587;
+    else if (service == "smtps" || service == "submissions")
+      port = 465;
+    else if (auto p = port_of_listen(service))
+      port = *p;
     if (port) out.push_back({*port, n, std::string(trim(line))});
   }
   return out;

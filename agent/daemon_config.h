@@ -9,16 +9,15 @@
 
 namespace dropspot::agent {
 
-
 /// A daemon the agent knows by name: the ports it usually serves, its process
 /// names (/proc/PID/comm), its units and its package per distribution family.
 struct daemon_info {
-  std::string_view name;                     ///< "sshd", "postfix", "nginx", "apache"...
-  std::vector<std::uint16_t> ports;          ///< the usual ones
-  std::vector<std::string_view> processes;   ///< "sshd"; postfix's is "master"
-  std::vector<std::string_view> units;       ///< "ssh.service", "sshd.service"
+  std::string_view name;                    ///< "sshd", "postfix", "nginx", "apache"...
+  std::vector<std::uint16_t> ports;         ///< the usual ones
+  std::vector<std::string_view> processes;  ///< "sshd"; postfix's is "master"
+  std::vector<std::string_view> units;      ///< "ssh.service", "sshd.service"
   std::string_view deb_package, rpm_package;
-  std::vector<std::string_view> binaries;    ///< /usr/sbin/nginx...: installed when one exists
+  std::vector<std::string_view> binaries;  ///< /usr/sbin/nginx...: installed when one exists
 };
 /// sshd, postfix, exim4, sendmail, nginx, apache, caddy, lighttpd.
 const std::vector<daemon_info>& known_daemons();

@@ -39,10 +39,14 @@ os_release parse_os_release(std::string_view text) {
     if (eq == std::string::npos) continue;
     auto key = t.substr(0, eq);
     auto value = unquote(trim(std::string_view(t).substr(eq + 1)));
-    if (key == "ID") out.id = value;
-    else if (key == "ID_LIKE") out.id_like = value;
-    else if (key == "VERSION_ID") out.version_id = value;
-    else if (key == "PRETTY_NAME") out.pretty_name = value;
+    if (key == "ID")
+      out.id = value;
+    else if (key == "ID_LIKE")
+      out.id_like = value;
+    else if (key == "VERSION_ID")
+      out.version_id = value;
+    else if (key == "PRETTY_NAME")
+      out.pretty_name = value;
   }
   return out;
 }
@@ -89,7 +93,8 @@ package_manager package_manager_for(const os_release& os) {
       if ((id == "amzn" && major == 2) || (id != "amzn" && major > 0 && major < 8)) return package_manager::yum;
       return package_manager::dnf;
     }
-    if (id == "suse" || id == "opensuse" || id.rfind("opensuse", 0) == 0 || id == "sles") return package_manager::zypper;
+    if (id == "suse" || id == "opensuse" || id.rfind("opensuse", 0) == 0 || id == "sles")
+      return package_manager::zypper;
     if (id == "alpine") return package_manager::apk;
     if (id == "arch" || id == "manjaro") return package_manager::pacman;
   }
@@ -113,13 +118,18 @@ host_system detect_system(const std::string& root, bool iptables_only) {
   if (read_text(join_root(root, "/etc/os-release"), text) || read_text(join_root(root, "/usr/lib/os-release"), text))
     h.os = parse_os_release(text);
   h.packages = package_manager_for(h.os);
-  h.firewalld_running = path_exists(join_root(root, "/run/firewalld.pid")) || path_exists(join_root(root, "/run/firewalld"));
+  h.firewalld_running =
+      path_exists(join_root(root, "/run/firewalld.pid")) || path_exists(join_root(root, "/run/firewalld"));
   h.ufw_active = read_text(join_root(root, "/etc/ufw/ufw.conf"), text) && ufw_enabled(text);
   h.systemd_running = path_exists(join_root(root, "/run/systemd/system"));
-  if (h.firewalld_running) h.firewall = firewall_manager::firewalld;
-  else if (h.ufw_active) h.firewall = firewall_manager::ufw;
-  else if (iptables_only) h.firewall = firewall_manager::iptables;
-  else h.firewall = firewall_manager::nftables;
+  if (h.firewalld_running)
+    h.firewall = firewall_manager::firewalld;
+  else if (h.ufw_active)
+    h.firewall = firewall_manager::ufw;
+  else if (iptables_only)
+    h.firewall = firewall_manager::iptables;
+  else
+    h.firewall = firewall_manager::nftables;
   return h;
 }
 

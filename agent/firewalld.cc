@@ -84,7 +84,8 @@ std::optional<bool> in_cidr(const asio::ip::address& a, std::string_view cidr) {
   auto net = parse_address(cidr.substr(0, slash));
   if (!net || net->is_v4() != a.is_v4()) return net ? std::optional<bool>(false) : std::nullopt;
   unsigned len = net->is_v4() ? 32 : 128;
-  if (slash != std::string_view::npos) len = static_cast<unsigned>(std::atoi(std::string(cidr.substr(slash + 1)).c_str()));
+  if (slash != std::string_view::npos)
+    len = static_cast<unsigned>(std::atoi(std::string(cidr.substr(slash + 1)).c_str()));
   std::vector<unsigned char> x, y;
   if (a.is_v4()) {
     auto b1 = a.to_v4().to_bytes(), b2 = net->to_v4().to_bytes();
@@ -115,11 +116,14 @@ result<fwd_zone> parse_firewalld_zone(std::string_view name, std::string_view xm
   z.name = std::string(name);
   if (auto t = attr(root, "target"); !t.empty()) z.target = t;
   for (const xmlNode* n = root->children; n; n = n->next) {
-    if (is(n, "interface")) z.interfaces.push_back(attr(n, "name"));
+    if (is(n, "interface"))
+      z.interfaces.push_back(attr(n, "name"));
     else if (is(n, "source")) {
       auto a = attr(n, "address");
-      z.sources.push_back(a.empty() ? (attr(n, "ipset").empty() ? "mac:" + attr(n, "mac") : "ipset:" + attr(n, "ipset")) : a);
-    } else if (is(n, "service")) z.services.push_back(attr(n, "name"));
+      z.sources.push_back(a.empty() ? (attr(n, "ipset").empty() ? "mac:" + attr(n, "mac") : "ipset:" + attr(n, "ipset"))
+                                    : a);
+    } else if (is(n, "service"))
+      z.services.push_back(attr(n, "name"));
     else if (is(n, "port")) {
       if (auto p = parse_port_element(n)) z.ports.push_back(*p);
     } else if (is(n, "rule")) {
@@ -141,8 +145,9 @@ result<fwd_zone> parse_firewalld_zone(std::string_view name, std::string_view xm
           text += " service name=\"" + r.service + "\"";
         } else if (is(c, "port")) {
           r.port = parse_port_element(c);
-          if (r.port) text += " port port=\"" + port_text(*r.port).substr(0, port_text(*r.port).find('/')) +
-                              "\" protocol=\"" + r.port->protocol + "\"";
+          if (r.port)
+            text += " port port=\"" + port_text(*r.port).substr(0, port_text(*r.port).find('/')) + "\" protocol=\"" +
+                    r.port->protocol + "\"";
         } else if (is(c, "accept") || is(c, "reject") || is(c, "drop")) {
           r.action = reinterpret_cast<const char*>(c->name);
           text += " " + r.action;
@@ -203,7 +208,8 @@ std::optional<firewalld_config> read_firewalld_config(const std::string& root) {
   }
   if (zone_files.empty()) return std::nullopt;
   std::string text;
-  if (read_text(join_root(root, "/etc/firewalld/firewalld.conf"), text)) cfg.default_zone = parse_firewalld_default_zone(text);
+  if (read_text(join_root(root, "/etc/firewalld/firewalld.conf"), text))
+    cfg.default_zone = parse_firewalld_default_zone(text);
   for (const auto& [name, path] : zone_files) {
     if (!read_text(join_root(root, path), text)) continue;
     auto z = parse_firewalld_zone(name, text);
@@ -218,8 +224,10 @@ std::optional<firewalld_config> read_firewalld_config(const std::string& root) {
   for (const auto& [name, path] : service_files) {
     if (!read_text(join_root(root, path), text)) continue;
     auto s = parse_firewalld_service(name, text);
-    if (!s) cfg.notes.push_back(path + ": " + s.error());
-    else cfg.services[name] = std::move(s).value();
+    if (!s)
+      cfg.notes.push_back(path + ": " + s.error());
+    else
+      cfg.services[name] = std::move(s).value();
   }
   return cfg;
 }
@@ -288,8 +296,8 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
       return v;
     }
     zone = &it->second;
-    how = " (default zone" + (interface.empty() ? std::string()
-                                                : ", interface " + interface + " is bound to no zone") + ")";
+    how = " (default zone" + (interface.empty() ? std::string() : ", interface " + interface + " is bound to no zone") +
+          ")";
   }
   v.zone = zone->name;
   const std::string zname = "zone " + zone->name + how;
@@ -311,7 +319,8 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
   for (const auto& r : zone->rich_rules)
     if ((r.action == "drop" || r.action == "reject") && rule_matches(r)) {
       v.action = r.action;
-      v.why = "firewalld " + zname + ": rich rule " + r.text + " " + (r.action == "drop" ? "drops" : "rejects") + " " + n;
+      v.why =
+          "firewalld " + zname + ": rich rule " + r.text + " " + (r.action == "drop" ? "drops" : "rejects") + " " + n;
       return v;
     }
   for (const auto& r : zone->rich_rules)

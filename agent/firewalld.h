@@ -40,13 +40,13 @@ struct fwd_port {
 
 /// One `<rule>` of a zone.
 struct fwd_rich_rule {
-  std::string family;          ///< "", ipv4, ipv6
-  std::string source;          ///< address or CIDR ("" any)
+  std::string family;  ///< "", ipv4, ipv6
+  std::string source;  ///< address or CIDR ("" any)
   bool source_invert = false;
-  std::string service;         ///< `<service name=...>` ("" none)
+  std::string service;  ///< `<service name=...>` ("" none)
   std::optional<fwd_port> port;
-  std::string action;          ///< accept, reject, drop ("" only log/audit)
-  std::string text;            ///< as firewall-cmd --list-rich-rules would print it (close enough)
+  std::string action;  ///< accept, reject, drop ("" only log/audit)
+  std::string text;    ///< as firewall-cmd --list-rich-rules would print it (close enough)
 };
 
 struct fwd_zone {
@@ -88,15 +88,16 @@ struct fwd_verdict {
   bool allowed = false;
   std::string action;  ///< accept, reject, drop
   std::string zone;
-  std::string why;     ///< "zone public allows service http (80/tcp)", "zone public (target default) does not allow 8080/tcp: rejected"
+  std::string why;  ///< "zone public allows service http (80/tcp)", "zone public (target default) does not allow
+                    ///< 8080/tcp: rejected"
   /// A service whose ports cover the port (for --add-service advice), "" none.
   std::string service_for_port;
 };
 
 /// The zone decision for a SYN from `source` (nothing: any remote source)
 /// arriving on `interface` ("" unknown).
-fwd_verdict evaluate(const firewalld_config& config, std::uint16_t port,
-                     const std::optional<asio::ip::address>& source, const std::string& interface);
+fwd_verdict evaluate(const firewalld_config& config, std::uint16_t port, const std::optional<asio::ip::address>& source,
+                     const std::string& interface);
 
 /// Whether firewalld runs: <root>/run/firewalld.pid or <root>/run/firewalld exists.
 bool firewalld_running(const std::string& root = "/");

@@ -84,8 +84,8 @@ host_snapshot read_host(const host_options& options) {
 }
 
 std::map<std::uint16_t, service_findings> find_services(const host_snapshot& host,
-                                                         const std::vector<std::uint16_t>& ports,
-                                                         service_manager& manager) {
+                                                        const std::vector<std::uint16_t>& ports,
+                                                        service_manager& manager) {
   std::map<std::uint16_t, service_findings> out;
   for (auto port : ports) {
     service_inputs in;
@@ -202,12 +202,15 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
                         (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
     } else if (no_listener) {
       c.set_verdict(v1::NO_LISTENER);
-      c.set_summary("nothing listens on port " + n + (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
+      c.set_summary("nothing listens on port " + n +
+                    (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
     } else if (!public_listener) {
       c.set_verdict(v1::LISTENER_WRONG_ADDRESS);
       c.set_summary(who + " listens on port " + n + " only on " + ev.listeners(0).address() +
                     ": unreachable from other hosts");
-      advice.push_back("make it listen on 0.0.0.0 / :: (its configuration: listen/bind address), then: ss -tlnp 'sport = :" + n + "'");
+      advice.push_back(
+          "make it listen on 0.0.0.0 / :: (its configuration: listen/bind address), then: ss -tlnp 'sport = :" + n +
+          "'");
     } else {
       c.set_verdict(v1::OPEN);
       std::string summary = who + " listens on port " + n + " and no firewall rule blocks it";

@@ -27,8 +27,8 @@ namespace dropspot::agent {
 
 /// Where the host is read from; the defaults read this host.
 struct host_options {
-  std::string root = "/";                ///< --host-root: /etc, /run and /usr are read under it (tests, containers)
-  std::vector<std::string> saved_rules;  ///< --saved-rules FILE: instead of /etc/nftables.conf, rules.v4...
+  std::string root = "/";                   ///< --host-root: /etc, /run and /usr are read under it (tests, containers)
+  std::vector<std::string> saved_rules;     ///< --saved-rules FILE: instead of /etc/nftables.conf, rules.v4...
   std::chrono::milliseconds timeout{5000};  ///< per external command
 };
 
@@ -48,8 +48,8 @@ host_snapshot read_host(const host_options& options = {});
 
 /// The services behind each port (asks `manager`: blocking with systemd_manager).
 std::map<std::uint16_t, service_findings> find_services(const host_snapshot& host,
-                                                         const std::vector<std::uint16_t>& ports,
-                                                         service_manager& manager);
+                                                        const std::vector<std::uint16_t>& ports,
+                                                        service_manager& manager);
 
 /// PortFacts for each port: `firewall` holds the rules that drop/reject a SYN
 /// from `peer` (v4-mapped peers count as IPv4) arriving on the interface

@@ -28,9 +28,7 @@ namespace {
 /// The kernel's TCP_LISTEN state number (include/net/tcp_states.h).
 constexpr std::uint8_t tcp_state_listen = 10;
 
-bool is_hex_digit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 /// Exactly 8 hex digits as a number.
 std::optional<std::uint32_t> parse_hex_word(std::string_view s) {
@@ -44,8 +42,7 @@ std::optional<std::uint32_t> parse_hex_word(std::string_view s) {
 /// A non-empty run of decimal digits that fits in T.
 template <class T>
 std::optional<T> parse_decimal(std::string_view s) {
-  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
   T value{};
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
@@ -270,8 +267,7 @@ std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text) {
     auto local = parse_proc_net_endpoint(f[1]);
     auto remote = parse_proc_net_endpoint(f[2]);
     auto inode = parse_decimal<std::uint64_t>(f[9]);
-    if (!local || !remote || !inode || f[3].size() != 2 ||
-        !std::all_of(f[3].begin(), f[3].end(), is_hex_digit))
+    if (!local || !remote || !inode || f[3].size() != 2 || !std::all_of(f[3].begin(), f[3].end(), is_hex_digit))
       continue;
     proc_tcp_socket s;
     std::from_chars(f[3].data(), f[3].data() + 2, s.state, 16);

@@ -34,7 +34,7 @@ namespace dropspot::agent {
 
 /// One TCP socket in LISTEN state, before its owner is known.
 struct listening_socket {
-  asio::ip::address address;    ///< bound local address; v4-mapped IPv6 stays IPv6
+  asio::ip::address address;  ///< bound local address; v4-mapped IPv6 stays IPv6
   std::uint16_t port = 0;
   std::uint64_t inode = 0;      ///< 0 for a socket without inode (rare: orphaned)
   std::optional<bool> v6_only;  ///< IPV6_V6ONLY when the source says (sock_diag); IPv4: false
@@ -159,7 +159,6 @@ std::unordered_map<std::uint64_t, socket_owner> find_socket_owners(const std::ve
 /// Listening TCP sockets on `ports` (every port when empty) with their owners,
 /// sorted by port, then IPv4 before IPv6, then address. Never throws for
 /// missing or unreadable /proc entries. Fits session_services::listeners.
-std::vector<v1::Listener> find_listeners(const std::vector<std::uint16_t>& ports,
-                                         const listener_options& options = {});
+std::vector<v1::Listener> find_listeners(const std::vector<std::uint16_t>& ports, const listener_options& options = {});
 
 }  // namespace dropspot::agent

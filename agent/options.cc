@@ -94,8 +94,9 @@ std::optional<std::string> refuse_stdio_options(const std::vector<std::string>& 
   static constexpr std::string_view accepted[] = {"--stdio", "--peer", "--allow-ports", "--max-ports", "--max-session"};
   for (const auto& name : given) {
     if (std::find(std::begin(accepted), std::end(accepted), name) != std::end(accepted)) continue;
-    return name + " does not go with --stdio: a sudo rule grants `agent --stdio`, so it accepts only --peer, "
-                  "--allow-ports, --max-ports and --max-session (docs/security.md)";
+    return name +
+           " does not go with --stdio: a sudo rule grants `agent --stdio`, so it accepts only --peer, "
+           "--allow-ports, --max-ports and --max-session (docs/security.md)";
   }
   const raw_options defaults;
   if (raw.max_ports > defaults.max_ports)

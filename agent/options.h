@@ -47,10 +47,10 @@ struct options {
   std::string peer;
   unsigned max_sessions = 16;
   std::chrono::milliseconds max_session{300'000};
-  unsigned max_per_source = 8;  ///< open control connections per source address (IPv6: per /64)
+  unsigned max_per_source = 8;                     ///< open control connections per source address (IPv6: per /64)
   std::chrono::milliseconds auth_timeout{10'000};  ///< TLS handshake + hello + token proof, together
-  unsigned max_ports = 4096;    ///< ports one session may ask about
-  std::string user;             ///< --user: run as this user once the ports are bound
+  unsigned max_ports = 4096;                       ///< ports one session may ask about
+  std::string user;                                ///< --user: run as this user once the ports are bound
 };
 
 void setup_options(CLI::App& app, raw_options& raw);

@@ -11,9 +11,9 @@ namespace {
 
 constexpr std::uint16_t ethertype_ipv4 = 0x0800;
 constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
-constexpr std::uint16_t ethertype_vlan = 0x8100;     // 802.1Q
-constexpr std::uint16_t ethertype_qinq = 0x88a8;     // 802.1ad
-constexpr std::uint16_t ethertype_qinq_old = 0x9100; // pre-standard QinQ
+constexpr std::uint16_t ethertype_vlan = 0x8100;      // 802.1Q
+constexpr std::uint16_t ethertype_qinq = 0x88a8;      // 802.1ad
+constexpr std::uint16_t ethertype_qinq_old = 0x9100;  // pre-standard QinQ
 constexpr int max_vlan_tags = 2;
 constexpr int max_ipv6_extension_headers = 8;
 
@@ -30,9 +30,7 @@ struct frame_view {
   std::size_t end;
 
   std::uint8_t u8(std::size_t off) const { return data[off]; }
-  std::uint16_t u16(std::size_t off) const {
-    return static_cast<std::uint16_t>((data[off] << 8) | data[off + 1]);
-  }
+  std::uint16_t u16(std::size_t off) const { return static_cast<std::uint16_t>((data[off] << 8) | data[off + 1]); }
   std::uint32_t u32(std::size_t off) const {
     return (std::uint32_t{data[off]} << 24) | (std::uint32_t{data[off + 1]} << 16) |
            (std::uint32_t{data[off + 2]} << 8) | std::uint32_t{data[off + 3]};
@@ -140,12 +138,16 @@ void parse_tcp_options(const frame_view& f, std::size_t begin, std::size_t stop,
         }
         break;
       case 4:
-        if (length == 2) o.sack_permitted = true;
-        else o.malformed = true;
+        if (length == 2)
+          o.sack_permitted = true;
+        else
+          o.malformed = true;
         break;
       case 8:
-        if (length == 10) o.timestamps = true;
-        else o.malformed = true;
+        if (length == 10)
+          o.timestamps = true;
+        else
+          o.malformed = true;
         break;
       default: break;
     }
@@ -175,7 +177,9 @@ packet_error parse_tcp(const frame_view& f, std::size_t off, parsed_packet& out)
 /// and at least the first 8 bytes of a TCP header.
 packet_error parse_quote(const frame_view& f, std::size_t off, int version, parsed_packet& out) {
   icmp_error_fields& e = out.icmp;
-  const auto short_by = [&](std::size_t o, std::size_t len) { return f.short_by(o, len, packet_error::bad_icmp_quote); };
+  const auto short_by = [&](std::size_t o, std::size_t len) {
+    return f.short_by(o, len, packet_error::bad_icmp_quote);
+  };
   std::size_t tcp = 0;
   if (version == 4) {
     if (!f.has(off, 20)) return short_by(off, 20);
@@ -283,10 +287,10 @@ packet_error parse_loopback(frame_view& f, bool network_order, parsed_packet& ou
   if (!network_order && family > 0xffff) family = __builtin_bswap32(family);  // little-endian writer
   switch (family) {
     case 2: return parse_ipv4(f, 4, out);  // AF_INET everywhere
-    case 10:                                // AF_INET6: Linux
-    case 24:                                // NetBSD, OpenBSD
-    case 28:                                // FreeBSD
-    case 30:                                // macOS
+    case 10:                               // AF_INET6: Linux
+    case 24:                               // NetBSD, OpenBSD
+    case 28:                               // FreeBSD
+    case 30:                               // macOS
       return parse_ipv6(f, 4, out);
     default: return packet_error::not_ip;
   }
@@ -326,8 +330,10 @@ ip_address ip_address::unmapped() const {
 
 std::string ip_address::to_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (family == 4) ::inet_ntop(AF_INET, bytes.data(), buf, sizeof buf);
-  else if (family == 6) ::inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+  if (family == 4)
+    ::inet_ntop(AF_INET, bytes.data(), buf, sizeof buf);
+  else if (family == 6)
+    ::inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
   return buf;
 }
 
@@ -397,9 +403,12 @@ std::optional<packet_role> classify(const parsed_packet& packet, const session_p
   }
   const auto& t = packet.tcp;
   event::Kind kind = event::ACK;
-  if (t.flags & tcp_flag::rst) kind = event::RST;
-  else if ((t.flags & tcp_flag::syn) && (t.flags & tcp_flag::ack)) kind = event::SYN_ACK;
-  else if (t.flags & tcp_flag::syn) kind = event::SYN;
+  if (t.flags & tcp_flag::rst)
+    kind = event::RST;
+  else if ((t.flags & tcp_flag::syn) && (t.flags & tcp_flag::ack))
+    kind = event::SYN_ACK;
+  else if (t.flags & tcp_flag::syn)
+    kind = event::SYN;
   if (packet.src == session.peer && session.ports.test(t.dst_port))
     return packet_role{event::INBOUND, kind, t.dst_port};
   if (packet.dst == session.peer && session.ports.test(t.src_port))
@@ -413,8 +422,10 @@ namespace {
 template <class Setter>
 void set_address(const ip_address& a, Setter&& set) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (a.family == 4) ::inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
-  else if (a.family == 6) ::inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
+  if (a.family == 4)
+    ::inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
+  else if (a.family == 6)
+    ::inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
   set(buf);
 }
 

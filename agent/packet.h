@@ -23,15 +23,15 @@ namespace dropspot::agent {
 /// Link-layer header types as pcap_datalink() reports them on Linux (DLT_*),
 /// plus the LINKTYPE_* value a savefile may store for raw IP.
 namespace dlt {
-inline constexpr int null = 0;           ///< BSD loopback: 4-byte address family, host byte order
-inline constexpr int en10mb = 1;         ///< Ethernet, up to two 802.1Q/802.1ad tags
-inline constexpr int raw = 12;           ///< raw IPv4 or IPv6 (DLT_RAW on Linux)
-inline constexpr int linktype_raw = 101; ///< raw IP as stored in savefiles (LINKTYPE_RAW)
-inline constexpr int loop = 108;         ///< OpenBSD loopback: address family in network byte order
-inline constexpr int linux_sll = 113;    ///< Linux cooked capture v1 (the "any" device)
-inline constexpr int ipv4 = 228;         ///< raw IPv4 (LINKTYPE_IPV4)
-inline constexpr int ipv6 = 229;         ///< raw IPv6 (LINKTYPE_IPV6)
-inline constexpr int linux_sll2 = 276;   ///< Linux cooked capture v2: adds the interface index
+inline constexpr int null = 0;            ///< BSD loopback: 4-byte address family, host byte order
+inline constexpr int en10mb = 1;          ///< Ethernet, up to two 802.1Q/802.1ad tags
+inline constexpr int raw = 12;            ///< raw IPv4 or IPv6 (DLT_RAW on Linux)
+inline constexpr int linktype_raw = 101;  ///< raw IP as stored in savefiles (LINKTYPE_RAW)
+inline constexpr int loop = 108;          ///< OpenBSD loopback: address family in network byte order
+inline constexpr int linux_sll = 113;     ///< Linux cooked capture v1 (the "any" device)
+inline constexpr int ipv4 = 228;          ///< raw IPv4 (LINKTYPE_IPV4)
+inline constexpr int ipv6 = 229;          ///< raw IPv6 (LINKTYPE_IPV6)
+inline constexpr int linux_sll2 = 276;    ///< Linux cooked capture v2: adds the interface index
 }  // namespace dlt
 
 /// An IPv4 or IPv6 address, stored inline.

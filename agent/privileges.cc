@@ -106,8 +106,7 @@ result<std::string> drop_privileges(const user_identity& user) {
 
   // Check: no way back to root, and the sets are what we asked for.
   uid_t r = 0, e = 0, s = 0;
-  if (::getresuid(&r, &e, &s) != 0 || r == 0 || e == 0 || s == 0)
-    return R::failure("still root after setresuid");
+  if (::getresuid(&r, &e, &s) != 0 || r == 0 || e == 0 || s == 0) return R::failure("still root after setresuid");
   if (::setuid(0) == 0) return R::failure("uid 0 could be regained after dropping it");
   __user_cap_data_struct now[_LINUX_CAPABILITY_U32S_3] = {};
   if (capget(&header, now) != 0) return R::failure(errno_text("capget"));

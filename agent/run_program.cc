@@ -89,8 +89,7 @@ std::optional<std::string> run_program(const std::vector<std::string>& argv, std
   close(fds[0]);
   if (timed_out) kill(pid, SIGKILL);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (timed_out) {
     error = argv[0] + ": timed out";
     return std::nullopt;

@@ -63,14 +63,18 @@ saved_rules saved_rules_from(std::string_view nft_json, std::string_view nft_tex
   out.sources = std::move(sources);
   if (!nft_json.empty()) {
     auto parsed = parse_nft_json(nft_json, nft_text);
-    if (parsed) out.rules.nft = std::move(parsed).value();
-    else out.notes.push_back("saved nft rules: " + parsed.error());
+    if (parsed)
+      out.rules.nft = std::move(parsed).value();
+    else
+      out.notes.push_back("saved nft rules: " + parsed.error());
   }
   auto ipt = [&](std::string_view text, std::optional<ipt_ruleset>& slot) {
     if (text.empty()) return;
     auto parsed = parse_iptables_save(text);
-    if (parsed) slot = std::move(parsed).value();
-    else out.notes.push_back("saved iptables rules: " + parsed.error());
+    if (parsed)
+      slot = std::move(parsed).value();
+    else
+      out.notes.push_back("saved iptables rules: " + parsed.error());
   };
   ipt(iptables_v4, out.rules.iptables_legacy_v4);
   ipt(iptables_v6, out.rules.iptables_legacy_v6);

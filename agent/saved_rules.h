@@ -23,9 +23,9 @@
 namespace dropspot::agent {
 
 struct saved_rules_options {
-  std::string root = "/";           ///< where /etc is read (a fixture tree in tests)
-  std::vector<std::string> files;   ///< explicit files (absolute, not under root): replace the well-known list
-  bool use_netns = true;            ///< load nft scripts in a throwaway network namespace
+  std::string root = "/";          ///< where /etc is read (a fixture tree in tests)
+  std::vector<std::string> files;  ///< explicit files (absolute, not under root): replace the well-known list
+  bool use_netns = true;           ///< load nft scripts in a throwaway network namespace
   std::chrono::milliseconds timeout{5000};
 };
 

@@ -27,7 +27,8 @@ auto log_exception() {
 
 std::string peer_text(const tcp::endpoint& ep) {
   auto address = ep.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   return address.to_string() + " port " + std::to_string(ep.port());
 }
 
@@ -139,7 +140,8 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
   if (ec) co_return;
   socket.set_option(tcp::no_delay(true), ec);
   auto address = remote.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
 
   // One deadline covers the TLS handshake and the session's hello and token proof.
   session_config config = config_;
@@ -163,9 +165,8 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
     const auto wait = limits_.wait(source, std::chrono::steady_clock::now());
     log_refusal("refused " + peer_text(remote) + ": " + to_string(source_limits::verdict::backing_off));
     co_await port->send(make_error(v1::Error::TOO_MANY_SESSIONS,
-                                   std::to_string(limits_.failures(source)) + " failed authentications from " +
-                                       source + ": try again in " +
-                                       std::to_string((wait.count() + 999) / 1000) + " s"));
+                                   std::to_string(limits_.failures(source)) + " failed authentications from " + source +
+                                       ": try again in " + std::to_string((wait.count() + 999) / 1000) + " s"));
     co_await port->close();
     co_return;
   }
@@ -176,8 +177,10 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
   if (outcome == session_outcome::auth_failed) limits_.auth_failed(source, std::chrono::steady_clock::now());
   if (outcome == session_outcome::completed) limits_.auth_succeeded(source);
   const std::string line = "session from " + peer_text(remote) + ": " + to_string(outcome);
-  if (outcome == session_outcome::completed) log_line(line);
-  else log_refusal(line);
+  if (outcome == session_outcome::completed)
+    log_line(line);
+  else
+    log_refusal(line);
   co_await port->close();
 }
 

@@ -106,7 +106,8 @@ struct diag {
     for (const auto& c : in.configs)
       for (const auto& p : c.ports)
         if (p.port == in.port)
-          fact(c.file + (p.line ? ":" + std::to_string(p.line) : std::string()) + ": " + p.text + " (" + c.daemon + ")");
+          fact(c.file + (p.line ? ":" + std::to_string(p.line) : std::string()) + ": " + p.text + " (" + c.daemon +
+               ")");
 
     // Moved: the expected daemon listens on another port.
     for (const auto& name : daemons) {

@@ -15,13 +15,12 @@
 
 namespace dropspot::agent {
 
-
 /// What diagnose_services needs besides the service manager.
 struct service_inputs {
   std::uint16_t port = 0;
   std::vector<v1::Listener> listeners;  ///< every LISTEN socket of the host (all ports)
   std::vector<daemon_config> configs;
-  std::vector<std::string> installed;   ///< installed_daemons
+  std::vector<std::string> installed;  ///< installed_daemons
   host_system host;
 };
 

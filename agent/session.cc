@@ -283,8 +283,8 @@ class session_states {
         continue;
       }
       if (in_.has_probes_done()) co_return std::nullopt;
-      co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE, "unexpected " + body_name(in_) + " during capture",
-                                session_outcome::protocol_error);
+      co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE,
+                                "unexpected " + body_name(in_) + " during capture", session_outcome::protocol_error);
     }
   }
 
@@ -304,10 +304,10 @@ class session_states {
     if (facts_ && facts_->value && facts_->value->finish) {
       for (auto& f : facts_->value->finish(*syn_interfaces_)) *summary.add_ports() = std::move(f);
     } else if (facts_) {
-      summary.set_host_facts_missing(facts_->value ? "reading the host failed: " + facts_->value->error
-                                                   : "reading the host (firewall, services) took longer than " +
-                                                         format_duration(config_.host_facts_grace) +
-                                                         " after the probes ended");
+      summary.set_host_facts_missing(facts_->value
+                                         ? "reading the host failed: " + facts_->value->error
+                                         : "reading the host (firewall, services) took longer than " +
+                                               format_duration(config_.host_facts_grace) + " after the probes ended");
       log_line("host facts: " + summary.host_facts_missing());
     }
     if (capture_) {

@@ -53,8 +53,8 @@ struct session_services {
 };
 
 struct session_config {
-  std::string token;          ///< empty: no token configured
-  bool require_token = true;  ///< false on --stdio, where SSH authenticated the peer
+  std::string token;                       ///< empty: no token configured
+  bool require_token = true;               ///< false on --stdio, where SSH authenticated the peer
   std::vector<std::uint16_t> allow_ports;  ///< empty: all
   std::chrono::milliseconds max_session{300'000};
   std::chrono::milliseconds auth_deadline{10'000};
@@ -66,8 +66,8 @@ struct session_config {
 };
 
 enum class session_outcome {
-  completed,       ///< the prober finished and got its summary
-  auth_failed,     ///< wrong MAC or no proof
+  completed,    ///< the prober finished and got its summary
+  auth_failed,  ///< wrong MAC or no proof
   version_mismatch,
   protocol_error,  ///< malformed or unexpected message
   timed_out,       ///< a deadline passed

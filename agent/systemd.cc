@@ -28,16 +28,26 @@ unit_state parse_systemctl_show(std::string_view text) {
     if (eq == std::string::npos) continue;
     auto key = line.substr(0, eq);
     std::string value(trim(std::string_view(line).substr(eq + 1)));
-    if (key == "Id") u.name = value;
-    else if (key == "LoadState") u.load_state = value;
-    else if (key == "ActiveState") u.active_state = value;
-    else if (key == "SubState") u.sub_state = value;
-    else if (key == "UnitFileState") u.unit_file_state = value;
-    else if (key == "Result") u.result = value;
-    else if (key == "MainPID") u.main_pid = static_cast<std::uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    else if (key == "Wants") u.wants = words(value);
-    else if (key == "Requires") u.requires_ = words(value);
-    else if (key == "After") u.after = words(value);
+    if (key == "Id")
+      u.name = value;
+    else if (key == "LoadState")
+      u.load_state = value;
+    else if (key == "ActiveState")
+      u.active_state = value;
+    else if (key == "SubState")
+      u.sub_state = value;
+    else if (key == "UnitFileState")
+      u.unit_file_state = value;
+    else if (key == "Result")
+      u.result = value;
+    else if (key == "MainPID")
+      u.main_pid = static_cast<std::uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
+    else if (key == "Wants")
+      u.wants = words(value);
+    else if (key == "Requires")
+      u.requires_ = words(value);
+    else if (key == "After")
+      u.after = words(value);
   }
   return u;
 }
@@ -73,7 +83,8 @@ std::vector<std::string> systemd_manager::units_for_port(std::uint16_t port) {
   if (!unavailable_.empty()) return out;
   if (!sockets_) {
     std::string err;
-    auto text = run_program({"systemctl", "list-sockets", "--all", "--no-legend", "--no-pager", "--full"}, timeout_, err);
+    auto text =
+        run_program({"systemctl", "list-sockets", "--all", "--no-legend", "--no-pager", "--full"}, timeout_, err);
     sockets_ = text ? parse_list_sockets(*text) : std::vector<socket_unit>{};
   }
   for (const auto& s : *sockets_)

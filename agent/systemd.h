@@ -13,7 +13,6 @@
 
 namespace dropspot::agent {
 
-
 /// One unit as `systemctl show -p ...` reports it.
 struct unit_state {
   std::string name;             ///< Id: "nginx.service" (an alias resolves to its unit: sshd -> ssh.service)
@@ -28,8 +27,10 @@ struct unit_state {
   /// The unit exists (has a unit file or runs).
   bool found() const { return !load_state.empty() && load_state != "not-found"; }
   bool active() const { return active_state == "active" || active_state == "reloading"; }
-  bool failed() const { return active_state == "failed" || result == "exit-code" || result == "signal" ||
-                               result == "core-dump" || result == "timeout" || result == "start-limit-hit"; }
+  bool failed() const {
+    return active_state == "failed" || result == "exit-code" || result == "signal" || result == "core-dump" ||
+           result == "timeout" || result == "start-limit-hit";
+  }
   /// Starts at boot: enabled (or enabled-runtime, indirect, generated, static, alias).
   bool enabled() const {
     return unit_file_state == "enabled" || unit_file_state == "enabled-runtime" || unit_file_state == "static" ||
@@ -49,9 +50,9 @@ unit_state parse_systemctl_show(std::string_view text);
 /// One line of `systemctl list-sockets --all --no-legend --no-pager`:
 /// "[::]:22   ssh.socket   ssh.service".
 struct socket_unit {
-  std::string listen;     ///< "[::]:22", "0.0.0.0:80", "/run/x.sock"
-  std::uint16_t port = 0; ///< 0 for a non-TCP/UDP listen
-  std::string unit;       ///< "ssh.socket"
+  std::string listen;                  ///< "[::]:22", "0.0.0.0:80", "/run/x.sock"
+  std::uint16_t port = 0;              ///< 0 for a non-TCP/UDP listen
+  std::string unit;                    ///< "ssh.socket"
   std::vector<std::string> activates;  ///< "ssh.service"
 };
 std::vector<socket_unit> parse_list_sockets(std::string_view text);

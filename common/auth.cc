@@ -51,8 +51,7 @@ result<std::string> validate_token(std::string_view token, std::string_view orig
   token = trim(token);
   if (token.empty()) return R::failure(std::string(origin) + " is empty");
   for (unsigned char c : token)
-    if (c <= 0x20 || c >= 0x7f)
-      return R::failure(std::string(origin) + " contains spaces or non-printable characters");
+    if (c <= 0x20 || c >= 0x7f) return R::failure(std::string(origin) + " contains spaces or non-printable characters");
   if (token.size() < min_token_length)
     return R::failure(std::string(origin) + " is too short (at least " + std::to_string(min_token_length) +
                       " characters; `agent token` makes a good one)");

@@ -53,10 +53,8 @@ class message_channel {
         case frame_decoder::status::frame:
           if (!parse_envelope(payload, out)) co_return errc::bad_message;
           co_return std::error_code{};
-        case frame_decoder::status::error:
-          co_return decoder_.error();
-        case frame_decoder::status::need_more:
-          break;
+        case frame_decoder::status::error: co_return decoder_.error();
+        case frame_decoder::status::need_more: break;
       }
       const unsigned generation = ++deadline_->generation;
       deadline_->timed_out = false;
@@ -67,13 +65,13 @@ class message_channel {
           cancel_io(*state->stream);
         }
       });
-      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(read_buffer_), asio::experimental::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(read_buffer_),
+                                                      asio::experimental::as_tuple(asio::use_awaitable));
       ++deadline_->generation;
       timer_.cancel();
       if (deadline_->timed_out) co_return errc::timeout;
       if (ec) {
-        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
-            ec == asio::error::connection_reset)
+        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset)
           co_return errc::closed;
         co_return ec;
       }
@@ -94,7 +92,8 @@ class message_channel {
     while (!queue_.empty() && !write_error_) {
       std::string front = std::move(queue_.front());
       queue_.pop_front();
-      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(front), asio::experimental::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await asio::async_write(stream_, asio::buffer(front), asio::experimental::as_tuple(asio::use_awaitable));
       if (ec) write_error_ = ec;
     }
     writing_ = false;

@@ -22,8 +22,7 @@ result<millis> parse_duration(std::string_view text) {
       ++i;
     }
     std::string_view number = text.substr(start, i - start);
-    if (number.empty() || number == ".")
-      return R::failure("duration " + shown + " is not like 500ms, 3s, 1m or 1m30s");
+    if (number.empty() || number == ".") return R::failure("duration " + shown + " is not like 500ms, 3s, 1m or 1m30s");
     std::size_t unit_start = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string unit = lower(text.substr(unit_start, i - unit_start));

@@ -24,8 +24,7 @@ result<std::string> validate_host(std::string_view host) {
   if (name.back() == '.') name.remove_suffix(1);  // fully qualified
   if (name.empty() || name.size() > 253) return R::failure("host name " + shown + " is not a valid name");
   for (std::string_view label : split(name, '.')) {
-    if (label.empty() || label.size() > 63)
-      return R::failure("host name " + shown + " has an empty or too long label");
+    if (label.empty() || label.size() > 63) return R::failure("host name " + shown + " has an empty or too long label");
     if (label.front() == '-' || label.back() == '-')
       return R::failure("host name " + shown + " has a label starting or ending with '-'");
     for (unsigned char c : label)

@@ -9,8 +9,8 @@
 namespace dropspot {
 
 struct endpoint_spec {
-  std::string host;         ///< name or address literal, without brackets
-  std::uint16_t port = 0;   ///< 0 when not given
+  std::string host;        ///< name or address literal, without brackets
+  std::uint16_t port = 0;  ///< 0 when not given
 };
 
 /// True for an IPv4 or IPv6 address literal.

@@ -15,7 +15,8 @@ std::string firewall_fix_command(const std::string& rule, std::uint16_t port) {
       handle.pop_back();
       return "nft delete rule " + family + " " + table + " " + chain + " handle " + handle;
     }
-    if (what == "policy") return "nft insert rule " + family + " " + table + " " + chain + " tcp dport " + p + " accept";
+    if (what == "policy")
+      return "nft insert rule " + family + " " + table + " " + chain + " tcp dport " + p + " accept";
     return {};
   }
   auto colon = rule.find(": ");

@@ -16,8 +16,8 @@ frame_decoder::status frame_decoder::next(std::string& payload) {
   const std::size_t available = buffer_.size() - consumed_;
   if (available < frame_header_size) return status::need_more;
   const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + consumed_);
-  const std::uint32_t length = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                               (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+  const std::uint32_t length =
+      (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
   if (length == 0) {
     error_ = errc::frame_empty;
     return status::error;

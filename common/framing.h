@@ -22,9 +22,7 @@ class frame_decoder {
   /// Appends received bytes.
   void feed(std::span<const std::uint8_t> bytes);
   void feed(std::string_view bytes) { feed(bytes.data(), bytes.size()); }
-  void feed(const char* data, std::size_t size) {
-    feed({reinterpret_cast<const std::uint8_t*>(data), size});
-  }
+  void feed(const char* data, std::size_t size) { feed({reinterpret_cast<const std::uint8_t*>(data), size}); }
 
   /// Takes the next complete frame's payload out, if there is one. After an
   /// error the decoder stays in error: the stream cannot be resynchronised.

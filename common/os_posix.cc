@@ -22,5 +22,4 @@ void owner_only_new_files() { ::umask(077); }
 
 void owner_only(const std::string& path) { ::chmod(path.c_str(), 0600); }
 
-
 }  // namespace dropspot::os

@@ -36,5 +36,4 @@ void owner_only_new_files() {}
 
 void owner_only(const std::string&) {}
 
-
 }  // namespace dropspot::os

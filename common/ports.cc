@@ -11,9 +11,7 @@ namespace {
 
 constexpr std::size_t max_item_shown = 40;
 
-std::string shown(std::string_view item) {
-  return quote(item.substr(0, max_item_shown));
-}
+std::string shown(std::string_view item) { return quote(item.substr(0, max_item_shown)); }
 
 }  // namespace
 
@@ -48,8 +46,7 @@ result<std::vector<std::uint16_t>> parse_port_list(std::string_view text) {
     }
     auto lo = parse_port(item.substr(0, dash));
     auto hi = parse_port(item.substr(dash + 1));
-    if (!lo || !hi)
-      return R::failure("bad range " + shown(item) + ": " + (!lo ? lo.error() : hi.error()));
+    if (!lo || !hi) return R::failure("bad range " + shown(item) + ": " + (!lo ? lo.error() : hi.error()));
     if (*lo > *hi) return R::failure("bad range " + shown(item) + ": start is above end");
     for (unsigned p = *lo; p <= *hi; ++p) ports.push_back(static_cast<std::uint16_t>(p));
   }

@@ -70,8 +70,8 @@ key_pair make_self_signed() {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("dropspot-agent"), -1,
-                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("dropspot-agent"), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), name);
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
     throw std::runtime_error(openssl_error("cannot sign the agent certificate"));
@@ -148,8 +148,8 @@ asio::ssl::context make_prober_tls_context() {
 
 std::optional<std::array<std::uint8_t, exporter_size>> export_channel_binding(SSL* ssl) {
   std::array<std::uint8_t, exporter_size> out{};
-  if (SSL_export_keying_material(ssl, out.data(), out.size(), exporter_label.data(), exporter_label.size(), nullptr,
-                                 0, 0) != 1)
+  if (SSL_export_keying_material(ssl, out.data(), out.size(), exporter_label.data(), exporter_label.size(), nullptr, 0,
+                                 0) != 1)
     return std::nullopt;
   return out;
 }

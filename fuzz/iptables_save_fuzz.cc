@@ -15,10 +15,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (rules.error().empty()) std::abort();
     return 0;
   }
-  syn_packet v4{.v6 = false, .source = asio::ip::make_address("198.51.100.7"),
-                .destination = asio::ip::make_address("203.0.113.2"), .port = 22, .in_interface = "eth0"};
-  syn_packet v6{.v6 = true, .source = asio::ip::make_address("2001:db8::7"), .destination = std::nullopt,
-                .port = 8080, .in_interface = ""};
+  syn_packet v4{.v6 = false,
+                .source = asio::ip::make_address("198.51.100.7"),
+                .destination = asio::ip::make_address("203.0.113.2"),
+                .port = 22,
+                .in_interface = "eth0"};
+  syn_packet v6{.v6 = true,
+                .source = asio::ip::make_address("2001:db8::7"),
+                .destination = std::nullopt,
+                .port = 8080,
+                .in_interface = ""};
   syn_packet any{.v6 = false, .source = std::nullopt, .destination = std::nullopt, .port = 80, .in_interface = ""};
   for (const auto& packet : {v4, v6, any}) {
     const auto finding = evaluate(rules.value(), packet, "iptables");

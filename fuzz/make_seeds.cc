@@ -133,24 +133,28 @@ int main(int argc, char** argv) {
   write("prober_stream", "observations_summary",
         framed({packet_event(v1::PacketEvent::SYN, 80), pong(), packet_event(v1::PacketEvent::SYN_ACK, 80),
                 packet_event(v1::PacketEvent::ICMP_ERROR, 443), summary()}));
-  write("prober_stream", "agent_error",
-        framed({packet_event(v1::PacketEvent::RST, 22), make_error(v1::Error::TIMEOUT, "session length limit reached")}));
+  write(
+      "prober_stream", "agent_error",
+      framed({packet_event(v1::PacketEvent::RST, 22), make_error(v1::Error::TIMEOUT, "session length limit reached")}));
   write("prober_stream", "unexpected_hello", framed({hello}));
 
   // packet: link byte (index into packet_fuzz.cc's list), then the frame.
   const std::string client = "198.51.100.2", server = "203.0.113.2", router = "192.0.2.1";
   const std::string client6 = "2001:db8:1::2", server6 = "2001:db8:2::2";
-  const bytes syn = ipv4({.src = client, .dst = server, .ttl = 62},
-                         tcp({.src_port = 43210, .dst_port = 8080, .seq = 1000, .flags = flags::syn,
-                              .options = linux_syn_options()}));
-  const bytes syn_ack = ipv4({.src = server, .dst = client},
-                             tcp({.src_port = 8080, .dst_port = 43210, .seq = 5000, .ack = 1001,
-                                  .flags = flags::syn | flags::ack, .options = linux_syn_options(1400, 9)}));
+  const bytes syn = ipv4(
+      {.src = client, .dst = server, .ttl = 62},
+      tcp({.src_port = 43210, .dst_port = 8080, .seq = 1000, .flags = flags::syn, .options = linux_syn_options()}));
+  const bytes syn_ack = ipv4({.src = server, .dst = client}, tcp({.src_port = 8080,
+                                                                  .dst_port = 43210,
+                                                                  .seq = 5000,
+                                                                  .ack = 1001,
+                                                                  .flags = flags::syn | flags::ack,
+                                                                  .options = linux_syn_options(1400, 9)}));
   const bytes rst = ipv4({.src = server, .dst = client},
                          tcp({.src_port = 8081, .dst_port = 43210, .ack = 1001, .flags = flags::rst | flags::ack}));
-  const bytes syn6 = ipv6({.src = client6, .dst = server6, .hop_limit = 62},
-                          tcp({.src_port = 40000, .dst_port = 8083, .seq = 77, .flags = flags::syn,
-                               .options = linux_syn_options()}));
+  const bytes syn6 =
+      ipv6({.src = client6, .dst = server6, .hop_limit = 62},
+           tcp({.src_port = 40000, .dst_port = 8083, .seq = 77, .flags = flags::syn, .options = linux_syn_options()}));
   enum : std::uint8_t { en10mb = 0, sll2 = 1, sll1 = 2, raw = 3, null = 7 };
   write("packet", "ethernet_ipv4_syn", en10mb, in_ethernet(syn));
   write("packet", "ethernet_vlan_syn_ack", en10mb, ethernet(ethertype_ipv4, syn_ack, {0x8100}));

@@ -38,10 +38,8 @@ class scripted_port final : public message_port {
         if (!parse_envelope(payload, out)) co_return make_error_code(errc::bad_message);
         if (on_receive) on_receive(out);
         co_return std::error_code{};
-      case frame_decoder::status::error:
-        co_return decoder_.error();
-      case frame_decoder::status::need_more:
-        break;
+      case frame_decoder::status::error: co_return decoder_.error();
+      case frame_decoder::status::need_more: break;
     }
     co_return make_error_code(errc::closed);
   }

@@ -38,9 +38,7 @@ double ms_since(clock::time_point start) {
   return std::chrono::duration<double, std::milli>(clock::now() - start).count();
 }
 
-std::string error_text(const v1::Error& e) {
-  return v1::Error::Code_Name(e.code()) + ": " + e.message();
-}
+std::string error_text(const v1::Error& e) { return v1::Error::Code_Name(e.code()) + ": " + e.message(); }
 
 /// Hello, authentication (on TLS) and the session request, on any transport.
 asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, const control_settings& s,
@@ -296,8 +294,9 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
     if (s.token.empty()) {
       attempt_result r;
       r.status = v1::AgentInfo::AUTH_FAILED;
-      r.message = "no token: pass --token-file PATH or set DROPSPOT_TOKEN (the agent's `agent token` made it), "
-                  "use --ssh, or --no-agent";
+      r.message =
+          "no token: pass --token-file PATH or set DROPSPOT_TOKEN (the agent's `agent token` made it), "
+          "use --ssh, or --no-agent";
       info.add_tried(where + ": not tried, no token");
       failed(r, where);
       break;
@@ -372,8 +371,7 @@ asio::awaitable<void> receive_observations(agent_session& session, agent_stream&
   done_signal->cancel();
 }
 
-asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream,
-                                                     millis deadline) {
+asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream, millis deadline) {
   if (!session.port) co_return make_error_code(errc::closed);
   if (!stream.finished) {
     v1::Envelope done;

@@ -27,9 +27,9 @@ struct icmp_info {
 
 /// Facts about a connected TCP socket, for evidence.
 struct tcp_facts {
-  std::uint32_t mss = 0;     ///< send MSS: the peer's MSS option, lowered by the path MTU
-  std::uint32_t rtt_us = 0;  ///< smoothed round-trip time
-  std::uint32_t adv_mss = 0; ///< the MSS our own SYN advertised (0: unknown)
+  std::uint32_t mss = 0;      ///< send MSS: the peer's MSS option, lowered by the path MTU
+  std::uint32_t rtt_us = 0;   ///< smoothed round-trip time
+  std::uint32_t adv_mss = 0;  ///< the MSS our own SYN advertised (0: unknown)
 };
 
 /// Before connect: asks for ICMP errors to be reported on the socket (Linux:

@@ -26,7 +26,8 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   DWORD version = 0;
   TCP_INFO_v0 info{};
   DWORD returned = 0;
-  if (::WSAIoctl(socket, SIO_TCP_INFO, &version, sizeof version, &info, sizeof info, &returned, nullptr, nullptr) != 0 ||
+  if (::WSAIoctl(socket, SIO_TCP_INFO, &version, sizeof version, &info, sizeof info, &returned, nullptr, nullptr) !=
+          0 ||
       returned < sizeof info)
     return std::nullopt;
   tcp_facts facts;
@@ -54,7 +55,8 @@ int add_system_roots(x509_store_st* store) {
 bool hop_search_available() { return false; }
 
 const char* platform_note() {
-  return "on Windows, TCP sockets get no ICMP errors: no ICMP details (offender, type, code) and no hop search, connect outcomes only";
+  return "on Windows, TCP sockets get no ICMP errors: no ICMP details (offender, type, code) and no hop search, "
+         "connect outcomes only";
 }
 
 }  // namespace dropspot::prober::platform

@@ -289,14 +289,11 @@ std::string hop_list(const std::vector<int>& hops) {
 
 std::string outcome_words(const v1::Attempt& a) {
   switch (a.outcome()) {
-    case v1::Attempt::CONNECTED:
-      return "completed the handshake";
-    case v1::Attempt::REFUSED:
-      return "answered with a TCP reset";
+    case v1::Attempt::CONNECTED: return "completed the handshake";
+    case v1::Attempt::REFUSED: return "answered with a TCP reset";
     case v1::Attempt::UNREACHABLE:
       return "answered with ICMP type " + std::to_string(a.icmp_type()) + " code " + std::to_string(a.icmp_code());
-    default:
-      return "answered";
+    default: return "answered";
   }
 }
 

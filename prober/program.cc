@@ -141,12 +141,8 @@ int run_prober(int argc, char** argv) {
       write_json(std::cout, report);
       std::cout << "\n";
       break;
-    case output_format::junit:
-      std::cout << render_junit(report);
-      break;
-    default:
-      std::cout << render_text(report, text_style_for_stdout());
-      break;
+    case output_format::junit: std::cout << render_junit(report); break;
+    default: std::cout << render_text(report, text_style_for_stdout()); break;
   }
   return exit_code(report);
 }

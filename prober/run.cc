@@ -111,9 +111,8 @@ bool saw_inbound_syn(const std::vector<v1::PacketEvent>& packets) {
 }
 
 bool all_timed_out(const std::vector<v1::Attempt>& attempts) {
-  return !attempts.empty() && std::all_of(attempts.begin(), attempts.end(), [](const v1::Attempt& a) {
-    return a.outcome() == v1::Attempt::TIMED_OUT;
-  });
+  return !attempts.empty() && std::all_of(attempts.begin(), attempts.end(),
+                                          [](const v1::Attempt& a) { return a.outcome() == v1::Attempt::TIMED_OUT; });
 }
 
 /// Coroutines spawned as the run goes, awaited together at the end.
@@ -190,8 +189,7 @@ namespace {
 /// agent's summary) -> assemble (the verdicts).
 class run_phases {
  public:
-  run_phases(run_inputs inputs, asio::any_io_executor ex)
-      : in(std::move(inputs)), o(in.opts), executor(std::move(ex)) {
+  run_phases(run_inputs inputs, asio::any_io_executor ex) : in(std::move(inputs)), o(in.opts), executor(std::move(ex)) {
     report.set_target(o.target);
     report.set_address(in.address.to_string());
     report.set_software("dropspot-prober " + std::string(software_version));
@@ -206,9 +204,7 @@ class run_phases {
   }
 
  private:
-  double ms_since_start() const {
-    return std::chrono::duration<double, std::milli>(clock::now() - started).count();
-  }
+  double ms_since_start() const { return std::chrono::duration<double, std::milli>(clock::now() - started).count(); }
 
   asio::awaitable<void> open_session() {
     if (o.no_agent) {

@@ -34,7 +34,8 @@ class ssh_port final : public pipe_port {
   asio::awaitable<void> collect_stderr() {
     char buf[4096];
     for (;;) {
-      auto [ec, n] = co_await err_.async_read_some(asio::buffer(buf), asio::experimental::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await err_.async_read_some(asio::buffer(buf), asio::experimental::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       if (stderr_.size() < 64 * 1024) stderr_.append(buf, n);
     }

@@ -13,7 +13,9 @@ std::shared_ptr<ssh_port> start_ssh(const asio::any_io_executor&, const ssh_sett
   if (auto argv = ssh_argv(settings); !argv) {
     error = argv.error();
   } else {
-    error = "--ssh is not available in the Windows build yet: use the agent's TLS port (--agent HOST[:PORT] --token-file FILE)";
+    error =
+        "--ssh is not available in the Windows build yet: use the agent's TLS port (--agent HOST[:PORT] --token-file "
+        "FILE)";
   }
   return nullptr;
 }

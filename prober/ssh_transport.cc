@@ -85,15 +85,16 @@ ssh_failure classify_ssh_failure(int exit_status, const std::string& err) {
     f = {kind::error, "ssh: the server's host key is unknown or changed (" + line + ")",
          "connect once with plain ssh to check and accept the host key"};
   } else if (says(err, "Permission denied") || says(err, "Too many authentication failures")) {
-    f = {kind::auth_failed, "ssh: login refused (" + line + ")",
-         "check the user and key: ssh works non-interactively only with a key or an agent (--ssh-command 'ssh -i KEY')"};
+    f = {
+        kind::auth_failed, "ssh: login refused (" + line + ")",
+        "check the user and key: ssh works non-interactively only with a key or an agent (--ssh-command 'ssh -i KEY')"};
   } else if (says(err, "a password is required") || says(err, "a terminal is required") ||
              says(err, "no tty present")) {
     f = {kind::auth_failed, "sudo on the server asks for a password (" + line + ")",
-         "allow the agent without a password: a sudoers line like 'USER ALL=(root) NOPASSWD: /usr/bin/agent --stdio --peer *' "
+         "allow the agent without a password: a sudoers line like 'USER ALL=(root) NOPASSWD: /usr/bin/agent --stdio "
+         "--peer *' "
          "(docs/agent.md)"};
-  } else if (says(err, "command not found") || says(err, "No such file or directory") ||
-             exit_status == 127) {
+  } else if (says(err, "command not found") || says(err, "No such file or directory") || exit_status == 127) {
     f = {kind::error, "the agent is not installed on the server (" + line + ")",
          "install the dropspot agent there (docs/agent.md) or point --remote-agent at it"};
   } else if (says(err, "Connection refused") || says(err, "timed out") || says(err, "No route to host") ||
@@ -101,8 +102,7 @@ ssh_failure classify_ssh_failure(int exit_status, const std::string& err) {
     f = {kind::unreachable, "ssh: cannot reach the server (" + line + ")",
          "check that ssh to the server works at all; the port probes below show what the path lets through"};
   } else {
-    f = {kind::error,
-         "ssh ended (status " + std::to_string(exit_status) + ")" + (line.empty() ? "" : ": " + line),
+    f = {kind::error, "ssh ended (status " + std::to_string(exit_status) + ")" + (line.empty() ? "" : ": " + line),
          "run the same ssh command by hand to see what it says"};
   }
   return f;

@@ -14,9 +14,9 @@
 namespace dropspot::prober {
 
 struct ssh_settings {
-  std::string destination;     ///< --ssh [USER@]HOST[:PORT]
-  std::string ssh_command;     ///< --ssh-command, e.g. "ssh -i key -J jump"; empty: "ssh"
-  std::string remote_agent;    ///< --remote-agent, e.g. "sudo -n agent --stdio"
+  std::string destination;   ///< --ssh [USER@]HOST[:PORT]
+  std::string ssh_command;   ///< --ssh-command, e.g. "ssh -i key -J jump"; empty: "ssh"
+  std::string remote_agent;  ///< --remote-agent, e.g. "sudo -n agent --stdio"
   int connect_timeout_s = 10;
 };
 

@@ -47,15 +47,9 @@ std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::ui
   s += "-> " + shown_endpoint(report.address(), port) + " ";
   const std::string after = ms_text(a.elapsed_ms());
   switch (a.outcome()) {
-    case v1::Attempt::CONNECTED:
-      s += "connected in " + after;
-      break;
-    case v1::Attempt::REFUSED:
-      s += "refused (reset) after " + after;
-      break;
-    case v1::Attempt::TIMED_OUT:
-      s += "timed out after " + after;
-      break;
+    case v1::Attempt::CONNECTED: s += "connected in " + after; break;
+    case v1::Attempt::REFUSED: s += "refused (reset) after " + after; break;
+    case v1::Attempt::TIMED_OUT: s += "timed out after " + after; break;
     case v1::Attempt::UNREACHABLE: {
       s += "unreachable after " + after;
       if (!a.icmp_from().empty())
@@ -63,12 +57,8 @@ std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::ui
              escape(a.icmp_from());
       break;
     }
-    case v1::Attempt::FAILED:
-      s += "failed after " + after;
-      break;
-    default:
-      s += "unfinished";
-      break;
+    case v1::Attempt::FAILED: s += "failed after " + after; break;
+    default: s += "unfinished"; break;
   }
   if (!a.error().empty() && a.outcome() != v1::Attempt::CONNECTED) s += " (" + escape(a.error()) + ")";
   return s;
@@ -76,18 +66,13 @@ std::string attempt_line(const v1::Attempt& a, const v1::Report& report, std::ui
 
 std::string packet_kind(const v1::PacketEvent& e) {
   switch (e.kind()) {
-    case v1::PacketEvent::SYN:
-      return "SYN";
-    case v1::PacketEvent::SYN_ACK:
-      return "SYN-ACK";
-    case v1::PacketEvent::RST:
-      return "RST";
-    case v1::PacketEvent::ACK:
-      return "ACK";
+    case v1::PacketEvent::SYN: return "SYN";
+    case v1::PacketEvent::SYN_ACK: return "SYN-ACK";
+    case v1::PacketEvent::RST: return "RST";
+    case v1::PacketEvent::ACK: return "ACK";
     case v1::PacketEvent::ICMP_ERROR:
       return "ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code());
-    default:
-      return "packet";
+    default: return "packet";
   }
 }
 

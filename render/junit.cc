@@ -63,30 +63,14 @@ std::string xml_escape(std::string_view text, bool keep_newlines) {
   out.reserve(text.size());
   for (unsigned char c : text) {
     switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '\n':
-        out += keep_newlines ? "\n" : "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      case '\n': out += keep_newlines ? "\n" : "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
       default:
         if (c < 0x20 || c >= 0x7f) {
           out += "\\x";
@@ -139,7 +123,8 @@ std::string render_junit(const v1::Report& report) {
   if (agent_case) {
     const auto& a = report.agent();
     out += "    <testcase" + attr("name", "agent") + attr("classname", classname) + attr("time", "0.000") + ">\n";
-    out += "      <failure" + attr("message", "agent " + v1::AgentInfo::Status_Name(a.status()) + ": " + escape(a.message())) +
+    out += "      <failure" +
+           attr("message", "agent " + v1::AgentInfo::Status_Name(a.status()) + ": " + escape(a.message())) +
            attr("type", v1::AgentInfo::Status_Name(a.status())) + ">";
     std::string text = escape(a.message()) + "\n";
     for (const auto& t : a.tried()) text += "tried: " + escape(t) + "\n";

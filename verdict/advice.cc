@@ -9,21 +9,15 @@ namespace {
 /// The service a port usually belongs to, for `systemctl status X` advice.
 std::string service_guess(std::uint32_t port) {
   switch (port) {
-    case 22:
-      return "sshd";
+    case 22: return "sshd";
     case 25:
     case 465:
-    case 587:
-      return "postfix";
+    case 587: return "postfix";
     case 80:
-    case 443:
-      return "nginx";
-    case 3306:
-      return "mariadb";
-    case 5432:
-      return "postgresql";
-    default:
-      return "<service>";
+    case 443: return "nginx";
+    case 3306: return "mariadb";
+    case 5432: return "postgresql";
+    default: return "<service>";
   }
 }
 
@@ -83,11 +77,8 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       "--runtime-to-permanent, netfilter-persistent save, or nft list ruleset > "
       "/etc/nftables.conf";
   switch (v) {
-    case v1::OPEN:
-      break;
-    case v1::APP_FAILED:
-      app_advice(in, a);
-      break;
+    case v1::OPEN: break;
+    case v1::APP_FAILED: app_advice(in, a); break;
     case v1::DROPPED_IN_TRANSIT:
       if (ctx.failed_locally) {
         a.push_back(
@@ -181,8 +172,7 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       a.push_back("if something listens, look for a reject rule: nft list ruleset; iptables -S");
       a.push_back("run the agent on the server to tell these apart (prober --ssh USER@" + h + ")");
       break;
-    default:
-      break;
+    default: break;
   }
   return a;
 }

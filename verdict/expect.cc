@@ -9,21 +9,17 @@ namespace dropspot {
 
 std::string_view expectation_class(v1::Verdict verdict) {
   switch (verdict) {
-    case v1::OPEN:
-      return "open";
+    case v1::OPEN: return "open";
     case v1::DROPPED_IN_TRANSIT:
     case v1::REJECTED_IN_TRANSIT:
     case v1::DROPPED_BY_HOST_FIREWALL:
     case v1::REJECTED_BY_HOST_FIREWALL:
     case v1::REPLY_LOST:
-    case v1::FILTERED:
-      return "blocked";
+    case v1::FILTERED: return "blocked";
     case v1::NO_LISTENER:
     case v1::LISTENER_WRONG_ADDRESS:
-    case v1::CLOSED:
-      return "closed";
-    default:
-      return "";
+    case v1::CLOSED: return "closed";
+    default: return "";
   }
 }
 

@@ -8,24 +8,18 @@ namespace dropspot::verdict_detail {
 int rank(Verdict v) {
   switch (v) {
     case v1::OPEN:
-    case v1::APP_FAILED:
-      return 5;
-    case v1::INTERCEPTED:
-      return 4;
+    case v1::APP_FAILED: return 5;
+    case v1::INTERCEPTED: return 4;
     case v1::REPLY_LOST:
     case v1::DROPPED_BY_HOST_FIREWALL:
     case v1::REJECTED_BY_HOST_FIREWALL:
     case v1::NO_LISTENER:
-    case v1::LISTENER_WRONG_ADDRESS:
-      return 3;
-    case v1::CLOSED:
-      return 2;
+    case v1::LISTENER_WRONG_ADDRESS: return 3;
+    case v1::CLOSED: return 2;
     case v1::DROPPED_IN_TRANSIT:
     case v1::REJECTED_IN_TRANSIT:
-    case v1::FILTERED:
-      return 1;
-    default:
-      return 0;
+    case v1::FILTERED: return 1;
+    default: return 0;
   }
 }
 
@@ -189,8 +183,9 @@ judged judge_attempt(const port_input& in, const matching& m, std::size_t index)
         j.verdict = v1::OPEN;
         j.summary = "handshake completed, but only by the hop search's SYN (TTL " + num(in.hop->path_length()) +
                     "): the prober's SYNs were lost on the way";
-        j.notes.push_back("loss: this attempt's SYN never reached the server, a later SYN did: intermittent loss "
-                          "on the path, not a filter (no application probe ran on this port)");
+        j.notes.push_back(
+            "loss: this attempt's SYN never reached the server, a later SYN did: intermittent loss "
+            "on the path, not a filter (no application probe ran on this port)");
         return j;
       }
       j.verdict = v1::DROPPED_IN_TRANSIT;
@@ -219,8 +214,7 @@ judged judge_attempt(const port_input& in, const matching& m, std::size_t index)
       }
       return j;
     }
-    default:
-      return j;
+    default: return j;
   }
 }
 

@@ -71,18 +71,12 @@ matching match_flows(const port_input& in) {
         else
           m.stray.push_back(i);
         break;
-      case PacketEvent::RST:
-        (out ? owner->rsts : owner->client_rsts).push_back(i);
-        break;
-      case PacketEvent::ICMP_ERROR:
-        (out ? owner->icmps : owner->icmps_in).push_back(i);
-        break;
+      case PacketEvent::RST: (out ? owner->rsts : owner->client_rsts).push_back(i); break;
+      case PacketEvent::ICMP_ERROR: (out ? owner->icmps : owner->icmps_in).push_back(i); break;
       case PacketEvent::ACK:
         if (!out) owner->client_acks.push_back(i);
         break;
-      default:
-        m.stray.push_back(i);
-        break;
+      default: m.stray.push_back(i); break;
     }
   }
 

@@ -73,8 +73,8 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
     notes.push_back("the server sent " + num(f.synacks.size()) + " SYN-ACKs: it retransmitted, no ACK came back");
   if (!f.icmps_in.empty()) {
     const auto& e = m.at(f.icmps_in.front());
-    notes.push_back("an ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code()) + " from " + e.src() +
-                    " came back about the server's reply: the return path rejects it");
+    notes.push_back("an ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code()) + " from " +
+                    e.src() + " came back about the server's reply: the return path rejects it");
   }
   if (!f.synacks.empty() && !f.client_rsts.empty())
     notes.push_back(

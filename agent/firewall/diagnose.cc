@@ -49,8 +49,10 @@ firewall_snapshot read_firewall(std::chrono::milliseconds timeout) {
     std::string text_err;
     auto text = run_program({"nft", "-a", "list", "ruleset"}, timeout, text_err);
     auto parsed = parse_nft_json(*j, text ? *text : std::string());
-    if (parsed) snap.nft = std::move(parsed).value();
-    else snap.notes.push_back(parsed.error());
+    if (parsed)
+      snap.nft = std::move(parsed).value();
+    else
+      snap.notes.push_back(parsed.error());
   } else {
     snap.notes.push_back("nftables not read (" + err + ")");
   }
@@ -64,8 +66,10 @@ firewall_snapshot read_firewall(std::chrono::milliseconds timeout) {
       snap.notes.push_back(std::string(program) + ": " + parsed.error());
       return;
     }
-    if (parsed->nft_backend) nft_slot = std::move(parsed).value();
-    else if (!parsed->chains.empty()) legacy_slot = std::move(parsed).value();
+    if (parsed->nft_backend)
+      nft_slot = std::move(parsed).value();
+    else if (!parsed->chains.empty())
+      legacy_slot = std::move(parsed).value();
   };
   read_ipt("iptables-save", snap.iptables_nft_v4, snap.iptables_legacy_v4);
   read_ipt("ip6tables-save", snap.iptables_nft_v6, snap.iptables_legacy_v6);

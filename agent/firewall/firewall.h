@@ -31,11 +31,11 @@ namespace dropspot::agent {
 
 /// The packet the question is about: a TCP SYN (conntrack state new).
 struct syn_packet {
-  bool v6 = false;                ///< IPv6 (ip6/inet chains) or IPv4 (ip/inet chains)
+  bool v6 = false;                               ///< IPv6 (ip6/inet chains) or IPv4 (ip/inet chains)
   std::optional<asio::ip::address> source;       ///< nothing: any remote source
   std::optional<asio::ip::address> destination;  ///< nothing: any local address
-  std::uint16_t port = 0;         ///< destination port
-  std::string in_interface;       ///< empty: unknown (never "lo": the source is remote)
+  std::uint16_t port = 0;                        ///< destination port
+  std::string in_interface;                      ///< empty: unknown (never "lo": the source is remote)
 };
 
 enum class fw_action {

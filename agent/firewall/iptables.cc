@@ -22,9 +22,12 @@ std::vector<std::string> split_args(std::string_view line) {
   for (std::size_t i = 0; i < line.size(); ++i) {
     char c = line[i];
     if (quoted) {
-      if (c == '\\' && i + 1 < line.size()) cur += line[++i];
-      else if (c == '"') quoted = false;
-      else cur += c;
+      if (c == '\\' && i + 1 < line.size())
+        cur += line[++i];
+      else if (c == '"')
+        quoted = false;
+      else
+        cur += c;
     } else if (c == '"') {
       quoted = have = true;
     } else if (c == ' ' || c == '\t') {
@@ -101,8 +104,10 @@ struct ipt_eval {
     auto combine = [&](tri t) {
       if (neg) t = negate(t);
       neg = false;
-      if (t == tri::no) r.matched = tri::no;
-      else if (t == tri::maybe && r.matched == tri::yes) r.matched = tri::maybe;
+      if (t == tri::no)
+        r.matched = tri::no;
+      else if (t == tri::maybe && r.matched == tri::yes)
+        r.matched = tri::maybe;
     };
     for (std::size_t i = 0; i < a.size() && r.matched != tri::no; ++i) {
       const auto& o = a[i];
@@ -129,8 +134,12 @@ struct ipt_eval {
         tri t = tri::no;
         for (const auto& cidr : split_list(list)) {
           auto m = address_matches_cidr(*addr, cidr);
-          if (!m) t = tri::maybe;
-          else if (*m) { t = tri::yes; break; }
+          if (!m)
+            t = tri::maybe;
+          else if (*m) {
+            t = tri::yes;
+            break;
+          }
         }
         combine(t);
       } else if (o == "-i" || o == "--in-interface") {
@@ -261,7 +270,8 @@ result<ipt_ruleset> parse_iptables_save(std::string_view text) {
     if (table != "filter") continue;
     if (line[0] == ':') {
       auto args = split_args(line.substr(1));
-      if (args.size() < 2) return result<ipt_ruleset>::failure("iptables-save line " + std::to_string(n) + ": bad chain");
+      if (args.size() < 2)
+        return result<ipt_ruleset>::failure("iptables-save line " + std::to_string(n) + ": bad chain");
       out.chains[args[0]].policy = args[1];
       continue;
     }

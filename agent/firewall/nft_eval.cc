@@ -90,7 +90,8 @@ struct nft_eval {
     const auto& v = unwrap(e);
     if (!v.is_string()) return tri::no;
     auto pat = v.get<std::string>();
-    if (!pat.empty() && pat.back() == '*') return s.compare(0, pat.size() - 1, pat, 0, pat.size() - 1) == 0 ? tri::yes : tri::no;
+    if (!pat.empty() && pat.back() == '*')
+      return s.compare(0, pat.size() - 1, pat, 0, pat.size() - 1) == 0 ? tri::yes : tri::no;
     return s == pat ? tri::yes : tri::no;
   }
 
@@ -179,18 +180,16 @@ struct nft_eval {
     if (left.is_object() && left.contains("meta")) {
       auto key = field(left, "meta").value("key", std::string());
       if (key == "protocol")
-        return apply_op(any_of(right, [&](const json& e) {
-          return unwrap(e) == (pkt.v6 ? "ip6" : "ip") ? tri::yes : tri::no;
-        }));
+        return apply_op(
+            any_of(right, [&](const json& e) { return unwrap(e) == (pkt.v6 ? "ip6" : "ip") ? tri::yes : tri::no; }));
       if (key == "l4proto")
         return apply_op(any_of(right, [&](const json& e) {
           const auto& v = unwrap(e);
           return (v == "tcp" || v == 6) ? tri::yes : tri::no;
         }));
       if (key == "nfproto")
-        return apply_op(any_of(right, [&](const json& e) {
-          return unwrap(e) == (pkt.v6 ? "ipv6" : "ipv4") ? tri::yes : tri::no;
-        }));
+        return apply_op(
+            any_of(right, [&](const json& e) { return unwrap(e) == (pkt.v6 ? "ipv6" : "ipv4") ? tri::yes : tri::no; }));
       if (key == "iifname" || key == "iif") {
         if (pkt.in_interface.empty()) {
           auto is_lo = any_of(right, [&](const json& e) { return string_is("lo", e); });
@@ -391,7 +390,8 @@ fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet
   for (const auto& [key, c] : rs.chains) {
     if (!c.base || c.type != "filter") continue;  // nat and route chains do not filter
     const bool family_fits = c.family == "inet" || c.family == (packet.v6 ? "ip6" : "ip");
-    if ((c.hook == "input" || c.hook == "prerouting") && family_fits) base.push_back(&c);
+    if ((c.hook == "input" || c.hook == "prerouting") && family_fits)
+      base.push_back(&c);
     else if (c.hook == "ingress" && (c.family == "netdev" || c.family == "inet")) {
       // an ingress chain sees one device: remote traffic never arrives on lo
       const auto& iface = packet.in_interface;

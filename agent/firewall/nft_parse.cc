@@ -101,7 +101,8 @@ std::string render_expr(const json& e) {
     std::string out = "reject";
     if (val.is_object()) {
       auto type = val.value("type", std::string());
-      if (type == "tcp reset") out += " with tcp reset";
+      if (type == "tcp reset")
+        out += " with tcp reset";
       else if (!type.empty())
         out += " with " + type + (val.contains("expr") ? " " + render_value(field(val, "expr")) : "");
     }

@@ -64,8 +64,8 @@ parsed<http_response> parse_http_head(std::string_view data, std::size_t max_hea
 
   auto status = next_line(window, 0);
   if (!status) {
-    if (data.size() >= max_head) return bad<http_response>("no end of the status line in the first " +
-                                                           std::to_string(max_head) + " bytes");
+    if (data.size() >= max_head)
+      return bad<http_response>("no end of the status line in the first " + std::to_string(max_head) + " bytes");
     return out;
   }
   // HTTP/1.1 200 OK
@@ -106,8 +106,7 @@ std::string http_request(std::string_view host, std::uint16_t port, bool tls) {
   std::string h(host);
   if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
   if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
-  return "GET / HTTP/1.1\r\nHost: " + h +
-         "\r\nUser-Agent: dropspot-prober\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+  return "GET / HTTP/1.1\r\nHost: " + h + "\r\nUser-Agent: dropspot-prober\r\nAccept: */*\r\nConnection: close\r\n\r\n";
 }
 
 v1::AppResult http_result(const http_response& response) {
@@ -221,7 +220,8 @@ parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size) {
         return bad<ssh_ident>("no SSH identification in the first " + std::to_string(max_size) + " bytes");
       return out;
     }
-    if (line->next - pos > max_ssh_line) return bad<ssh_ident>("a line longer than 255 bytes: " + first_bytes(line->text));
+    if (line->next - pos > max_ssh_line)
+      return bad<ssh_ident>("a line longer than 255 bytes: " + first_bytes(line->text));
     pos = line->next;
     const auto t = line->text;
     if (has_nul(t)) return bad<ssh_ident>("not an SSH server: " + first_bytes(t));
@@ -237,8 +237,7 @@ parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size) {
     id.line = std::string(t);
     const auto rest = t.substr(4);
     const auto dash = rest.find('-');
-    if (dash == std::string_view::npos || dash == 0)
-      return bad<ssh_ident>("malformed SSH identification " + quote(t));
+    if (dash == std::string_view::npos || dash == 0) return bad<ssh_ident>("malformed SSH identification " + quote(t));
     id.protocol = std::string(rest.substr(0, dash));
     const auto sw = rest.substr(dash + 1);
     const auto space = sw.find(' ');
@@ -264,21 +263,15 @@ std::string banner_text(std::string_view data, std::size_t max_chars) {
 
 std::string default_probe_kind(std::uint16_t port) {
   switch (port) {
-    case 22:
-      return "ssh";
+    case 22: return "ssh";
     case 25:
-    case 587:
-      return "smtp";
-    case 465:
-      return "smtps";
+    case 587: return "smtp";
+    case 465: return "smtps";
     case 80:
-    case 8080:
-      return "http";
+    case 8080: return "http";
     case 443:
-    case 8443:
-      return "https";
-    default:
-      return "tcp";
+    case 8443: return "https";
+    default: return "tcp";
   }
 }
 

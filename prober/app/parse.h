@@ -84,10 +84,10 @@ std::string smtp_reply_text(const smtp_reply& reply);
 // ---------------------------------------------------------------- SSH
 
 struct ssh_ident {
-  std::string line;        ///< "SSH-2.0-OpenSSH_9.2p1 Debian-2" (no line end)
-  std::string protocol;    ///< "2.0" (or "1.99")
-  std::string software;    ///< "OpenSSH_9.2p1"
-  std::string comments;    ///< "Debian-2"
+  std::string line;          ///< "SSH-2.0-OpenSSH_9.2p1 Debian-2" (no line end)
+  std::string protocol;      ///< "2.0" (or "1.99")
+  std::string software;      ///< "OpenSSH_9.2p1"
+  std::string comments;      ///< "Debian-2"
   std::size_t preamble = 0;  ///< lines the server sent before it (RFC 4253 4.2 allows some)
 };
 

@@ -53,13 +53,13 @@ struct link {
   clock::time_point end;  ///< the whole probe's deadline
   std::unique_ptr<asio::ssl::context> tls_context;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  ///< after the context: destroyed first
-  std::string buffer;              ///< received, not consumed
-  unsigned generation = 0;         ///< the watchdog's arming; stale handlers do nothing
-  bool expired = false;            ///< the last operation hit its deadline
-  bool closed_by_peer = false;     ///< the last read met the end of the stream
-  bool total_hit = false;          ///< the deadline that passed was the whole probe's
-  millis waited{0};                ///< the last operation's deadline
-  std::string error;               ///< the last failure in the OS's or OpenSSL's words
+  std::string buffer;                                    ///< received, not consumed
+  unsigned generation = 0;                               ///< the watchdog's arming; stale handlers do nothing
+  bool expired = false;                                  ///< the last operation hit its deadline
+  bool closed_by_peer = false;                           ///< the last read met the end of the stream
+  bool total_hit = false;                                ///< the deadline that passed was the whole probe's
+  millis waited{0};                                      ///< the last operation's deadline
+  std::string error;                                     ///< the last failure in the OS's or OpenSSL's words
 };
 using link_ptr = std::shared_ptr<link>;
 
@@ -135,8 +135,8 @@ asio::awaitable<bool> send(link_ptr l, std::string data) {
 /// an error make it bad with the reason in words. Done answers stay in the
 /// buffer: the caller consumes them.
 template <class T>
-asio::awaitable<parsed<T>> read_answer(link_ptr l, parsed<T> (*parse)(std::string_view, std::size_t),
-                                       std::size_t cap, millis step, std::string what) {
+asio::awaitable<parsed<T>> read_answer(link_ptr l, parsed<T> (*parse)(std::string_view, std::size_t), std::size_t cap,
+                                       millis step, std::string what) {
   for (;;) {
     auto p = parse(l->buffer, cap);
     if (p.status != parse_status::need_more) co_return p;
@@ -219,8 +219,7 @@ asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, 
   if (!alpn.empty()) {
     std::string wire(1, static_cast<char>(alpn.size()));
     wire += alpn;
-    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
-                        static_cast<unsigned>(wire.size()));
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
   }
   arm(l, s.step_timeout);
   std::tie(ec) = co_await l->tls->async_handshake(asio::ssl::stream_base::client, as_tuple_awaitable);
@@ -241,14 +240,13 @@ asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, 
   unsigned selected_size = 0;
   SSL_get0_alpn_selected(ssl, &selected, &selected_size);
   if (!alpn.empty())
-    f["alpn"] = selected_size > 0 ? escape(std::string(reinterpret_cast<const char*>(selected), selected_size))
-                                  : "none";
+    f["alpn"] =
+        selected_size > 0 ? escape(std::string(reinterpret_cast<const char*>(selected), selected_size)) : "none";
   long days = 0;
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (cert != nullptr) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     days = certificate_fields(cert, now, r);
     X509_free(cert);
   }
@@ -297,8 +295,8 @@ asio::awaitable<void> probe_banner(link_ptr l, v1::AppResult& r, bool required) 
 }
 
 asio::awaitable<void> probe_ssh(link_ptr l, v1::AppResult& r) {
-  auto p = co_await read_answer<ssh_ident>(l, parse_ssh_ident, max_ssh, l->settings.step_timeout,
-                                           "SSH identification line");
+  auto p =
+      co_await read_answer<ssh_ident>(l, parse_ssh_ident, max_ssh, l->settings.step_timeout, "SSH identification line");
   if (p.status != parse_status::done) {
     r.set_ok(false);
     r.set_detail(p.error);
@@ -324,8 +322,8 @@ asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
     r.set_detail(prefix + "cannot send the HTTP request: " + l->error);
     co_return;
   }
-  auto p = co_await read_answer<http_response>(l, parse_http_head, max_http_head, l->settings.step_timeout,
-                                               "HTTP response");
+  auto p =
+      co_await read_answer<http_response>(l, parse_http_head, max_http_head, l->settings.step_timeout, "HTTP response");
   if (p.status != parse_status::done) {
     const bool cert_failed = !r.ok();
     r.set_ok(false);

@@ -70,9 +70,8 @@ int main(int argc, char** argv) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer timer(io, std::chrono::seconds(seconds));
   const auto finish = [&] {
-    std::cerr << "summary packets_seen=" << capture->packets_seen()
-              << " packets_dropped=" << capture->packets_dropped() << " pcap_file=" << capture->pcap_file()
-              << std::endl;
+    std::cerr << "summary packets_seen=" << capture->packets_seen() << " packets_dropped=" << capture->packets_dropped()
+              << " pcap_file=" << capture->pcap_file() << std::endl;
     capture.reset();
     signals.cancel();
     timer.cancel();

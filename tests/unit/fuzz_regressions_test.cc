@@ -24,9 +24,7 @@ const std::string nft_chain =
     R"({"chain": {"family": "inet", "table": "t", "name": "input", "type": "filter", "hook": "input", "prio": 0,)"
     R"( "policy": "accept"}})";
 
-std::string nft_rules(const std::string& rules) {
-  return R"({"nftables": [)" + nft_chain + rules + "]}";
-}
+std::string nft_rules(const std::string& rules) { return R"({"nftables": [)" + nft_chain + rules + "]}"; }
 
 }  // namespace
 
@@ -74,8 +72,9 @@ TEST_CASE("fuzz regression: nft JSON nested absurdly deep is refused") {
 TEST_CASE("fuzz regression: iptables jumps that fan out stop after a bounded number of chains") {
   // Two rules jumping to a chain that does the same, 32 deep: 2^32 visits before.
   const auto t0 = std::chrono::steady_clock::now();
-  auto rules = parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n-A INPUT -j A\n-A A -j A\n-A A -j A\n"
-                                   "-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n");
+  auto rules = parse_iptables_save(
+      "*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n-A INPUT -j A\n-A A -j A\n-A A -j A\n"
+      "-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n");
   REQUIRE(rules.ok());
   const auto finding = evaluate(rules.value(), ssh_syn(), "iptables");
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));

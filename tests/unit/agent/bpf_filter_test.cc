@@ -66,12 +66,13 @@ class compiled_filter {
 };
 
 bytes syn4(const std::string& src, const std::string& dst, unsigned sport, unsigned dport) {
-  return ipv4({src, dst}, tcp({.src_port = sport, .dst_port = dport, .seq = 1, .flags = flags::syn,
-                               .options = linux_syn_options()}));
+  return ipv4(
+      {src, dst},
+      tcp({.src_port = sport, .dst_port = dport, .seq = 1, .flags = flags::syn, .options = linux_syn_options()}));
 }
 bytes syn_ack4(const std::string& src, const std::string& dst, unsigned sport, unsigned dport) {
-  return ipv4({src, dst}, tcp({.src_port = sport, .dst_port = dport, .seq = 2, .ack = 2,
-                               .flags = flags::syn | flags::ack}));
+  return ipv4({src, dst},
+              tcp({.src_port = sport, .dst_port = dport, .seq = 2, .ack = 2, .flags = flags::syn | flags::ack}));
 }
 bytes syn6(const std::string& src, const std::string& dst, unsigned sport, unsigned dport) {
   return ipv6({src, dst}, tcp({.src_port = sport, .dst_port = dport, .seq = 1, .flags = flags::syn}));
@@ -102,7 +103,8 @@ TEST_CASE("bpf: ports are compressed into runs") {
   CHECK(r.front().first == 1000);
   CHECK(r.back().last == scattered.back());
   for (auto p : scattered) {  // every requested port stays covered
-    const bool covered = std::any_of(r.begin(), r.end(), [&](const port_run& x) { return x.first <= p && p <= x.last; });
+    const bool covered =
+        std::any_of(r.begin(), r.end(), [&](const port_run& x) { return x.first <= p && p <= x.last; });
     REQUIRE(covered);
   }
 }
@@ -143,10 +145,10 @@ TEST_CASE("bpf: an IPv4 session's filter keeps exactly its packets, on every lin
     // ICMP errors to, from and about the peer.
     const bytes syn = syn4(client, server, 43210, 8080);
     const bytes syn_ack = syn_ack4(server, client, 8080, 43210);
-    CHECK(f.matches(ipv4({server, client, 1}, icmp(3, 3, syn))));                       // the host refuses
-    CHECK(f.matches(ipv4({server, client, 1}, icmp(3, 13, syn))));                      // its firewall does
-    CHECK(f.matches(ipv4({client, server, 1}, icmp(3, 10, syn_ack))));                  // the peer refuses our reply
-    CHECK(f.matches(ipv4({router, server, 1}, icmp(3, 13, syn_ack))));                  // a router on the way back
+    CHECK(f.matches(ipv4({server, client, 1}, icmp(3, 3, syn))));       // the host refuses
+    CHECK(f.matches(ipv4({server, client, 1}, icmp(3, 13, syn))));      // its firewall does
+    CHECK(f.matches(ipv4({client, server, 1}, icmp(3, 10, syn_ack))));  // the peer refuses our reply
+    CHECK(f.matches(ipv4({router, server, 1}, icmp(3, 13, syn_ack))));  // a router on the way back
     CHECK(f.matches(ipv4({router, server, 1}, icmp(11, 0, bytes(syn_ack.begin(), syn_ack.begin() + 28)))));
     CHECK_FALSE(f.matches(ipv4({router, server, 1}, icmp(3, 13, syn_ack4(server, client2, 8080, 1)))));
     CHECK_FALSE(f.matches(ipv4({client, server, 1}, icmp(8, 0, bytes(32, 0)))));  // echo request
@@ -167,11 +169,11 @@ TEST_CASE("bpf: an IPv6 session's filter keeps exactly its packets, on every lin
     CHECK_FALSE(f.matches(syn4(client, server, 43210, 443)));
     const bytes syn = syn6(client6, server6, 40000, 80);
     const bytes syn_ack = syn_ack6(server6, client6, 80, 40000);
-    CHECK(f.matches(ipv6({.src = server6, .dst = client6, .next = 58}, icmp(1, 1, syn))));     // admin-prohibited
-    CHECK(f.matches(ipv6({.src = router6, .dst = server6, .next = 58}, icmp(1, 4, syn_ack)))); // about our reply
-    CHECK(f.matches(ipv6({.src = router6, .dst = server6, .next = 58}, icmp(3, 0, syn_ack)))); // time exceeded
-    CHECK_FALSE(f.matches(ipv6({.src = router6, .dst = server6, .next = 58},
-                               icmp(1, 4, syn_ack6(server6, client6b, 80, 1)))));
+    CHECK(f.matches(ipv6({.src = server6, .dst = client6, .next = 58}, icmp(1, 1, syn))));      // admin-prohibited
+    CHECK(f.matches(ipv6({.src = router6, .dst = server6, .next = 58}, icmp(1, 4, syn_ack))));  // about our reply
+    CHECK(f.matches(ipv6({.src = router6, .dst = server6, .next = 58}, icmp(3, 0, syn_ack))));  // time exceeded
+    CHECK_FALSE(
+        f.matches(ipv6({.src = router6, .dst = server6, .next = 58}, icmp(1, 4, syn_ack6(server6, client6b, 80, 1)))));
     CHECK_FALSE(f.matches(ipv6({.src = server6, .dst = client6, .next = 58}, icmp(2, 0, syn))));  // packet too big
     CHECK_FALSE(f.matches(ipv6({.src = client6, .dst = server6, .next = 58}, icmp(128, 0, bytes(8, 0)))));
   }

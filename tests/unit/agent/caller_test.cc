@@ -25,12 +25,8 @@ proc_tcp_socket tcp(const char* local, std::uint16_t local_port, const char* rem
 caller_snapshot alice_over_ssh() {
   caller_snapshot s;
   s.ancestors = {
-      {4100, 1000, "sudo", {}},
-      {4090, 1000, "bash", {}},
-      {4080, 1000, "sshd", {50, 77}},
-      {4070, 0, "sshd", {50}},
-      {600, 0, "sshd", {10, 11}},
-      {1, 0, "systemd", {}},
+      {4100, 1000, "sudo", {}}, {4090, 1000, "bash", {}},   {4080, 1000, "sshd", {50, 77}},
+      {4070, 0, "sshd", {50}},  {600, 0, "sshd", {10, 11}}, {1, 0, "systemd", {}},
   };
   s.tcp = {
       tcp("0.0.0.0", 22, "0.0.0.0", 0, tcp_listen, 10),
@@ -172,9 +168,9 @@ TEST_CASE("stdio gate: only what narrows one session goes with --stdio") {
   raw.stdio = true;
   CHECK_FALSE(refuse_stdio_options({"--stdio"}, raw));
   CHECK_FALSE(refuse_stdio_options({"--stdio", "--peer", "--allow-ports", "--max-ports", "--max-session"}, raw));
-  for (const char* refused : {"--pcap-dir", "--state-dir", "--token-file", "--host-root", "--saved-rules", "--listen",
-                              "--interface", "--user", "--max-sessions", "--max-per-source", "--auth-timeout",
-                              "check", "token"}) {
+  for (const char* refused :
+       {"--pcap-dir", "--state-dir", "--token-file", "--host-root", "--saved-rules", "--listen", "--interface",
+        "--user", "--max-sessions", "--max-per-source", "--auth-timeout", "check", "token"}) {
     INFO(refused);
     auto message = refuse_stdio_options({"--stdio", "--peer", refused}, raw);
     REQUIRE(message);

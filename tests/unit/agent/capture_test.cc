@@ -61,8 +61,9 @@ void write_pcap(const fs::path& file, int link_type, const std::vector<bytes>& f
 }
 
 bytes syn4(const std::string& src, const std::string& dst, unsigned sport, unsigned dport) {
-  return ipv4({src, dst, 6, 62}, tcp({.src_port = sport, .dst_port = dport, .seq = 1000, .flags = flags::syn,
-                                      .options = linux_syn_options()}));
+  return ipv4(
+      {src, dst, 6, 62},
+      tcp({.src_port = sport, .dst_port = dport, .seq = 1000, .flags = flags::syn, .options = linux_syn_options()}));
 }
 bytes reply4(const std::string& src, const std::string& dst, unsigned sport, unsigned dport, std::uint8_t f) {
   return ipv4({src, dst}, tcp({.src_port = sport, .dst_port = dport, .seq = 5000, .ack = 1001, .flags = f}));
@@ -92,21 +93,22 @@ TEST_CASE("capture file: the session's packets come out as events, in order") {
   bad_tcp[20 + 12] = 0x30;  // data offset 3: the filter passes it, the parser refuses it
   write_pcap(file, DLT_EN10MB,
              {
-                 in_ethernet(syn4(client, server, 43210, 8080)),                // 1 in: SYN
-                 in_ethernet(syn4(client2, server, 43210, 8080)),               //   another peer
-                 in_ethernet(syn4(client, server, 43210, 9999)),                //   another port
-                 ethernet(0x0806, bytes(28, 0)),                                //   ARP
-                 in_ethernet(syn_ack),                                          // 2 out: SYN-ACK
-                 in_ethernet(ipv4({server, client, 1}, icmp(3, 13, syn))),      // 3 out: ICMP refusing 8081
+                 in_ethernet(syn4(client, server, 43210, 8080)),                   // 1 in: SYN
+                 in_ethernet(syn4(client2, server, 43210, 8080)),                  //   another peer
+                 in_ethernet(syn4(client, server, 43210, 9999)),                   //   another port
+                 ethernet(0x0806, bytes(28, 0)),                                   //   ARP
+                 in_ethernet(syn_ack),                                             // 2 out: SYN-ACK
+                 in_ethernet(ipv4({server, client, 1}, icmp(3, 13, syn))),         // 3 out: ICMP refusing 8081
                  in_ethernet(ipv4({client, server, 1}, icmp(8, 0, bytes(8, 0)))),  // echo
                  in_ethernet(reply4(server, client, 8082, 43211, flags::rst | flags::ack)),  // 4 out: RST
-                 in_ethernet(ipv4({router, server, 1, 253}, icmp(3, 1, syn_ack))),          // 5 in: ICMP
-                 in_ethernet(bad_tcp),                                                      //   unparsed
+                 in_ethernet(ipv4({router, server, 1, 253}, icmp(3, 1, syn_ack))),           // 5 in: ICMP
+                 in_ethernet(bad_tcp),                                                       //   unparsed
              });
   std::vector<v1::PacketEvent> events;
   std::string note;
-  const auto counts = read_capture_file(file.string(), {asio::ip::make_address(client), {8080, 8081, 8082}},
-                                        [&](const v1::PacketEvent& e) { events.push_back(e); }, note);
+  const auto counts = read_capture_file(
+      file.string(), {asio::ip::make_address(client), {8080, 8081, 8082}},
+      [&](const v1::PacketEvent& e) { events.push_back(e); }, note);
   INFO(note);
   REQUIRE(counts.has_value());
   CHECK(note.empty());
@@ -127,8 +129,9 @@ TEST_CASE("capture file: the session's packets come out as events, in order") {
 
   // An IPv4-mapped peer is the same session.
   std::vector<v1::PacketEvent> mapped;
-  const auto again = read_capture_file(file.string(), {asio::ip::make_address("::ffff:" + client), {8080, 8081, 8082}},
-                                       [&](const v1::PacketEvent& e) { mapped.push_back(e); }, note);
+  const auto again = read_capture_file(
+      file.string(), {asio::ip::make_address("::ffff:" + client), {8080, 8081, 8082}},
+      [&](const v1::PacketEvent& e) { mapped.push_back(e); }, note);
   REQUIRE(again.has_value());
   CHECK(describe_all(mapped) == describe_all(events));
 }
@@ -138,18 +141,20 @@ TEST_CASE("capture file: cooked v2 frames of an IPv6 session") {
   const auto file = dir.path / "ipv6.pcap";
   const bytes syn = ipv6({.src = client6, .dst = server6, .hop_limit = 62},
                          tcp({.src_port = 40000, .dst_port = 443, .seq = 1, .flags = flags::syn}));
-  write_pcap(file, DLT_LINUX_SLL2,
-             {
-                 in_sll2(syn, 2, 0),
-                 in_sll2(ipv6({server6, client6}, tcp({.src_port = 443, .dst_port = 40000,
-                                                       .flags = flags::syn | flags::ack})), 2, 4),
-                 in_sll2(ipv6({.src = server6, .dst = client6, .next = 58}, icmp(1, 1, syn)), 2, 4),
-                 in_sll2(ipv6({.src = server6, .dst = client6}, tcp({.src_port = 22, .dst_port = 40000})), 2, 4),
-             });
+  write_pcap(
+      file, DLT_LINUX_SLL2,
+      {
+          in_sll2(syn, 2, 0),
+          in_sll2(ipv6({server6, client6}, tcp({.src_port = 443, .dst_port = 40000, .flags = flags::syn | flags::ack})),
+                  2, 4),
+          in_sll2(ipv6({.src = server6, .dst = client6, .next = 58}, icmp(1, 1, syn)), 2, 4),
+          in_sll2(ipv6({.src = server6, .dst = client6}, tcp({.src_port = 22, .dst_port = 40000})), 2, 4),
+      });
   std::vector<v1::PacketEvent> events;
   std::string note;
-  const auto counts = read_capture_file(file.string(), {asio::ip::make_address(client6), {443}},
-                                        [&](const v1::PacketEvent& e) { events.push_back(e); }, note);
+  const auto counts = read_capture_file(
+      file.string(), {asio::ip::make_address(client6), {443}}, [&](const v1::PacketEvent& e) { events.push_back(e); },
+      note);
   REQUIRE(counts.has_value());
   CHECK(counts->frames == 3);
   CHECK(describe_all(events) ==
@@ -158,8 +163,8 @@ TEST_CASE("capture file: cooked v2 frames of an IPv6 session") {
 
 TEST_CASE("capture file: a missing file is a note, not an exception") {
   std::string note;
-  const auto counts = read_capture_file("/nonexistent/dropspot.pcap", {asio::ip::make_address(client), {80}},
-                                        [](const v1::PacketEvent&) {}, note);
+  const auto counts = read_capture_file(
+      "/nonexistent/dropspot.pcap", {asio::ip::make_address(client), {80}}, [](const v1::PacketEvent&) {}, note);
   CHECK_FALSE(counts.has_value());
   CHECK(note.find("/nonexistent/dropspot.pcap") != std::string::npos);
 }
@@ -169,8 +174,8 @@ TEST_CASE("live capture: libpcap errors become a note") {
   std::string note;
   capture_config config;
   config.interfaces = {"nosuchif0"};
-  auto handle = start_capture(io.get_executor(), config, {asio::ip::make_address("127.0.0.1"), {80}},
-                              [](const v1::PacketEvent&) {}, note);
+  auto handle = start_capture(
+      io.get_executor(), config, {asio::ip::make_address("127.0.0.1"), {80}}, [](const v1::PacketEvent&) {}, note);
   CHECK(handle == nullptr);
   INFO(note);
   if (is_root()) {
@@ -179,8 +184,8 @@ TEST_CASE("live capture: libpcap errors become a note") {
     CHECK(note.find("capture needs CAP_NET_RAW") == 0);
   }
   note.clear();
-  handle = start_capture(io.get_executor(), {}, {asio::ip::make_address("127.0.0.1"), {}},
-                         [](const v1::PacketEvent&) {}, note);
+  handle = start_capture(
+      io.get_executor(), {}, {asio::ip::make_address("127.0.0.1"), {}}, [](const v1::PacketEvent&) {}, note);
   CHECK(handle == nullptr);
   CHECK(note == "capture: no ports to capture");
 }
@@ -204,8 +209,9 @@ TEST_CASE("live capture on loopback: SYN in, SYN-ACK out, RST out for a closed p
     config.pcap_dir = dir.path.string();
     std::vector<v1::PacketEvent> events;
     std::string note;
-    auto handle = start_capture(io.get_executor(), config, {loopback, {listening, closed_port}},
-                                [&](const v1::PacketEvent& e) { events.push_back(e); }, note);
+    auto handle = start_capture(
+        io.get_executor(), config, {loopback, {listening, closed_port}},
+        [&](const v1::PacketEvent& e) { events.push_back(e); }, note);
     if (!is_root()) {
       CHECK(handle == nullptr);
       CHECK(note.find("capture needs CAP_NET_RAW") == 0);
@@ -262,8 +268,8 @@ TEST_CASE("live capture on loopback: SYN in, SYN-ACK out, RST out for a closed p
     CHECK((fs::status(file).permissions() & fs::perms::others_read) == fs::perms::none);
     // The file holds the session's packets, headers only, and reads back the same.
     std::vector<v1::PacketEvent> again;
-    const auto counts = read_capture_file(file, {loopback, {listening, closed_port}},
-                                          [&](const v1::PacketEvent& e) { again.push_back(e); }, note);
+    const auto counts = read_capture_file(
+        file, {loopback, {listening, closed_port}}, [&](const v1::PacketEvent& e) { again.push_back(e); }, note);
     REQUIRE(counts.has_value());
     CHECK(describe_all(again) == describe_all(events));
     char errbuf[PCAP_ERRBUF_SIZE];

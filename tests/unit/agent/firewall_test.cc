@@ -137,7 +137,9 @@ TEST_CASE("nft: sets, ranges, prefixes, jumps, returns, gotos, policies, priorit
     CHECK(r.rule == "table inet filter chain input handle 16: tcp dport 3306 reject with tcp reset");
     auto f = evaluate(rs, v4("198.51.100.2", 5432));
     CHECK(f.action == fw_action::drop);
-    CHECK(f.rule == "table inet filter chain input handle 17: tcp flags syn / syn,ack tcp dport 5432 counter packets 0 bytes 0 drop");
+    CHECK(f.rule ==
+          "table inet filter chain input handle 17: tcp flags syn / syn,ack tcp dport 5432 counter packets 0 bytes 0 "
+          "drop");
   }
   SECTION("the ip table at priority -10 runs before inet filter") {
     auto f = evaluate(rs, v4("192.0.2.66", 8080));
@@ -173,7 +175,8 @@ TEST_CASE("nft: verdict maps, goto back to the caller, unknown expressions may m
   CHECK(evaluate(rs, v4("198.51.100.2", 80)).action == fw_action::accept);
   CHECK(evaluate(rs, v4("198.51.100.2", 22)).action == fw_action::accept);  // ct state new
   auto inline_map = evaluate(rs, v4("198.51.100.2", 8093));
-  CHECK(inline_map.rule == "table inet fw chain filter_IN_public handle 20: tcp dport vmap { 80 : accept, 8093 : drop }");
+  CHECK(inline_map.rule ==
+        "table inet fw chain filter_IN_public handle 20: tcp dport vmap { 80 : accept, 8093 : drop }");
   auto named_map = evaluate(rs, v4("198.51.100.2", 8090));
   CHECK(named_map.rule == "table inet fw chain filter_INPUT handle 9: tcp dport vmap @port_verdicts");
   CHECK(evaluate(rs, v4("198.51.100.2", 8091)).action == fw_action::accept);

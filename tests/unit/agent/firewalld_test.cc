@@ -50,7 +50,8 @@ TEST_CASE("firewalld XML: zone elements, rich rules, services with includes, bad
   CHECK(z->rich_rules[1].text == "rule service name=\"ftp\" log reject type=\"icmp-port-unreachable\"");
   CHECK(z->rich_rules[2].action.empty());  // forward-port: not about SYNs to this host's port
 
-  auto s = parse_firewalld_service("web-all", "<service><include service=\"http\"/><port protocol=\"tcp\" port=\"8443\"/></service>");
+  auto s = parse_firewalld_service(
+      "web-all", "<service><include service=\"http\"/><port protocol=\"tcp\" port=\"8443\"/></service>");
   REQUIRE(s);
   CHECK(s->includes == std::vector<std::string>{"http"});
   CHECK(s->ports.at(0).low == 8443);
@@ -89,8 +90,9 @@ TEST_CASE("firewalld: the zone of the source or interface allows or rejects the 
   CHECK_FALSE(https.allowed);
   CHECK(https.action == "reject");
   CHECK(https.service_for_port == "https");
-  CHECK(https.why == "firewalld zone public (interface eth0) does not allow 443/tcp (services: ssh dhcpv6-client "
-                     "cockpit http; ports: 8000-8010/tcp; target default: rejected)");
+  CHECK(https.why ==
+        "firewalld zone public (interface eth0) does not allow 443/tcp (services: ssh dhcpv6-client "
+        "cockpit http; ports: 8000-8010/tcp; target default: rejected)");
 
   // rich rules: a reject for one source network comes before the port range that allows it
   auto ranged = evaluate(cfg, 8005, addr("203.0.113.5"), "eth0");
@@ -98,8 +100,9 @@ TEST_CASE("firewalld: the zone of the source or interface allows or rejects the 
   CHECK(ranged.why == "firewalld zone public (interface eth0) allows port 8000-8010/tcp");
   auto rejected = evaluate(cfg, 8005, addr("198.51.100.7"), "eth0");
   CHECK_FALSE(rejected.allowed);
-  CHECK(rejected.why == "firewalld zone public (interface eth0): rich rule rule family=\"ipv4\" source "
-                        "address=\"198.51.100.0/24\" port port=\"8005\" protocol=\"tcp\" reject rejects 8005/tcp");
+  CHECK(rejected.why ==
+        "firewalld zone public (interface eth0): rich rule rule family=\"ipv4\" source "
+        "address=\"198.51.100.0/24\" port port=\"8005\" protocol=\"tcp\" reject rejects 8005/tcp");
   CHECK(evaluate(cfg, 25, addr("192.0.2.10"), "eth0").allowed);
   CHECK_FALSE(evaluate(cfg, 25, addr("192.0.2.11"), "eth0").allowed);
   CHECK_FALSE(evaluate(cfg, 25, std::nullopt, "eth0").allowed);  // any source: the source rule does not count
@@ -113,7 +116,8 @@ TEST_CASE("firewalld: the zone of the source or interface allows or rejects the 
   auto fallback = evaluate(cfg, 3306, addr("203.0.113.5"), "eth9");
   CHECK_FALSE(fallback.allowed);
   CHECK(fallback.zone == "public");
-  CHECK(fallback.why.rfind("firewalld zone public (default zone, interface eth9 is bound to no zone) does not allow", 0) == 0);
+  CHECK(fallback.why.rfind("firewalld zone public (default zone, interface eth9 is bound to no zone) does not allow",
+                           0) == 0);
   // a zone with target DROP
   cfg.zones.at("drop").interfaces = {"eth2"};
   auto dropped = evaluate(cfg, 22, addr("203.0.113.5"), "eth2");

@@ -121,9 +121,11 @@ TEST_CASE("port_facts: rules per port for the peer, v4-mapped peers as IPv4") {
   CHECK(facts[0].firewall_size() == 0);
   CHECK(facts[0].firewall_inspected());
   REQUIRE(facts[1].firewall_size() == 1);
-  CHECK(facts[1].firewall(0) == "table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \"host-drop 8081\"");
+  CHECK(facts[1].firewall(0) ==
+        "table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \"host-drop 8081\"");
   REQUIRE(facts[2].firewall_size() == 2);
-  CHECK(facts[2].firewall(1) == "iptables: -A INPUT -p tcp -m tcp --dport 8082 -m comment --comment dropspot_lab -j DROP");
+  CHECK(facts[2].firewall(1) ==
+        "iptables: -A INPUT -p tcp -m tcp --dport 8082 -m comment --comment dropspot_lab -j DROP");
   REQUIRE(facts[3].firewall_size() == 1);
   CHECK(facts[3].firewall(0).rfind("iptables-legacy: -A INPUT", 0) == 0);
   // nothing readable: not inspected, so the verdict will not claim "no rule"
@@ -186,8 +188,8 @@ TEST_CASE("check_ports: firewall, listeners, loopback, nothing") {
   auto json = render_json(report);
   CHECK(json.find("\"verdict\": \"DROPPED_BY_HOST_FIREWALL\"") != std::string::npos);
   CHECK(json.find("\"process\": \"app\"") != std::string::npos);
-  CHECK(json.find("\"IPv4: table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \\\"host-drop 8081\\\"\"") !=
-        std::string::npos);
+  CHECK(json.find("\"IPv4: table inet dropspot_lab chain input handle 2: tcp dport 8081 drop comment \\\"host-drop "
+                  "8081\\\"\"") != std::string::npos);
   auto text = render_text(report, text_style{false, 400});
   CHECK(text.find("\n8081  tcp    DROPPED_BY_HOST_FIREWALL  ") != std::string::npos);
   CHECK(text.find("    - nft delete rule inet dropspot_lab input handle 2\n") != std::string::npos);
@@ -204,8 +206,9 @@ TEST_CASE("verdict: the rule the agent names, its fix, and 'no rule explains it'
   in.firewall_inspected = true;
   auto r = decide_port(in);
   CHECK(r.verdict() == v1::DROPPED_BY_HOST_FIREWALL);
-  CHECK(r.summary() == "SYNs arrive, nothing answers: the server's firewall drops them: table inet filter chain "
-                       "input handle 7: tcp dport 8081 drop");
+  CHECK(r.summary() ==
+        "SYNs arrive, nothing answers: the server's firewall drops them: table inet filter chain "
+        "input handle 7: tcp dport 8081 drop");
   REQUIRE(r.evidence().firewall_size() == 1);
   CHECK(any_has(r.advice(), "nft delete rule inet filter input handle 7"));
 
@@ -273,7 +276,8 @@ TEST_CASE("port_facts: interface of the SYN, saved-rules warnings, services and 
   sd.units["sshd.service"] = ssh;
   const std::vector<std::uint16_t> ports{22, 443, 3306, 8080};
   auto services = find_services(host, ports, sd);
-  auto facts = port_facts(host, services, asio::ip::make_address("203.0.113.5"), ports, {{3306, "eth1"}, {443, "eth0"}});
+  auto facts =
+      port_facts(host, services, asio::ip::make_address("203.0.113.5"), ports, {{3306, "eth1"}, {443, "eth0"}});
   REQUIRE(facts.size() == 4);
   // 22: the policy drops it (no saved difference); sshd moved to 2222
   CHECK(facts[0].firewall_size() == 0);
@@ -305,9 +309,11 @@ TEST_CASE("check_ports: a moved sshd, a runtime-only rule, rendered as text and 
   REQUIRE(checks.size() == 3);
   CHECK(checks[0].verdict() == v1::NO_LISTENER);
   CHECK(checks[0].summary() == "nothing listens on port 22: sshd listens on port 2222 instead");
-  CHECK(checks[0].evidence().notes(checks[0].evidence().notes_size() - 1) == "services: systemd not running: unit state unknown");
+  CHECK(checks[0].evidence().notes(checks[0].evidence().notes_size() - 1) ==
+        "services: systemd not running: unit state unknown");
   CHECK(checks[1].verdict() == v1::DROPPED_BY_HOST_FIREWALL);
-  CHECK(checks[1].evidence().saved_rules(0).rfind("IPv4: blocked now, but the saved rules (/etc/nftables.conf) allow port 443", 0) == 0);
+  CHECK(checks[1].evidence().saved_rules(0).rfind(
+            "IPv4: blocked now, but the saved rules (/etc/nftables.conf) allow port 443", 0) == 0);
   CHECK(checks[2].verdict() == v1::OPEN);
   CHECK(checks[2].evidence().saved_rules(0).rfind("IPv4: allowed now, not saved: gone after reboot", 0) == 0);
   CHECK(std::find(checks[2].advice().begin(), checks[2].advice().end(), "nft list ruleset > /etc/nftables.conf") !=

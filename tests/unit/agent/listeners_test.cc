@@ -213,8 +213,7 @@ TEST_CASE("listeners: /proc/net addresses decode each 32-bit word in host order"
     const char* address;
   };
   for (auto k : {known{"0100007F", "127.0.0.1"}, known{"00000000", "0.0.0.0"}, known{"027100CB", "203.0.113.2"},
-                 known{"00000000000000000000000000000000", "::"},
-                 known{"00000000000000000000000001000000", "::1"},
+                 known{"00000000000000000000000000000000", "::"}, known{"00000000000000000000000001000000", "::1"},
                  known{"B80D0120000002000000000002000000", "2001:db8:2::2"},
                  known{"b80d0120000002000000000002000000", "2001:db8:2::2"},
                  known{"0000000000000000FFFF0000027100CB", "::ffff:203.0.113.2"}}) {
@@ -223,9 +222,9 @@ TEST_CASE("listeners: /proc/net addresses decode each 32-bit word in host order"
     REQUIRE(a);
     CHECK(*a == addr(k.address));
   }
-  for (const char* bad : {"", "0100007", "0100007F0", "0100007G", "-100007F", "+100007F", "0x00007F",
-                          "0000000000000000000000000100000", "000000000000000000000000010000000",
-                          "0000000000000000000000000100000Z"}) {
+  for (const char* bad :
+       {"", "0100007", "0100007F0", "0100007G", "-100007F", "+100007F", "0x00007F", "0000000000000000000000000100000",
+        "000000000000000000000000010000000", "0000000000000000000000000100000Z"}) {
     INFO(bad);
     CHECK_FALSE(parse_proc_net_address(bad));
   }
@@ -557,7 +556,7 @@ TEST_CASE("listeners: a fixture /proc tree") {
     CHECK(all[4].pid() == 0);       // nobody holds 9009
     CHECK(all[4].process().empty());
     CHECK(all[4].inode() == 9009);
-    CHECK(all[6].v6_only());        // ::1
+    CHECK(all[6].v6_only());  // ::1
     CHECK(all[5].pid() == 300);
     CHECK(all[5].unit() == "nginx.service");
     CHECK(all[6].pid() == 300);

@@ -31,18 +31,24 @@ parsed_packet parse_ok(int link, const bytes& frame) {
   return p;
 }
 
-std::vector<std::uint8_t> kinds_of(const tcp_option_summary& o) { return {o.kinds.begin(), o.kinds.begin() + o.kind_count}; }
+std::vector<std::uint8_t> kinds_of(const tcp_option_summary& o) {
+  return {o.kinds.begin(), o.kinds.begin() + o.kind_count};
+}
 
 /// The client's SYN to the server, as Linux sends it.
 bytes client_syn(unsigned dport = 8080, std::uint8_t ttl = 62) {
-  return ipv4({client, server, 6, ttl},
-              tcp({.src_port = 43210, .dst_port = dport, .seq = 1000, .flags = flags::syn,
-                   .options = linux_syn_options()}));
+  return ipv4(
+      {client, server, 6, ttl},
+      tcp({.src_port = 43210, .dst_port = dport, .seq = 1000, .flags = flags::syn, .options = linux_syn_options()}));
 }
 
 bytes server_syn_ack(unsigned sport = 8080) {
-  return ipv4({server, client, 6, 64}, tcp({.src_port = sport, .dst_port = 43210, .seq = 5000, .ack = 1001,
-                                            .flags = flags::syn | flags::ack, .window = 65160,
+  return ipv4({server, client, 6, 64}, tcp({.src_port = sport,
+                                            .dst_port = 43210,
+                                            .seq = 5000,
+                                            .ack = 1001,
+                                            .flags = flags::syn | flags::ack,
+                                            .window = 65160,
                                             .options = linux_syn_options(1460, 7)}));
 }
 
@@ -90,8 +96,8 @@ TEST_CASE("packet: VLAN tags, 802.1Q and QinQ; three tags are refused") {
 
 TEST_CASE("packet: Ethernet padding is not read as header") {
   // A bare RST is 54 bytes; Ethernet pads it to 60 with bytes that would be options.
-  bytes frame = in_ethernet(ipv4({server, client}, tcp({.src_port = 8080, .dst_port = 43210, .seq = 7,
-                                                        .flags = flags::rst | flags::ack})));
+  bytes frame = in_ethernet(
+      ipv4({server, client}, tcp({.src_port = 8080, .dst_port = 43210, .seq = 7, .flags = flags::rst | flags::ack})));
   REQUIRE(frame.size() == 54);
   frame.insert(frame.end(), {2, 4, 0x05, 0xb4, 3, 3});
   const auto p = parse_ok(dlt::en10mb, frame);
@@ -180,7 +186,11 @@ TEST_CASE("packet: IPv4 options, fragments and header errors") {
 }
 
 TEST_CASE("packet: IPv6 with extension headers") {
-  const auto seg = tcp({.src_port = 8080, .dst_port = 50000, .seq = 9, .ack = 10, .flags = flags::syn | flags::ack,
+  const auto seg = tcp({.src_port = 8080,
+                        .dst_port = 50000,
+                        .seq = 9,
+                        .ack = 10,
+                        .flags = flags::syn | flags::ack,
                         .options = {2, 4, 0x05, 0xa0}});
   const bytes ip = ipv6({.src = server6, .dst = client6, .next = 0, .hop_limit = 61},
                         cat({ext(60), ext(6, 1), seg}));  // hop-by-hop -> dest opts (16 bytes) -> TCP
@@ -222,8 +232,9 @@ TEST_CASE("packet: IPv6 with extension headers") {
 
 TEST_CASE("packet: TCP options that are cut, looping or odd stop parsing safely") {
   const auto with_options = [](bytes options) {
-    return parse_ok(dlt::raw, ipv4({client, server}, tcp({.src_port = 1, .dst_port = 2, .flags = flags::syn,
-                                                            .options = std::move(options)})))
+    return parse_ok(dlt::raw,
+                    ipv4({client, server},
+                         tcp({.src_port = 1, .dst_port = 2, .flags = flags::syn, .options = std::move(options)})))
         .tcp.options;
   };
   auto o = with_options({2, 0, 0, 0});  // length 0 would loop forever
@@ -295,9 +306,9 @@ TEST_CASE("packet: ICMP port unreachable quoting a SYN, as Linux sends it") {
 }
 
 TEST_CASE("packet: ICMPv6 administratively prohibited quoting an IPv6 SYN") {
-  const bytes syn = ipv6({.src = client6, .dst = server6, .hop_limit = 62},
-                         tcp({.src_port = 40000, .dst_port = 8083, .seq = 77, .flags = flags::syn,
-                              .options = linux_syn_options()}));
+  const bytes syn =
+      ipv6({.src = client6, .dst = server6, .hop_limit = 62},
+           tcp({.src_port = 40000, .dst_port = 8083, .seq = 77, .flags = flags::syn, .options = linux_syn_options()}));
   const bytes frame = in_sll2(ipv6({.src = server6, .dst = client6, .next = 58}, icmp(1, 1, syn)), 2, 4);
   const auto p = parse_ok(dlt::linux_sll2, frame);
   CHECK(p.link == link_direction::outgoing);
@@ -315,8 +326,9 @@ TEST_CASE("packet: ICMPv6 administratively prohibited quoting an IPv6 SYN") {
   // Time exceeded (3) is an error too; the quoted packet may carry extension headers.
   const bytes syn_ext = ipv6({.src = client6, .dst = server6, .next = 60},
                              cat({ext(6), tcp({.src_port = 40000, .dst_port = 8083, .flags = flags::syn})}));
-  CHECK(parse_ok(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(3, 0, syn_ext)))
-            .icmp.inner_dst_port == 8083);
+  CHECK(
+      parse_ok(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(3, 0, syn_ext))).icmp.inner_dst_port ==
+      8083);
 }
 
 TEST_CASE("packet: ICMP that is not an error about TCP is skipped with its reason") {
@@ -354,7 +366,7 @@ TEST_CASE("packet: every truncation of a header-only frame is refused") {
       {dlt::linux_sll, sll(0, ethertype_ipv4, client_syn())},
       {dlt::linux_sll2, in_sll2(ipv6({.src = client6, .dst = server6, .next = 0},
                                      cat({ext(44), frag_ext(6, 0, false),
-                                          tcp({.src_port = 1, .dst_port = 2, .options = linux_syn_options()})}))) },
+                                          tcp({.src_port = 1, .dst_port = 2, .options = linux_syn_options()})})))},
       {dlt::null, cat({{2, 0, 0, 0}, client_syn()})},
       {dlt::raw, ipv4({server, client, 1}, icmp(3, 3, bytes(syn.begin(), syn.begin() + 28)))},
   };
@@ -396,9 +408,10 @@ TEST_CASE("packet: garbage and mutated frames never read out of bounds") {
   const std::vector<bytes> seeds = {
       in_ethernet(client_syn()),
       in_ethernet(ipv4({server, client, 1}, icmp(3, 3, client_syn()))),
-      in_ethernet(ipv6({.src = server6, .dst = client6, .next = 0},
-                       cat({ext(43, 1), ext(58), icmp(1, 4, ipv6({.src = client6, .dst = server6, .next = 60},
-                                                                  cat({ext(6), tcp({.dst_port = 80})})))}))),
+      in_ethernet(ipv6(
+          {.src = server6, .dst = client6, .next = 0},
+          cat({ext(43, 1), ext(58),
+               icmp(1, 4, ipv6({.src = client6, .dst = server6, .next = 60}, cat({ext(6), tcp({.dst_port = 80})})))}))),
   };
   const int links[] = {dlt::en10mb, dlt::linux_sll, dlt::linux_sll2, dlt::raw, dlt::null, dlt::loop, dlt::ipv6};
   int parsed = 0;
@@ -486,9 +499,9 @@ TEST_CASE("perspective: the peer's SYN is INBOUND, the host's answer OUTBOUND") 
   CHECK(e.port() == 8080);
   CHECK(e.ack() == 1001);
 
-  e = event_of(in_ethernet(ipv4({server, client}, tcp({.src_port = 22, .dst_port = 43210,
-                                                       .flags = flags::rst | flags::ack}))),
-               s);
+  e = event_of(
+      in_ethernet(ipv4({server, client}, tcp({.src_port = 22, .dst_port = 43210, .flags = flags::rst | flags::ack}))),
+      s);
   CHECK(e.direction() == v1::PacketEvent::OUTBOUND);
   CHECK(e.kind() == v1::PacketEvent::RST);
   CHECK(e.port() == 22);
@@ -503,13 +516,13 @@ TEST_CASE("perspective: other peers and ports are not the session's") {
   const auto s = session_with(client, {8080});
   v1::PacketEvent e;
   e.set_port(4242);
-  const auto other_peer = parse_ok(dlt::raw, ipv4({"198.51.100.130", server},
-                                                  tcp({.src_port = 1, .dst_port = 8080, .flags = flags::syn})));
+  const auto other_peer =
+      parse_ok(dlt::raw, ipv4({"198.51.100.130", server}, tcp({.src_port = 1, .dst_port = 8080, .flags = flags::syn})));
   CHECK_FALSE(to_packet_event(other_peer, s, 0, "", e));
   CHECK_FALSE(to_packet_event(parse_ok(dlt::raw, client_syn(8081)), s, 0, "", e));
   // The peer's own listening port answering us is not a service port of ours.
-  const auto reverse = parse_ok(dlt::raw, ipv4({server, client}, tcp({.src_port = 43210, .dst_port = 8080,
-                                                                      .flags = flags::syn})));
+  const auto reverse =
+      parse_ok(dlt::raw, ipv4({server, client}, tcp({.src_port = 43210, .dst_port = 8080, .flags = flags::syn})));
   CHECK_FALSE(to_packet_event(reverse, s, 0, "", e));
   CHECK(e.port() == 4242);  // untouched
 }
@@ -550,8 +563,8 @@ TEST_CASE("perspective: ICMP errors take their direction from the packet they qu
       parse_ok(dlt::raw, ipv4({server, "198.51.100.130", 1},
                               icmp(3, 3, ipv4({"198.51.100.130", server}, tcp({.src_port = 1, .dst_port = 8080})))));
   CHECK_FALSE(to_packet_event(other, s, 0, "", none));
-  CHECK_FALSE(to_packet_event(parse_ok(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, client_syn(9999)))), s, 0, "",
-                              none));
+  CHECK_FALSE(
+      to_packet_event(parse_ok(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, client_syn(9999)))), s, 0, "", none));
 }
 
 TEST_CASE("perspective: IPv6 and IPv4-mapped peers") {
@@ -576,9 +589,9 @@ TEST_CASE("perspective: IPv6 and IPv4-mapped peers") {
 
 TEST_CASE("perspective: a peer on this very host (loopback)") {
   const auto s = session_with("127.0.0.1", {8080});
-  auto e = event_of(in_ethernet(ipv4({"127.0.0.1", "127.0.0.1"},
-                                     tcp({.src_port = 50000, .dst_port = 8080, .flags = flags::syn}))),
-                    s);
+  auto e = event_of(
+      in_ethernet(ipv4({"127.0.0.1", "127.0.0.1"}, tcp({.src_port = 50000, .dst_port = 8080, .flags = flags::syn}))),
+      s);
   CHECK(e.direction() == v1::PacketEvent::INBOUND);
   CHECK(e.port() == 8080);
   e = event_of(in_ethernet(ipv4({"127.0.0.1", "127.0.0.1"},
@@ -596,9 +609,9 @@ TEST_CASE("perspective: a reused event keeps nothing from the previous packet") 
   CHECK(e.icmp_type() == 0);
   CHECK(e.interface().empty());
   CHECK(e.options().mss() == 1460);
-  REQUIRE(to_packet_event(parse_ok(dlt::raw, ipv4({client, server}, tcp({.src_port = 1, .dst_port = 8080,
-                                                                          .flags = flags::ack}))),
-                          s, 3, "", e));
+  REQUIRE(to_packet_event(
+      parse_ok(dlt::raw, ipv4({client, server}, tcp({.src_port = 1, .dst_port = 8080, .flags = flags::ack}))), s, 3, "",
+      e));
   CHECK_FALSE(e.has_options());
   CHECK(e.time_unix_us() == 3);
 }

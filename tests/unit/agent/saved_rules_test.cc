@@ -27,7 +27,8 @@ std::string slurp(const std::string& path) {
 
 firewall_snapshot live_changed() {
   firewall_snapshot snap;
-  auto nft = parse_nft_json(slurp(data + "/firewall/nft_live_changed.json"), slurp(data + "/firewall/nft_live_changed.txt"));
+  auto nft =
+      parse_nft_json(slurp(data + "/firewall/nft_live_changed.json"), slurp(data + "/firewall/nft_live_changed.txt"));
   REQUIRE(nft);
   snap.nft = std::move(nft).value();
   return snap;
@@ -71,9 +72,10 @@ TEST_CASE("saved rules: allowed now but not saved, and blocked now although the 
   CHECK(compare(8080) ==
         "allowed now, not saved: gone after reboot: the saved rules (/etc/nftables.conf, /etc/iptables/rules.v4) "
         "block port 8080: table inet filter chain input policy drop");
-  CHECK(compare(443) ==
-        "blocked now, but the saved rules (/etc/nftables.conf, /etc/iptables/rules.v4) allow port 443: someone "
-        "changed the live rules (table inet filter chain input handle 4: tcp dport 443 drop comment \"added by hand\")");
+  CHECK(
+      compare(443) ==
+      "blocked now, but the saved rules (/etc/nftables.conf, /etc/iptables/rules.v4) allow port 443: someone "
+      "changed the live rules (table inet filter chain input handle 4: tcp dport 443 drop comment \"added by hand\")");
   CHECK(compare(22).empty());
   CHECK(compare(3306, "eth1").empty());
   CHECK(compare(3306, "eth0").empty());  // both drop it
@@ -81,7 +83,8 @@ TEST_CASE("saved rules: allowed now but not saved, and blocked now although the 
   CHECK(compare(25).empty());
   auto saved25 = diagnose(saved.rules, syn(25));
   CHECK(saved25.blocked.at(0) == "table inet filter chain input policy drop");
-  CHECK(saved25.blocked.at(1) == "iptables-legacy: -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset");
+  CHECK(saved25.blocked.at(1) ==
+        "iptables-legacy: -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset");
 }
 
 TEST_CASE("interface of the SYN: iifname rules match exactly instead of 'may match'") {

@@ -56,8 +56,9 @@ service_inputs debian_inputs(std::uint16_t port, std::vector<v1::Listener> liste
 }  // namespace
 
 TEST_CASE("os-release: quoting, comments, unknown keys; package manager per distribution") {
-  auto os = parse_os_release("# comment\nID=\"rocky\"\nID_LIKE='rhel centos fedora'\nVERSION_ID=\"9.4\"\n"
-                             "PRETTY_NAME=\"Rocky \\\"Linux\\\" 9\"\nOTHER=x\n");
+  auto os = parse_os_release(
+      "# comment\nID=\"rocky\"\nID_LIKE='rhel centos fedora'\nVERSION_ID=\"9.4\"\n"
+      "PRETTY_NAME=\"Rocky \\\"Linux\\\" 9\"\nOTHER=x\n");
   CHECK(os.id == "rocky");
   CHECK(os.id_like == "rhel centos fedora");
   CHECK(os.version_id == "9.4");
@@ -98,7 +99,8 @@ TEST_CASE("detect_system: fixture roots (Debian nft, Ubuntu ufw, Rocky firewalld
   CHECK(rocky.packages == package_manager::dnf);
   CHECK(open_port_command(rocky.firewall, 80, "http", "public") ==
         "firewall-cmd --permanent --zone=public --add-service=http && firewall-cmd --reload");
-  CHECK(open_port_command(rocky.firewall, 8443) == "firewall-cmd --permanent --add-port=8443/tcp && firewall-cmd --reload");
+  CHECK(open_port_command(rocky.firewall, 8443) ==
+        "firewall-cmd --permanent --add-port=8443/tcp && firewall-cmd --reload");
   CHECK(save_rules_command(rocky) == "firewall-cmd --runtime-to-permanent");
 
   auto centos = detect_system(data + "/host/centos7", true);
@@ -145,15 +147,17 @@ TEST_CASE("systemctl show and list-sockets parsing") {
 }
 
 TEST_CASE("configuration files: sshd Port, nginx listen, apache Listen, postfix master.cf") {
-  auto ssh = sshd_config_ports("Port 2222\n#Port 22\nport=2200\nListenAddress 192.0.2.1:2022\nListenAddress ::\n"
-                               "Match User x\n  Port 9999\n");
+  auto ssh = sshd_config_ports(
+      "Port 2222\n#Port 22\nport=2200\nListenAddress 192.0.2.1:2022\nListenAddress ::\n"
+      "Match User x\n  Port 9999\n");
   REQUIRE(ssh.size() == 3);
   CHECK(ssh[0].port == 2222);
   CHECK(ssh[0].line == 1);
   CHECK(ssh[1].port == 2200);
   CHECK(ssh[2].port == 2022);
-  auto nginx = nginx_listen_ports("server {\n  listen 80 default_server;\n  listen [::]:443 ssl;\n"
-                                  "  # listen 8443;\n  listen 127.0.0.1;\n}\nserver { listen 127.0.0.1:8080; }\n");
+  auto nginx = nginx_listen_ports(
+      "server {\n  listen 80 default_server;\n  listen [::]:443 ssl;\n"
+      "  # listen 8443;\n  listen 127.0.0.1;\n}\nserver { listen 127.0.0.1:8080; }\n");
   REQUIRE(nginx.size() == 4);
   CHECK(nginx[0].port == 80);
   CHECK(nginx[1].port == 443);
@@ -234,8 +238,9 @@ TEST_CASE("services: sshd moved to 2222, its configuration line named") {
   CHECK(f.summary == "sshd listens on port 2222 instead");
   CHECK(has(f.facts, "sshd (pid 812) listens on port 2222, not 22"));
   CHECK(has(f.facts, "/etc/ssh/sshd_config:6: Port 2222 (sshd)"));
-  CHECK(has(f.advice, "connect to port 2222, or set port 22 in /etc/ssh/sshd_config and restart it: systemctl "
-                      "restart ssh.service"));
+  CHECK(has(f.advice,
+            "connect to port 2222, or set port 22 in /etc/ssh/sshd_config and restart it: systemctl "
+            "restart ssh.service"));
   CHECK(has(f.facts, "ssh.service: active (running) pid 812, enabled at boot"));
 }
 

@@ -12,8 +12,8 @@ TEST_CASE("hosts: names and literals are accepted") {
 }
 
 TEST_CASE("hosts: junk is refused") {
-  for (const char* bad : {"", "-a.com", "a-.com", "a..b", "exa mple.com", "a/b", "http://x", "a;rm -rf",
-                          "\x01host", "."}) {
+  for (const char* bad :
+       {"", "-a.com", "a-.com", "a..b", "exa mple.com", "a/b", "http://x", "a;rm -rf", "\x01host", "."}) {
     INFO(bad);
     CHECK_FALSE(validate_host(bad).ok());
   }

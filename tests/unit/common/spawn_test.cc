@@ -14,11 +14,21 @@ TEST_CASE("on_escape: an exception that ends a spawned coroutine is reported wit
   std::vector<std::string> reported;
   const auto report = [&](const std::string& what) { reported.push_back(what); };
   asio::co_spawn(
-      io, []() -> asio::awaitable<void> { throw std::runtime_error("frame too large"); co_return; },
+      io,
+      []() -> asio::awaitable<void> {
+        throw std::runtime_error("frame too large");
+        co_return;
+      },
       on_escape("sending observations", report));
-  asio::co_spawn(io, []() -> asio::awaitable<void> { co_return; }, on_escape("quiet", report));
   asio::co_spawn(
-      io, []() -> asio::awaitable<void> { throw 42; co_return; }, on_escape("odd", report));
+      io, []() -> asio::awaitable<void> { co_return; }, on_escape("quiet", report));
+  asio::co_spawn(
+      io,
+      []() -> asio::awaitable<void> {
+        throw 42;
+        co_return;
+      },
+      on_escape("odd", report));
   io.run();
   CHECK(reported == std::vector<std::string>{"sending observations: frame too large", "odd: an unknown exception"});
 }

@@ -29,9 +29,11 @@ TEST_CASE("prober options: the contract's examples parse") {
   CHECK(o.agents[0].port == 7411);
   CHECK(o.format == output_format::text);
 
-  o = parse({"--target", "example.com", "--ports", "8000-8002", "--agent", "example.com:443", "--agent",
-             "[2001:db8::2]", "--probe", "8000=http", "--timeout", "500ms", "--retries", "2", "--expect",
-             "8000=open", "--expect", "8001=NO_LISTENER", "--wait", "30s", "--format", "json"})
+  o = parse({"--target",        "example.com", "--ports",          "8000-8002", "--agent",
+             "example.com:443", "--agent",     "[2001:db8::2]",    "--probe",   "8000=http",
+             "--timeout",       "500ms",       "--retries",        "2",         "--expect",
+             "8000=open",       "--expect",    "8001=NO_LISTENER", "--wait",    "30s",
+             "--format",        "json"})
           .value();
   REQUIRE(o.agents.size() == 2);
   CHECK(o.agents[0].port == 443);

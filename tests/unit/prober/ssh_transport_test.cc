@@ -30,8 +30,8 @@ TEST_CASE("ssh argv: never prompts, bounds the connect, passes the login's addre
 TEST_CASE("ssh argv: a port, an IPv6 address, and an ssh command with quoted words") {
   auto a = ssh_argv(settings("bob@[2001:db8::2]:2222", "ssh -i '/home/me/my key' -J jump"));
   REQUIRE(a);
-  CHECK(*a == argv{"ssh", "-i", "/home/me/my key", "-J", "jump", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                   "-p", "2222", "--", "bob@2001:db8::2", "sudo -n agent --stdio --peer \"${SSH_CONNECTION%% *}\""});
+  CHECK(*a == argv{"ssh", "-i", "/home/me/my key", "-J", "jump", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p",
+                   "2222", "--", "bob@2001:db8::2", "sudo -n agent --stdio --peer \"${SSH_CONNECTION%% *}\""});
   auto no_user = ssh_argv(settings("203.0.113.2"));
   REQUIRE(no_user);
   CHECK(no_user->at(no_user->size() - 2) == "203.0.113.2");
@@ -57,8 +57,7 @@ TEST_CASE("ssh failures: each cause in words, with the next step") {
   auto sudo = classify_ssh_failure(1, "sudo: a password is required\n");
   CHECK(sudo.what == kind::auth_failed);
   CHECK(sudo.advice.find("NOPASSWD: /usr/bin/agent --stdio --peer *") != std::string::npos);  // docs/agent.md's line
-  CHECK(classify_ssh_failure(127, "bash: agent: command not found").message.find("not installed") !=
-        std::string::npos);
+  CHECK(classify_ssh_failure(127, "bash: agent: command not found").message.find("not installed") != std::string::npos);
   CHECK(classify_ssh_failure(255, "ssh: connect to host vps port 22: Connection refused").what == kind::unreachable);
   CHECK(classify_ssh_failure(255, "Host key verification failed.").what == kind::error);
   auto other = classify_ssh_failure(3, "something\nelse \x1b[2J\n");

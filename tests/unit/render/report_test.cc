@@ -116,7 +116,8 @@ TEST_CASE("report text: other widths hold too") {
   }
   // Wider: the summaries need no ellipsis.
   const auto wide = render_text(r, text_style{false, 200});
-  CHECK(has(wide, "SYNs arrive, nothing answers: the server's firewall drops them: inet filter input tcp dport 80 drop\n"));
+  CHECK(has(wide,
+            "SYNs arrive, nothing answers: the server's firewall drops them: inet filter input tcp dport 80 drop\n"));
 }
 
 TEST_CASE("report text: colour only when asked") {

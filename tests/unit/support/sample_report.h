@@ -26,7 +26,7 @@ inline port_input base_input(std::uint32_t port, const char* probe, const v1::Ag
 }
 
 inline void add_attempt(port_input& in, v1::Attempt::Outcome outcome, std::uint32_t local_port, double start_ms,
-                 double elapsed_ms) {
+                        double elapsed_ms) {
   auto& a = in.attempts.emplace_back();
   a.set_outcome(outcome);
   a.set_local_address(client);
@@ -35,7 +35,8 @@ inline void add_attempt(port_input& in, v1::Attempt::Outcome outcome, std::uint3
   a.set_elapsed_ms(elapsed_ms);
 }
 
-inline void add_packet(port_input& in, bool inbound, v1::PacketEvent::Kind kind, std::uint32_t client_port, double t_ms) {
+inline void add_packet(port_input& in, bool inbound, v1::PacketEvent::Kind kind, std::uint32_t client_port,
+                       double t_ms) {
   auto& p = in.packets.emplace_back();
   p.set_time_unix_us(at_ms(t_ms));
   p.set_direction(inbound ? v1::PacketEvent::INBOUND : v1::PacketEvent::OUTBOUND);
