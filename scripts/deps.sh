@@ -18,6 +18,7 @@ DROPSPOT_PACKAGES=(
   nginx openssl python3  # real peers for tests/e2e/app_probes_test.sh (nginx is run with its own config)
   nmap wrk  # scripts/bench.sh: the peers the benchmarks are measured against
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for the fuzz targets (scripts/fuzz.sh)
+  clang-format-14 clang-tidy-14  # scripts/lint.sh: .clang-format and .clang-tidy
 )
 # The Windows prober (scripts/build-windows.sh installs these itself): MinGW-w64
 # cross compiler, Wine to test prober.exe, dpkg-dev and make to build protobuf

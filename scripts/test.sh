@@ -40,6 +40,7 @@ stage "build and ctest" main_tests "$@"
 # they made the agent's host facts (nft, iptables-save) miss the prober's 2 s
 # summary deadline: e2e.host_inspection and e2e.privilege lost their firewall
 # evidence, e2e.faults judged a lost SYN-ACK REPLY_LOST (issues 16 and 21).
+stage "lint (clang-format; clang-tidy on the last commit's files)" scripts/lint.sh
 stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
 stage "benchmarks (quick)" scripts/bench.sh --quick
 stage "windows prober (MinGW + Wine)" scripts/build-windows.sh --test

@@ -202,7 +202,7 @@ struct ipt_eval {
         neg = false;
       } else if (o.rfind("--", 0) == 0) {
         // an option of a match dropspot does not evaluate: skip its values
-        while (i + 1 < a.size() && a[i + 1].rfind("-", 0) != 0 && a[i + 1] != "!") ++i;
+        while (i + 1 < a.size() && a[i + 1].rfind('-', 0) != 0 && a[i + 1] != "!") ++i;
         neg = false;
       }
     }
