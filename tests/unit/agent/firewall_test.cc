@@ -1,6 +1,8 @@
 // Host firewall attribution: nft JSON and iptables-save rulesets captured in lab
 // namespaces (tests/data/firewall), evaluated for a TCP SYN.
 #include <catch2/catch.hpp>
+
+#include "support/test_files.h"
 #include <fstream>
 #include <sstream>
 
@@ -13,13 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(DROPSPOT_TEST_DATA) + "/firewall/" + name);
-  REQUIRE(in.good());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string fixture(const std::string& name) { return test::data_file("firewall/" + name); }
 
 nft_ruleset nft_fixture(const std::string& base, bool with_text = true) {
   auto parsed = parse_nft_json(fixture(base + ".json"), with_text ? fixture(base + ".txt") : std::string());

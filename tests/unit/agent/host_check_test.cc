@@ -1,6 +1,8 @@
 // The host half of a diagnosis: PortFacts for a peer, `agent check`, the fix
 // command for a named rule, and how the verdicts use the rules the agent names.
 #include <catch2/catch.hpp>
+
+#include "support/test_files.h"
 #include <fstream>
 #include <sstream>
 
@@ -20,13 +22,7 @@ using namespace dropspot::agent;
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(DROPSPOT_TEST_DATA) + "/firewall/" + name);
-  REQUIRE(in.good());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string fixture(const std::string& name) { return test::data_file("firewall/" + name); }
 
 host_snapshot host_with(firewall_snapshot live, std::vector<v1::Listener> listeners = {}) {
   host_snapshot h;
@@ -226,13 +222,7 @@ TEST_CASE("verdict: the rule the agent names, its fix, and 'no rule explains it'
 
 namespace {
 
-std::string data_file(const std::string& name) {
-  std::ifstream in(std::string(DROPSPOT_TEST_DATA) + "/" + name);
-  REQUIRE(in.good());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::data_file;
 
 /// A Debian host whose live nft rules were changed by hand (tests/data/firewall/nft_live_changed.*)
 /// with its saved /etc/nftables.conf, configuration files and a fake systemd.

@@ -3,6 +3,8 @@
 #include "render/evidence.h"
 
 #include <catch2/catch.hpp>
+
+#include "support/test_files.h"
 #include <sstream>
 
 #include "render/junit.h"
@@ -14,12 +16,7 @@ using namespace dropspot::sample;
 
 namespace {
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using test::lines_of;
 
 /// "label text" with the label's padding squeezed to one space.
 std::string squeezed(const std::string& line) {
