@@ -25,11 +25,19 @@ struct icmp_info {
   int error = 0;  ///< the errno the kernel mapped it to (0 if none)
 };
 
+/// The MSS our SYN carried, from TCP_INFO's advmss read after the handshake:
+/// once both sides agreed on timestamps, Linux lowers advmss by the 12 bytes
+/// the option takes in every segment (tcp_rcv_synsent_state_process), but the
+/// SYN itself went out before that. 0 stays 0 (unknown).
+constexpr std::uint32_t syn_mss_from_advmss(std::uint32_t advmss, bool timestamps) {
+  return advmss == 0 ? 0 : advmss + (timestamps ? 12 : 0);
+}
+
 /// Facts about a connected TCP socket, for evidence.
 struct tcp_facts {
   std::uint32_t mss = 0;      ///< send MSS: the peer's MSS option, lowered by the path MTU
   std::uint32_t rtt_us = 0;   ///< smoothed round-trip time
-  std::uint32_t adv_mss = 0;  ///< the MSS our own SYN advertised (0: unknown)
+  std::uint32_t adv_mss = 0;  ///< the MSS our own SYN advertised (0: unknown; see syn_mss_from_advmss)
 };
 
 /// Before connect: asks for ICMP errors to be reported on the socket (Linux:

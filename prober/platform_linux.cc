@@ -91,7 +91,7 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   tcp_facts facts;
   facts.mss = info.tcpi_snd_mss;
   facts.rtt_us = info.tcpi_rtt;
-  facts.adv_mss = info.tcpi_advmss;
+  facts.adv_mss = syn_mss_from_advmss(info.tcpi_advmss, (info.tcpi_options & TCPI_OPT_TIMESTAMPS) != 0);
   return facts;
 }
 

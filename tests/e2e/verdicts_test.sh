@@ -54,6 +54,9 @@ for family in 4 6; do
   check "v$family exit code 1 (not every port is open)" test "$RC" -eq 1
   check "v$family 22 OPEN" verdict_is "$out" 22 OPEN
   check "v$family 587 OPEN" verdict_is "$out" 587 OPEN
+  # the lab's path rewrites nothing for 22: what the SYN carried is what arrived
+  check "v$family 22 on a clean path: no 'in flight' note (timestamps lower advmss, not the SYN's MSS)" \
+    jq -e '[.ports[] | select(.port == 22) | .evidence.notes[] | select(test("in flight"))] | length == 0' "$out"
   check "v$family 25 DROPPED_IN_TRANSIT (ISP block)" verdict_is "$out" 25 DROPPED_IN_TRANSIT
   check "v$family 25 dropped after hop 1 ($isp)" \
     jq_is "$out" '.ports[] | select(.port == 25) | "\(.evidence.hop.lastHop) \(.evidence.hop.lastHopAddress)"' "1 $isp"

@@ -1,6 +1,8 @@
 // The pure parts of one probe run: how long an attempt waits, and the exit code.
 #include "prober/run.h"
 
+#include "prober/platform.h"
+
 #include <catch2/catch.hpp>
 
 using namespace dropspot;
@@ -36,4 +38,11 @@ TEST_CASE("exit code: 0 only when every port met its expectation and the agent w
   CHECK(exit_code(report_with(v1::AgentInfo::AUTH_FAILED, {true})) == 1);
   CHECK(exit_code(report_with(v1::AgentInfo::ERROR, {true})) == 1);
   CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {})) == 0);
+}
+
+TEST_CASE("the SYN's MSS from TCP_INFO: advmss plus the timestamp option Linux took off after the handshake") {
+  CHECK(platform::syn_mss_from_advmss(1448, true) == 1460);  // Ethernet, timestamps agreed: the SYN said 1460
+  CHECK(platform::syn_mss_from_advmss(1460, false) == 1460);
+  CHECK(platform::syn_mss_from_advmss(1428, true) == 1440);  // IPv6
+  CHECK(platform::syn_mss_from_advmss(0, true) == 0);        // unknown stays unknown
 }
