@@ -420,6 +420,7 @@ class run_phases {
       port_report.set_decided_ms(decided_at[port]);
       *report.add_ports() = std::move(port_report);
     }
+    gather_path_notes(report);
     for (auto& note : cross_port_notes(report)) report.add_notes(std::move(note));
     if (!platform::hop_search_available()) report.add_notes(std::string("this prober: ") + platform::platform_note());
     report.set_elapsed_ms(ms_since_start());

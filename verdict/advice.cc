@@ -1,4 +1,6 @@
 // Advice: the commands to run next, per verdict.
+#include <algorithm>
+
 #include "common/firewall_rule.h"
 #include "verdict/internal.h"
 
@@ -107,15 +109,24 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       a.push_back(tnc);
       break;
     case v1::DROPPED_BY_HOST_FIREWALL:
-    case v1::REJECTED_BY_HOST_FIREWALL:
+    case v1::REJECTED_BY_HOST_FIREWALL: {
+      // The agent that read the rules gave the commands for this host's
+      // manager (host_advice, first in the report): no generic list of every
+      // manager's commands then, and no fix said twice.
+      const bool host_knows = in.firewall_inspected && !in.host_advice.empty();
       for (const auto& rule : in.firewall)
-        if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port)); !fix.empty())
+        if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port));
+            !fix.empty() && std::find(in.host_advice.begin(), in.host_advice.end(), fix) == in.host_advice.end())
           a.push_back("remove the rule that blocks it (" + rule + "): " + fix);
-      a.push_back(fw_list + (v == v1::REJECTED_BY_HOST_FIREWALL
-                                 ? " (look for a reject rule: tcp reset, icmp admin-prohibited or host-prohibited)"
-                                 : " (look for a drop rule or a default drop policy)"));
-      a.push_back(fw_open);
-      a.push_back(fw_save);
+      if (!in.firewall_inspected || in.firewall.empty())
+        a.push_back(fw_list + (v == v1::REJECTED_BY_HOST_FIREWALL
+                                   ? " (look for a reject rule: tcp reset, icmp admin-prohibited or host-prohibited)"
+                                   : " (look for a drop rule or a default drop policy)"));
+      if (!host_knows) {
+        a.push_back(fw_open);
+        a.push_back(fw_save);
+      }
+    }
       if (lv.fit == listener_view::none)
         a.push_back("then start the service: systemctl status " + svc + "; systemctl enable --now " + svc +
                     "; ss -tlnp 'sport = :" + n + "'");

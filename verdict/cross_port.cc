@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "common/ports.h"
 #include "verdict/verdict.h"
@@ -119,6 +120,34 @@ std::vector<std::string> cross_port_notes(const v1::Report& report) {
           "shows only with plain http:// links, curl, or HTTP-01 certificate renewals");
   }
   return notes;
+}
+
+void gather_path_notes(v1::Report& report) {
+  static constexpr std::string_view path_prefixes[] = {"the SYN arrived with TTL ", "source address translated: "};
+  const auto is_path_note = [](const std::string& note) {
+    return std::any_of(std::begin(path_prefixes), std::end(path_prefixes),
+                       [&](std::string_view prefix) { return note.rfind(prefix, 0) == 0; });
+  };
+  std::map<std::string, std::vector<std::uint16_t>> ports_by_note;
+  std::vector<std::string> order;  // first seen first
+  for (const auto& p : report.ports())
+    for (const auto& note : p.evidence().notes())
+      if (is_path_note(note)) {
+        auto& ports = ports_by_note[note];
+        if (ports.empty()) order.push_back(note);
+        ports.push_back(static_cast<std::uint16_t>(p.port()));
+      }
+  for (const auto& note : order) {
+    const auto& ports = ports_by_note[note];
+    if (ports.size() < 2) continue;
+    for (auto& p : *report.mutable_ports()) {
+      auto* notes = p.mutable_evidence()->mutable_notes();
+      notes->erase(std::remove(notes->begin(), notes->end(), note), notes->end());
+    }
+    auto sorted = ports;
+    std::sort(sorted.begin(), sorted.end());
+    report.add_notes("ports " + format_port_list(sorted) + ": " + note);
+  }
 }
 
 }  // namespace dropspot

@@ -8,6 +8,15 @@ namespace dropspot {
 namespace verdict_detail {
 namespace {
 
+/// Advice says each command once.
+void add_advice_once(v1::PortReport& r, std::string s) {
+  if (std::find(r.advice().begin(), r.advice().end(), s) == r.advice().end()) r.add_advice(std::move(s));
+}
+
+}  // namespace
+
+namespace {
+
 void fill_common(const port_input& in, v1::PortReport& r) {
   r.set_port(in.port);
   r.set_probe(in.probe);
@@ -79,7 +88,7 @@ v1::PortReport decide_client_only(const port_input& in) {
   advice_context ctx;
   ctx.dst = normalize_address(in.target_address);
   ctx.failed_locally = chosen.failed_locally;
-  for (auto& s : advise(chosen.verdict, in, lv, ctx)) r.add_advice(std::move(s));
+  for (auto& s : advise(chosen.verdict, in, lv, ctx)) add_advice_once(r, std::move(s));
   return r;
 }
 
@@ -234,8 +243,8 @@ v1::PortReport decide_port(const port_input& in) {
   if (j.verdict == v1::OPEN || j.verdict == v1::APP_FAILED || j.verdict == v1::DROPPED_BY_HOST_FIREWALL ||
       j.verdict == v1::REJECTED_BY_HOST_FIREWALL || j.verdict == v1::NO_LISTENER ||
       j.verdict == v1::LISTENER_WRONG_ADDRESS)
-    for (const auto& s : in.host_advice) r.add_advice(s);
-  for (auto& s : advise(j.verdict, in, lv, ctx)) r.add_advice(std::move(s));
+    for (const auto& s : in.host_advice) add_advice_once(r, s);
+  for (auto& s : advise(j.verdict, in, lv, ctx)) add_advice_once(r, std::move(s));
   return r;
 }
 

@@ -62,8 +62,10 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
   }
   if (syn.ttl() > 0) {
     const auto init = initial_ttl(syn.ttl());
-    notes.push_back("the SYN arrived with TTL " + num(syn.ttl()) + ": about " + num(init - syn.ttl()) +
-                    " hops from the prober (initial TTL " + num(init) + ")");
+    const auto routers = init - syn.ttl();
+    notes.push_back("the SYN arrived with TTL " + num(syn.ttl()) + ": " +
+                    (routers == 0 ? std::string("no router") : num(routers) + (routers == 1 ? " router" : " routers")) +
+                    " between the prober and the server (initial TTL " + num(init) + ")");
   }
   option_notes(in, syn, notes);
   if (f.syns.size() > 1)

@@ -127,6 +127,12 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
 /// saw no SYN on any port.
 std::vector<std::string> cross_port_notes(const v1::Report& report);
 
+/// Facts about the path rather than a port (the SYN's TTL, source address
+/// translation) are said once: a path note that two or more ports carry
+/// word for word leaves their evidence and becomes one report note naming
+/// them ("ports 22,80: the SYN arrived with TTL 62: ...").
+void gather_path_notes(v1::Report& report);
+
 /// The --expect class of a verdict, decided so that a class says what a client
 /// outside experiences and why:
 ///   "open"    OPEN

@@ -54,6 +54,8 @@ for family in 4 6; do
   check "v$family exit code 1 (not every port is open)" test "$RC" -eq 1
   check "v$family 22 OPEN" verdict_is "$out" 22 OPEN
   check "v$family 587 OPEN" verdict_is "$out" 587 OPEN
+  check "v$family the path's TTL said once for the report, not on each port" \
+    jq -e '([.notes[] | select(test("^ports [0-9,-]+: the SYN arrived with TTL [0-9]+: [0-9]+ routers? between"))] | length >= 1) and ([.ports[].evidence.notes[] | select(test("arrived with TTL"))] | length == 0)' "$out"
   # the lab's path rewrites nothing for 22: what the SYN carried is what arrived
   check "v$family 22 on a clean path: no 'in flight' note (timestamps lower advmss, not the SYN's MSS)" \
     jq -e '[.ports[] | select(.port == 22) | .evidence.notes[] | select(test("in flight"))] | length == 0' "$out"

@@ -220,6 +220,26 @@ TEST_CASE("verdict: the rule the agent names, its fix, and 'no rule explains it'
   CHECK(u.summary() == "SYNs arrive, nothing answers: a firewall rule on the server drops them");
 }
 
+TEST_CASE("verdict: the agent's commands for the host, each once, without every other manager's") {
+  auto in = dropped(8081);
+  in.firewall = {"table inet filter chain input handle 7: tcp dport 8081 drop"};
+  in.firewall_inspected = true;
+  in.host_advice = {"nft delete rule inet filter input handle 7", "ufw allow 8081/tcp"};
+  auto r = decide_port(in);
+  std::vector<std::string> advice(r.advice().begin(), r.advice().end());
+  CHECK(std::count_if(advice.begin(), advice.end(), [](const std::string& a) {
+          return a.find("nft delete rule inet filter input handle 7") != std::string::npos;
+        }) == 1);
+  CHECK(advice.front() == "nft delete rule inet filter input handle 7");
+  CHECK_FALSE(any_has(r.advice(), "firewall-cmd"));             // a ufw host: no firewalld commands
+  CHECK_FALSE(any_has(r.advice(), "list the server's rules"));  // the agent listed them: the rule is named
+
+  auto blind = dropped(8081);  // no agent facts: the generic commands for every manager
+  auto b = decide_port(blind);
+  CHECK(any_has(b.advice(), "firewall-cmd"));
+  CHECK(any_has(b.advice(), "list the server's rules"));
+}
+
 namespace {
 
 using test::data_file;

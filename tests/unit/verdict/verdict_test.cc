@@ -162,7 +162,7 @@ std::vector<verdict_case> cases() {
   std::vector<verdict_case> v;
   // One per verdict.
   v.push_back({"open", scenario().attempt(C, 40000, 1.2).syn(40000, 0.5).synack(40000, 0.6).listen("0.0.0.0").in,
-               v1::OPEN, "handshake completed, nginx on 0.0.0.0:80", "about 2 hops", nullptr, "translated"});
+               v1::OPEN, "handshake completed, nginx on 0.0.0.0:80", "2 routers between", nullptr, "translated"});
   v.push_back({"app failed",
                scenario(443, "https")
                    .attempt(C, 40000, 1.2)
@@ -296,7 +296,8 @@ std::vector<verdict_case> cases() {
                scenario().attempt(T, 40000, 1000).syn(40000, 1800).listen("0.0.0.0").in, v1::DROPPED_BY_HOST_FIREWALL,
                nullptr, "after the prober gave up"});
   v.push_back({"TTL gives the hop count", scenario().attempt(T, 40000, 2000).syn(40000, 0.5).listen("0.0.0.0").in,
-               v1::DROPPED_BY_HOST_FIREWALL, nullptr, "about 2 hops from the prober (initial TTL 64)"});
+               v1::DROPPED_BY_HOST_FIREWALL, nullptr,
+               "TTL 62: 2 routers between the prober and the server (initial TTL 64)"});
   v.push_back({"attempts disagree: the furthest decides",
                scenario().attempt(T, 40000, 2000).attempt(T, 40002, 2000, 2100).syn(40002, 2100.5).listen("0.0.0.0").in,
                v1::DROPPED_BY_HOST_FIREWALL, nullptr,
@@ -611,4 +612,22 @@ TEST_CASE("ICMP error names") {
   CHECK(icmp_error_name(true, 1, 4) == "port-unreachable");
   CHECK(icmp_error_name(false, 5, 1) == "ICMP type 5 code 1");
   CHECK(icmp_error_name(true, 1, 99) == "ICMPv6 type 1 code 99");
+}
+
+TEST_CASE("path notes: said once for the ports that share them, per port where they differ") {
+  auto r = report_of({{22, v1::OPEN}, {80, v1::DROPPED_BY_HOST_FIREWALL}, {443, v1::OPEN}, {8080, v1::FILTERED}});
+  const std::string ttl = "the SYN arrived with TTL 62: 2 routers between the prober and the server (initial TTL 64)";
+  const std::string odd = "the SYN arrived with TTL 60: 4 routers between the prober and the server (initial TTL 64)";
+  r.mutable_ports(0)->mutable_evidence()->add_notes(ttl);
+  r.mutable_ports(1)->mutable_evidence()->add_notes(ttl);
+  r.mutable_ports(1)->mutable_evidence()->add_notes("the server saw 2 SYNs from the same port");
+  r.mutable_ports(2)->mutable_evidence()->add_notes(odd);
+  r.mutable_ports(3)->mutable_evidence()->add_notes(ttl);
+  gather_path_notes(r);
+  REQUIRE(r.notes_size() == 1);
+  CHECK(r.notes(0) == "ports 22,80,8080: " + ttl);
+  CHECK(r.ports(0).evidence().notes_size() == 0);
+  CHECK(r.ports(1).evidence().notes(0) == "the server saw 2 SYNs from the same port");  // a port's own fact stays
+  CHECK(r.ports(2).evidence().notes(0) == odd);                                         // one port only: stays with it
+  CHECK(r.ports(3).evidence().notes_size() == 0);
 }
