@@ -104,6 +104,14 @@ std::string expectation_for(const options& o, std::uint16_t port) {
   return what;
 }
 
+/// Whether the host answered any SYN of the port (a SYN-ACK or a reset left it).
+bool host_replied(const std::vector<v1::PacketEvent>& packets) {
+  return std::any_of(packets.begin(), packets.end(), [](const v1::PacketEvent& p) {
+    return p.direction() == v1::PacketEvent::OUTBOUND &&
+           (p.kind() == v1::PacketEvent::SYN_ACK || p.kind() == v1::PacketEvent::RST);
+  });
+}
+
 bool saw_inbound_syn(const std::vector<v1::PacketEvent>& packets) {
   return std::any_of(packets.begin(), packets.end(), [](const v1::PacketEvent& p) {
     return p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN;
@@ -269,7 +277,9 @@ class run_phases {
       auto pi = base_input(port);
       if (auto it = running.find(port); it != running.end()) pi.attempts.push_back(it->second);
       if (pi.attempts.empty()) return;
-      const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms);
+      evidence_timing timing;
+      timing.attempts_allowed = static_cast<std::size_t>(o.retries) + 1;
+      const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms, timing);
       if (check.complete) {
         runner.decide(port);
         return;
@@ -316,10 +326,12 @@ class run_phases {
     task_group app_probes(executor);
     co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
       running.erase(port);
-      // The agent saw the SYN arrive and we got nothing back: a retry cannot
-      // tell more (the agent's packets still count until the session ends).
+      // The agent saw the SYN arrive and nothing leave the host: a retry
+      // cannot tell more (the agent's packets still count until the session
+      // ends). A reply that left and never arrived is retried: one lost
+      // SYN-ACK is not a path that loses them all.
       if (capturing && !last && r.attempt.outcome() == v1::Attempt::TIMED_OUT && !r.cancelled &&
-          saw_inbound_syn(stream.packets[port])) {
+          saw_inbound_syn(stream.packets[port]) && !host_replied(stream.packets[port])) {
         runner.decide(port);
         last = true;
       }

@@ -91,6 +91,7 @@ usage: $PROG fault NAME ARGS...   (nft rules go in table 'inet $NFT_TABLE' of th
   router-reset PORT         provider forward: reject with tcp reset (RST sent by the router)
   return-drop PORT          provider forward: drop tcp sport PORT coming from the server
   loss PORT PERCENT         provider forward: drop PERCENT% of packets to the server, dport PORT
+  reply-loss PORT PERCENT   provider forward: drop PERCENT% of the server's packets, sport PORT
   host-drop PORT            server input: drop tcp dport PORT
   host-reject-rst PORT      server input: reject with tcp reset
   host-reject-icmp PORT [TYPE]  server input: reject with icmpx TYPE (default admin-prohibited,
@@ -565,8 +566,8 @@ fault_install() {
 		check_port "$port"
 		check_icmp_type "${2:-admin-prohibited}"
 		;;
-	loss)
-		(( $# == 2 )) || usage_error "usage: $PROG fault loss PORT PERCENT"
+	loss | reply-loss)
+		(( $# == 2 )) || usage_error "usage: $PROG fault $name PORT PERCENT"
 		check_port "$port"
 		check_percent "$2"
 		;;
@@ -597,6 +598,10 @@ fault_install() {
 		local chance="numgen random mod 100 < $((10#$2)) "
 		(( 10#$2 == 100 )) && chance=""
 		nft_rule provider forward "oifname \"to-server\" tcp dport $port ${chance}drop" "$tag $((10#$2))%" ;;
+	reply-loss)
+		local chance="numgen random mod 100 < $((10#$2)) "
+		(( 10#$2 == 100 )) && chance=""
+		nft_rule provider forward "iifname \"to-server\" tcp sport $port ${chance}drop" "$tag $((10#$2))%" ;;
 	host-drop)
 		nft_rule server input "tcp dport $port drop" "$tag" ;;
 	host-reject-rst)

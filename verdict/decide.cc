@@ -283,8 +283,14 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
     c.why = "the attempt failed locally: nothing to wait for";
     return c;
   }
+  const bool attempts_left = in.attempts.size() < timing.attempts_allowed;
+  const char* reply_lost_retry = "the host's reply was lost: the next attempt tells one lost packet from a lost path";
   if (a.outcome() != Attempt::OUTCOME_UNSPECIFIED) {
     if (f != nullptr && f->replied()) {
+      if (a.outcome() == Attempt::TIMED_OUT && attempts_left) {
+        c.why = reply_lost_retry;
+        return c;
+      }
       c.complete = true;
       c.why = "the SYN and the host's reply were seen";
       return c;
@@ -297,9 +303,14 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
     c.why = "no SYN seen yet: only the prober's timeout can tell";
     return c;
   }
-  if (const auto r = m.first_reply(*f); r != matching::npos)
+  if (const auto r = m.first_reply(*f); r != matching::npos) {
+    if (attempts_left) {  // the attempt's own timeout, then the next attempt
+      c.why = reply_lost_retry;
+      return c;
+    }
     return after_grace(m.time(r), "the host replied and the prober did not get the reply: it was lost",
                        "the host replied: waiting for the prober to get it");
+  }
   return after_grace(m.time(f->syns.front()), "the SYN arrived and nothing left the host within the grace",
                      "the SYN arrived: waiting for the host's reply");
 }

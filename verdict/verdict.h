@@ -100,6 +100,10 @@ struct evidence_check {
 struct evidence_timing {
   double rtt_factor = 3;      ///< grace = max(min_grace_ms, rtt_factor * control RTT)
   double min_grace_ms = 200;  ///< the agent batches observations; loopback RTTs are tiny
+  /// The attempts the prober makes at most (--retries + 1): while some are
+  /// left, a reply that left the host and never arrived is not the end of
+  /// the story, since one lost SYN-ACK is not a path that loses them all.
+  std::size_t attempts_allowed = 1;
 };
 
 /// Is the agent's evidence for the last attempt of in.attempts complete, so
@@ -108,12 +112,15 @@ struct evidence_timing {
 /// Complete when:
 ///   - the agent is not capturing this port, or there is no agent evidence to wait for
 ///     (FAILED attempt);
-///   - the attempt's SYN and the host's reply (SYN-ACK, RST or ICMP) were seen;
+///   - the attempt's SYN and the host's reply (SYN-ACK, RST or ICMP) were seen,
+///     and the attempt connected or got the reply, or it was the last attempt
+///     allowed (a reply lost with attempts left waits for the next attempt);
 ///   - the attempt ended (connected, refused, unreachable, timed out) and grace passed
 ///     since, for packets still in flight on the control channel;
 ///   - the attempt is still running, its SYN was seen and grace passed since the SYN
 ///     (nothing left the host: DROPPED_BY_HOST_FIREWALL) or since the host's reply
-///     (the reply was lost): the prober may stop waiting for its own timeout.
+///     on the last attempt allowed (the reply was lost): the prober may stop
+///     waiting for its own timeout.
 /// Not complete while a running attempt has no SYN seen (only the prober's
 /// timeout can decide DROPPED_IN_TRANSIT). now_unix_us is on the prober's clock.
 evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_unix_us, double control_rtt_ms,

@@ -3,6 +3,8 @@
 # when the path or the agent fails.
 #  - 30% random loss at the provider on one port (nft numgen): 20 runs, each
 #    OPEN, and the runs that lost packets say so in a note;
+#  - 40% of the server's replies lost: 15 runs, each OPEN (a lost SYN-ACK is
+#    retried, not REPLY_LOST), the losses noted;
 #  - the agent killed (SIGKILL) in the middle of a session: client-only
 #    verdicts, a note that says the agent was lost, exit 1, no hang.
 # (The control port blocked on the path: e2e.control_channel and e2e.verdicts.)
@@ -46,6 +48,36 @@ echo "    30% loss: $open_runs of 20 runs OPEN; $lossy runs lost packets, $noted
 check "30% loss: all 20 runs OPEN, exit 0" test "$open_runs" -eq 20
 check "30% loss: the loss showed in some runs (the fault works)" test "$lossy" -ge 1
 check "30% loss: every run that lost packets notes it" test "$noted" -eq "$lossy"
+lab fault clear >/dev/null 2>&1
+
+# --- 40% of the server's replies lost, 15 runs ------------------------------
+# A SYN-ACK that left the server and never arrived is retried, not judged
+# REPLY_LOST at once: one lost packet is not a path that loses them all. With
+# --retries 10 all eleven replies die in 4 runs of 100000.
+quiet lab fault reply-loss 8071 40
+open_runs=0
+lost_replies=0
+noted=0
+for i in $(seq 1 15); do
+  out="$TMPD/reply$i.json"
+  prober_json "$out" --target "$SERVER" --ports 8071 --probe 8071=tcp --token-file "$TOKEN_FILE" --timeout 1s \
+    --retries 10
+  verdict=$(jq -r '.ports[0].verdict' "$out" 2>/dev/null || echo none)
+  if jq -e '[.ports[0].evidence.attempts[]? | select(.outcome != "CONNECTED")] | length > 0' "$out" >/dev/null 2>&1; then
+    lost_replies=$((lost_replies + 1))
+    jq -e '.ports[0].evidence.notes | map(select(test("loss"))) | length > 0' "$out" >/dev/null 2>&1 &&
+      noted=$((noted + 1))
+  fi
+  if [ "$verdict" = OPEN ] && [ "$RC" -eq 0 ]; then
+    open_runs=$((open_runs + 1))
+  else
+    echo "    run $i: verdict $verdict, exit $RC: $(jq -c '.ports[0].evidence.notes' "$out" 2>/dev/null)" >&2
+  fi
+done
+echo "    40% reply loss: $open_runs of 15 runs OPEN; $lost_replies runs lost a reply, $noted of them noted"
+check "40% reply loss: all 15 runs OPEN, exit 0 (a lost SYN-ACK is retried)" test "$open_runs" -eq 15
+check "40% reply loss: some runs lost a reply (the fault works)" test "$lost_replies" -ge 1
+check "40% reply loss: every run that lost a reply notes the loss" test "$noted" -eq "$lost_replies"
 lab fault clear >/dev/null 2>&1
 
 # --- the agent killed mid-session -----------------------------------------

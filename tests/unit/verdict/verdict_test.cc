@@ -461,6 +461,35 @@ TEST_CASE("evidence completeness: decide early or keep waiting") {
     CHECK_FALSE(agent_evidence_complete(s.in, at_ms(150), rtt).complete);
     CHECK(agent_evidence_complete(s.in, at_ms(201), rtt).complete);
   }
+  SECTION("one lost SYN-ACK with an attempt left: no decision, the next attempt tells") {
+    evidence_timing two_attempts;
+    two_attempts.attempts_allowed = 2;
+    auto s = scenario().attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40000, 0).syn(40000, 0.5).synack(40000, 0.6);
+    auto c = agent_evidence_complete(s.in, at_ms(1000), rtt, two_attempts);
+    CHECK_FALSE(c.complete);
+    CHECK(c.recheck_in_ms == 0);  // the attempt's own timeout ends it
+    s.in.attempts[0].set_outcome(T);
+    s.in.attempts[0].set_elapsed_ms(100);
+    CHECK_FALSE(agent_evidence_complete(s.in, at_ms(1000), rtt, two_attempts).complete);
+    // The second attempt connects: OPEN, the first one's loss noted.
+    s.attempt(C, 40002, 1, 100).syn(40002, 100.5).synack(40002, 100.6);
+    CHECK(agent_evidence_complete(s.in, at_ms(102), rtt, two_attempts).complete);
+    const auto r = decide_port(s.in);
+    CHECK(r.verdict() == v1::OPEN);
+    CHECK(any_has(r.evidence().notes(), "loss: 1 of 2 attempts failed"));
+  }
+  SECTION("the SYN-ACK lost on the last attempt allowed: reply lost, decided") {
+    evidence_timing two_attempts;
+    two_attempts.attempts_allowed = 2;
+    auto s = scenario()
+                 .attempt(T, 40000, 100)
+                 .syn(40000, 0.5)
+                 .synack(40000, 0.6)
+                 .attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40002, 0, 100)
+                 .syn(40002, 100.5)
+                 .synack(40002, 100.6);
+    CHECK(agent_evidence_complete(s.in, at_ms(301), rtt, two_attempts).complete);
+  }
   SECTION("timed out, no SYN: late packets get the grace") {
     auto s = scenario().attempt(T, 40000, 2000);
     CHECK_FALSE(agent_evidence_complete(s.in, at_ms(2100), rtt).complete);
