@@ -39,23 +39,27 @@ std::vector<std::string> words(std::string_view s) {
   return out;
 }
 
-std::string escape(std::string_view text) {
+void append_unprintable(std::string& out, unsigned char c) {
   static constexpr char hex[] = "0123456789abcdef";
+  switch (c) {
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    default:
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+  }
+}
+
+std::string escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
+    } else if (!printable(c)) {
+      append_unprintable(out, c);
     } else {
       out += static_cast<char>(c);
     }

@@ -15,6 +15,10 @@ std::vector<std::string> words(std::string_view s);
 std::string quote(std::string_view text);
 /// Control and non-ASCII bytes escaped, no quotes.
 std::string escape(std::string_view text);
+/// Printable ASCII (0x20-0x7e): what escape() lets through as it is.
+constexpr bool printable(unsigned char c) { return c >= 0x20 && c < 0x7f; }
+/// Appends how escape() writes a byte that is not printable: \n, \r, \t or \xNN.
+void append_unprintable(std::string& out, unsigned char c);
 std::string lower(std::string_view s);
 bool starts_with_icase(std::string_view s, std::string_view prefix);
 /// Whether `v` holds `s`.

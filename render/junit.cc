@@ -58,7 +58,6 @@ bool agent_missing(const v1::Report& report) {
 }  // namespace
 
 std::string xml_escape(std::string_view text, bool keep_newlines) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {
@@ -68,17 +67,13 @@ std::string xml_escape(std::string_view text, bool keep_newlines) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
-      case '\n': out += keep_newlines ? "\n" : "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
       default:
-        if (c < 0x20 || c >= 0x7f) {
-          out += "\\x";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
+        if (c == '\n' && keep_newlines)
+          out += '\n';
+        else if (printable(c))
           out += static_cast<char>(c);
-        }
+        else
+          append_unprintable(out, c);  // as common/text.h's escape() writes it
     }
   }
   return out;
