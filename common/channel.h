@@ -9,6 +9,7 @@
 #include <asio/ssl/error.hpp>
 #include <asio/write.hpp>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
@@ -33,7 +34,10 @@ class message_channel {
   using clock = std::chrono::steady_clock;
 
   explicit message_channel(Stream& stream)
-      : stream_(stream), timer_(stream.get_executor()), deadline_(std::make_shared<deadline_state>()) {
+      : stream_(stream),
+        timer_(stream.get_executor()),
+        written_signal_(stream.get_executor(), clock::time_point::max()),
+        deadline_(std::make_shared<deadline_state>()) {
     deadline_->stream = &stream;
   }
   ~message_channel() {
@@ -79,15 +83,22 @@ class message_channel {
     }
   }
 
-  /// Queues a message; resolves when the queue (including it) has been
-  /// written, or on the first write error.
+  /// Queues a message; resolves when it has been written (and so has every
+  /// message queued before it), or on the first write error. Whoever finds
+  /// the queue idle writes it; the others wait for their own frame, so that a
+  /// caller may close the stream as soon as its last send resolves.
   asio::awaitable<std::error_code> send(const v1::Envelope& message) {
     std::string frame;
     std::string payload;
     if (!message.SerializeToString(&payload)) co_return errc::bad_message;
     if (auto ec = encode_frame(payload, frame)) co_return ec;
     queue_.push_back(std::move(frame));
-    if (writing_) co_return write_error_;
+    const std::uint64_t mine = ++queued_;
+    if (writing_) {
+      while (written_ < mine && !write_error_)
+        co_await written_signal_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      co_return write_error_;
+    }
     writing_ = true;
     while (!queue_.empty() && !write_error_) {
       std::string front = std::move(queue_.front());
@@ -95,6 +106,8 @@ class message_channel {
       auto [ec, n] =
           co_await asio::async_write(stream_, asio::buffer(front), asio::experimental::as_tuple(asio::use_awaitable));
       if (ec) write_error_ = ec;
+      ++written_;
+      written_signal_.cancel();  // wakes the waiting senders; each checks its own frame
     }
     writing_ = false;
     co_return write_error_;
@@ -112,10 +125,13 @@ class message_channel {
 
   Stream& stream_;
   asio::steady_timer timer_;
+  asio::steady_timer written_signal_;  ///< never expires; cancelled after each write
   std::shared_ptr<deadline_state> deadline_;
   frame_decoder decoder_;
   char read_buffer_[16 * 1024];
   std::deque<std::string> queue_;
+  std::uint64_t queued_ = 0;   ///< frames ever queued
+  std::uint64_t written_ = 0;  ///< frames ever written (or failed)
   bool writing_ = false;
   std::error_code write_error_;
 };
