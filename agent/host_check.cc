@@ -6,6 +6,7 @@
 
 #include "agent/listeners.h"
 #include "common/firewall_rule.h"
+#include "common/net.h"
 #include "common/ports.h"
 #include "common/protocol.h"
 #include "common/text.h"
@@ -191,8 +192,7 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
       for (const auto& note : svc->notes) notes.push_back("services: " + note);
     }
     const bool no_listener = ev.listeners_size() == 0;
-    const std::string who =
-        no_listener || ev.listeners(0).process().empty() ? std::string("a process") : ev.listeners(0).process();
+    const std::string who = no_listener ? std::string("a process") : listener_owner(ev.listeners(0));
     if (action == fw_action::drop || action == fw_action::reject) {
       c.set_verdict(action == fw_action::drop ? v1::DROPPED_BY_HOST_FIREWALL : v1::REJECTED_BY_HOST_FIREWALL);
       c.set_summary(std::string("the host firewall ") + (action == fw_action::drop ? "drops" : "rejects") +

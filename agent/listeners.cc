@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <unordered_set>
 
 #include "common/text.h"
@@ -390,6 +392,9 @@ sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, s
           if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_SKV6ONLY && attr.nla_len > NLA_HDRLEN &&
               msg.idiag_family == AF_INET6)
             s.v6_only = payload[at + NLA_HDRLEN] != 0;
+          if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_CGROUP_ID &&
+              attr.nla_len >= NLA_HDRLEN + sizeof(std::uint64_t))
+            std::memcpy(&s.cgroup_id, payload.data() + at + NLA_HDRLEN, sizeof s.cgroup_id);
           at += NLA_ALIGN(attr.nla_len);
         }
         out.push_back(std::move(s));
@@ -525,6 +530,34 @@ std::unordered_map<std::uint64_t, socket_owner> find_socket_owners(const std::ve
   return owners;
 }
 
+std::string cgroup2_mount(std::string_view mounts) {
+  for (auto line : split(mounts, '\n')) {
+    const auto fields = words(line);  // device mountpoint type options...
+    if (fields.size() >= 3 && fields[2] == "cgroup2") return fields[1];
+  }
+  return {};
+}
+
+std::unordered_map<std::uint64_t, std::string> cgroup_paths_by_id(const std::string& root,
+                                                                  const std::vector<std::uint64_t>& ids) {
+  std::unordered_map<std::uint64_t, std::string> found;
+  std::unordered_set<std::uint64_t> wanted(ids.begin(), ids.end());
+  wanted.erase(0);
+  if (wanted.empty()) return found;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path base(root);
+  struct stat st {};
+  if (::stat(root.c_str(), &st) == 0 && wanted.contains(st.st_ino)) found[st.st_ino] = "/";
+  for (fs::recursive_directory_iterator it(base, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end && found.size() < wanted.size(); it.increment(ec)) {
+    if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
+    if (::stat(it->path().c_str(), &st) != 0 || !wanted.contains(st.st_ino)) continue;
+    found[st.st_ino] = "/" + it->path().lexically_relative(base).string();
+  }
+  return found;
+}
+
 std::vector<v1::Listener> find_listeners(const std::vector<std::uint16_t>& ports, const listener_options& options) {
   auto sockets = read_listening_sockets(options);
   if (!ports.empty()) {
@@ -541,6 +574,16 @@ std::vector<v1::Listener> find_listeners(const std::vector<std::uint16_t>& ports
   inodes.reserve(sockets.size());
   for (const auto& s : sockets) inodes.push_back(s.inode);
   const auto owners = find_socket_owners(inodes, options.proc_root);
+  // A socket whose process we may not look into: its unit from its cgroup.
+  std::vector<std::uint64_t> unowned_cgroups;
+  for (const auto& s : sockets)
+    if (!owners.contains(s.inode) && s.cgroup_id != 0) unowned_cgroups.push_back(s.cgroup_id);
+  std::unordered_map<std::uint64_t, std::string> cgroups;
+  if (!unowned_cgroups.empty()) {
+    auto root = options.cgroup_root;
+    if (root.empty()) root = cgroup2_mount(read_file("/proc/self/mounts").value_or(""));
+    if (!root.empty()) cgroups = cgroup_paths_by_id(root, unowned_cgroups);
+  }
 
   std::vector<v1::Listener> listeners;
   listeners.reserve(sockets.size());
@@ -554,6 +597,8 @@ std::vector<v1::Listener> find_listeners(const std::vector<std::uint16_t>& ports
       l.set_pid(it->second.pid);
       l.set_process(it->second.process);
       l.set_unit(it->second.unit.unit);
+    } else if (auto c = cgroups.find(s.cgroup_id); c != cgroups.end()) {
+      l.set_unit(unit_from_cgroup_path(c->second).unit);
     }
     listeners.push_back(std::move(l));
   }

@@ -38,6 +38,11 @@ struct listening_socket {
   std::uint16_t port = 0;
   std::uint64_t inode = 0;      ///< 0 for a socket without inode (rare: orphaned)
   std::optional<bool> v6_only;  ///< IPV6_V6ONLY when the source says (sock_diag); IPv4: false
+  /// The cgroup of the process that made the socket (sock_diag's
+  /// INET_DIAG_CGROUP_ID, Linux 5.7+): the inode of its directory in the
+  /// cgroup2 tree; 0 when unknown. Names the unit of a listener whose process
+  /// this agent may not look into (another user's, without CAP_SYS_PTRACE).
+  std::uint64_t cgroup_id = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -102,7 +107,8 @@ struct sock_diag_status {
 
 /// Parses one datagram of an inet_diag dump reply (struct nlmsghdr stream of
 /// SOCK_DIAG_BY_FAMILY / NLMSG_DONE / NLMSG_ERROR) and appends its LISTEN
-/// sockets, with v6_only from the INET_DIAG_SKV6ONLY attribute when present.
+/// sockets, with v6_only from the INET_DIAG_SKV6ONLY attribute and cgroup_id
+/// from INET_DIAG_CGROUP_ID when present.
 sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, std::vector<listening_socket>& out);
 
 // ---------------------------------------------------------------------------
@@ -131,7 +137,19 @@ struct listener_options {
   /// Ask the kernel over netlink first (this process's network namespace);
   /// false reads only <proc_root>/net/tcp{,6}.
   bool use_sock_diag = true;
+  /// The cgroup2 mount, walked to turn a socket's cgroup id into its path;
+  /// empty: where /proc/self/mounts has it (/sys/fs/cgroup, or
+  /// /sys/fs/cgroup/unified on a hybrid host).
+  std::string cgroup_root;
 };
+
+/// The first cgroup2 mount point in /proc/mounts content; empty when none.
+std::string cgroup2_mount(std::string_view mounts);
+
+/// The paths (relative to `root`, "/system.slice/nginx.service") of the
+/// cgroup directories whose inode is one of `ids`; walks the tree once.
+std::unordered_map<std::uint64_t, std::string> cgroup_paths_by_id(const std::string& root,
+                                                                  const std::vector<std::uint64_t>& ids);
 
 /// Every LISTEN socket, IPv4 and IPv6, from sock_diag or /proc/net. A family
 /// netlink cannot dump is read from /proc instead; a missing file (no IPv6) is

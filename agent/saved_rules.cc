@@ -1,10 +1,10 @@
 #include "agent/saved_rules.h"
 #include "agent/host_files.h"
 #include "agent/run_program.h"
+#include "common/text.h"
 
 #include <unistd.h>
 
-#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -18,31 +18,47 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-/// Loads nft scripts into a throwaway network namespace and lists the result.
+/// The script run in the throwaway namespace: loads each file, then lists the
+/// result as JSON and as text, split by a marker line. A file nft refuses is
+/// named on stdout (run_program keeps no stderr).
+constexpr const char* load_script =
+    "for f do\n"
+    "  if ! m=$(nft -f \"$f\" 2>&1); then\n"
+    "    printf 'dropspot-load-failed %s: %s\\n' \"$f\" \"$(printf '%s\\n' \"$m\" | head -n 1)\"; exit 0\n"
+    "  fi\n"
+    "done\n"
+    "nft -j list ruleset && echo && echo '#--dropspot-text--' && nft -a list ruleset\n";
+
+/// Loads nft scripts into a network namespace of their own and lists the
+/// result. As root: `unshare --net`. As the packaged unit's user: a user
+/// namespace too, where it is root (RestrictNamespaces=user net in the unit);
+/// the host's rules are never touched either way.
 bool load_nft(const std::vector<std::string>& paths, std::chrono::milliseconds timeout, std::string& json,
               std::string& text, std::string& error) {
-  static std::atomic<unsigned> counter{0};
-  const std::string ns = "dropspot-saved-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  if (!run_program({"ip", "netns", "add", ns}, timeout, error)) return false;
-  bool ok = true;
-  for (const auto& p : paths)
-    if (!run_program({"ip", "netns", "exec", ns, "nft", "-f", p}, timeout, error)) {
-      error = p + ": nft -f failed (" + error + ")";
-      ok = false;
-      break;
-    }
-  if (ok) {
-    auto j = run_program({"ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"}, timeout, error);
-    auto t = run_program({"ip", "netns", "exec", ns, "nft", "-a", "list", "ruleset"}, timeout, error);
-    ok = j && t;
-    if (ok) {
-      json = *j;
-      text = *t;
-    }
+  std::vector<std::string> argv{"unshare"};
+  if (::geteuid() != 0) argv.insert(argv.end(), {"--user", "--map-root-user"});
+  argv.insert(argv.end(), {"--net", "--", "sh", "-c", load_script, "sh"});
+  argv.insert(argv.end(), paths.begin(), paths.end());
+  auto out = run_program(argv, timeout, error);
+  if (!out) {
+    error = "could not load them in a network namespace of their own (" + error +
+            (::geteuid() != 0 ? "; are unprivileged user namespaces disabled?)" : ")");
+    return false;
   }
-  std::string ignored;
-  run_program({"ip", "netns", "del", ns}, timeout, ignored);
-  return ok;
+  constexpr std::string_view failed = "dropspot-load-failed ";
+  if (out->rfind(failed, 0) == 0) {
+    error = "nft -f " + escape(trim(std::string_view(*out).substr(failed.size(), 300)));
+    return false;
+  }
+  constexpr std::string_view marker = "\n#--dropspot-text--\n";
+  const auto split = out->find(marker);
+  if (split == std::string::npos) {
+    error = "nft list ruleset printed no result";
+    return false;
+  }
+  json = out->substr(0, split);
+  text = out->substr(split + marker.size());
+  return true;
 }
 
 }  // namespace
@@ -112,8 +128,8 @@ saved_rules read_saved_rules(const saved_rules_options& options) {
   }
   std::string json, text;
   if (!nft_paths.empty()) {
-    std::string error = "needs root to load them in a network namespace";
-    if (!options.use_netns || ::geteuid() != 0 || !load_nft(nft_paths, options.timeout, json, text, error)) {
+    std::string error = "loading them is switched off";
+    if (!options.use_netns || !load_nft(nft_paths, options.timeout, json, text, error)) {
       notes.push_back("saved nft rules not compared: " + error);
       // without the nft part the comparison would be wrong: drop those sources
       std::vector<std::string> kept;

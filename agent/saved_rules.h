@@ -7,10 +7,12 @@
 // ip6tables (iptables-services). `--saved-rules FILE` replaces that list
 // (each file is nft syntax or iptables-save format, told apart by content).
 //
-// An nft script is loaded exactly as nft would at boot: in a throwaway network
-// namespace (`ip netns add`, `ip netns exec NS nft -f FILE`, `nft -j list
-// ruleset` there, `ip netns del`), which needs root; without it the file is
-// reported as not compared. iptables-save files are parsed directly.
+// An nft script is loaded exactly as nft would at boot, in a network namespace
+// of its own (`unshare --net`, `nft -f FILE`, `nft -j list ruleset` there);
+// not as root, inside a user namespace too (`unshare --user --map-root-user`),
+// where the packaged unit's user is root of nothing but that namespace. Where
+// neither works the file is reported as not compared, with the reason.
+// iptables-save files are parsed directly.
 //
 // compare_saved is pure: the live verdict against the saved one, per port.
 #include <chrono>

@@ -82,7 +82,8 @@ struct diag {
       auto s = mgr.state(l->unit());
       if (!s || !s->found()) continue;
       const auto name = s->name.empty() ? l->unit() : s->name;
-      fact(name + " (pid " + std::to_string(l->pid()) + " " + l->process() + "): " + s->describe());
+      fact(name + (l->pid() ? " (pid " + std::to_string(l->pid()) + " " + l->process() + ")" : std::string()) + ": " +
+           s->describe());
       if (s->active() && !s->enabled() && !s->unit_file_state.empty() && s->unit_file_state != "transient") {
         fact(name + " runs but is not enabled at boot (" + s->unit_file_state + "): port " + n +
              " will be closed after a reboot");

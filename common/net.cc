@@ -33,6 +33,12 @@ std::string host_port(std::string_view address, std::uint32_t port) {
   return a + ":" + std::to_string(port);
 }
 
+std::string listener_owner(const v1::Listener& listener) {
+  if (!listener.process().empty()) return listener.process();
+  if (!listener.unit().empty()) return listener.unit();
+  return "a process";
+}
+
 bool listener_accepts(const v1::Listener& listener, std::string_view destination) {
   const auto bound = normalize_address(listener.address());
   const auto dst = normalize_address(destination);

@@ -35,6 +35,11 @@ std::string host_port(std::string_view address, std::uint32_t port);
 /// reaches :: and the same address. An empty or "*" bound address accepts
 /// everything; an unknown destination is reached by all but loopback sockets.
 /// The port is not compared.
+/// Who a listener is, in one word: its process's name; else its systemd unit
+/// (the agent may name the unit from the socket's cgroup without being
+/// allowed to look into another user's process); else "a process".
+std::string listener_owner(const v1::Listener& listener);
+
 bool listener_accepts(const v1::Listener& listener, std::string_view destination);
 bool listener_accepts(const v1::Listener& listener, const asio::ip::address& destination);
 

@@ -27,7 +27,7 @@ root="$TMP/root"
 dpkg-deb -x "$deb" "$root"
 for f in usr/bin/agent usr/bin/prober; do check "$f installed, executable" test -x "$root/$f"; done
 for f in usr/lib/systemd/system/dropspot-agent.service usr/share/man/man8/agent.8 usr/share/man/man1/prober.1 \
-  usr/share/doc/dropspot/agent.md usr/share/doc/dropspot/ci.md; do
+  usr/share/doc/dropspot/agent.md usr/share/doc/dropspot/ci.md usr/lib/sysusers.d/dropspot.conf; do
   check "$f installed" test -s "$root/$f"
 done
 check "agent --help runs from the package" bash -c "'$root/usr/bin/agent' --help | grep -q -- --pcap-dir"
@@ -37,7 +37,8 @@ check "agent token from the package prints a token only on stdout" \
   bash -c "test \$('$root/usr/bin/agent' token 2>/dev/null | wc -l) -eq 1"
 check "postinst is executable" bash -c "dpkg-deb -e '$deb' '$TMP/control' && test -x '$TMP/control/postinst'"
 unit="$root/usr/lib/systemd/system/dropspot-agent.service"
-for k in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \
+check "sysusers.d: the system user dropspot" grep -q '^u dropspot ' "$root/usr/lib/sysusers.d/dropspot.conf"
+for k in User=dropspot SupplementaryGroups=systemd-journal "RestrictNamespaces=user net" NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \
   "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE" \
   "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE"; do
   check "unit: $k" grep -qx "$k" "$unit"

@@ -226,8 +226,7 @@ v1::PortReport decide_port(const port_input& in) {
   }
   if (j.verdict == v1::OPEN && lv.fit == listener_view::accepts) {
     const auto& l = *lv.accepting.front();
-    j.summary += ", " + (l.process().empty() ? std::string("a process") : l.process()) + " on " +
-                 host_port(l.address().empty() ? "*" : l.address(), in.port);
+    j.summary += ", " + listener_owner(l) + " on " + host_port(l.address().empty() ? "*" : l.address(), in.port);
   }
   hsts_note(in, notes);
 

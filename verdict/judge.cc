@@ -86,10 +86,8 @@ judged judge_host_side(const port_input& in, const matching& m, const flow& f, c
     switch (lv.fit) {
       case listener_view::accepts:
         j.verdict = v1::REJECTED_BY_HOST_FIREWALL;
-        j.summary =
-            "SYNs arrive and " +
-            (lv.accepting.front()->process().empty() ? std::string("a process") : lv.accepting.front()->process()) +
-            " listens, yet a reset answers: a firewall reject rule";
+        j.summary = "SYNs arrive and " + listener_owner(*lv.accepting.front()) +
+                    " listens, yet a reset answers: a firewall reject rule";
         if (!in.firewall.empty()) j.summary += ": " + in.firewall.front();
         return j;
       case listener_view::elsewhere:

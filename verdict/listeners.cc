@@ -25,10 +25,10 @@ listener_view check_listeners(const port_input& in, const std::string& destinati
 
 /// "nginx (pid 812, nginx.service) on 127.0.0.1:80".
 std::string describe_listener(const v1::Listener& l, std::uint32_t port) {
-  std::string s = l.process().empty() ? "a process" : l.process();
+  std::string s = listener_owner(l);
   std::string extra;
   if (l.pid() != 0) extra = "pid " + num(l.pid());
-  if (!l.unit().empty()) extra += (extra.empty() ? "" : ", ") + l.unit();
+  if (!l.unit().empty() && l.unit() != s) extra += (extra.empty() ? "" : ", ") + l.unit();
   if (!extra.empty()) s += " (" + extra + ")";
   s += " on " + host_port(l.address().empty() ? "*" : l.address(), l.port() ? l.port() : port);
   if (l.v6_only()) s += " (IPv6 only)";
@@ -49,7 +49,7 @@ std::string wrong_address_summary(const listener_view& lv, std::uint32_t port, c
   std::vector<std::string> names;
   std::string where;
   for (const auto* l : lv.other) {
-    const std::string name = l->process().empty() ? "a process" : l->process();
+    const std::string name = listener_owner(*l);
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     where += (where.empty() ? "" : ", ") + host_port(l->address().empty() ? "*" : l->address(), port);
   }

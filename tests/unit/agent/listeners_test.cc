@@ -6,6 +6,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -656,4 +657,53 @@ TEST_CASE("listeners: /proc/net and sock_diag agree on non-trivial addresses") {
     CHECK(by_proc[i].pid() == by_diag[i].pid());
     CHECK(by_proc[i].v6_only() == by_diag[i].v6_only());
   }
+}
+
+TEST_CASE("listeners: sock_diag's cgroup id is read, and names a cgroup directory by its inode") {
+  // INET_DIAG_CGROUP_ID: a u64 after the header.
+  std::vector<std::uint8_t> attribute(NLA_ALIGN(NLA_HDRLEN + sizeof(std::uint64_t)), 0);
+  nlattr attr{};
+  attr.nla_len = NLA_HDRLEN + sizeof(std::uint64_t);
+  attr.nla_type = INET_DIAG_CGROUP_ID;
+  std::memcpy(attribute.data(), &attr, sizeof attr);
+  const std::uint64_t id = 0x1234567890ULL;
+  std::memcpy(attribute.data() + NLA_HDRLEN, &id, sizeof id);
+  std::vector<std::uint8_t> datagram;
+  const auto msg = diag_message(AF_INET, 0x0A, "0.0.0.0", 80, 4242);
+  append_message(datagram, SOCK_DIAG_BY_FAMILY, &msg, sizeof msg, attribute);
+  std::vector<listening_socket> out;
+  CHECK(parse_sock_diag_reply(datagram, out).state == sock_diag_status::more);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].cgroup_id == id);
+  // Cut short (a u32): ignored, not read past.
+  attribute.resize(NLA_ALIGN(NLA_HDRLEN + 4));
+  attr.nla_len = NLA_HDRLEN + 4;
+  std::memcpy(attribute.data(), &attr, sizeof attr);
+  datagram.clear();
+  append_message(datagram, SOCK_DIAG_BY_FAMILY, &msg, sizeof msg, attribute);
+  out.clear();
+  CHECK(parse_sock_diag_reply(datagram, out).state == sock_diag_status::more);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].cgroup_id == 0);
+
+  // A tree like /sys/fs/cgroup: found by inode, path relative to the root.
+  const auto root = std::filesystem::temp_directory_path() / ("dropspot-cgroup-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(root / "system.slice" / "nginx.service");
+  std::filesystem::create_directories(root / "user.slice");
+  struct stat st {};
+  REQUIRE(::stat((root / "system.slice" / "nginx.service").c_str(), &st) == 0);
+  const auto found = cgroup_paths_by_id(root.string(), {st.st_ino, 0, 999999999999ULL});
+  REQUIRE(found.size() == 1);
+  CHECK(found.at(st.st_ino) == "/system.slice/nginx.service");
+  CHECK(unit_from_cgroup_path(found.at(st.st_ino)).unit == "nginx.service");
+  CHECK(cgroup_paths_by_id(root.string(), {}).empty());
+  std::filesystem::remove_all(root);
+}
+
+TEST_CASE("listeners: the cgroup2 mount, unified or hybrid") {
+  CHECK(cgroup2_mount("sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n") == "/sys/fs/cgroup");
+  CHECK(cgroup2_mount("tmpfs /sys/fs/cgroup tmpfs ro 0 0\ncgroup /sys/fs/cgroup/systemd cgroup rw,name=systemd 0 0\n"
+                      "cgroup /sys/fs/cgroup/unified cgroup2 rw 0 0\n") == "/sys/fs/cgroup/unified");
+  CHECK(cgroup2_mount("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n").empty());
+  CHECK(cgroup2_mount("").empty());
 }

@@ -105,8 +105,9 @@ TEST_CASE("saved rules read from a root: nft loaded in a throwaway namespace, ip
   saved_rules_options options;
   options.root = data + "/host/debian";
   auto saved = read_saved_rules(options);
-  if (::geteuid() != 0) {
-    // without root the nft script cannot be loaded: said, and left out of the comparison
+  if (::geteuid() != 0 && !saved.notes.empty()) {
+    // not root and no user namespace here: the nft script cannot be loaded;
+    // said, and left out of the comparison
     CHECK(saved.sources == std::vector<std::string>{"/etc/iptables/rules.v4"});
     REQUIRE(saved.notes.size() == 1);
     CHECK(saved.notes[0].find("saved nft rules not compared") == 0);

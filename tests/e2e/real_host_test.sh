@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# End to end on a real host: Debian 12 booted with its own systemd in the
+# lab's server namespace (scripts/realhost.sh), the project's .deb installed
+# with dpkg and its unit started by that systemd, Debian's nginx and sshd,
+# ufw and firewalld as their own tools set them up. The prober runs in the
+# client namespace across the router. Nothing on the host side is ours but
+# the package: what the agent says is what a user's host would say.
+# usage: real_host_test.sh BUILD_DIR
+source "$(dirname "$0")/lib.sh"
+BUILD=$(cd "$1" && pwd)
+e2e_setup "$BUILD/bin"
+RH="$E2E_ROOT/scripts/realhost.sh"
+SERVER=$(lab addr server 4)
+SERVER6=$(lab addr server 6)
+HOST_PID=""
+
+stop_host() {
+  if [ -n "$HOST_PID" ]; then "$RH" stop "$HOST_PID" || true; fi
+  HOST_PID=""
+}
+trap 'stop_host; e2e_cleanup' EXIT
+host() { "$RH" exec "$HOST_PID" "$@"; }
+
+# The package as a user gets it.
+mkdir -p "$TMPD/deb"
+(cd "$TMPD" && cpack -G DEB --config "$BUILD/CPackConfig.cmake" -B "$TMPD/deb" >"$TMPD/cpack.log" 2>&1) ||
+  { cat "$TMPD/cpack.log"; exit 1; }
+rm -rf "$TMPD/deb/_CPack_Packages"
+
+# boot_host: a fresh host (the image as cached), the .deb installed, a token
+# made, the packaged unit enabled and started; TOKEN_FILE holds its token.
+boot_host() {
+  stop_host
+  local out
+  out=$(REALHOST_BIND="$TMPD/deb:/mnt/dropspot" REALHOST_LOG="$TMPD/host.log" "$RH" boot "$(lab ns server)" dshost)
+  HOST_PID=$(sed -n 's/^PID=\([0-9]*\).*/\1/p' <<<"$out")
+  "$RH" wait "$HOST_PID" 60
+  host sh -c 'dpkg -i /mnt/dropspot/dropspot_*.deb' >"$TMPD/dpkg.log" 2>&1 || { cat "$TMPD/dpkg.log"; return 1; }
+  host sh -c 'agent token | install -D -m 600 /dev/stdin /etc/dropspot/token'
+  host cat /etc/dropspot/token >"$TOKEN_FILE"
+  host systemctl enable --now dropspot-agent 2>/dev/null
+  lab wait-listen server 7411 10 || { host journalctl -u dropspot-agent --no-pager | tail -n 20; return 1; }
+}
+
+# probe NAME ARGS...: the prober from the client, JSON in TMPD/NAME.json.
+probe() {
+  local name=$1
+  shift
+  prober_json "$TMPD/$name.json" --token-file "$TOKEN_FILE" --timeout 1s "$@"
+}
+verdict() { jq -r --argjson p "$2" '.ports[] | select(.port == $p) | .verdict' "$TMPD/$1.json"; }
+# said FILE PORT REGEX: the port's summary, evidence or advice says it.
+said() {
+  jq -e --argjson p "$2" --arg re "$3" '.ports[] | select(.port == $p) |
+    [.summary, (.evidence | .. | strings?), (.advice[]? // empty)] | map(select(test($re))) | length > 0' \
+    "$TMPD/$1.json" >/dev/null || {
+    echo "    port $2 of $1.json does not say /$3/:" >&2
+    jq -c --argjson p "$2" '.ports[] | select(.port == $p) | {verdict, summary, evidence}' "$TMPD/$1.json" | head -c 1500 >&2
+    echo >&2
+    return 1
+  }
+}
+no_note() { # no_note FILE REGEX: no note anywhere in the report matches
+  ! jq -e --arg re "$2" '[.. | strings? | select(test($re))] | length > 0' "$TMPD/$1.json" >/dev/null ||
+    { echo "    $1.json says /$2/ somewhere" >&2; return 1; }
+}
+
+boot_host
+check "the packaged unit runs the agent" test "$(host systemctl is-active dropspot-agent)" = active
+
+# 1. A clean host: nginx and sshd as Debian starts them.
+probe clean --target "$SERVER" --ports 22,80
+check "clean: 22 OPEN" test "$(verdict clean 22)" = OPEN
+check "clean: 80 OPEN" test "$(verdict clean 80)" = OPEN
+check "clean: the agent took part" jq_is "$TMPD/clean.json" .agent.status CONNECTED
+check "clean: no middlebox note" no_note clean 'MSS|middlebox|rewritten'
+check "clean: no source missing" no_note clean 'not read|missing|unknown'
+
+check "clean: the saved rules (Debian's /etc/nftables.conf) were compared" no_note clean 'not compared'
+agent_groups=$(host ps -o user=,supgrp= -C agent)
+check "the agent runs as the system user dropspot, in systemd-journal ($agent_groups)" \
+  grep -Eq '^dropspot .*systemd-journal' <<<"$agent_groups"
+
+# 2. nginx stopped: the unit's state, read by the packaged unit's user.
+host systemctl stop nginx
+probe stopped --target "$SERVER6" --ports 80
+check "stopped (v6): 80 NO_LISTENER" test "$(verdict stopped 80)" = NO_LISTENER
+check "stopped: nginx.service is inactive" said stopped 80 'nginx\.service is inactive'
+
+# 3. nginx failed to start (a broken configuration): failed, with the
+#    journal's line that says why.
+echo 'server { listen 80; bogus_directive on; }' | host tee /etc/nginx/sites-enabled/broken >/dev/null
+host systemctl restart nginx 2>/dev/null || true
+probe failed --target "$SERVER" --ports 80
+check "failed: 80 NO_LISTENER" test "$(verdict failed 80)" = NO_LISTENER
+check "failed: nginx.service failed" said failed 80 'nginx\.service (is )?failed'
+check "failed: the journal's reason (nginx's own message)" said failed 80 'unknown directive .bogus_directive'
+host rm /etc/nginx/sites-enabled/broken
+host systemctl reset-failed nginx
+
+# 4. nginx runs but is not enabled at boot: OPEN, and said.
+host systemctl start nginx
+host systemctl disable --quiet nginx 2>/dev/null
+probe disabled --target "$SERVER" --ports 80
+check "not enabled: 80 OPEN" test "$(verdict disabled 80)" = OPEN
+check "not enabled: said (the listener's unit from its socket's cgroup: nginx is root's, the agent not)" \
+  said disabled 80 'nginx\.service runs but is not enabled at boot'
+check "not enabled: the summary names the unit that listens" said disabled 80 'nginx\.service on 0\.0\.0\.0:80' 
+host systemctl enable --quiet nginx 2>/dev/null
+
+e2e_finish
