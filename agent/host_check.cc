@@ -52,8 +52,17 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
     auto saved = diagnose(host.saved.rules, pkt);
     if (v.firewall.inspected) v.saved = compare_saved(v.firewall, saved, pkt.port, host.saved.sources);
   }
-  for (const auto& rule : v.firewall.blocked)
+  // A rule the firewall manager made is changed through the manager (ufw
+  // allow, firewall-cmd): an nft or iptables command would be undone by its
+  // next reload. Others get the command that removes them.
+  const bool ufw_made = host.system.firewall == firewall_manager::ufw && !v.firewall.blocked.empty() &&
+                        v.firewall.blocked.front().rfind("ufw ", 0) == 0;
+  for (const auto& rule : v.firewall.blocked) {
+    const bool firewalld_made =
+        host.system.firewall == firewall_manager::firewalld && rule.rfind("table inet firewalld ", 0) == 0;
+    if (ufw_made || firewalld_made) continue;
     if (auto fix = firewall_fix_command(rule, pkt.port); !fix.empty()) add_unique(v.advice, fix);
+  }
   if (!v.firewall.blocked.empty() || (v.zone && !v.zone->allowed)) {
     if (host.system.firewall == firewall_manager::firewalld || host.system.firewall == firewall_manager::ufw) {
       auto zone = v.zone ? v.zone->zone : std::string();
@@ -77,7 +86,10 @@ host_snapshot read_host(const host_options& options) {
   so.root = options.root;
   so.files = options.saved_rules;
   so.timeout = options.timeout;
-  if (!h.firewalld) h.saved = read_saved_rules(so);
+  // firewalld and ufw load their own configuration at boot (both compared
+  // elsewhere or consistent by construction); /etc/nftables.conf and
+  // iptables-persistent's files are not what such a host boots with.
+  if (!h.firewalld && (!h.system.ufw_active || !so.files.empty())) h.saved = read_saved_rules(so);
   h.listeners = find_listeners({});
   h.configs = read_daemon_configs(options.root);
   h.installed = installed_daemons(options.root);

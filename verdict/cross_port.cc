@@ -62,6 +62,13 @@ std::vector<std::string> cross_port_notes(const v1::Report& report) {
 
   // Transit drops: all ports, or some while others reach the server.
   std::vector<std::uint16_t> transit, reached, host_fw, intercepted;
+  // Host-firewall ports whose evidence names no rule (the agent could not read
+  // the rules, or none explains the drop): the guess below is for those only.
+  std::vector<std::uint16_t> host_fw_unnamed;
+  for (const auto& p : report.ports())
+    if ((p.verdict() == v1::DROPPED_BY_HOST_FIREWALL || p.verdict() == v1::REJECTED_BY_HOST_FIREWALL) &&
+        p.evidence().firewall().empty())
+      host_fw_unnamed.push_back(static_cast<std::uint16_t>(p.port()));
   for (const auto& [port, v] : by_port) {
     const auto p = static_cast<std::uint16_t>(port);
     if (in_transit(v)) transit.push_back(p);
@@ -93,7 +100,7 @@ std::vector<std::string> cross_port_notes(const v1::Report& report) {
                       " do: the path works, so a packet filter in front of the server (the provider's filter / "
                       "security group) passes only some ports");
   }
-  if (host_fw.size() >= 2)
+  if (host_fw.size() >= 2 && !host_fw_unnamed.empty())
     notes.push_back("the server's firewall blocks ports " + list(host_fw) +
                     ": probably a default-deny policy; check nft list ruleset / firewall-cmd --list-all, and save "
                     "rules added at runtime or they vanish at reboot");

@@ -23,6 +23,9 @@ firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& pac
     auto f = evaluate(*snap.nft, packet);
     const auto family = f.family;
     const auto table = f.table;
+    // Where ufw made the rule, its own words first: what `ufw status` shows.
+    const auto ufw = ufw_rule_name(f, has_ufw_chains(*snap.nft));
+    if (!ufw.empty()) out.blocked.push_back(ufw);
     if (add(std::move(f))) {
       // a rule of an iptables-nft table: quote the iptables line too
       const auto& ipt = packet.v6 ? snap.iptables_nft_v6 : snap.iptables_nft_v4;

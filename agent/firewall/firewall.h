@@ -12,7 +12,11 @@
 // order; jump/goto/return; accept ends a base chain only, drop and reject end
 // everything; a chain without verdict ends with its policy. An expression the
 // evaluator does not know makes its rule "may match": the rule is assumed to
-// match and the finding says so in its notes, never silently.
+// match and the finding says so in its notes, never silently (only for rules
+// that may apply: a doubt about a rule a later match rules out is not said).
+// iptables-nft's `xt` extensions are judged from nft's translation of the
+// rule (judge_xt in internal.h). Where ufw made the rules, the blocking one is
+// also named in ufw's words (ufw_rule_name).
 //
 // The parsers and evaluators are pure; only read_firewall touches the system.
 #include <asio/ip/address.hpp>
@@ -94,6 +98,14 @@ std::map<std::string, std::string> parse_nft_handles(std::string_view text);
 
 /// What the nftables ruleset does with the packet.
 fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet);
+
+/// Whether ufw made the ruleset (its chains ufw-user-input, ufw6-user-input).
+bool has_ufw_chains(const nft_ruleset& rules);
+/// What the blocking finding is in ufw's words, when ufw made the rule:
+/// "ufw default deny incoming" (INPUT's drop policy), "ufw deny 8080/tcp",
+/// "ufw reject from 192.0.2.0/24 to any port 80 proto tcp", a ufw limit; empty
+/// otherwise.
+std::string ufw_rule_name(const fw_finding& finding, bool ufw_chains);
 
 // ---------------------------------------------------------------------------
 // iptables

@@ -45,6 +45,23 @@ std::string render_left(const json& l);
 std::string render_expr(const json& e);
 std::string chain_key(std::string_view family, std::string_view table, std::string_view chain);
 
+/// What an iptables extension in an iptables-nft rule (nft's `xt` expression,
+/// opaque in the JSON) does with a first SYN.
+enum class xt_effect {
+  matches,    ///< the match holds for the SYN
+  no_match,   ///< it does not: the rule does not apply
+  no_effect,  ///< a comment or a LOG/NFLOG target: the rule goes on
+  rejects,    ///< the REJECT target
+  unknown,    ///< cannot tell: the rule "may match"
+};
+/// Judged from the text nft translated the rule to (`nft -a list ruleset`):
+/// conntrack/state ("ct state related,established": a first SYN is new;
+/// "ct status dnat": it has no status yet), addrtype ("fib daddr type local":
+/// a SYN to this host), icmp/icmp6 (never a TCP packet), rt (an IPv6 routing
+/// header: a SYN has none), limit (assumed under
+/// its rate). Where nft printed no translation ("xt match recent"): unknown.
+xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text);
+
 }  // namespace dropspot::agent::firewall_detail
 
 namespace dropspot::agent {

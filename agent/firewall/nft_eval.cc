@@ -28,6 +28,11 @@ struct nft_eval {
     auto n = (current ? rule_name(*current) + ": " : std::string()) + what;
     if (std::find(notes.begin(), notes.end(), n) == notes.end()) notes.push_back(n);
   }
+  /// Doubts of the rule being evaluated ("assumed to match"): said only when
+  /// the rule may apply; one that a later expression rules out (udp dport
+  /// 5353 for a TCP SYN) leaves no note.
+  std::vector<std::string> doubts;
+  void doubt(const std::string& what) { doubts.push_back(what); }
 
   /// The elements of a set reference: inline {"set":[...]}, "@name", a single value.
   const json* elements(const json& right, json& scratch) const {
@@ -64,7 +69,7 @@ struct nft_eval {
       auto lo = number(field(v, "range")[0]), hi = number(field(v, "range")[1]);
       if (lo && hi) return (port >= *lo && port <= *hi) ? tri::yes : tri::no;
     }
-    note("a port value dropspot does not understand (" + v.dump() + "): assumed to match");
+    doubt("a port value dropspot does not understand (" + v.dump() + "): assumed to match");
     return tri::maybe;
   }
 
@@ -82,7 +87,7 @@ struct nft_eval {
       auto lo = parse_address(range[0].get<std::string>()), hi = parse_address(range[1].get<std::string>());
       if (lo && hi) return in_range(a, *lo, *hi) ? tri::yes : tri::no;
     }
-    note("an address value dropspot does not understand (" + v.dump() + "): assumed to match");
+    doubt("an address value dropspot does not understand (" + v.dump() + "): assumed to match");
     return tri::maybe;
   }
 
@@ -101,7 +106,7 @@ struct nft_eval {
     json scratch;
     const json* elems = elements(right, scratch);
     if (!elems) {
-      note("set " + right.dump() + " not found: assumed to match");
+      doubt("set " + right.dump() + " not found: assumed to match");
       return tri::maybe;
     }
     tri out = tri::no;
@@ -142,7 +147,7 @@ struct nft_eval {
               note("matches the source address; for any remote source taken as not matching");
               return op == "!=" ? tri::yes : tri::no;
             }
-            note("matches the destination address, unknown here: assumed to match");
+            doubt("matches the destination address, unknown here: assumed to match");
             return tri::maybe;
           }
           if (!eq_like) return tri::maybe;
@@ -160,7 +165,7 @@ struct nft_eval {
           if (op == ">=") return port >= *n ? tri::yes : tri::no;
         }
         if (field == "sport") {
-          note("matches the client's source port, unknown: assumed to match");
+          doubt("matches the client's source port, unknown: assumed to match");
           return tri::maybe;
         }
         if (field == "flags") return flags_match(op, tcp_syn, right);
@@ -194,7 +199,7 @@ struct nft_eval {
         if (pkt.in_interface.empty()) {
           auto is_lo = any_of(right, [&](const json& e) { return string_is("lo", e); });
           if (is_lo == tri::yes) return apply_op(tri::no);  // remote traffic never arrives on lo
-          note("matches the input interface, unknown here: assumed to match");
+          doubt("matches the input interface, unknown here: assumed to match");
           return tri::maybe;
         }
         return apply_op(any_of(right, [&](const json& e) { return string_is(pkt.in_interface, e); }));
@@ -226,7 +231,7 @@ struct nft_eval {
       if (key == "direction")
         return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "original" ? tri::yes : tri::no; }));
     }
-    note("an expression dropspot does not evaluate (" + render_left(left) + "): the rule may match");
+    doubt("an expression dropspot does not evaluate (" + render_left(left) + "): the rule may match");
     return tri::maybe;
   }
 
@@ -257,7 +262,7 @@ struct nft_eval {
   tri flags_match(const std::string& op, std::uint64_t value, const json& right) {
     auto bits = flag_bits(right);
     if (!bits) {
-      note("tcp flags value dropspot does not understand: assumed to match");
+      doubt("tcp flags value dropspot does not understand: assumed to match");
       return tri::maybe;
     }
     if (op == "in") return (value & *bits) ? tri::yes : tri::no;
@@ -281,7 +286,17 @@ struct nft_eval {
     return r;
   }
 
+  /// A rule's result, with its doubts said when it may apply.
   rule_result run_rule(const nft_rule_rec& rule) {
+    doubts.clear();
+    auto r = run_rule_expressions(rule);
+    if (r.matched != tri::no)
+      for (const auto& d : doubts) note(d);
+    doubts.clear();
+    return r;
+  }
+
+  rule_result run_rule_expressions(const nft_rule_rec& rule) {
     current = &rule;
     rule_result r;
     for (const auto& e : rule.expr) {
@@ -302,7 +317,7 @@ struct nft_eval {
         json scratch;
         const json* elems = elements(field(val, "data"), scratch);
         if (!elems) {
-          note("verdict map " + field(val, "data").dump() + " not found: the rule may match");
+          doubt("verdict map " + field(val, "data").dump() + " not found: the rule may match");
           return {tri::maybe, {}, {}};
         }
         for (const auto& pair : *elems) {
@@ -320,17 +335,26 @@ struct nft_eval {
                  k == "continue") {
         return verdict_of(e, r);
       } else if (k == "queue") {
-        note("queues packets to a userspace program: its verdict is unknown");
+        doubt("queues packets to a userspace program: its verdict is unknown");
         return {tri::maybe, "accept", {}};
       } else if (k == "xt") {
-        if (val.is_object() && val.value("name", std::string()) == "comment") continue;
-        note("an iptables extension dropspot does not evaluate (" + render_expr(e) + "): the rule may match");
-        r.matched = tri::maybe;
+        const auto type = val.is_object() ? val.value("type", std::string()) : std::string();
+        const auto name = val.is_object() ? val.value("name", std::string()) : std::string();
+        switch (judge_xt(type, name, rule.text)) {
+          case xt_effect::matches:
+          case xt_effect::no_effect: break;
+          case xt_effect::no_match: return {tri::no, {}, {}};
+          case xt_effect::rejects: return verdict_of(json{{"reject", nullptr}}, r);
+          case xt_effect::unknown:
+            doubt("an iptables extension dropspot does not evaluate (" + render_expr(e) + "): the rule may match");
+            r.matched = tri::maybe;
+            break;
+        }
       } else if (k == "counter" || k == "log" || k == "limit" || k == "mangle" || k == "notrack" || k == "set" ||
                  k == "ct helper" || k == "quota" || k == "meter" || k == "comment") {
         // statements that leave the verdict alone (a limit is assumed under its rate)
       } else {
-        note("a statement dropspot does not evaluate (" + k + "): the rule may match");
+        doubt("a statement dropspot does not evaluate (" + k + "): the rule may match");
         r.matched = tri::maybe;
       }
     }

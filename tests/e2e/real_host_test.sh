@@ -108,4 +108,25 @@ check "not enabled: said (the listener's unit from its socket's cgroup: nginx is
 check "not enabled: the summary names the unit that listens" said disabled 80 'nginx\.service on 0\.0\.0\.0:80' 
 host systemctl enable --quiet nginx 2>/dev/null
 
+# 5. ufw as a VPS owner sets it up: deny by default, ssh and the agent's
+#    port allowed, one port denied by name. (nothing listens on 8080)
+host sh -c 'ufw default deny incoming && ufw allow 22/tcp && ufw allow 7411/tcp && ufw deny 8080/tcp &&
+  ufw --force enable' >/dev/null
+for family in 4 6; do
+  if [ $family = 4 ]; then target=$SERVER; else target=$SERVER6; fi
+  r=ufw$family
+  probe $r --target "$target" --ports 22,80,8080
+  check "ufw v$family: 22 OPEN" test "$(verdict $r 22)" = OPEN
+  check "ufw v$family: 80 DROPPED_BY_HOST_FIREWALL" test "$(verdict $r 80)" = DROPPED_BY_HOST_FIREWALL
+  check "ufw v$family: 80 names ufw's default policy" said $r 80 '^ufw default deny incoming'
+  check "ufw v$family: 80 advice is ufw's own" said $r 80 '^ufw allow 80/tcp$'
+  check "ufw v$family: one firewall command, not nft's or iptables' (ufw would undo them)" jq_is "$TMPD/$r.json" \
+    '[.ports[] | select(.port == 80) | .advice[] | select(test("^(nft|iptables|ip6tables|ufw|firewall-cmd) "))] | length' 1
+  check "ufw v$family: 8080 names the ufw rule" said $r 8080 '^ufw deny 8080/tcp$'
+  check "ufw v$family: no 'may match' (ufw's conntrack rules are evaluated)" no_note $r 'may match'
+  check "ufw v$family: no drift claimed (ufw loads its own rules at boot)" no_note $r 'saved rules|someone changed'
+  check "ufw v$family: no guess about a default-deny policy where the rules are named" no_note $r 'probably a default-deny'
+done
+host ufw --force disable >/dev/null
+
 e2e_finish

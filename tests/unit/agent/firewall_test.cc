@@ -277,3 +277,84 @@ TEST_CASE("nft: ingress and prerouting filter chains come before input; nat chai
   CHECK(nat.notes.empty());
   CHECK(evaluate(rs, v6("2001:db8:1::2", 8101)).action == fw_action::accept);  // an ip table
 }
+
+// Recorded on a Debian 12 booted in the lab (scripts/realhost.sh) after
+// `ufw default deny incoming; ufw allow 22/tcp; ufw allow 7411/tcp;
+// ufw deny 8080/tcp; ufw --force enable`: nft -j / nft -a list ruleset,
+// iptables-save and ip6tables-save (iptables-nft, ufw 0.36.2).
+TEST_CASE("ufw: its default policy and its rules are named as ufw names them; its conntrack rules are evaluated") {
+  firewall_snapshot snap;
+  snap.nft = nft_fixture("ufw_nft");
+  snap.iptables_nft_v4 = ipt_fixture("ufw_iptables.txt");
+  snap.iptables_nft_v6 = ipt_fixture("ufw_ip6tables.txt");
+  REQUIRE(has_ufw_chains(*snap.nft));
+  const auto no_maybe = [](const firewall_diagnosis& d) {
+    for (const auto& n : d.notes)
+      if (n.find("may match") != std::string::npos) return false;
+    return true;
+  };
+
+  auto closed = diagnose(snap, v4("198.51.100.2", 80));
+  CHECK(closed.action == fw_action::drop);
+  REQUIRE(closed.blocked.size() >= 2);
+  CHECK(closed.blocked[0].rfind("ufw default deny incoming", 0) == 0);
+  CHECK(closed.blocked[1] == "table ip filter chain INPUT policy drop");
+  CHECK(no_maybe(closed));  // ct state related,established (xt conntrack) does not hold for a first SYN
+
+  auto allowed = diagnose(snap, v4("198.51.100.2", 22));
+  CHECK(allowed.action == fw_action::accept);
+  CHECK(allowed.blocked.empty());
+  CHECK(no_maybe(allowed));
+
+  auto denied = diagnose(snap, v4("198.51.100.2", 8080));
+  CHECK(denied.action == fw_action::drop);
+  REQUIRE_FALSE(denied.blocked.empty());
+  CHECK(denied.blocked[0] == "ufw deny 8080/tcp");
+  CHECK(denied.blocked[1].find("chain ufw-user-input") != std::string::npos);
+
+  auto closed6 = diagnose(snap, v6("2001:db8:1::2", 80));
+  CHECK(closed6.action == fw_action::drop);
+  REQUIRE_FALSE(closed6.blocked.empty());
+  CHECK(closed6.blocked[0].rfind("ufw default deny incoming", 0) == 0);
+  CHECK(diagnose(snap, v6("2001:db8:1::2", 22)).action == fw_action::accept);
+  CHECK(diagnose(snap, v6("2001:db8:1::2", 8080)).blocked.at(0) == "ufw deny 8080/tcp");
+
+  // Doubts of rules that cannot apply are not said: with the destination
+  // unknown, ufw's mDNS rule (ip daddr 224.0.0.251 udp dport 5353) is ruled
+  // out by its udp match, so its address match leaves no note.
+  auto anywhere = v4("198.51.100.2", 80);
+  anywhere.destination.reset();
+  auto d = diagnose(snap, anywhere);
+  for (const auto& n : d.notes) CHECK(n.find("224.0.0.251") == std::string::npos);
+  CHECK(d.blocked.at(0).rfind("ufw default deny incoming", 0) == 0);
+
+  // Without ufw's chains nothing is renamed.
+  auto lab = nft_fixture("nft_lab");
+  CHECK_FALSE(has_ufw_chains(lab));
+}
+
+TEST_CASE("ufw_rule_name: rules of ufw's user chains in ufw's words") {
+  fw_finding f;
+  f.action = fw_action::reject;
+  f.family = "ip";
+  f.chain = "ufw-user-input";
+  f.rule =
+      "table ip filter chain ufw-user-input handle 9: ip saddr 192.0.2.0/24 tcp dport 80 counter packets 0 bytes 0 "
+      "reject";
+  CHECK(ufw_rule_name(f, true) == "ufw reject from 192.0.2.0/24 to any port 80 proto tcp");
+  CHECK(ufw_rule_name(f, false).empty());
+  f.family = "ip6";
+  f.chain = "ufw6-user-input";
+  f.action = fw_action::drop;
+  f.rule = "table ip6 filter chain ufw6-user-input handle 9: ip6 saddr 2001:db8:1::/64 counter packets 0 bytes 0 drop";
+  CHECK(ufw_rule_name(f, true) == "ufw deny from 2001:db8:1::/64");
+  f.rule = "table ip6 filter chain ufw6-user-input handle 9: tcp dport { 80, 443 } counter packets 0 bytes 0 drop";
+  CHECK(ufw_rule_name(f, true) == "ufw deny 80,443/tcp");
+  f.chain = "ufw6-user-limit";
+  CHECK(ufw_rule_name(f, true).rfind("ufw limit", 0) == 0);
+  f.chain = "some-other-chain";
+  CHECK(ufw_rule_name(f, true).empty());
+  f.action = fw_action::accept;
+  f.chain = "ufw6-user-input";
+  CHECK(ufw_rule_name(f, true).empty());
+}

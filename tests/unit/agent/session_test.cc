@@ -3,6 +3,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/this_coro.hpp>
+#include <atomic>
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -227,10 +228,12 @@ TEST_CASE("session: finish_agent_session returns only after the receiver ended (
 namespace {
 
 /// Host facts that take `delay` to read (or throw), naming each port.
-agent::session_services slow_host_facts(std::chrono::milliseconds delay, bool fail = false) {
+agent::session_services slow_host_facts(std::chrono::milliseconds delay, bool fail = false,
+                                        std::shared_ptr<std::atomic<bool>> finished = nullptr) {
   agent::session_services services;
-  services.host_facts = [delay, fail](const asio::ip::address&, const std::vector<std::uint16_t>& ports) {
+  services.host_facts = [delay, fail, finished](const asio::ip::address&, const std::vector<std::uint16_t>& ports) {
     std::this_thread::sleep_for(delay);
+    if (finished) *finished = true;
     if (fail) throw std::runtime_error("nft: out of memory");
     return [ports](const std::map<std::uint16_t, std::string>&) {
       std::vector<v1::PortFacts> out;
@@ -258,7 +261,8 @@ TEST_CASE("session: host facts slower than the probes still reach the summary wi
 }
 
 TEST_CASE("session: host facts past the grace: the summary comes without them and says why") {
-  fixture f(2000ms, slow_host_facts(1500ms), 100ms);
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  fixture f(2000ms, slow_host_facts(1500ms, false, finished), 100ms);
   const auto t0 = std::chrono::steady_clock::now();
   auto s = f.open(good_token);
   REQUIRE(s.info.status() == v1::AgentInfo::CONNECTED);
@@ -267,9 +271,12 @@ TEST_CASE("session: host facts past the grace: the summary comes without them an
   CHECK(f.summary->ports_size() == 0);
   CHECK(f.summary->host_facts_missing() ==
         "reading the host (firewall, services) took longer than 100ms after the probes ended");
-  // the reading thread still holds work: let it end before the fixture goes
+  // The reading thread posts its result when it ends: the io_context must
+  // outlive that (a fixed 2 s let the thread outlive it on a loaded machine
+  // and crash a later test). Wait for the end, then let the post land.
   f.io.restart();
-  f.io.run_for(2s);
+  while (!*finished) f.io.run_for(20ms);
+  f.io.run_for(500ms);
 }
 
 TEST_CASE("session: host facts that fail: the summary says why") {

@@ -521,6 +521,18 @@ v1::Report report_of(std::vector<std::pair<std::uint32_t, v1::Verdict>> ports, b
 }  // namespace
 
 TEST_CASE("cross-port notes") {
+  SECTION("several ports blocked by the host firewall: a default-deny guess only where no rule is named") {
+    const auto guess = [](const std::vector<std::string>& notes) {
+      return std::count_if(notes.begin(), notes.end(),
+                           [](const std::string& n) { return n.find("probably a default-deny") != std::string::npos; });
+    };
+    auto report = report_of({{80, v1::DROPPED_BY_HOST_FIREWALL}, {8080, v1::DROPPED_BY_HOST_FIREWALL}});
+    CHECK(guess(cross_port_notes(report)) == 1);
+    report.mutable_ports(0)->mutable_evidence()->add_firewall("ufw default deny incoming");
+    CHECK(guess(cross_port_notes(report)) == 1);  // 8080 still unexplained
+    report.mutable_ports(1)->mutable_evidence()->add_firewall("ufw deny 8080/tcp");
+    CHECK(guess(cross_port_notes(report)) == 0);  // each names its rule: no guess
+  }
   SECTION("25 dropped in transit while 587 reaches the server: OP25B") {
     auto notes = cross_port_notes(report_of({{25, v1::DROPPED_IN_TRANSIT}, {587, v1::OPEN}, {465, v1::NO_LISTENER}}));
     CHECK(any_has(notes, "port 25 never reaches the server while 465,587 does"));

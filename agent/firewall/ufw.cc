@@ -1,0 +1,59 @@
+// ufw's rules as ufw names them: the user reads `ufw status`, not the chains
+// ufw generates.
+#include "agent/firewall/internal.h"
+#include "common/text.h"
+
+namespace dropspot::agent {
+
+namespace {
+
+/// The word or {set} after `key` in an nft rule's text; empty when absent.
+std::string value_after(std::string_view text, std::string_view key) {
+  const auto at = text.find(key);
+  if (at == std::string_view::npos) return {};
+  auto rest = text.substr(at + key.size());
+  if (!rest.empty() && rest.front() == '{') {
+    const auto end = rest.find('}');
+    if (end == std::string_view::npos) return {};
+    std::string out;
+    for (auto v : split(rest.substr(1, end - 1), ',')) out += (out.empty() ? "" : ",") + std::string(trim(v));
+    return out;
+  }
+  return std::string(rest.substr(0, rest.find(' ')));
+}
+
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+}  // namespace
+
+bool has_ufw_chains(const nft_ruleset& rules) {
+  for (const auto& [key, c] : rules.get().chains)
+    if (c.name == "ufw-user-input" || c.name == "ufw6-user-input") return true;
+  return false;
+}
+
+std::string ufw_rule_name(const fw_finding& f, bool ufw_chains) {
+  if (!ufw_chains || !f.blocks()) return {};
+  const bool v6 = f.family == "ip6";
+  if ((f.chain == "INPUT") && ends_with(f.rule, " policy drop"))
+    return "ufw default deny incoming (no ufw rule allows the port: `ufw status verbose`)";
+  if (f.chain == (v6 ? "ufw6-reject-input" : "ufw-reject-input"))
+    return "ufw default reject incoming (no ufw rule allows the port: `ufw status verbose`)";
+  if (f.chain == (v6 ? "ufw6-user-limit" : "ufw-user-limit"))
+    return "ufw limit: more than 6 new connections from this address within 30 s (`ufw status verbose`)";
+  if (f.chain != (v6 ? "ufw6-user-input" : "ufw-user-input")) return {};
+  const auto colon = f.rule.find(": ");
+  const std::string_view text =
+      colon == std::string::npos ? std::string_view() : std::string_view(f.rule).substr(colon + 2);
+  const auto port = value_after(text, "tcp dport ");
+  const auto from = value_after(text, v6 ? "ip6 saddr " : "ip saddr ");
+  const std::string action = f.action == fw_action::reject ? "reject" : "deny";
+  if (port.empty() && from.empty()) return {};
+  if (from.empty()) return "ufw " + action + " " + port + "/tcp";
+  if (port.empty()) return "ufw " + action + " from " + from;
+  return "ufw " + action + " from " + from + " to any port " + port + " proto tcp";
+}
+
+}  // namespace dropspot::agent

@@ -1,0 +1,80 @@
+// iptables extensions inside nft rules (iptables-nft): judged for a first SYN
+// from the text nft translates them to.
+#include <algorithm>
+
+#include "agent/firewall/internal.h"
+#include "common/text.h"
+
+namespace dropspot::agent::firewall_detail {
+
+namespace {
+
+/// The values after `key` in a rule's text ("ct state related,established",
+/// "ct state { new, untracked }", "fib daddr type != local"): nothing when the
+/// key is absent. `negated` is set for "!=".
+std::optional<std::vector<std::string>> values_after(std::string_view text, std::string_view key, bool& negated) {
+  const auto at = text.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  auto rest = text.substr(at + key.size());
+  negated = false;
+  if (rest.rfind("!= ", 0) == 0) {
+    negated = true;
+    rest.remove_prefix(3);
+  } else if (rest.rfind("== ", 0) == 0) {
+    rest.remove_prefix(3);
+  }
+  std::string_view list;
+  if (!rest.empty() && rest.front() == '{') {
+    const auto end = rest.find('}');
+    if (end == std::string_view::npos) return std::nullopt;
+    list = rest.substr(1, end - 1);
+  } else {
+    list = rest.substr(0, rest.find(' '));
+  }
+  std::vector<std::string> out;
+  for (auto v : split(list, ',')) {
+    v = trim(v);
+    if (!v.empty()) out.emplace_back(v);
+  }
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
+xt_effect from_set(const std::optional<std::vector<std::string>>& values, bool negated,
+                   std::initializer_list<std::string_view> true_for_the_syn) {
+  bool hit = false;
+  for (const auto& v : *values)
+    hit = hit || std::find(true_for_the_syn.begin(), true_for_the_syn.end(), v) != true_for_the_syn.end();
+  return hit != negated ? xt_effect::matches : xt_effect::no_match;
+}
+
+}  // namespace
+
+xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text) {
+  bool negated = false;
+  if (type == "target") {
+    if (name == "LOG" || name == "NFLOG") return xt_effect::no_effect;
+    if (name == "REJECT") return xt_effect::rejects;
+    return xt_effect::unknown;
+  }
+  if (name == "comment") return xt_effect::no_effect;
+  if (name == "limit") return xt_effect::matches;                     // as nft's own limit: assumed under its rate
+  if (name == "icmp" || name == "icmp6") return xt_effect::no_match;  // a TCP SYN is no ICMP
+  if (name == "rt") return xt_effect::no_match;  // IPv6 routing header (ufw drops type 0): a SYN carries none
+  if (name == "conntrack" || name == "state") {
+    // A first SYN: conntrack state new, no status bit (not DNATed, not yet
+    // confirmed or seen a reply), direction original.
+    if (auto states = values_after(rule_text, "ct state ", negated)) return from_set(states, negated, {"new"});
+    if (auto status = values_after(rule_text, "ct status ", negated)) return from_set(status, negated, {});
+    return xt_effect::unknown;
+  }
+  if (name == "addrtype") {
+    // To one of this host's own addresses, from a remote unicast one.
+    if (auto t = values_after(rule_text, "fib daddr type ", negated)) return from_set(t, negated, {"local"});
+    if (auto t = values_after(rule_text, "fib saddr type ", negated)) return from_set(t, negated, {"unicast"});
+    return xt_effect::unknown;
+  }
+  return xt_effect::unknown;
+}
+
+}  // namespace dropspot::agent::firewall_detail
