@@ -245,6 +245,20 @@ bool service_covers(const firewalld_config& cfg, const std::string& name, std::u
   return false;
 }
 
+/// The service is exactly the port: its ports are that port alone (TCP, and
+/// maybe UDP), no includes. Advice names only such a service: one that also
+/// opens other ports (RH-Satellite-6 lists 8080 among a dozen) is not it.
+bool service_is_exactly(const firewalld_config& cfg, const std::string& name, std::uint16_t port) {
+  auto it = cfg.services.find(name);
+  if (it == cfg.services.end() || !it->second.includes.empty() || it->second.ports.empty()) return false;
+  bool tcp = false;
+  for (const auto& p : it->second.ports) {
+    if (p.low != port || p.high != port) return false;
+    tcp = tcp || p.protocol == "tcp";
+  }
+  return tcp;
+}
+
 }  // namespace
 
 fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std::optional<asio::ip::address>& source_in,
@@ -254,18 +268,15 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
   auto source = source_in;
   if (source && source->is_v6() && source->to_v6().is_v4_mapped())
     source = asio::ip::make_address_v4(asio::ip::v4_mapped, source->to_v6());
-  // a service that opens the port, for the advice (the common names first)
-  for (const char* preferred : {"ssh", "smtp", "smtp-submission", "smtps", "http", "https"})
-    if (service_covers(cfg, preferred, port)) {
-      v.service_for_port = preferred;
+  // The service for the advice: a well-known one that is exactly the port.
+  // Any other (jenkins is exactly 8080/tcp) would name a program the user may
+  // not run: --add-port then.
+  for (const char* known :
+       {"ssh", "smtp", "smtp-submission", "smtps", "http", "https", "imap", "imaps", "pop3", "pop3s"})
+    if (service_is_exactly(cfg, known, port)) {
+      v.service_for_port = known;
       break;
     }
-  if (v.service_for_port.empty())
-    for (const auto& [name, s] : cfg.services)
-      if (service_covers(cfg, name, port)) {
-        v.service_for_port = name;
-        break;
-      }
 
   // the zone: by source, by interface, else the default zone
   const fwd_zone* zone = nullptr;

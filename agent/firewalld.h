@@ -90,7 +90,8 @@ struct fwd_verdict {
   std::string zone;
   std::string why;  ///< "zone public allows service http (80/tcp)", "zone public (target default) does not allow
                     ///< 8080/tcp: rejected"
-  /// A service whose ports cover the port (for --add-service advice), "" none.
+  /// A service that is exactly the port (its ports are that port alone, no
+  /// includes; for --add-service advice), "" none: then --add-port.
   std::string service_for_port;
 };
 

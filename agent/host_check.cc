@@ -48,6 +48,9 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
                 "): someone changed the live rules (" + v.firewall.blocked.front() + ")";
     else if (!live_blocks && v.firewall.inspected && !v.zone->allowed)
       v.saved = "allowed now, not saved: gone after reboot or firewall-cmd --reload: " + v.zone->why;
+    // The zone is what the user changes: it leads the firewall evidence, the
+    // nft rule firewalld generated follows.
+    if (live_blocks && !v.zone->allowed) v.firewall.blocked.insert(v.firewall.blocked.begin(), v.zone->why);
   } else if (host.saved.found()) {
     auto saved = diagnose(host.saved.rules, pkt);
     if (v.firewall.inspected) v.saved = compare_saved(v.firewall, saved, pkt.port, host.saved.sources);
@@ -133,7 +136,7 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
     for (const auto& rule : v.firewall.blocked) f.add_firewall(rule);
     if (!v.saved.empty()) f.add_saved_rules(v.saved);
     std::vector<std::string> notes;
-    if (v.zone) notes.push_back(v.zone->why);
+    if (v.zone && !contains(v.firewall.blocked, v.zone->why)) notes.push_back(v.zone->why);
     add_notes(notes, v.firewall.notes, "firewall: ");
     add_notes(notes, host.saved.notes, "saved rules: ");
     auto s = services.find(port);

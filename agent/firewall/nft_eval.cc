@@ -34,6 +34,20 @@ struct nft_eval {
   std::vector<std::string> doubts;
   void doubt(const std::string& what) { doubts.push_back(what); }
 
+  /// Whether any rule does DNAT (nft's dnat statement or iptables' DNAT target).
+  std::optional<bool> dnat_seen;
+  bool has_dnat() {
+    if (!dnat_seen) {
+      dnat_seen = false;
+      for (const auto& r : rs.rules)
+        for (const auto& e : r.expr)
+          if (e.is_object() && (e.contains("dnat") || (e.contains("xt") && field(e, "xt").is_object() &&
+                                                       field(e, "xt").value("name", std::string()) == "DNAT")))
+            dnat_seen = true;
+    }
+    return *dnat_seen;
+  }
+
   /// The elements of a set reference: inline {"set":[...]}, "@name", a single value.
   const json* elements(const json& right, json& scratch) const {
     if (right.is_object() && right.contains("set")) return &field(right, "set");
@@ -213,6 +227,14 @@ struct nft_eval {
       if (f.value("result", std::string()) == "type" && f.contains("flags") &&
           field(f, "flags").dump().find("daddr") != std::string::npos)
         return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "local" ? tri::yes : tri::no; }));
+      // The reverse path filter (firewalld's rpfilter, `fib saddr . iif oif
+      // missing drop`): is there a route back to the source through the
+      // interface the SYN came in on? For a remote source with the host's
+      // usual routes (the agent talks to the prober over them), there is: a
+      // lookup that finds an interface is not "missing" (false in nft's JSON).
+      if ((f.value("result", std::string()) == "oif" || f.value("result", std::string()) == "oifname") &&
+          field(f, "flags").dump().find("saddr") != std::string::npos && right.is_boolean())
+        return apply_op(right.get<bool>() ? tri::yes : tri::no);
     }
     if (left.is_object() && left.contains("ct")) {
       auto key = field(left, "ct").value("key", std::string());
@@ -230,6 +252,18 @@ struct nft_eval {
       }
       if (key == "direction")
         return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "original" ? tri::yes : tri::no; }));
+      if (key == "status") {
+        // A first SYN's entry has no status bit yet (not confirmed, no reply
+        // seen, not assured), and is DNATed only where a rule does DNAT.
+        return apply_op(any_of(right, [&](const json& e) {
+          const auto& v = unwrap(e);
+          if (v == "dnat" && has_dnat()) {
+            doubt("ct status dnat: a DNAT rule of this ruleset may have rewritten the SYN: assumed to match");
+            return tri::maybe;
+          }
+          return tri::no;
+        }));
+      }
     }
     doubt("an expression dropspot does not evaluate (" + render_left(left) + "): the rule may match");
     return tri::maybe;

@@ -61,8 +61,12 @@ said() {
   }
 }
 no_note() { # no_note FILE REGEX: no note anywhere in the report matches
-  ! jq -e --arg re "$2" '[.. | strings? | select(test($re))] | length > 0' "$TMPD/$1.json" >/dev/null ||
-    { echo "    $1.json says /$2/ somewhere" >&2; return 1; }
+  local found
+  found=$(jq -r --arg re "$2" '[.. | strings? | select(test($re))] | unique | .[]' "$TMPD/$1.json")
+  [ -z "$found" ] && return 0
+  echo "    $1.json says /$2/:" >&2
+  head -c 1500 <<<"$found" | sed 's/^/      /' >&2
+  return 1
 }
 
 boot_host
@@ -128,5 +132,32 @@ for family in 4 6; do
   check "ufw v$family: no guess about a default-deny policy where the rules are named" no_note $r 'probably a default-deny'
 done
 host ufw --force disable >/dev/null
+
+# 6. firewalld on a fresh boot: the default zone public (ssh, dhcpv6-client),
+#    the agent's port added permanently as agent.md says.
+boot_host
+host systemctl start firewalld
+host sh -c 'firewall-cmd -q --permanent --add-port=7411/tcp && firewall-cmd -q --reload'
+fw_first() { jq -r --argjson p "$2" '.ports[] | select(.port == $p) | .evidence.firewall[0] // ""' "$TMPD/$1.json"; }
+for family in 4 6; do
+  if [ $family = 4 ]; then target=$SERVER; else target=$SERVER6; fi
+  r=firewalld$family
+  probe $r --target "$target" --ports 22,80,8080
+  check "firewalld v$family: 22 OPEN" test "$(verdict $r 22)" = OPEN
+  check "firewalld v$family: 80 REJECTED_BY_HOST_FIREWALL" test "$(verdict $r 80)" = REJECTED_BY_HOST_FIREWALL
+  check "firewalld v$family: the zone leads the firewall evidence" \
+    grep -q '^firewalld zone public (default zone.*does not allow 80/tcp' <<<"$(fw_first $r 80)"
+  check "firewalld v$family: 80 advice names the http service" \
+    said $r 80 '^firewall-cmd --permanent --zone=public --add-service=http && firewall-cmd --reload$'
+  check "firewalld v$family: 8080 advice is the port, not a service that lists it" \
+    said $r 8080 '^firewall-cmd --permanent --zone=public --add-port=8080/tcp && firewall-cmd --reload$'
+  check "firewalld v$family: no 'may match' (ct status dnat: a first SYN is not DNATed)" no_note $r 'may match'
+  check "firewalld v$family: blocked now and permanently: no drift claimed" no_note $r 'not saved|someone changed'
+done
+# Opened at runtime only: open now, gone at the next reload: said.
+host firewall-cmd -q --add-service=http
+probe runtime --target "$SERVER" --ports 80
+check "firewalld runtime-only: 80 OPEN" test "$(verdict runtime 80)" = OPEN
+check "firewalld runtime-only: 'allowed now, not saved'" said runtime 80 '^allowed now, not saved'
 
 e2e_finish

@@ -358,3 +358,28 @@ TEST_CASE("ufw_rule_name: rules of ufw's user chains in ufw's words") {
   f.chain = "ufw6-user-input";
   CHECK(ufw_rule_name(f, true).empty());
 }
+
+// Recorded on a Debian 12 booted in the lab (scripts/realhost.sh): firewalld
+// 1.3.3 started with its default zone public (ssh, dhcpv6-client) and
+// `firewall-cmd --permanent --add-port=7411/tcp; firewall-cmd --reload`.
+TEST_CASE("firewalld's nft table: rpfilter and ct status dnat evaluated for a first SYN, the reject named") {
+  auto rs = nft_fixture("firewalld_nft");
+  const auto no_maybe = [](const fw_finding& f) {
+    for (const auto& n : f.notes)
+      if (n.find("may match") != std::string::npos || n.find("assumed") != std::string::npos) return false;
+    return true;
+  };
+  for (auto pkt : {v4("198.51.100.2", 80), v6("2001:db8:1::2", 80)}) {
+    INFO((pkt.v6 ? "IPv6" : "IPv4"));
+    auto f = evaluate(rs, pkt);
+    CHECK(f.action == fw_action::reject);
+    CHECK(f.table == "firewalld");
+    CHECK(no_maybe(f));
+  }
+  for (std::uint16_t open : {22, 7411}) {
+    auto f = evaluate(rs, v6("2001:db8:1::2", open));
+    CHECK(f.action == fw_action::accept);
+    CHECK(no_maybe(f));
+    CHECK(evaluate(rs, v4("198.51.100.2", open)).action == fw_action::accept);
+  }
+}

@@ -90,6 +90,10 @@ TEST_CASE("firewalld: the zone of the source or interface allows or rejects the 
   CHECK_FALSE(https.allowed);
   CHECK(https.action == "reject");
   CHECK(https.service_for_port == "https");
+  // Real firewalld services that list 8080 (RH-Satellite-6 among a dozen
+  // ports, jenkins alone): neither is named, --add-port is.
+  CHECK(evaluate(cfg, 8080, addr("203.0.113.5"), "eth0").service_for_port.empty());
+  CHECK(evaluate(cfg, 25, addr("203.0.113.5"), "eth0").service_for_port == "smtp");
   CHECK(https.why ==
         "firewalld zone public (interface eth0) does not allow 443/tcp (services: ssh dhcpv6-client "
         "cockpit http; ports: 8000-8010/tcp; target default: rejected)");
