@@ -60,11 +60,12 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
   // next reload. Others get the command that removes them.
   const bool ufw_made = host.system.firewall == firewall_manager::ufw && !v.firewall.blocked.empty() &&
                         v.firewall.blocked.front().rfind("ufw ", 0) == 0;
+  const bool reply_path = !v.firewall.blocked.empty() && v.firewall.blocked.front() == output_path_marker;
   for (const auto& rule : v.firewall.blocked) {
     const bool firewalld_made =
         host.system.firewall == firewall_manager::firewalld && rule.rfind("table inet firewalld ", 0) == 0;
     if (ufw_made || firewalld_made) continue;
-    if (auto fix = firewall_fix_command(rule, pkt.port); !fix.empty()) add_unique(v.advice, fix);
+    if (auto fix = firewall_fix_command(rule, pkt.port, reply_path); !fix.empty()) add_unique(v.advice, fix);
   }
   if (!v.firewall.blocked.empty() || (v.zone && !v.zone->allowed)) {
     if (host.system.firewall == firewall_manager::firewalld || host.system.firewall == firewall_manager::ufw) {

@@ -4,8 +4,9 @@
 
 namespace dropspot {
 
-std::string firewall_fix_command(const std::string& rule, std::uint16_t port) {
+std::string firewall_fix_command(const std::string& rule, std::uint16_t port, bool reply) {
   const auto p = std::to_string(port);
+  const std::string port_match = reply ? " tcp sport " : " tcp dport ";
   if (rule.rfind("table ", 0) == 0) {
     std::istringstream in(rule);
     std::string w_table, family, table, w_chain, chain, what, handle;
@@ -15,8 +16,7 @@ std::string firewall_fix_command(const std::string& rule, std::uint16_t port) {
       handle.pop_back();
       return "nft delete rule " + family + " " + table + " " + chain + " handle " + handle;
     }
-    if (what == "policy")
-      return "nft insert rule " + family + " " + table + " " + chain + " tcp dport " + p + " accept";
+    if (what == "policy") return "nft insert rule " + family + " " + table + " " + chain + port_match + p + " accept";
     return {};
   }
   auto colon = rule.find(": ");
@@ -25,7 +25,8 @@ std::string firewall_fix_command(const std::string& rule, std::uint16_t port) {
   if (tool != "iptables" && tool != "ip6tables" && tool != "iptables-legacy" && tool != "ip6tables-legacy") return {};
   const auto body = rule.substr(colon + 2);
   if (body.rfind("-A ", 0) == 0) return tool + " -D " + body.substr(3);
-  if (body.rfind("chain INPUT policy", 0) == 0) return tool + " -I INPUT -p tcp --dport " + p + " -j ACCEPT";
+  if (body.rfind("chain INPUT policy", 0) == 0 && !reply) return tool + " -I INPUT -p tcp --dport " + p + " -j ACCEPT";
+  if (body.rfind("chain OUTPUT policy", 0) == 0 && reply) return tool + " -I OUTPUT -p tcp --sport " + p + " -j ACCEPT";
   return {};
 }
 

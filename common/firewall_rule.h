@@ -16,7 +16,14 @@ namespace dropspot {
 ///       -> "iptables -D INPUT -p tcp -m tcp --dport 8082 -j DROP"
 ///   "iptables-legacy: chain INPUT policy DROP (...)"
 ///       -> "iptables-legacy -I INPUT -p tcp --dport 8081 -j ACCEPT"
+/// With `reply` (the rules follow output_path_marker: they drop the server's
+/// answer), a policy is passed with the server's port as source port
+/// ("tcp sport 8081 accept", "-I OUTPUT -p tcp --sport 8081 -j ACCEPT").
 /// Empty for anything else.
-std::string firewall_fix_command(const std::string& rule, std::uint16_t port);
+std::string firewall_fix_command(const std::string& rule, std::uint16_t port, bool reply = false);
+
+/// The first line of PortFacts.firewall when the SYN passes but a rule drops
+/// the server's reply on its way out; the rules that do it follow.
+inline constexpr const char* output_path_marker = "output path: the server's reply (SYN-ACK) is dropped on its way out";
 
 }  // namespace dropspot

@@ -114,8 +114,9 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       // manager (host_advice, first in the report): no generic list of every
       // manager's commands then, and no fix said twice.
       const bool host_knows = in.firewall_inspected && !in.host_advice.empty();
+      const bool reply_path = !in.firewall.empty() && in.firewall.front() == output_path_marker;
       for (const auto& rule : in.firewall)
-        if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port));
+        if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port), reply_path);
             !fix.empty() && std::find(in.host_advice.begin(), in.host_advice.end(), fix) == in.host_advice.end())
           a.push_back("remove the rule that blocks it (" + rule + "): " + fix);
       if (!in.firewall_inspected || in.firewall.empty())

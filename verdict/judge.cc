@@ -1,5 +1,6 @@
 // Per-attempt verdicts: what one attempt and its flow say (see decide_port in
 // verdict/verdict.h for the table).
+#include "common/firewall_rule.h"
 #include "verdict/internal.h"
 
 namespace dropspot::verdict_detail {
@@ -126,7 +127,10 @@ judged judge_host_side(const port_input& in, const matching& m, const flow& f, c
   }
   j.verdict = v1::DROPPED_BY_HOST_FIREWALL;
   j.summary = "SYNs arrive, nothing answers: a firewall rule on the server drops them";
-  if (!in.firewall.empty()) {
+  if (!in.firewall.empty() && in.firewall.front() == output_path_marker) {
+    j.summary = "SYNs arrive, nothing leaves: the server's firewall drops its reply on the way out" +
+                (in.firewall.size() > 1 ? ": " + in.firewall[1] : std::string());
+  } else if (!in.firewall.empty()) {
     j.summary = "SYNs arrive, nothing answers: the server's firewall drops them: " + in.firewall.front();
   } else if (in.firewall_inspected) {
     j.summary = "SYNs arrive, nothing answers, and no firewall rule explains it";

@@ -2,13 +2,20 @@
 #include "agent/firewall/firewall.h"
 #include "agent/run_program.h"
 
+#include <algorithm>
+
+#include "common/firewall_rule.h"
+
 namespace dropspot::agent {
 
 // ---------------------------------------------------------------------------
 // All sources
 // ---------------------------------------------------------------------------
 
-firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& packet) {
+namespace {
+
+/// One direction: the SYN on its way in, or its reply on its way out.
+firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet& packet) {
   firewall_diagnosis out;
   out.notes = snap.notes;
   auto add = [&](fw_finding f) {
@@ -42,6 +49,21 @@ firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& pac
     out.inspected = true;
     add(evaluate(*legacy, packet, packet.v6 ? "ip6tables-legacy" : "iptables-legacy"));
   }
+  return out;
+}
+
+}  // namespace
+
+firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& packet) {
+  auto in = diagnose_one(snap, packet);
+  if (!in.blocked.empty() || packet.reply) return in;
+  // The SYN passes: does its answer get out? A rule in the output path that
+  // drops the SYN-ACK looks, from outside, like one that drops the SYN.
+  auto out = diagnose_one(snap, packet.answer());
+  if (out.blocked.empty()) return in;
+  out.blocked.insert(out.blocked.begin(), std::string(output_path_marker));
+  for (auto& n : in.notes)
+    if (std::find(out.notes.begin(), out.notes.end(), n) == out.notes.end()) out.notes.push_back(std::move(n));
   return out;
 }
 

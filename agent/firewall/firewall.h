@@ -40,6 +40,17 @@ struct syn_packet {
   std::optional<asio::ip::address> destination;  ///< nothing: any local address
   std::uint16_t port = 0;                        ///< destination port
   std::string in_interface;                      ///< empty: unknown (never "lo": the source is remote)
+  /// The other direction: the server's SYN-ACK to that SYN, leaving through
+  /// the output and postrouting hooks (OUTPUT in iptables) on in_interface.
+  /// Addresses and ports keep their meaning (source: the prober's), conntrack
+  /// sees an established entry in the reply direction.
+  bool reply = false;
+  /// The same packet's answer (see `reply`).
+  syn_packet answer() const {
+    auto r = *this;
+    r.reply = true;
+    return r;
+  }
 };
 
 enum class fw_action {

@@ -22,6 +22,9 @@ enum class tri { no, yes, maybe };
 inline tri negate(tri t) { return t == tri::yes ? tri::no : t == tri::no ? tri::yes : tri::maybe; }
 
 constexpr std::uint64_t tcp_syn = 0x02;
+constexpr std::uint64_t tcp_ack = 0x10;
+/// The flags of the packet a syn_packet stands for: SYN, or SYN-ACK for its reply.
+inline std::uint64_t tcp_flags_of(const syn_packet& p) { return p.reply ? (tcp_syn | tcp_ack) : tcp_syn; }
 
 /// Chains entered in one evaluation at most (nft and iptables): jumps that fan
 /// out (two rules jumping to a chain that does the same, 32 deep) would
@@ -60,7 +63,9 @@ enum class xt_effect {
 /// a SYN to this host), icmp/icmp6 (never a TCP packet), rt (an IPv6 routing
 /// header: a SYN has none), limit (assumed under
 /// its rate). Where nft printed no translation ("xt match recent"): unknown.
-xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text);
+/// With `reply`, for the server's SYN-ACK instead: established, reply
+/// direction, to a remote unicast address.
+xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text, bool reply = false);
 
 }  // namespace dropspot::agent::firewall_detail
 

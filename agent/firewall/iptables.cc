@@ -119,13 +119,16 @@ struct ipt_eval {
       } else if (o == "-s" || o == "--source" || o == "-d" || o == "--destination") {
         const bool src = o == "-s" || o == "--source";
         auto list = value(i);
-        const auto& addr = src ? pkt.source : pkt.destination;
+        const bool remote = src != pkt.reply;  // the prober's address: the SYN's source, its reply's destination
+        const auto& addr = remote ? pkt.source : pkt.destination;
         if (!addr) {
-          if (src) {
-            note("matches the source address; for any remote source taken as not matching");
+          if (remote) {
+            note(pkt.reply ? "matches the destination address; for any remote destination taken as not matching"
+                           : "matches the source address; for any remote source taken as not matching");
             combine(tri::no);
           } else {
-            note("matches the destination address, unknown here: assumed to match");
+            note(std::string("matches the ") + (pkt.reply ? "source" : "destination") +
+                 " address, unknown here: assumed to match");
             neg = false;
             combine(tri::maybe);
           }
@@ -142,7 +145,10 @@ struct ipt_eval {
           }
         }
         combine(t);
-      } else if (o == "-i" || o == "--in-interface") {
+      } else if ((o == "-i" || o == "--in-interface") && pkt.reply) {
+        value(i);
+        combine(tri::no);  // a reply leaving this host came in on no interface
+      } else if (o == "-i" || o == "--in-interface" || ((o == "-o" || o == "--out-interface") && pkt.reply)) {
         auto name = value(i);
         std::string iface = pkt.in_interface;
         bool wildcard = !name.empty() && name.back() == '+';
@@ -151,7 +157,8 @@ struct ipt_eval {
           if (name == "lo") {
             combine(tri::no);
           } else {
-            note("matches the input interface, unknown here: assumed to match");
+            note(std::string("matches the ") + (pkt.reply ? "output" : "input") +
+                 " interface, unknown here: assumed to match");
             neg = false;
             combine(tri::maybe);
           }
@@ -168,30 +175,37 @@ struct ipt_eval {
           note("an iptables match dropspot does not evaluate (-m " + mod + "): the rule may match");
           combine(tri::maybe);
         }
-      } else if (o == "--dport" || o == "--destination-port") {
-        combine(port_in_spec(pkt.port, value(i)) ? tri::yes : tri::no);
-      } else if (o == "--dports" || o == "--destination-ports" || o == "--ports") {
+      } else if ((o == "--dport" || o == "--destination-port") != pkt.reply &&
+                 (o == "--dport" || o == "--destination-port" || o == "--sport" || o == "--source-port")) {
+        combine(port_in_spec(pkt.port, value(i)) ? tri::yes : tri::no);  // the server's port
+      } else if ((o == "--dports" || o == "--destination-ports") != pkt.reply &&
+                 (o == "--dports" || o == "--destination-ports" || o == "--sports" || o == "--source-ports")) {
         bool any = false;
         for (const auto& p : split_list(value(i))) any = any || port_in_spec(pkt.port, p);
         combine(any ? tri::yes : tri::no);
-      } else if (o == "--sport" || o == "--source-port" || o == "--sports" || o == "--source-ports") {
+      } else if (o == "--ports") {
+        bool any = false;
+        for (const auto& p : split_list(value(i))) any = any || port_in_spec(pkt.port, p);
+        combine(any ? tri::yes : tri::no);
+      } else if (o == "--sport" || o == "--source-port" || o == "--sports" || o == "--source-ports" || o == "--dport" ||
+                 o == "--destination-port" || o == "--dports" || o == "--destination-ports") {
         value(i);
         note("matches the client's source port, unknown: assumed to match");
         neg = false;
         combine(tri::maybe);
       } else if (o == "--ctstate" || o == "--state") {
         bool any = false;
-        for (const auto& s : split_list(value(i))) any = any || s == "NEW";
+        for (const auto& s : split_list(value(i))) any = any || s == (pkt.reply ? "ESTABLISHED" : "NEW");
         combine(any ? tri::yes : tri::no);
       } else if (o == "--syn") {
-        combine(tri::yes);
+        combine(pkt.reply ? tri::no : tri::yes);  // SYN set, ACK clear
       } else if (o == "--tcp-flags") {
         auto mask = ipt_flags(value(i));
         auto comp = ipt_flags(value(i));
-        combine(mask && comp ? ((tcp_syn & *mask) == *comp ? tri::yes : tri::no) : tri::maybe);
+        combine(mask && comp ? ((tcp_flags_of(pkt) & *mask) == *comp ? tri::yes : tri::no) : tri::maybe);
       } else if (o == "--dst-type") {
         auto t = value(i);
-        combine(t == "LOCAL" ? tri::yes : tri::no);
+        combine(t == (pkt.reply ? "UNICAST" : "LOCAL") ? tri::yes : tri::no);
       } else if (o == "-j" || o == "--jump" || o == "-g" || o == "--goto") {
         r.go = o == "-g" || o == "--goto";
         r.target = value(i);
@@ -288,14 +302,15 @@ result<ipt_ruleset> parse_iptables_save(std::string_view text) {
 
 fw_finding evaluate(const ipt_ruleset& rules, const syn_packet& packet, std::string_view label) {
   fw_finding out;
-  auto input = rules.chains.find("INPUT");
+  const std::string chain = packet.reply ? "OUTPUT" : "INPUT";
+  auto input = rules.chains.find(chain);
   if (input == rules.chains.end()) return out;
   ipt_eval ev{rules, packet, label, out.notes};
-  auto r = ev.run_chain("INPUT", 0);
+  auto r = ev.run_chain(chain, 0);
   if (r.action == fw_action::none) {
     if (input->second.policy == "DROP") {
       out.action = fw_action::drop;
-      out.rule = std::string(label) + ": chain INPUT policy DROP (:INPUT DROP)";
+      out.rule = std::string(label) + ": chain " + chain + " policy DROP (:" + chain + " DROP)";
     } else {
       out.action = fw_action::accept;
     }

@@ -155,20 +155,24 @@ struct nft_eval {
             return (v == "tcp" || v == 6) ? tri::yes : tri::no;
           }));
         if (field == "saddr" || field == "daddr") {
-          const auto& addr = field == "saddr" ? pkt.source : pkt.destination;
+          // The prober's address: the SYN's source, its reply's destination.
+          const bool remote = (field == "saddr") != pkt.reply;
+          const auto& addr = remote ? pkt.source : pkt.destination;
           if (!addr) {
-            if (field == "saddr") {
-              note("matches the source address; for any remote source taken as not matching");
+            if (remote) {
+              note(pkt.reply ? "matches the destination address; for any remote destination taken as not matching"
+                             : "matches the source address; for any remote source taken as not matching");
               return op == "!=" ? tri::yes : tri::no;
             }
-            doubt("matches the destination address, unknown here: assumed to match");
+            doubt(std::string("matches the ") + (pkt.reply ? "source" : "destination") +
+                  " address, unknown here: assumed to match");
             return tri::maybe;
           }
           if (!eq_like) return tri::maybe;
           return apply_op(any_of(right, [&](const json& e) { return address_is(*addr, e); }));
         }
       } else if (proto == "tcp" || proto == "th") {
-        if (field == "dport") {
+        if ((field == "dport") != pkt.reply && (field == "dport" || field == "sport")) {  // the server's port
           const long long port = pkt.port;
           if (eq_like) return apply_op(any_of(right, [&](const json& e) { return port_is(port, e); }));
           auto n = number(right);
@@ -178,11 +182,12 @@ struct nft_eval {
           if (op == "<=") return port <= *n ? tri::yes : tri::no;
           if (op == ">=") return port >= *n ? tri::yes : tri::no;
         }
-        if (field == "sport") {
-          doubt("matches the client's source port, unknown: assumed to match");
+        if (field == "sport" || field == "dport") {
+          doubt(pkt.reply ? "matches the client's port, unknown: assumed to match"
+                          : "matches the client's source port, unknown: assumed to match");
           return tri::maybe;
         }
-        if (field == "flags") return flags_match(op, tcp_syn, right);
+        if (field == "flags") return flags_match(op, tcp_flags_of(pkt), right);
       } else if (!proto.empty()) {
         return tri::no;  // udp, icmp, sctp ...: not a TCP packet
       }
@@ -193,7 +198,7 @@ struct nft_eval {
       if (payload.is_object() && payload.value("field", std::string()) == "flags" &&
           payload.value("protocol", std::string()) == "tcp") {
         auto mask = flag_bits(field(left, "&")[1]);
-        if (mask) return flags_match(op == "in" ? "==" : op, tcp_syn & *mask, right);
+        if (mask) return flags_match(op == "in" ? "==" : op, tcp_flags_of(pkt) & *mask, right);
       }
     }
     if (left.is_object() && left.contains("meta")) {
@@ -209,11 +214,17 @@ struct nft_eval {
       if (key == "nfproto")
         return apply_op(
             any_of(right, [&](const json& e) { return unwrap(e) == (pkt.v6 ? "ipv6" : "ipv4") ? tri::yes : tri::no; }));
-      if (key == "iifname" || key == "iif") {
+      // The SYN comes in on in_interface and has no output interface; its
+      // reply goes out there and has no input interface.
+      const bool in_key = key == "iifname" || key == "iif";
+      const bool out_key = key == "oifname" || key == "oif";
+      if ((in_key && pkt.reply) || (out_key && !pkt.reply)) return apply_op(tri::no);
+      if (in_key || out_key) {
         if (pkt.in_interface.empty()) {
           auto is_lo = any_of(right, [&](const json& e) { return string_is("lo", e); });
           if (is_lo == tri::yes) return apply_op(tri::no);  // remote traffic never arrives on lo
-          doubt("matches the input interface, unknown here: assumed to match");
+          doubt(std::string("matches the ") + (pkt.reply ? "output" : "input") +
+                " interface, unknown here: assumed to match");
           return tri::maybe;
         }
         return apply_op(any_of(right, [&](const json& e) { return string_is(pkt.in_interface, e); }));
@@ -226,7 +237,8 @@ struct nft_eval {
       const auto& f = field(left, "fib");
       if (f.value("result", std::string()) == "type" && f.contains("flags") &&
           field(f, "flags").dump().find("daddr") != std::string::npos)
-        return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "local" ? tri::yes : tri::no; }));
+        return apply_op(any_of(
+            right, [&](const json& e) { return unwrap(e) == (pkt.reply ? "unicast" : "local") ? tri::yes : tri::no; }));
       // The reverse path filter (firewalld's rpfilter, `fib saddr . iif oif
       // missing drop`): is there a route back to the source through the
       // interface the SYN came in on? For a remote source with the host's
@@ -242,21 +254,25 @@ struct nft_eval {
         // "in" and arrays are bit tests: new is in {new, untracked}
         return apply_op(any_of(right, [&](const json& e) {
           const auto& v = unwrap(e);
+          const char* state = pkt.reply ? "established" : "new";
           if (v.is_array()) {
             for (const auto& x : v)
-              if (x == "new") return tri::yes;
+              if (x == state) return tri::yes;
             return tri::no;
           }
-          return v == "new" ? tri::yes : tri::no;
+          return v == state ? tri::yes : tri::no;
         }));
       }
       if (key == "direction")
-        return apply_op(any_of(right, [&](const json& e) { return unwrap(e) == "original" ? tri::yes : tri::no; }));
+        return apply_op(any_of(right, [&](const json& e) {
+          return unwrap(e) == (pkt.reply ? "reply" : "original") ? tri::yes : tri::no;
+        }));
       if (key == "status") {
         // A first SYN's entry has no status bit yet (not confirmed, no reply
         // seen, not assured), and is DNATed only where a rule does DNAT.
         return apply_op(any_of(right, [&](const json& e) {
           const auto& v = unwrap(e);
+          if (pkt.reply && (v == "confirmed" || v == "seen-reply")) return tri::yes;  // its SYN-ACK
           if (v == "dnat" && has_dnat()) {
             doubt("ct status dnat: a DNAT rule of this ruleset may have rewritten the SYN: assumed to match");
             return tri::maybe;
@@ -374,7 +390,7 @@ struct nft_eval {
       } else if (k == "xt") {
         const auto type = val.is_object() ? val.value("type", std::string()) : std::string();
         const auto name = val.is_object() ? val.value("name", std::string()) : std::string();
-        switch (judge_xt(type, name, rule.text)) {
+        switch (judge_xt(type, name, rule.text, pkt.reply)) {
           case xt_effect::matches:
           case xt_effect::no_effect: break;
           case xt_effect::no_match: return {tri::no, {}, {}};
@@ -443,12 +459,17 @@ fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet
   fw_finding out;
   // The hooks a SYN to this host passes, in order: netdev/inet ingress,
   // prerouting, input; within a hook, by priority.
-  auto hook_rank = [](const std::string& hook) { return hook == "ingress" ? 0 : hook == "prerouting" ? 1 : 2; };
+  // Its reply: output, then postrouting.
+  auto hook_rank = [](const std::string& hook) {
+    return hook == "ingress" || hook == "output" ? 0 : hook == "prerouting" || hook == "postrouting" ? 1 : 2;
+  };
   std::vector<const nft_chain_rec*> base;
   for (const auto& [key, c] : rs.chains) {
     if (!c.base || c.type != "filter") continue;  // nat and route chains do not filter
     const bool family_fits = c.family == "inet" || c.family == (packet.v6 ? "ip6" : "ip");
-    if ((c.hook == "input" || c.hook == "prerouting") && family_fits)
+    if (packet.reply) {
+      if ((c.hook == "output" || c.hook == "postrouting") && family_fits) base.push_back(&c);
+    } else if ((c.hook == "input" || c.hook == "prerouting") && family_fits)
       base.push_back(&c);
     else if (c.hook == "ingress" && (c.family == "netdev" || c.family == "inet")) {
       // an ingress chain sees one device: remote traffic never arrives on lo

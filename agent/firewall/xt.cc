@@ -50,7 +50,7 @@ xt_effect from_set(const std::optional<std::vector<std::string>>& values, bool n
 
 }  // namespace
 
-xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text) {
+xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text, bool reply) {
   bool negated = false;
   if (type == "target") {
     if (name == "LOG" || name == "NFLOG") return xt_effect::no_effect;
@@ -70,8 +70,10 @@ xt_effect judge_xt(std::string_view type, std::string_view name, std::string_vie
   }
   if (name == "addrtype") {
     // To one of this host's own addresses, from a remote unicast one.
-    if (auto t = values_after(rule_text, "fib daddr type ", negated)) return from_set(t, negated, {"local"});
-    if (auto t = values_after(rule_text, "fib saddr type ", negated)) return from_set(t, negated, {"unicast"});
+    if (auto t = values_after(rule_text, "fib daddr type ", negated))
+      return from_set(t, negated, {reply ? "unicast" : "local"});
+    if (auto t = values_after(rule_text, "fib saddr type ", negated))
+      return from_set(t, negated, {reply ? "local" : "unicast"});
     return xt_effect::unknown;
   }
   return xt_effect::unknown;

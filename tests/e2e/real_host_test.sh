@@ -160,4 +160,25 @@ probe runtime --target "$SERVER" --ports 80
 check "firewalld runtime-only: 80 OPEN" test "$(verdict runtime 80)" = OPEN
 check "firewalld runtime-only: 'allowed now, not saved'" said runtime 80 '^allowed now, not saved'
 
+# 7. The output path: the SYN passes, a rule drops the server's answer.
+#    nginx on 80 (an nft rule), sshd on 22 (an iptables-nft rule).
+boot_host
+host nft -f - <<'NFT'
+table inet egress {
+	chain output {
+		type filter hook output priority filter; policy accept;
+		tcp sport 80 drop comment "the reply of port 80"
+	}
+}
+NFT
+host iptables -A OUTPUT -p tcp --sport 22 -j DROP
+probe output --target "$SERVER" --ports 22,80
+for p in 22 80; do
+  check "output path: $p DROPPED_BY_HOST_FIREWALL" test "$(verdict output $p)" = DROPPED_BY_HOST_FIREWALL
+  check "output path: $p says the reply is dropped on its way out" said output $p 'drops its reply on the way out'
+done
+check "output path: 80 names the nft rule" said output 80 '^table inet egress chain output handle [0-9]+: tcp sport 80 drop'
+check "output path: 80 advice removes it" said output 80 '^nft delete rule inet egress output handle [0-9]+$'
+check "output path: 22 names the iptables rule" said output 22 '^iptables: -A OUTPUT -p tcp -m tcp --sport 22 -j DROP$'
+
 e2e_finish

@@ -8,6 +8,7 @@
 
 #include "agent/firewall/firewall.h"
 #include "agent/run_program.h"
+#include "common/firewall_rule.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;
@@ -382,4 +383,61 @@ TEST_CASE("firewalld's nft table: rpfilter and ct status dnat evaluated for a fi
     CHECK(no_maybe(f));
     CHECK(evaluate(rs, v4("198.51.100.2", open)).action == fw_action::accept);
   }
+}
+
+TEST_CASE("the output path: a rule that drops the server's reply is found and named after the SYN passes") {
+  // inet filter: input accepts all; output drops what port 8085 sends, and
+  // established replies to 198.51.100.0/24 from port 8086 (ct state, daddr).
+  const std::string json = R"({"nftables": [
+    {"table": {"family": "inet", "name": "f", "handle": 1}},
+    {"chain": {"family": "inet", "table": "f", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+    {"chain": {"family": "inet", "table": "f", "name": "out", "handle": 2, "type": "filter", "hook": "output", "prio": 0, "policy": "accept"}},
+    {"rule": {"family": "inet", "table": "f", "chain": "in", "handle": 3, "expr": [
+      {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 9999}}, {"drop": null}]}},
+    {"rule": {"family": "inet", "table": "f", "chain": "out", "handle": 4, "expr": [
+      {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "sport"}}, "right": 8085}}, {"drop": null}]}},
+    {"rule": {"family": "inet", "table": "f", "chain": "out", "handle": 5, "expr": [
+      {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "established"}},
+      {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": {"prefix": {"addr": "198.51.100.0", "len": 24}}}},
+      {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "sport"}}, "right": 8086}},
+      {"reject": null}]}}
+  ]})";
+  auto parsed = parse_nft_json(json);
+  REQUIRE(parsed.ok());
+  firewall_snapshot snap;
+  snap.nft = std::move(parsed).value();
+
+  // The SYN passes the input chain.
+  auto syn = v4("198.51.100.2", 8085);
+  CHECK(evaluate(*snap.nft, syn).action == fw_action::accept);
+  // Its reply leaves from port 8085: dropped by handle 4.
+  auto reply = evaluate(*snap.nft, syn.answer());
+  CHECK(reply.action == fw_action::drop);
+  CHECK(reply.handle == 4);
+  auto d = diagnose(snap, syn);
+  REQUIRE(d.blocked.size() == 2);
+  CHECK(d.blocked[0] == output_path_marker);
+  CHECK(d.blocked[1].rfind("table inet f chain out handle 4:", 0) == 0);
+  CHECK(firewall_fix_command(d.blocked[1], 8085, true) == "nft delete rule inet f out handle 4");
+
+  // ct state established, daddr the prober: the reply from 8086 is rejected;
+  // another prober's is not; port 22's reply passes.
+  CHECK(diagnose(snap, v4("198.51.100.2", 8086)).blocked.at(0) == output_path_marker);
+  CHECK(diagnose(snap, v4("192.0.2.7", 8086)).blocked.empty());
+  CHECK(diagnose(snap, v4("198.51.100.2", 22)).blocked.empty());
+
+  // iptables: OUTPUT, --sport is the server's port for the reply; --syn never matches a SYN-ACK.
+  auto ipt = parse_iptables_save(
+      "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A OUTPUT -p tcp --syn -j DROP\n"
+      "-A OUTPUT -p tcp -m tcp --sport 8087 -m conntrack --ctstate ESTABLISHED -j DROP\nCOMMIT\n");
+  REQUIRE(ipt.ok());
+  auto i = evaluate(ipt.value(), v4("198.51.100.2", 8087).answer(), "iptables");
+  CHECK(i.action == fw_action::drop);
+  CHECK(i.rule == "iptables: -A OUTPUT -p tcp -m tcp --sport 8087 -m conntrack --ctstate ESTABLISHED -j DROP");
+  CHECK(evaluate(ipt.value(), v4("198.51.100.2", 22).answer(), "iptables").action == fw_action::accept);
+  CHECK(firewall_fix_command("iptables: chain OUTPUT policy DROP (:OUTPUT DROP)", 80, true) ==
+        "iptables -I OUTPUT -p tcp --sport 80 -j ACCEPT");
+  CHECK(firewall_fix_command("table inet f chain out policy drop", 80, true) ==
+        "nft insert rule inet f out tcp sport 80 accept");
 }
