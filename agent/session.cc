@@ -292,8 +292,12 @@ class session_states {
   /// host facts (waiting for them within the grace).
   asio::awaitable<session_outcome> done() {
     if (pending_->has_observation()) {
-      co_await port_.send(*pending_);
+      // Taken out before the send: a flush posted earlier runs while the
+      // send waits and would send the same packets again (seen on a real
+      // host: each SYN twice, read as a retransmission).
+      v1::Envelope batch = std::move(*pending_);
       pending_->Clear();
+      co_await port_.send(batch);
     }
     v1::Envelope summary_message;
     auto& summary = *summary_message.mutable_summary();

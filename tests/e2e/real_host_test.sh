@@ -90,6 +90,7 @@ host systemctl stop nginx
 probe stopped --target "$SERVER6" --ports 80
 check "stopped (v6): 80 NO_LISTENER" test "$(verdict stopped 80)" = NO_LISTENER
 check "stopped: nginx.service is inactive" said stopped 80 'nginx\.service is inactive'
+check "stopped: each packet captured once (no false retransmission note)" no_note stopped 'retransmitted|2 SYNs'
 
 # 3. nginx failed to start (a broken configuration): failed, with the
 #    journal's line that says why.
