@@ -370,7 +370,7 @@ TEST_CASE("firewalld's nft table: rpfilter and ct status dnat evaluated for a fi
       if (n.find("may match") != std::string::npos || n.find("assumed") != std::string::npos) return false;
     return true;
   };
-  for (auto pkt : {v4("198.51.100.2", 80), v6("2001:db8:1::2", 80)}) {
+  for (const auto& pkt : {v4("198.51.100.2", 80), v6("2001:db8:1::2", 80)}) {
     INFO((pkt.v6 ? "IPv6" : "IPv4"));
     auto f = evaluate(rs, pkt);
     CHECK(f.action == fw_action::reject);

@@ -535,6 +535,7 @@ TEST_CASE("listeners: a fixture /proc tree") {
     auto all = find_listeners({}, options);
     REQUIRE(all.size() == 7);
     std::vector<std::pair<std::uint32_t, std::string>> order;
+    order.reserve(all.size());
     for (const auto& l : all) order.emplace_back(l.port(), l.address());
     CHECK(order == std::vector<std::pair<std::uint32_t, std::string>>{{22, "0.0.0.0"},
                                                                       {25, "203.0.113.2"},
