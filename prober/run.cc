@@ -272,8 +272,13 @@ class run_phases {
 
     // Decide a port early when the agent's evidence is complete.
     std::map<std::uint16_t, std::unique_ptr<asio::steady_timer>> rechecks;
+    // False once the runner is done: a recheck whose timer had already
+    // expired (its handler queued with success, which destroying the timer
+    // does not undo) or a packet that comes later must not reach `consider`
+    // and `runner`, locals of this frame (a prober crashed so in CI).
+    const auto considering = std::make_shared<bool>(true);
     std::function<void(std::uint16_t)> consider = [&](std::uint16_t port) {
-      if (!capturing || runner.decided(port)) return;
+      if (!*considering || !capturing || runner.decided(port)) return;
       auto pi = base_input(port);
       if (auto it = running.find(port); it != running.end()) pi.attempts.push_back(it->second);
       if (pi.attempts.empty()) return;
@@ -288,8 +293,8 @@ class run_phases {
         auto& timer = rechecks[port];
         if (!timer) timer = std::make_unique<asio::steady_timer>(executor);
         timer->expires_after(std::chrono::microseconds(static_cast<long long>(check.recheck_in_ms * 1000)));
-        timer->async_wait([&consider, port](std::error_code ec) {
-          if (!ec) consider(port);
+        timer->async_wait([&consider, port, considering](std::error_code ec) {
+          if (!ec && *considering) consider(port);
         });
       }
     };
@@ -363,6 +368,8 @@ class run_phases {
       if (last && in.on_port_done) in.on_port_done(decided_at.size(), o.ports.size());
       maybe_search_hops(port, last);
     });
+    *considering = false;
+    stream.on_packet = nullptr;
     for (auto& [port, timer] : rechecks) timer->cancel();
     // Both groups end before this frame does (their tasks use its locals),
     // even when one of them failed.
@@ -372,7 +379,6 @@ class run_phases {
     } catch (...) {
       failure = std::current_exception();
     }
-    stream.on_packet = nullptr;
     try {
       co_await searches.wait();
     } catch (...) {
