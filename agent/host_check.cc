@@ -100,9 +100,9 @@ host_snapshot read_host(const host_options& options) {
   return h;
 }
 
-std::map<std::uint16_t, service_findings> find_services(const host_snapshot& host,
-                                                        const std::vector<std::uint16_t>& ports,
+std::map<std::uint16_t, service_findings> find_services(host_snapshot& host, const std::vector<std::uint16_t>& ports,
                                                         service_manager& manager) {
+  attribute_socket_activation(host.listeners, manager);
   std::map<std::uint16_t, service_findings> out;
   for (auto port : ports) {
     service_inputs in;

@@ -47,7 +47,9 @@ struct host_snapshot {
 host_snapshot read_host(const host_options& options = {});
 
 /// The services behind each port (asks `manager`: blocking with systemd_manager).
-std::map<std::uint16_t, service_findings> find_services(const host_snapshot& host,
+/// Listeners that are systemd's sockets get their socket unit's name first
+/// (attribute_socket_activation).
+std::map<std::uint16_t, service_findings> find_services(host_snapshot& host,
                                                         const std::vector<std::uint16_t>& ports,
                                                         service_manager& manager);
 

@@ -1,6 +1,7 @@
 #include "agent/services.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/text.h"
@@ -74,6 +75,23 @@ struct diag {
     }
   }
 
+  /// A socket unit that listens for a service: the services it starts.
+  void activated_by(const std::string& socket) {
+    for (const auto& sock : mgr.sockets_for_port(in.port)) {
+      if (sock.unit != socket) continue;
+      for (const auto& a : sock.activates) {
+        auto s = mgr.state(a);
+        if (!s || !s->found()) continue;
+        fact(s->name + " (started by " + socket + " at a connection): " + s->describe());
+        if (s->failed()) {
+          summarize(s->name + " failed");
+          journal(*s);
+          advise("fix the cause in the journal, then: systemctl reset-failed " + s->name);
+        }
+      }
+    }
+  }
+
   void with_listener(const std::vector<const v1::Listener*>& here) {
     std::vector<std::string> seen;
     for (const auto* l : here) {
@@ -82,8 +100,11 @@ struct diag {
       auto s = mgr.state(l->unit());
       if (!s || !s->found()) continue;
       const auto name = s->name.empty() ? l->unit() : s->name;
-      fact(name + (l->pid() ? " (pid " + std::to_string(l->pid()) + " " + l->process() + ")" : std::string()) + ": " +
+      const bool socket = name.ends_with(".socket");
+      fact(name + (l->pid() ? " (pid " + std::to_string(l->pid()) + " " + l->process() + ")" : std::string()) +
+           (socket ? " (socket activation: systemd listens on port " + n + ")" : std::string()) + ": " +
            s->describe());
+      if (socket) activated_by(name);
       if (s->active() && !s->enabled() && !s->unit_file_state.empty() && s->unit_file_state != "transient") {
         fact(name + " runs but is not enabled at boot (" + s->unit_file_state + "): port " + n +
              " will be closed after a reboot");
@@ -173,18 +194,28 @@ struct diag {
     if (auto why = mgr.unavailable(); !why.empty()) {
       out.notes.push_back(why);
     } else {
-      // Socket-activated units for the port.
-      for (const auto& u : mgr.units_for_port(in.port)) {
-        auto s = mgr.state(u);
+      // Socket-activated units for the port: the socket unit is what listens;
+      // the services it starts are not expected to run or be enabled.
+      std::map<std::string, std::string> started_by;
+      for (const auto& sock : mgr.sockets_for_port(in.port)) {
+        for (const auto& a : sock.activates) started_by.emplace(a, sock.unit);
+        auto s = mgr.state(sock.unit);
         if (!s || !s->found()) continue;
         fact(s->name + " (socket activation for port " + n + "): " + s->describe());
-        if (!s->active()) advise(s->enabled() ? "systemctl start " + s->name : "systemctl enable --now " + s->name);
+        if (!s->active()) {
+          summarize(s->name + " is " + s->active_state + (s->enabled() ? "" : " and not enabled at boot"));
+          advise(s->enabled() ? "systemctl start " + s->name : "systemctl enable --now " + s->name);
+        }
       }
       for (const auto& name : daemons) {
         const auto* d = find_daemon(name);
         if (!d) continue;
         auto s = first_unit({d->units.begin(), d->units.end()});
         if (!s) continue;
+        if (auto by = started_by.find(s->name); by != started_by.end() && !s->failed()) {
+          fact(s->name + " (started by " + by->second + " at a connection): " + s->describe());
+          continue;
+        }
         fact(s->name + ": " + s->describe());
         if (s->failed()) {
           summarize(s->name + " failed");
@@ -221,6 +252,18 @@ struct diag {
 };
 
 }  // namespace
+
+void attribute_socket_activation(std::vector<v1::Listener>& listeners, service_manager& manager) {
+  if (!manager.unavailable().empty()) return;
+  for (auto& l : listeners) {
+    if (l.unit() != "init.scope" || l.port() > 65535) continue;
+    for (const auto& sock : manager.sockets_for_port(static_cast<std::uint16_t>(l.port())))
+      if (listen_covers(sock.listen, l.address())) {
+        l.set_unit(sock.unit);
+        break;
+      }
+  }
+}
 
 service_findings diagnose_services(const service_inputs& in, service_manager& manager) {
   diag d{in, manager, {}};

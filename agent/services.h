@@ -42,4 +42,10 @@ struct service_findings {
 /// failed (journal lines), stopped, are disabled, or are not installed.
 service_findings diagnose_services(const service_inputs& in, service_manager& manager);
 
+/// Listeners whose socket belongs to systemd itself (cgroup init.scope: the
+/// socket of a socket unit, which systemd holds and passes to the service it
+/// starts) get the socket unit's name ("ssh.socket") from `systemctl
+/// list-sockets`, matched by port and address.
+void attribute_socket_activation(std::vector<v1::Listener>& listeners, service_manager& manager);
+
 }  // namespace dropspot::agent

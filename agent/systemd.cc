@@ -74,12 +74,20 @@ std::vector<socket_unit> parse_list_sockets(std::string_view text) {
   return out;
 }
 
+bool listen_covers(std::string_view listen, std::string_view address) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos) return true;  // a bare port
+  auto host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == address;
+}
+
 systemd_manager::systemd_manager(const std::string& root, std::chrono::milliseconds timeout) : timeout_(timeout) {
   if (!path_exists(join_root(root, "/run/systemd/system"))) unavailable_ = "systemd not running: unit state unknown";
 }
 
-std::vector<std::string> systemd_manager::units_for_port(std::uint16_t port) {
-  std::vector<std::string> out;
+std::vector<socket_unit> systemd_manager::sockets_for_port(std::uint16_t port) {
+  std::vector<socket_unit> out;
   if (!unavailable_.empty()) return out;
   if (!sockets_) {
     std::string err;
@@ -88,10 +96,7 @@ std::vector<std::string> systemd_manager::units_for_port(std::uint16_t port) {
     sockets_ = text ? parse_list_sockets(*text) : std::vector<socket_unit>{};
   }
   for (const auto& s : *sockets_)
-    if (s.port == port) {
-      add_unique(out, s.unit);
-      for (const auto& a : s.activates) add_unique(out, a);
-    }
+    if (s.port == port) out.push_back(s);
   return out;
 }
 

@@ -57,6 +57,10 @@ struct socket_unit {
 };
 std::vector<socket_unit> parse_list_sockets(std::string_view text);
 
+/// Whether a socket unit's listen ("[::]:22", "0.0.0.0:80", "22") is the
+/// socket bound to `address` ("::", "0.0.0.0"): a bare port is any address.
+bool listen_covers(std::string_view listen, std::string_view address);
+
 /// What the agent asks systemd.
 class service_manager {
  public:
@@ -64,9 +68,9 @@ class service_manager {
   /// Empty when the manager can answer; otherwise why it cannot
   /// ("systemd not running: unit state unknown").
   virtual std::string unavailable() const = 0;
-  /// The units socket activation attaches to `port` (socket units and the
-  /// services they activate).
-  virtual std::vector<std::string> units_for_port(std::uint16_t port) = 0;
+  /// The socket units that listen on `port` (socket activation: systemd
+  /// holds the socket and starts the services they name).
+  virtual std::vector<socket_unit> sockets_for_port(std::uint16_t port) = 0;
   /// The unit's state; nothing when it cannot be asked.
   virtual std::optional<unit_state> state(const std::string& unit) = 0;
   /// The unit's last `lines` journal lines, oldest first.
@@ -81,7 +85,7 @@ class systemd_manager : public service_manager {
   explicit systemd_manager(const std::string& root = "/",
                            std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
   std::string unavailable() const override { return unavailable_; }
-  std::vector<std::string> units_for_port(std::uint16_t port) override;
+  std::vector<socket_unit> sockets_for_port(std::uint16_t port) override;
   std::optional<unit_state> state(const std::string& unit) override;
   std::vector<std::string> journal_tail(const std::string& unit, std::size_t lines) override;
 

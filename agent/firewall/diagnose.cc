@@ -2,7 +2,10 @@
 #include "agent/firewall/firewall.h"
 #include "agent/run_program.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "common/firewall_rule.h"
 
@@ -49,6 +52,7 @@ firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet&
     out.inspected = true;
     add(evaluate(*legacy, packet, packet.v6 ? "ip6tables-legacy" : "iptables-legacy"));
   }
+  if (packet.v6 ? snap.legacy_unread_v6 : snap.legacy_unread_v4) out.inspected = false;
   return out;
 }
 
@@ -67,6 +71,19 @@ firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& pac
   return out;
 }
 
+namespace {
+
+/// Whether the host's `iptables` (or `ip6tables`) is the legacy backend
+/// (Debian's and Ubuntu's alternatives: /etc/alternatives/iptables ->
+/// /usr/sbin/iptables-legacy).
+bool legacy_selected(const std::string& family) {
+  std::error_code ec;
+  const auto target = std::filesystem::read_symlink("/etc/alternatives/" + family, ec);
+  return !ec && target.filename().string() == family + "-legacy";
+}
+
+}  // namespace
+
 firewall_snapshot read_firewall(std::chrono::milliseconds timeout) {
   firewall_snapshot snap;
   std::string err;
@@ -81,26 +98,42 @@ firewall_snapshot read_firewall(std::chrono::milliseconds timeout) {
   } else {
     snap.notes.push_back("nftables not read (" + err + ")");
   }
+  // Whether the program ran (its rules, if any, are in a slot).
   auto read_ipt = [&](const char* program, std::optional<ipt_ruleset>& nft_slot,
                       std::optional<ipt_ruleset>& legacy_slot) {
     std::string e;
     auto text = run_program({program}, timeout, e);
-    if (!text) return;
+    if (!text) return false;
     auto parsed = parse_iptables_save(*text);
     if (!parsed) {
       snap.notes.push_back(std::string(program) + ": " + parsed.error());
-      return;
+      return true;
     }
     if (parsed->nft_backend)
       nft_slot = std::move(parsed).value();
     else if (!parsed->chains.empty())
       legacy_slot = std::move(parsed).value();
+    return true;
   };
   read_ipt("iptables-save", snap.iptables_nft_v4, snap.iptables_legacy_v4);
   read_ipt("ip6tables-save", snap.iptables_nft_v6, snap.iptables_legacy_v6);
   std::optional<ipt_ruleset> unused;
-  read_ipt("iptables-legacy-save", unused, snap.iptables_legacy_v4);
-  read_ipt("ip6tables-legacy-save", unused, snap.iptables_legacy_v6);
+  for (const char* family : {"iptables", "ip6tables"}) {
+    const std::string program = std::string(family) + "-legacy-save";
+    auto& slot = family[1] == '6' ? snap.iptables_legacy_v6 : snap.iptables_legacy_v4;
+    if (read_ipt(program.c_str(), unused, slot)) continue;
+    // It lists the tables from /proc/net/ip_tables_names, which only root
+    // reads: said where the host chose the legacy backend, silent elsewhere
+    // (its tables exist only where something uses them).
+    if (!legacy_selected(family)) continue;
+    const bool v6 = family[1] == '6';
+    (v6 ? snap.legacy_unread_v6 : snap.legacy_unread_v4) = true;
+    std::string why = program + " failed";
+    if (::geteuid() != 0)
+      why += std::string(": /proc/net/") + (v6 ? "ip6" : "ip") + "_tables_names is root's only and the agent " +
+             "does not run as root; `sudo " + program + "` or `sudo agent check` reads them";
+    snap.notes.push_back(std::string(family) + "-legacy rules not read (" + why + ")");
+  }
   return snap;
 }
 

@@ -153,6 +153,9 @@ struct firewall_snapshot {
   std::optional<nft_ruleset> nft;
   std::optional<ipt_ruleset> iptables_nft_v4, iptables_nft_v6;  ///< to quote iptables-nft lines
   std::optional<ipt_ruleset> iptables_legacy_v4, iptables_legacy_v6;
+  /// The host uses iptables-legacy and its rules could not be read: the
+  /// firewall is then not known to let a packet through.
+  bool legacy_unread_v4 = false, legacy_unread_v6 = false;
   std::vector<std::string> notes;  ///< sources that failed or are missing
 };
 
@@ -163,7 +166,7 @@ struct firewall_diagnosis {
   std::vector<std::string> blocked;  ///< rules that drop/reject, as named in the evidence
   std::vector<std::string> notes;
   fw_action action = fw_action::none;
-  bool inspected = false;  ///< at least one source could be read
+  bool inspected = false;  ///< the sources in use could be read (none blocks: no rule blocks)
 };
 firewall_diagnosis diagnose(const firewall_snapshot& snapshot, const syn_packet& packet);
 

@@ -2,6 +2,9 @@
 // (agent/distro), over fixture trees in tests/data/host and a fake systemd.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
+
 #include "agent/distro.h"
 #include "agent/services.h"
 #include "support/fake_service_manager.h"
@@ -301,4 +304,100 @@ TEST_CASE("services: unit names follow the distribution (apache2/ssh on Debian, 
   auto moved = debian_inputs(22, {listener(2222, "0.0.0.0", "sshd", 812)});
   moved.host = detect_system(data + "/host/rocky");
   CHECK(has(diagnose_services(moved, sd).advice, "systemctl restart sshd.service"));
+}
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(data + "/host/systemd/" + name);
+  REQUIRE(in);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// A fake systemd answering with what a real Debian 12 printed
+/// (tests/data/host/systemd: `systemctl show -p <unit_properties>`,
+/// `systemctl list-sockets --all --no-legend --full`, `journalctl -u`).
+fake_service_manager recorded(std::initializer_list<const char*> show_files) {
+  fake_service_manager sd;
+  for (const auto* f : show_files) {
+    auto u = parse_systemctl_show(fixture(f));
+    sd.units[u.name] = u;
+  }
+  for (auto& s : parse_list_sockets(fixture("list-sockets.txt")))
+    if (s.port) sd.sockets[s.port].push_back(s);
+  return sd;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("services over a real systemd's answers: failed with nginx's reason, stopped, not enabled") {
+  auto failed = recorded({"nginx-failed.show"});
+  failed.journals["nginx.service"] = lines_of(fixture("nginx-failed.journal"));
+  auto f = diagnose_services(debian_inputs(80, {}), failed);
+  CHECK(f.summary == "nginx.service failed");
+  CHECK(has(f.facts, "nginx.service: failed (Result: exit-code), enabled at boot"));
+  CHECK(has(f.facts, "[emerg] 192#192: unknown directive \"bogus_directive\" in /etc/nginx/sites-enabled/broken:1"));
+
+  auto stopped = recorded({"nginx-inactive.show"});
+  auto g = diagnose_services(debian_inputs(80, {}), stopped);
+  CHECK(g.summary == "nginx.service is inactive");
+  CHECK(has(g.advice, "systemctl start nginx.service"));
+
+  auto running = recorded({"nginx-active.show"});
+  auto h = diagnose_services(debian_inputs(80, {listener(80, "0.0.0.0", "", 0, "nginx.service")}), running);
+  CHECK(h.summary.empty());
+  CHECK(has(h.facts, "nginx.service: active (running) pid 40, enabled at boot"));
+
+  auto not_enabled = recorded({"nginx-not-enabled.show"});
+  auto k = diagnose_services(debian_inputs(80, {listener(80, "0.0.0.0", "", 0, "nginx.service")}), not_enabled);
+  CHECK(k.summary == "nginx.service runs but is not enabled at boot");
+  CHECK(has(k.advice, "systemctl enable nginx.service"));
+}
+
+TEST_CASE("services: socket activation (ssh.socket holds port 22, ssh.service starts at a connection)") {
+  CHECK(listen_covers("[::]:22", "::"));
+  CHECK(listen_covers("0.0.0.0:80", "0.0.0.0"));
+  CHECK(listen_covers("22", "0.0.0.0"));
+  CHECK_FALSE(listen_covers("127.0.0.1:22", "::"));
+  CHECK_FALSE(listen_covers("[::1]:22", "::"));
+
+  // Listening: the socket's cgroup is systemd's own (init.scope) and no
+  // process is visible to the agent: the listener is the socket unit's.
+  auto sd = recorded({"ssh-socket-listening.show", "ssh-service-inactive.show"});
+  std::vector<v1::Listener> listeners{listener(22, "::", "", 0, "init.scope"),
+                                      listener(80, "0.0.0.0", "", 0, "nginx.service")};
+  attribute_socket_activation(listeners, sd);
+  CHECK(listeners[0].unit() == "ssh.socket");
+  CHECK(listeners[1].unit() == "nginx.service");
+  auto f = diagnose_services(debian_inputs(22, listeners), sd);
+  CHECK(f.summary.empty());
+  CHECK(has(f.facts, "ssh.socket (socket activation: systemd listens on port 22): active (listening), enabled at boot"));
+  CHECK(has(f.facts, "ssh.service (started by ssh.socket at a connection): inactive (dead), disabled at boot"));
+  CHECK(f.advice.empty());
+
+  // Stopped: nothing listens; the socket unit is what to start, not ssh.service.
+  auto stopped = recorded({"ssh-socket-inactive.show", "ssh-service-inactive.show"});
+  auto bare = debian_inputs(22, {});
+  bare.configs.clear();  // the fixture's sshd_config says Port 2222
+  auto g = diagnose_services(bare, stopped);
+  CHECK(g.summary == "ssh.socket is inactive");
+  CHECK(has(g.facts, "ssh.socket (socket activation for port 22): inactive (dead), enabled at boot"));
+  CHECK(has(g.facts, "ssh.service (started by ssh.socket at a connection)"));
+  CHECK(g.advice == std::vector<std::string>{"systemctl start ssh.socket"});
+
+  // Without systemd nothing is renamed.
+  fake_service_manager none;
+  none.unavailable_reason = "systemd not running: unit state unknown";
+  std::vector<v1::Listener> kept{listener(22, "::", "", 0, "init.scope")};
+  attribute_socket_activation(kept, none);
+  CHECK(kept[0].unit() == "init.scope");
 }

@@ -16,14 +16,14 @@ class fake_service_manager : public service_manager {
   std::string unavailable_reason;
   std::map<std::string, unit_state> units;  ///< by name and alias
   std::map<std::string, std::vector<std::string>> journals;
-  std::map<std::uint16_t, std::vector<std::string>> sockets;
+  std::map<std::uint16_t, std::vector<socket_unit>> sockets;
   std::vector<std::string> calls;
 
   std::string unavailable() const override { return unavailable_reason; }
-  std::vector<std::string> units_for_port(std::uint16_t port) override {
-    calls.push_back("units_for_port " + std::to_string(port));
+  std::vector<socket_unit> sockets_for_port(std::uint16_t port) override {
+    calls.push_back("sockets_for_port " + std::to_string(port));
     auto it = sockets.find(port);
-    return it == sockets.end() ? std::vector<std::string>{} : it->second;
+    return it == sockets.end() ? std::vector<socket_unit>{} : it->second;
   }
   std::optional<unit_state> state(const std::string& unit) override {
     calls.push_back("state " + unit);
