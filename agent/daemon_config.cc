@@ -169,6 +169,21 @@ std::vector<config_port> postfix_master_ports(std::string_view text) {
   return out;
 }
 
+std::optional<config_port> postfix_inet_interfaces(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  std::optional<config_port> last;  // postfix takes the last setting
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#' || std::isspace(static_cast<unsigned char>(line[0]))) continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || trim(std::string_view(line).substr(0, eq)) != "inet_interfaces") continue;
+    last = config_port{0, n, std::string(trim(line))};
+  }
+  return last;
+}
+
 std::vector<daemon_config> read_daemon_configs(const std::string& root) {
   std::vector<daemon_config> out;
   auto add = [&](const char* daemon, const std::string& path, auto parse, bool sshd_default) {
@@ -197,6 +212,14 @@ std::vector<daemon_config> read_daemon_configs(const std::string& root) {
   add("apache", "/etc/httpd/conf/httpd.conf", apache_listen_ports, false);
   for (const auto& f : files("/etc/httpd/conf.d", ".conf")) add("apache", f, apache_listen_ports, false);
   add("postfix", "/etc/postfix/master.cf", postfix_master_ports, false);
+  // main.cf's inet_interfaces decides where master.cf's services listen.
+  std::string main_cf;
+  if (!out.empty() && out.back().daemon == "postfix" && read_text(join_root(root, "/etc/postfix/main.cf"), main_cf))
+    if (auto line = postfix_inet_interfaces(main_cf)) {
+      daemon_config c{"postfix", "/etc/postfix/main.cf", {}};
+      for (const auto& p : out.back().ports) c.ports.push_back({p.port, line->line, line->text});
+      out.push_back(std::move(c));
+    }
   return out;
 }
 

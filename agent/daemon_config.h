@@ -3,6 +3,7 @@
 // their configuration files set: the parsers are pure, the readers read files
 // under an injectable root.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,10 @@ std::vector<config_port> nginx_listen_ports(std::string_view text);
 std::vector<config_port> apache_listen_ports(std::string_view text);
 /// postfix master.cf: inet services, smtp=25, submission=587, smtps/submissions=465, [host:]N.
 std::vector<config_port> postfix_master_ports(std::string_view text);
+/// postfix main.cf: its `inet_interfaces = ...` line (the addresses every
+/// inet service of master.cf binds), as a config_port with port 0; nothing
+/// when the file leaves it at its default (all).
+std::optional<config_port> postfix_inet_interfaces(std::string_view text);
 
 /// One configuration file of a daemon and the ports it sets.
 struct daemon_config {
@@ -47,7 +52,8 @@ struct daemon_config {
 /// Reads the daemons' well-known configuration files under `root`:
 /// /etc/ssh/sshd_config(.d/*.conf), /etc/nginx/{nginx.conf,conf.d/*.conf,sites-enabled/*},
 /// /etc/apache2/{ports.conf,sites-enabled/*}, /etc/httpd/conf/httpd.conf,
-/// /etc/httpd/conf.d/*.conf, /etc/postfix/master.cf. A present sshd_config
+/// /etc/httpd/conf.d/*.conf, /etc/postfix/master.cf (with main.cf's
+/// inet_interfaces line for each of its ports). A present sshd_config
 /// without Port line counts as port 22 (line 0: the default).
 std::vector<daemon_config> read_daemon_configs(const std::string& root = "/");
 

@@ -1,8 +1,12 @@
 #include "agent/host_services.h"
 
+#include <algorithm>
+
 #include "agent/capture.h"
 #include "agent/host_check.h"
 #include "agent/listeners.h"
+#include "agent/services.h"
+#include "agent/systemd.h"
 
 namespace dropspot::agent {
 
@@ -12,9 +16,17 @@ session_services host_services(const asio::any_io_executor& executor, const opti
   capture.interfaces = opts.interfaces;
   capture.pcap_dir = opts.pcap_dir;
   services.start_capture = make_capture_starter(executor, capture);
-  services.listeners = [](const std::vector<std::uint16_t>& ports) { return find_listeners(ports); };
   host_options host;
   host.root = opts.host_root;
+  services.listeners = [host](const std::vector<std::uint16_t>& ports) {
+    auto found = find_listeners(ports);
+    // systemd's own sockets (socket units): named after their unit.
+    if (std::any_of(found.begin(), found.end(), [](const v1::Listener& l) { return l.unit() == "init.scope"; })) {
+      systemd_manager manager(host.root, host.timeout);
+      attribute_socket_activation(found, manager);
+    }
+    return found;
+  };
   host.saved_rules = opts.saved_rules;
   services.host_facts = [host](const asio::ip::address& peer, const std::vector<std::uint16_t>& ports) {
     return host_port_facts(host, peer, ports);

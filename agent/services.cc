@@ -75,6 +75,26 @@ struct diag {
     }
   }
 
+  /// The configuration lines naming the port.
+  void config_lines() {
+    for (const auto& c : in.configs)
+      for (const auto& p : c.ports)
+        if (p.port == in.port)
+          fact(c.file + (p.line ? ":" + std::to_string(p.line) : std::string()) + ": " + p.text + " (" + c.daemon +
+               ")");
+  }
+
+  /// Listening on loopback only: the lines that bind it there, and postfix's
+  /// own command (its inet_interfaces binds every service of master.cf).
+  void loopback_only() {
+    config_lines();
+    for (const auto& c : in.configs)
+      for (const auto& p : c.ports)
+        if (p.port == in.port && c.daemon == "postfix" && c.file.ends_with("main.cf") &&
+            p.text.find("all") == std::string::npos)
+          advise("postconf -e inet_interfaces=all && systemctl restart postfix");
+  }
+
   /// A socket unit that listens for a service: the services it starts.
   void activated_by(const std::string& socket) {
     for (const auto& sock : mgr.sockets_for_port(in.port)) {
@@ -113,6 +133,10 @@ struct diag {
       }
       related(*s);
     }
+    const auto loopback = [](const v1::Listener* l) {
+      return l->address() == "::1" || l->address().rfind("127.", 0) == 0;
+    };
+    if (std::all_of(here.begin(), here.end(), loopback)) loopback_only();
   }
 
   void without_listener() {
@@ -124,12 +148,7 @@ struct diag {
     for (const auto& d : known_daemons())
       if (std::find(d.ports.begin(), d.ports.end(), in.port) != d.ports.end()) add_unique(daemons, std::string(d.name));
 
-    // Configuration lines naming the port.
-    for (const auto& c : in.configs)
-      for (const auto& p : c.ports)
-        if (p.port == in.port)
-          fact(c.file + (p.line ? ":" + std::to_string(p.line) : std::string()) + ": " + p.text + " (" + c.daemon +
-               ")");
+    config_lines();
 
     // Moved: the expected daemon listens on another port.
     for (const auto& name : daemons) {

@@ -16,7 +16,7 @@ set -euo pipefail
 
 CACHE=${DROPSPOT_REALHOST_CACHE:-/var/cache/dropspot-realhost}
 # What the image holds; a change makes a new image (the key is a hash of it).
-PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server ufw firewalld nftables iptables
+PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server postfix ufw firewalld nftables iptables
   libpcap0.8 libprotobuf32 libssl3 libxml2)
 MIRRORS=("deb http://deb.debian.org/debian bookworm main"
   "deb http://deb.debian.org/debian-security bookworm-security main")

@@ -134,6 +134,9 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       break;
     case v1::NO_LISTENER:
       a.push_back("check what listens: ss -tlnp 'sport = :" + n + "' (all listeners: ss -tulnp state listening)");
+      // The agent found the unit and gave its command (first in the report):
+      // no guess at a unit name beside it.
+      if (!in.service_summary.empty() && !in.host_advice.empty()) break;
       a.push_back("start it and enable it at boot: systemctl status " + svc + "; systemctl enable --now " + svc);
       a.push_back("if it failed to start: journalctl -xe --no-pager; journalctl -u " + svc +
                   "; less /var/log/messages");

@@ -78,7 +78,10 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
     notes.push_back("an ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code()) + " from " +
                     e.src() + " came back about the server's reply: the return path rejects it");
   }
-  if (!f.synacks.empty() && !f.client_rsts.empty())
+  // A reset after the handshake completed is an ordinary abortive close
+  // (an application probe that stops reading), not an answer to the SYN-ACK.
+  if (!f.synacks.empty() && !f.client_rsts.empty() &&
+      (f.client_acks.empty() || m.time(f.client_rsts.front()) < m.time(f.client_acks.front())))
     notes.push_back(
         "the prober's side answered the SYN-ACK with a reset: the reply reached the client after the "
         "prober had given up (raise --timeout) or a middlebox reset it");

@@ -185,8 +185,11 @@ std::string short_subject(const v1::AppResult& r, const char* field = "cert_subj
 /// Fills the tls_* and cert_* fields and summary ("TLSv1.3, CN=..., expires
 /// in 80 days"). False when there is no TLS connection (detail and ok=false
 /// set); a certificate that fails verification keeps the connection (true)
-/// but sets ok=false unless --insecure.
-asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, std::string& summary) {
+/// but sets ok=false unless --insecure or `opportunistic` (STARTTLS between
+/// mail servers on port 25, where the sender does not verify: RFC 3207 and
+/// Postfix's default smtp_tls_security_level=may), which only notes it.
+asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, std::string& summary,
+                                bool opportunistic = false) {
   const auto& s = l->settings;
   auto& f = *r.mutable_fields();
   l->tls_context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -263,6 +266,9 @@ asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, 
     if (s.insecure) {
       f["verify"] = "failed: " + why + " (ignored: --insecure)";
       summary += ", unverified (--insecure)";
+    } else if (opportunistic) {
+      f["verify"] = "failed: " + why + " (mail servers deliver over it on port 25; mail clients would refuse it)";
+      summary += ", unverified: " + why + " (fine between mail servers)";
     } else {
       f["verify"] = "failed: " + why;
       r.set_ok(false);
@@ -405,7 +411,8 @@ asio::awaitable<void> probe_smtp(link_ptr l, v1::AppResult& r, bool implicit_tls
         co_return;
       }
       l->buffer.clear();  // nothing sent before TLS counts after it
-      if (!co_await start_tls(l, r, "", tls_summary)) {
+      // Port 25 is server to server: an unverifiable certificate is normal there.
+      if (!co_await start_tls(l, r, "", tls_summary, l->settings.port == 25)) {
         f["starttls"] = "failed";
         r.set_detail("STARTTLS: " + r.detail());
         co_return;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end on a real host: Debian 12 booted with its own systemd in the
 # lab's server namespace (scripts/realhost.sh), the project's .deb installed
-# with dpkg and its unit started by that systemd, Debian's nginx and sshd,
+# with dpkg and its unit started by that systemd, Debian's nginx, sshd and postfix,
 # ufw and firewalld as their own tools set them up. The prober runs in the
 # client namespace across the router. Nothing on the host side is ours but
 # the package: what the agent says is what a user's host would say.
@@ -31,6 +31,11 @@ rm -rf "$TMPD/deb/_CPack_Packages"
 # made, the packaged unit enabled and started; TOKEN_FILE holds its token.
 boot_host() {
   stop_host
+  # The host's netfilter lives in the lab's server namespace, not in the
+  # container: a new boot starts without the last one's rules.
+  on server nft flush ruleset
+  on server sh -c 'for t in $(cat /proc/net/ip_tables_names); do iptables-legacy -t "$t" -F; iptables-legacy -t "$t" -X; done
+    for t in $(cat /proc/net/ip6_tables_names); do ip6tables-legacy -t "$t" -F; ip6tables-legacy -t "$t" -X; done'
   local out
   out=$(REALHOST_BIND="$TMPD/deb:/mnt/dropspot" REALHOST_LOG="$TMPD/host.log" "$RH" boot "$(lab ns server)" dshost)
   HOST_PID=$(sed -n 's/^PID=\([0-9]*\).*/\1/p' <<<"$out")
@@ -49,6 +54,14 @@ probe() {
   prober_json "$TMPD/$name.json" --token-file "$TOKEN_FILE" --timeout 1s "$@"
 }
 verdict() { jq -r --argjson p "$2" '.ports[] | select(.port == $p) | .verdict' "$TMPD/$1.json"; }
+# verdict_is FILE PORT VERDICT: and when not, what the port said.
+verdict_is() {
+  [ "$(verdict "$1" "$2")" = "$3" ] && return 0
+  jq -c --argjson p "$2" '.ports[] | select(.port == $p) | {verdict, summary, notes: .evidence.notes}' \
+    "$TMPD/$1.json" | head -c 1500 >&2
+  echo >&2
+  return 1
+}
 # said FILE PORT REGEX: the port's summary, evidence or advice says it.
 said() {
   jq -e --argjson p "$2" --arg re "$3" '.ports[] | select(.port == $p) |
@@ -74,8 +87,8 @@ check "the packaged unit runs the agent" test "$(host systemctl is-active dropsp
 
 # 1. A clean host: nginx and sshd as Debian starts them.
 probe clean --target "$SERVER" --ports 22,80
-check "clean: 22 OPEN" test "$(verdict clean 22)" = OPEN
-check "clean: 80 OPEN" test "$(verdict clean 80)" = OPEN
+check "clean: 22 OPEN" verdict_is clean 22 OPEN
+check "clean: 80 OPEN" verdict_is clean 80 OPEN
 check "clean: the agent took part" jq_is "$TMPD/clean.json" .agent.status CONNECTED
 check "clean: no middlebox note" no_note clean 'MSS|middlebox|rewritten'
 check "clean: no source missing" no_note clean 'not read|missing|unknown'
@@ -88,7 +101,7 @@ check "the agent runs as the system user dropspot, in systemd-journal ($agent_gr
 # 2. nginx stopped: the unit's state, read by the packaged unit's user.
 host systemctl stop nginx
 probe stopped --target "$SERVER6" --ports 80
-check "stopped (v6): 80 NO_LISTENER" test "$(verdict stopped 80)" = NO_LISTENER
+check "stopped (v6): 80 NO_LISTENER" verdict_is stopped 80 NO_LISTENER
 check "stopped: nginx.service is inactive" said stopped 80 'nginx\.service is inactive'
 check "stopped: each packet captured once (no false retransmission note)" no_note stopped 'retransmitted|2 SYNs'
 
@@ -97,7 +110,7 @@ check "stopped: each packet captured once (no false retransmission note)" no_not
 echo 'server { listen 80; bogus_directive on; }' | host tee /etc/nginx/sites-enabled/broken >/dev/null
 host systemctl restart nginx 2>/dev/null || true
 probe failed --target "$SERVER" --ports 80
-check "failed: 80 NO_LISTENER" test "$(verdict failed 80)" = NO_LISTENER
+check "failed: 80 NO_LISTENER" verdict_is failed 80 NO_LISTENER
 check "failed: nginx.service failed" said failed 80 'nginx\.service (is )?failed'
 check "failed: the journal's reason (nginx's own message)" said failed 80 'unknown directive .bogus_directive'
 host rm /etc/nginx/sites-enabled/broken
@@ -107,11 +120,54 @@ host systemctl reset-failed nginx
 host systemctl start nginx
 host systemctl disable --quiet nginx 2>/dev/null
 probe disabled --target "$SERVER" --ports 80
-check "not enabled: 80 OPEN" test "$(verdict disabled 80)" = OPEN
+check "not enabled: 80 OPEN" verdict_is disabled 80 OPEN
 check "not enabled: said (the listener's unit from its socket's cgroup: nginx is root's, the agent not)" \
   said disabled 80 'nginx\.service runs but is not enabled at boot'
 check "not enabled: the summary names the unit that listens" said disabled 80 'nginx\.service on 0\.0\.0\.0:80' 
 host systemctl enable --quiet nginx 2>/dev/null
+
+# 4b. sshd socket-activated (ssh.socket, as Ubuntu 22.10+ ships it): the
+#     listening socket is systemd's (cgroup init.scope), the unit named is
+#     the socket unit; stopped, the socket unit is what to start.
+host systemctl disable --quiet --now ssh.service 2>/dev/null
+host systemctl enable --quiet --now ssh.socket 2>/dev/null
+probe socket --target "$SERVER" --ports 22
+check "socket unit: 22 OPEN" verdict_is socket 22 OPEN
+check "socket unit: the summary names ssh.socket, not init.scope" said socket 22 'ssh\.socket on \[::\]:22'
+check "socket unit: its state, and the service it starts" said socket 22 '^ssh\.service \(started by ssh\.socket'
+check "socket unit: ssh.service not enabled is not a finding" no_note socket 'ssh\.service runs but is not enabled'
+host systemctl stop ssh.socket ssh.service
+probe socketstop --target "$SERVER" --ports 22
+check "socket unit stopped: 22 NO_LISTENER" verdict_is socketstop 22 NO_LISTENER
+check "socket unit stopped: ssh.socket is inactive" said socketstop 22 'ssh\.socket is inactive'
+check "socket unit stopped: the advice starts the socket, no guessed unit name" jq_is "$TMPD/socketstop.json" \
+  '[.ports[0].advice[] | select(test("systemctl"))] == ["systemctl start ssh.socket"]' true
+host systemctl disable --quiet ssh.socket 2>/dev/null
+host systemctl enable --quiet --now ssh.service 2>/dev/null
+
+# 4c. postfix as Debian installs it ("Internet Site"): SMTP on 25 with
+#     STARTTLS over its self-signed certificate, which mail servers accept.
+probe postfix --target "$SERVER" --ports 25
+check "postfix: 25 OPEN (STARTTLS between mail servers is not verified)" verdict_is postfix 25 OPEN
+check "postfix: the greeting and the unverified certificate are said" \
+  said postfix 25 '220 .* ESMTP Postfix.*unverified: self-signed certificate'
+check "postfix: the listener's unit (the instance postfix@-)" said postfix 25 'postfix@-\.service on 0\.0\.0\.0:25'
+check "postfix: the application probe's close is no late-SYN-ACK reset" no_note postfix 'answered the SYN-ACK'
+# Bound to loopback only (main.cf): the line that does it and postconf's fix.
+host postconf -e inet_interfaces=loopback-only
+host systemctl restart postfix
+lab wait-listen server 25 5 || true
+probe postfixlo --target "$SERVER6" --ports 25
+check "postfix loopback-only (v6): 25 LISTENER_WRONG_ADDRESS" verdict_is postfixlo 25 LISTENER_WRONG_ADDRESS
+check "postfix loopback-only: main.cf's line named" said postfixlo 25 '^/etc/postfix/main\.cf:[0-9]+: inet_interfaces = loopback-only'
+check "postfix loopback-only: postconf's fix first" jq_is "$TMPD/postfixlo.json" '.ports[0].advice[0]' \
+  'postconf -e inet_interfaces=all && systemctl restart postfix'
+# Stopped: postfix.service (the unit users start) is named.
+host systemctl stop postfix
+for _ in $(seq 50); do [ "$(host systemctl is-active postfix@-)" = inactive ] && break; sleep 0.1; done
+probe postfixstop --target "$SERVER" --ports 25
+check "postfix stopped: 25 NO_LISTENER" verdict_is postfixstop 25 NO_LISTENER
+check "postfix stopped: postfix.service is inactive" said postfixstop 25 'postfix\.service is inactive'
 
 # 5. ufw as a VPS owner sets it up: deny by default, ssh and the agent's
 #    port allowed, one port denied by name. (nothing listens on 8080)
@@ -121,8 +177,8 @@ for family in 4 6; do
   if [ $family = 4 ]; then target=$SERVER; else target=$SERVER6; fi
   r=ufw$family
   probe $r --target "$target" --ports 22,80,8080
-  check "ufw v$family: 22 OPEN" test "$(verdict $r 22)" = OPEN
-  check "ufw v$family: 80 DROPPED_BY_HOST_FIREWALL" test "$(verdict $r 80)" = DROPPED_BY_HOST_FIREWALL
+  check "ufw v$family: 22 OPEN" verdict_is $r 22 OPEN
+  check "ufw v$family: 80 DROPPED_BY_HOST_FIREWALL" verdict_is $r 80 DROPPED_BY_HOST_FIREWALL
   check "ufw v$family: 80 names ufw's default policy" said $r 80 '^ufw default deny incoming'
   check "ufw v$family: 80 advice is ufw's own" said $r 80 '^ufw allow 80/tcp$'
   check "ufw v$family: one firewall command, not nft's or iptables' (ufw would undo them)" jq_is "$TMPD/$r.json" \
@@ -144,8 +200,8 @@ for family in 4 6; do
   if [ $family = 4 ]; then target=$SERVER; else target=$SERVER6; fi
   r=firewalld$family
   probe $r --target "$target" --ports 22,80,8080
-  check "firewalld v$family: 22 OPEN" test "$(verdict $r 22)" = OPEN
-  check "firewalld v$family: 80 REJECTED_BY_HOST_FIREWALL" test "$(verdict $r 80)" = REJECTED_BY_HOST_FIREWALL
+  check "firewalld v$family: 22 OPEN" verdict_is $r 22 OPEN
+  check "firewalld v$family: 80 REJECTED_BY_HOST_FIREWALL" verdict_is $r 80 REJECTED_BY_HOST_FIREWALL
   check "firewalld v$family: the zone leads the firewall evidence" \
     grep -q '^firewalld zone public (default zone.*does not allow 80/tcp' <<<"$(fw_first $r 80)"
   check "firewalld v$family: 80 advice names the http service" \
@@ -158,7 +214,7 @@ done
 # Opened at runtime only: open now, gone at the next reload: said.
 host firewall-cmd -q --add-service=http
 probe runtime --target "$SERVER" --ports 80
-check "firewalld runtime-only: 80 OPEN" test "$(verdict runtime 80)" = OPEN
+check "firewalld runtime-only: 80 OPEN" verdict_is runtime 80 OPEN
 check "firewalld runtime-only: 'allowed now, not saved'" said runtime 80 '^allowed now, not saved'
 
 # 7. The output path: the SYN passes, a rule drops the server's answer.
@@ -175,11 +231,27 @@ NFT
 host iptables -A OUTPUT -p tcp --sport 22 -j DROP
 probe output --target "$SERVER" --ports 22,80
 for p in 22 80; do
-  check "output path: $p DROPPED_BY_HOST_FIREWALL" test "$(verdict output $p)" = DROPPED_BY_HOST_FIREWALL
+  check "output path: $p DROPPED_BY_HOST_FIREWALL" verdict_is output $p DROPPED_BY_HOST_FIREWALL
   check "output path: $p says the reply is dropped on its way out" said output $p 'drops its reply on the way out'
 done
 check "output path: 80 names the nft rule" said output 80 '^table inet egress chain output handle [0-9]+: tcp sport 80 drop'
 check "output path: 80 advice removes it" said output 80 '^nft delete rule inet egress output handle [0-9]+$'
 check "output path: 22 names the iptables rule" said output 22 '^iptables: -A OUTPUT -p tcp -m tcp --sport 22 -j DROP$'
+
+# 8. iptables-legacy selected (update-alternatives) and a rule added with it:
+#    its tables are listed in /proc/net/ip_tables_names, root's only, so the
+#    packaged unit cannot read them: said, never a clean "no rule explains it".
+boot_host
+host update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy
+host iptables -A INPUT -p tcp --dport 8080 -j DROP
+probe legacy --target "$SERVER" --ports 80,8080
+check "iptables-legacy: 80 OPEN" verdict_is legacy 80 OPEN
+check "iptables-legacy: 8080 DROPPED_BY_HOST_FIREWALL" verdict_is legacy 8080 DROPPED_BY_HOST_FIREWALL
+check "iptables-legacy: the unread source and why" said legacy 8080 \
+  'iptables-legacy rules not read .*ip_tables_names is root.s only.*sudo iptables-legacy-save'
+check "iptables-legacy: no claim that the rules were read" no_note legacy 'no firewall rule explains it|read the server.s rulesets'
+host agent check --ports 8080 --format json >"$TMPD/legacy-check.json" || true
+check "iptables-legacy: 'sudo agent check', as the note says, names the rule" jq_is "$TMPD/legacy-check.json" \
+  '.ports[0].evidence.firewall[0]' 'IPv4: iptables-legacy: -A INPUT -p tcp -m tcp --dport 8080 -j DROP'
 
 e2e_finish

@@ -401,3 +401,27 @@ TEST_CASE("services: socket activation (ssh.socket holds port 22, ssh.service st
   attribute_socket_activation(kept, none);
   CHECK(kept[0].unit() == "init.scope");
 }
+
+TEST_CASE("services: postfix on loopback only: main.cf's inet_interfaces named, postconf to fix it") {
+  CHECK_FALSE(postfix_inet_interfaces("myhostname = vm\n# inet_interfaces = all\n").has_value());
+  auto line = postfix_inet_interfaces("inet_interfaces = all\nmyhostname = vm\ninet_interfaces = loopback-only\n");
+  REQUIRE(line);
+  CHECK(line->line == 3);
+  CHECK(line->text == "inet_interfaces = loopback-only");
+
+  auto in = debian_inputs(25, {listener(25, "127.0.0.1", "", 0, "postfix@-.service"),
+                               listener(25, "::1", "", 0, "postfix@-.service")});
+  in.configs.push_back({"postfix", "/etc/postfix/main.cf", {{25, 41, "inet_interfaces = loopback-only"}}});
+  fake_service_manager sd;
+  sd.units["postfix@-.service"] = unit("postfix@-.service", "active", "running", "enabled-runtime");
+  auto f = diagnose_services(in, sd);
+  CHECK(has(f.facts, "/etc/postfix/main.cf:41: inet_interfaces = loopback-only (postfix)"));
+  CHECK(has(f.facts, "/etc/postfix/master.cf:"));
+  CHECK(f.advice == std::vector<std::string>{"postconf -e inet_interfaces=all && systemctl restart postfix"});
+
+  // Listening everywhere: no configuration lines, no advice.
+  in.listeners = {listener(25, "0.0.0.0", "", 0, "postfix@-.service")};
+  auto g = diagnose_services(in, sd);
+  CHECK_FALSE(has(g.facts, "inet_interfaces"));
+  CHECK(g.advice.empty());
+}

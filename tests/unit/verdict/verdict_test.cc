@@ -337,6 +337,15 @@ std::vector<verdict_case> cases() {
         {"the client reset the late SYN-ACK", s.in, v1::REPLY_LOST, nullptr, "answered the SYN-ACK with a reset"});
   }
   {
+    // An SMTP probe that gives up on STARTTLS closes with unread data: a
+    // reset after the handshake (seen on Debian's postfix).
+    auto s = scenario().attempt(C, 40000, 1).syn(40000, 0.5).synack(40000, 0.6);
+    s.packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ACK, 40000, 0.7);
+    s.packet(v1::PacketEvent::INBOUND, v1::PacketEvent::RST, 40000, 30);
+    v.push_back({"a reset after the handshake is an abortive close, not a late SYN-ACK's answer", s.in, v1::OPEN,
+                 nullptr, nullptr, nullptr, "answered the SYN-ACK"});
+  }
+  {
     auto s = scenario().attempt(T, 40000, 2000).syn(40000, 0.5);
     s.in.capture_drops = 7;
     v.push_back({"capture drops are noted", s.in, v1::DROPPED_BY_HOST_FIREWALL, nullptr, "dropped 7 packets"});
