@@ -118,21 +118,20 @@ firewall_snapshot read_firewall(std::chrono::milliseconds timeout) {
   read_ipt("iptables-save", snap.iptables_nft_v4, snap.iptables_legacy_v4);
   read_ipt("ip6tables-save", snap.iptables_nft_v6, snap.iptables_legacy_v6);
   std::optional<ipt_ruleset> unused;
-  for (const char* family : {"iptables", "ip6tables"}) {
-    const std::string program = std::string(family) + "-legacy-save";
-    auto& slot = family[1] == '6' ? snap.iptables_legacy_v6 : snap.iptables_legacy_v4;
-    if (read_ipt(program.c_str(), unused, slot)) continue;
+  for (const bool v6 : {false, true}) {
+    const std::string family = v6 ? "ip6tables" : "iptables";
+    const std::string program = family + "-legacy-save";
+    if (read_ipt(program.c_str(), unused, v6 ? snap.iptables_legacy_v6 : snap.iptables_legacy_v4)) continue;
     // It lists the tables from /proc/net/ip_tables_names, which only root
     // reads: said where the host chose the legacy backend, silent elsewhere
     // (its tables exist only where something uses them).
     if (!legacy_selected(family)) continue;
-    const bool v6 = family[1] == '6';
     (v6 ? snap.legacy_unread_v6 : snap.legacy_unread_v4) = true;
     std::string why = program + " failed";
     if (::geteuid() != 0)
       why += std::string(": /proc/net/") + (v6 ? "ip6" : "ip") + "_tables_names is root's only and the agent " +
              "does not run as root; `sudo " + program + "` or `sudo agent check` reads them";
-    snap.notes.push_back(std::string(family) + "-legacy rules not read (" + why + ")");
+    snap.notes.push_back(family + "-legacy rules not read (" + why + ")");
   }
   return snap;
 }
