@@ -51,6 +51,9 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
     // The zone is what the user changes: it leads the firewall evidence, the
     // nft rule firewalld generated follows.
     if (live_blocks && !v.zone->allowed) v.firewall.blocked.insert(v.firewall.blocked.begin(), v.zone->why);
+  } else if (!v.firewall.unkept.empty()) {
+    v.saved = v.firewall.unkept;
+    add_unique(v.advice, open_port_command(firewall_manager::ufw, pkt.port, {}, {}));
   } else if (host.saved.found()) {
     auto saved = diagnose(host.saved.rules, pkt);
     if (v.firewall.inspected) v.saved = compare_saved(v.firewall, saved, pkt.port, host.saved.sources);
@@ -74,7 +77,8 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
                                              v.zone ? v.zone->service_for_port : std::string(), zone));
     }
   }
-  if (v.saved.rfind("allowed now", 0) == 0) add_unique(v.advice, save_rules_command(host.system));
+  if (v.saved.rfind("allowed now", 0) == 0 && v.firewall.unkept.empty())
+    add_unique(v.advice, save_rules_command(host.system));
   return v;
 }
 

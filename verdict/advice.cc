@@ -115,10 +115,13 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
       // manager's commands then, and no fix said twice.
       const bool host_knows = in.firewall_inspected && !in.host_advice.empty();
       const bool reply_path = !in.firewall.empty() && in.firewall.front() == output_path_marker;
-      for (const auto& rule : in.firewall)
-        if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port), reply_path);
-            !fix.empty() && std::find(in.host_advice.begin(), in.host_advice.end(), fix) == in.host_advice.end())
-          a.push_back("remove the rule that blocks it (" + rule + "): " + fix);
+      // The agent gives the removal of the rules it may remove itself; a
+      // rule a manager made (ufw, firewalld) is changed through the manager.
+      if (!host_knows)
+        for (const auto& rule : in.firewall)
+          if (auto fix = firewall_fix_command(rule, static_cast<std::uint16_t>(in.port), reply_path);
+              !fix.empty() && std::find(in.host_advice.begin(), in.host_advice.end(), fix) == in.host_advice.end())
+            a.push_back("remove the rule that blocks it (" + rule + "): " + fix);
       if (!in.firewall_inspected || in.firewall.empty())
         a.push_back(fw_list + (v == v1::REJECTED_BY_HOST_FIREWALL
                                    ? " (look for a reject rule: tcp reset, icmp admin-prohibited or host-prohibited)"

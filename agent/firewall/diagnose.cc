@@ -36,6 +36,7 @@ firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet&
     // Where ufw made the rule, its own words first: what `ufw status` shows.
     const auto ufw = ufw_rule_name(f, has_ufw_chains(*snap.nft));
     if (!ufw.empty()) out.blocked.push_back(ufw);
+    out.unkept = ufw_unkept_accept(*snap.nft, packet, f);
     if (add(std::move(f))) {
       // a rule of an iptables-nft table: quote the iptables line too
       const auto& ipt = packet.v6 ? snap.iptables_nft_v6 : snap.iptables_nft_v4;

@@ -74,6 +74,12 @@ struct fw_finding {
   /// For nft rules of an iptables-nft table: family, table, chain, handle.
   std::string family, table, chain;
   std::uint64_t handle = 0;
+  /// The rules that accepted the packet, one per base chain that did (nft).
+  struct accept_rule {
+    std::string rule, family, table, chain;
+    std::uint64_t handle = 0;
+  };
+  std::vector<accept_rule> accepted;
   bool blocks() const { return action == fw_action::drop || action == fw_action::reject; }
 };
 
@@ -107,8 +113,10 @@ result<nft_ruleset> parse_nft_json(std::string_view json, std::string_view text 
 /// and the device of each ingress chain by "family table chain device".
 std::map<std::string, std::string> parse_nft_handles(std::string_view text);
 
-/// What the nftables ruleset does with the packet.
-fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet);
+/// What the nftables ruleset does with the packet; `without`, if given, is a
+/// rule left out (what the ruleset would do without it).
+fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet,
+                    const fw_finding::accept_rule* without = nullptr);
 
 /// Whether ufw made the ruleset (its chains ufw-user-input, ufw6-user-input).
 bool has_ufw_chains(const nft_ruleset& rules);
@@ -117,6 +125,10 @@ bool has_ufw_chains(const nft_ruleset& rules);
 /// "ufw reject from 192.0.2.0/24 to any port 80 proto tcp", a ufw limit; empty
 /// otherwise.
 std::string ufw_rule_name(const fw_finding& finding, bool ufw_chains);
+/// On a ufw host, a packet accepted only by a rule outside ufw's chains (an
+/// `iptables -I INPUT ... -j ACCEPT` by hand): what says so, with what ufw's
+/// own rules would do at its next reload or boot; empty otherwise.
+std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding);
 
 // ---------------------------------------------------------------------------
 // iptables
@@ -167,6 +179,7 @@ struct firewall_diagnosis {
   std::vector<std::string> notes;
   fw_action action = fw_action::none;
   bool inspected = false;  ///< the sources in use could be read (none blocks: no rule blocks)
+  std::string unkept;      ///< allowed by a rule the firewall manager will drop (ufw_unkept_accept)
 };
 firewall_diagnosis diagnose(const firewall_snapshot& snapshot, const syn_packet& packet);
 

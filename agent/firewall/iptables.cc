@@ -171,7 +171,11 @@ struct ipt_eval {
       } else if (o == "-m" || o == "--match") {
         auto mod = value(i);
         static const char* known[] = {"tcp", "multiport", "conntrack", "state", "comment", "addrtype", "limit"};
-        if (std::find(std::begin(known), std::end(known), mod) == std::end(known)) {
+        if (mod == "rt" || mod == "frag") {
+          // IPv6 routing headers and fragments (ufw drops type-0 routing
+          // headers): a probe's SYN carries neither, nor does its answer.
+          combine(tri::no);
+        } else if (std::find(std::begin(known), std::end(known), mod) == std::end(known)) {
           note("an iptables match dropspot does not evaluate (-m " + mod + "): the rule may match");
           combine(tri::maybe);
         }

@@ -18,6 +18,7 @@ struct nft_eval {
   const syn_packet& pkt;
   std::vector<std::string>& notes;
   const nft_rule_rec* current = nullptr;
+  const fw_finding::accept_rule* without = nullptr;  ///< a rule left out
   std::size_t chain_visits = 0;
 
   std::string rule_name(const nft_rule_rec& r) const {
@@ -428,6 +429,9 @@ struct nft_eval {
     }
     for (auto index : chain.rules) {
       const auto& rule = rs.rules[index];
+      if (without && rule.handle == without->handle && rule.table == without->table &&
+          rule.family == without->family)
+        continue;
       auto r = run_rule(rule);
       if (r.matched == tri::no || r.verdict.empty() || r.verdict == "continue") continue;
       const bool maybe = r.matched == tri::maybe;
@@ -454,7 +458,8 @@ struct nft_eval {
 
 namespace {
 
-fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet) {
+fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet,
+                              const fw_finding::accept_rule* without) {
   const auto& rs = rules.get();
   fw_finding out;
   // The hooks a SYN to this host passes, in order: netdev/inet ingress,
@@ -486,6 +491,7 @@ fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet
     return a->prio != b->prio ? a->prio < b->prio : a->order < b->order;
   });
   nft_eval ev{rs, packet, out.notes};
+  ev.without = without;
   for (const auto* c : base) {
     auto r = ev.run_chain(*c, 0);
     if (r.action == fw_action::none) {
@@ -502,6 +508,7 @@ fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet
     }
     if (r.action == fw_action::accept) {
       out.action = fw_action::accept;
+      out.accepted.push_back({ev.rule_name(*r.rule), r.rule->family, r.rule->table, r.rule->chain, r.rule->handle});
       continue;
     }
     out.action = r.action;
@@ -519,9 +526,9 @@ fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet
 
 }  // namespace
 
-fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet) {
+fw_finding evaluate(const nft_ruleset& rules, const syn_packet& packet, const fw_finding::accept_rule* without) {
   try {
-    return evaluate_unchecked(rules, packet);
+    return evaluate_unchecked(rules, packet, without);
   } catch (const json::exception& e) {
     fw_finding out;
     out.notes.push_back(std::string("the nftables ruleset has a structure dropspot does not understand (") + e.what() +

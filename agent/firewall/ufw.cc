@@ -56,4 +56,18 @@ std::string ufw_rule_name(const fw_finding& f, bool ufw_chains) {
   return "ufw " + action + " from " + from + " to any port " + port + " proto tcp";
 }
 
+std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding) {
+  if (finding.action != fw_action::accept || !has_ufw_chains(rules)) return {};
+  const std::string family = packet.v6 ? "ip6" : "ip";
+  for (const auto& a : finding.accepted) {
+    if (a.family != family || a.table != "filter" || a.chain.rfind("ufw", 0) == 0) continue;
+    auto without = evaluate(rules, packet, &a);
+    if (!without.blocks()) continue;
+    auto ufw = ufw_rule_name(without, true);
+    return "allowed now only by a rule ufw did not make (" + a.rule + "): ufw drops it at its next reload or boot, " +
+           "and then " + (ufw.empty() ? without.rule : ufw) + " blocks the port";
+  }
+  return {};
+}
+
 }  // namespace dropspot::agent

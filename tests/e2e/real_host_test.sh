@@ -182,12 +182,23 @@ for family in 4 6; do
   check "ufw v$family: 80 names ufw's default policy" said $r 80 '^ufw default deny incoming'
   check "ufw v$family: 80 advice is ufw's own" said $r 80 '^ufw allow 80/tcp$'
   check "ufw v$family: one firewall command, not nft's or iptables' (ufw would undo them)" jq_is "$TMPD/$r.json" \
-    '[.ports[] | select(.port == 80) | .advice[] | select(test("^(nft|iptables|ip6tables|ufw|firewall-cmd) "))] | length' 1
+    '[.ports[] | select(.port == 80) | .advice[] | select(test("(^|: )(nft|iptables|ip6tables|ufw|firewall-cmd) "))] | length' 1
+  check "ufw v$family: only ufw's own rules in the evidence (no IPv6 routing-header rule)" no_note $r 'rt-type'
   check "ufw v$family: 8080 names the ufw rule" said $r 8080 '^ufw deny 8080/tcp$'
   check "ufw v$family: no 'may match' (ufw's conntrack rules are evaluated)" no_note $r 'may match'
   check "ufw v$family: no drift claimed (ufw loads its own rules at boot)" no_note $r 'saved rules|someone changed'
   check "ufw v$family: no guess about a default-deny policy where the rules are named" no_note $r 'probably a default-deny'
 done
+# A port opened by hand beside ufw (iptables -I INPUT ... ACCEPT): open now,
+# gone at ufw's next reload or boot: said, with ufw's way to keep it.
+host iptables -I INPUT -p tcp --dport 80 -j ACCEPT
+probe ufwhand --target "$SERVER" --ports 22,80
+check "ufw + hand rule: 80 OPEN" verdict_is ufwhand 80 OPEN
+check "ufw + hand rule: not kept by ufw, and what then blocks it" said ufwhand 80 \
+  '^allowed now only by a rule ufw did not make \(table ip filter chain INPUT handle [0-9]+: tcp dport 80 .*accept\): .*ufw default deny incoming'
+check "ufw + hand rule: ufw's way to keep it, and nothing else" jq_is "$TMPD/ufwhand.json" \
+  '.ports[] | select(.port == 80) | .advice | join(" | ")' 'ufw allow 80/tcp'
+check "ufw + hand rule: 22 (ufw's own allow) has nothing to say" no_note ufwhand 'did not make.*dport 22'
 host ufw --force disable >/dev/null
 
 # 6. firewalld on a fresh boot: the default zone public (ssh, dhcpv6-client),

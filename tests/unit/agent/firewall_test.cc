@@ -279,6 +279,32 @@ TEST_CASE("nft: ingress and prerouting filter chains come before input; nat chai
   CHECK(evaluate(rs, v6("2001:db8:1::2", 8101)).action == fw_action::accept);  // an ip table
 }
 
+// Recorded on the real host (scripts/realhost.sh) after `ufw default deny
+// incoming; ufw allow 22/tcp; ufw allow 7411/tcp; ufw --force enable` and a
+// hand-made `iptables -I INPUT -p tcp --dport 80 -j ACCEPT` (ufw_hand_nft).
+TEST_CASE("ufw: a port open only by a rule ufw did not make is said to go at ufw's next reload") {
+  firewall_snapshot snap;
+  snap.nft = nft_fixture("ufw_hand_nft");
+  auto by_hand = diagnose(snap, v4("198.51.100.2", 80));
+  CHECK(by_hand.action == fw_action::accept);
+  CHECK(by_hand.blocked.empty());
+  CHECK(by_hand.unkept ==
+        "allowed now only by a rule ufw did not make (table ip filter chain INPUT handle 118: tcp dport 80 counter "
+        "packets 0 bytes 0 accept): ufw drops it at its next reload or boot, and then ufw default deny incoming (no "
+        "ufw rule allows the port: `ufw status verbose`) blocks the port");
+  // ufw's own allow, and a port that stays closed: nothing to say.
+  CHECK(diagnose(snap, v4("198.51.100.2", 22)).unkept.empty());
+  CHECK(diagnose(snap, v4("198.51.100.2", 8080)).unkept.empty());
+  // The hand rule is IPv4's: over IPv6 port 80 is closed by ufw itself.
+  auto v6_80 = diagnose(snap, v6("2001:db8:1::2", 80));
+  CHECK(v6_80.action == fw_action::drop);
+  CHECK(v6_80.unkept.empty());
+  // Without ufw's chains (a hand ruleset), an accept is just an accept.
+  firewall_snapshot plain;
+  plain.nft = nft_fixture("nft_lab");
+  for (std::uint16_t port : {22, 80, 8080}) CHECK(diagnose(plain, v4("198.51.100.2", port)).unkept.empty());
+}
+
 // Recorded on a Debian 12 booted in the lab (scripts/realhost.sh) after
 // `ufw default deny incoming; ufw allow 22/tcp; ufw allow 7411/tcp;
 // ufw deny 8080/tcp; ufw --force enable`: nft -j / nft -a list ruleset,
@@ -317,6 +343,8 @@ TEST_CASE("ufw: its default policy and its rules are named as ufw names them; it
   CHECK(closed6.action == fw_action::drop);
   REQUIRE_FALSE(closed6.blocked.empty());
   CHECK(closed6.blocked[0].rfind("ufw default deny incoming", 0) == 0);
+  // ufw's `-m rt --rt-type 0 -j DROP` (type-0 routing headers) is not what drops a SYN
+  for (const auto& b : closed6.blocked) CHECK(b.find("--rt-type") == std::string::npos);
   CHECK(diagnose(snap, v6("2001:db8:1::2", 22)).action == fw_action::accept);
   CHECK(diagnose(snap, v6("2001:db8:1::2", 8080)).blocked.at(0) == "ufw deny 8080/tcp");
 
