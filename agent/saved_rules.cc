@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -102,7 +104,14 @@ saved_rules read_saved_rules(const saved_rules_options& options) {
   std::string v4, v6;
   auto consider = [&](const std::string& shown, const std::string& path, int family) {
     std::string text;
-    if (!read_text(path, text)) return;
+    if (!read_text(path, text)) {
+      // There but unreadable (iptables-persistent writes rules.v4 0640
+      // root:root): said, never a silent "no drift".
+      if (path_exists(path) && ::access(path.c_str(), R_OK) != 0)
+        notes.push_back(shown + " not compared: " + std::strerror(errno) +
+                        (::geteuid() != 0 ? " (root's only: `sudo agent check` compares it)" : ""));
+      return;
+    }
     sources.push_back(shown);
     if (looks_like_iptables_save(text)) {
       // family 0: an explicit file of unknown family: IPv6 when it names IPv6 addresses only... keep it simple: both

@@ -249,6 +249,15 @@ check "output path: 80 names the nft rule" said output 80 '^table inet egress ch
 check "output path: 80 advice removes it" said output 80 '^nft delete rule inet egress output handle [0-9]+$'
 check "output path: 22 names the iptables rule" said output 22 '^iptables: -A OUTPUT -p tcp -m tcp --sport 22 -j DROP$'
 
+# 7b. iptables-persistent's saved rules, as `netfilter-persistent save`
+#     writes them (0640 root:root): the packaged unit cannot read them, and
+#     says so instead of claiming no drift.
+host sh -c 'mkdir -p /etc/iptables && touch /etc/iptables/rules.v4 && chmod 0640 /etc/iptables/rules.v4 &&
+  iptables-save >/etc/iptables/rules.v4'
+probe persistent --target "$SERVER" --ports 80
+check "iptables-persistent, unreadable: said, with what compares it" said persistent 80 \
+  '^saved rules: /etc/iptables/rules.v4 not compared: Permission denied \(root.s only: `sudo agent check` compares it\)'
+
 # 8. iptables-legacy selected (update-alternatives) and a rule added with it:
 #    its tables are listed in /proc/net/ip_tables_names, root's only, so the
 #    packaged unit cannot read them: said, never a clean "no rule explains it".
