@@ -5,9 +5,12 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -199,6 +202,11 @@ std::string parse_firewalld_default_zone(std::string_view conf) {
 
 std::optional<firewalld_config> read_firewalld_config(const std::string& root) {
   firewalld_config cfg;
+  if (const auto etc = join_root(root, "/etc/firewalld"); path_exists(etc) && ::access(etc.c_str(), R_OK | X_OK) != 0) {
+    cfg.unreadable = "/etc/firewalld: " + std::string(std::strerror(errno)) +
+                     (::geteuid() != 0 ? " (root's only: `sudo agent check` compares it)" : "");
+    return cfg;
+  }
   std::map<std::string, std::string> zone_files, service_files;  // name -> path; /etc overrides /usr/lib
   for (const char* base : {"/usr/lib/firewalld", "/etc/firewalld"}) {
     for (const auto& f : xml_files(join_root(root, std::string(base) + "/zones")))

@@ -77,10 +77,14 @@ struct firewalld_config {
   std::map<std::string, fwd_zone> zones;
   std::map<std::string, fwd_service> services;
   std::vector<std::string> notes;  ///< files that did not parse
+  /// Why /etc/firewalld (0750 root:root) could not be read; the rest is then
+  /// empty: the permanent configuration is unknown, not the defaults.
+  std::string unreadable;
 };
 
 /// Reads the configuration under `root`; nothing when no zone file exists
-/// (firewalld not installed).
+/// (firewalld not installed); only `unreadable` when /etc/firewalld exists
+/// but cannot be read.
 std::optional<firewalld_config> read_firewalld_config(const std::string& root = "/");
 
 /// What the zone does with a TCP SYN to `port`.

@@ -38,8 +38,14 @@ struct port_view {
 port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
   port_view v;
   v.firewall = diagnose(host.live, pkt);
+  std::optional<firewall_manager> save_with;
   const auto n = std::to_string(pkt.port);
   if (host.firewalld) {
+    for (const auto& note : host.firewalld->notes) v.firewall.notes.push_back("firewalld: " + note);
+  }
+  if (host.firewalld && !host.firewalld->unreadable.empty()) {
+    v.firewall.notes.push_back("firewalld's permanent configuration not compared: " + host.firewalld->unreadable);
+  } else if (host.firewalld) {
     v.zone = evaluate(*host.firewalld, pkt.port, pkt.source, pkt.in_interface);
     // the live rules (firewalld's nft table) against the permanent configuration
     const bool live_blocks = !v.firewall.blocked.empty();
@@ -57,6 +63,10 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
   } else if (host.saved.found()) {
     auto saved = diagnose(host.saved.rules, pkt);
     if (v.firewall.inspected) v.saved = compare_saved(v.firewall, saved, pkt.port, host.saved.sources);
+    // What saves the live rules is the tool whose file blocks the port.
+    if (!saved.blocked.empty() && (saved.blocked.front().rfind("iptables: ", 0) == 0 ||
+                                   saved.blocked.front().rfind("ip6tables: ", 0) == 0))
+      save_with = firewall_manager::iptables;
   }
   // A rule the firewall manager made is changed through the manager (ufw
   // allow, firewall-cmd): an nft or iptables command would be undone by its
@@ -77,8 +87,11 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
                                              v.zone ? v.zone->service_for_port : std::string(), zone));
     }
   }
-  if (v.saved.rfind("allowed now", 0) == 0 && v.firewall.unkept.empty())
-    add_unique(v.advice, save_rules_command(host.system));
+  if (v.saved.rfind("allowed now", 0) == 0 && v.firewall.unkept.empty()) {
+    auto system = host.system;
+    if (save_with) system.firewall = *save_with;
+    add_unique(v.advice, save_rules_command(system));
+  }
   return v;
 }
 

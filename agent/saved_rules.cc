@@ -96,6 +96,7 @@ saved_rules saved_rules_from(std::string_view nft_json, std::string_view nft_tex
   };
   ipt(iptables_v4, out.rules.iptables_legacy_v4);
   ipt(iptables_v6, out.rules.iptables_legacy_v6);
+  out.rules.iptables_files = true;
   return out;
 }
 

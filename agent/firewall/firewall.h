@@ -168,6 +168,9 @@ struct firewall_snapshot {
   /// The host uses iptables-legacy and its rules could not be read: the
   /// firewall is then not known to let a packet through.
   bool legacy_unread_v4 = false, legacy_unread_v6 = false;
+  /// The iptables slots hold saved files (iptables-persistent's rules.v4,
+  /// loaded by iptables-restore at boot), named "iptables:", not live legacy tables.
+  bool iptables_files = false;
   std::vector<std::string> notes;  ///< sources that failed or are missing
 };
 

@@ -227,6 +227,12 @@ host firewall-cmd -q --add-service=http
 probe runtime --target "$SERVER" --ports 80
 check "firewalld runtime-only: 80 OPEN" verdict_is runtime 80 OPEN
 check "firewalld runtime-only: 'allowed now, not saved'" said runtime 80 '^allowed now, not saved'
+# Made permanent: /etc/firewalld (0750 root:root) read through the unit's
+# group root, so no drift is claimed.
+host firewall-cmd -q --runtime-to-permanent
+probe permanent --target "$SERVER" --ports 80
+check "firewalld permanent: 80 OPEN" verdict_is permanent 80 OPEN
+check "firewalld permanent: /etc/firewalld read, no drift claimed" no_note permanent 'not saved|not compared|someone changed'
 
 # 7. The output path: the SYN passes, a rule drops the server's answer.
 #    nginx on 80 (an nft rule), sshd on 22 (an iptables-nft rule).
@@ -249,29 +255,53 @@ check "output path: 80 names the nft rule" said output 80 '^table inet egress ch
 check "output path: 80 advice removes it" said output 80 '^nft delete rule inet egress output handle [0-9]+$'
 check "output path: 22 names the iptables rule" said output 22 '^iptables: -A OUTPUT -p tcp -m tcp --sport 22 -j DROP$'
 
-# 7b. iptables-persistent's saved rules, as `netfilter-persistent save`
-#     writes them (0640 root:root): the packaged unit cannot read them, and
-#     says so instead of claiming no drift.
+# 8. iptables-persistent's saved rules, as `netfilter-persistent save`
+#    writes them (0640 root:root, read through the unit's group root): a
+#    DROP saved but deleted at runtime is open now and closed after a reboot.
+boot_host
 host sh -c 'mkdir -p /etc/iptables && touch /etc/iptables/rules.v4 && chmod 0640 /etc/iptables/rules.v4 &&
-  iptables-save >/etc/iptables/rules.v4'
-probe persistent --target "$SERVER" --ports 80
-check "iptables-persistent, unreadable: said, with what compares it" said persistent 80 \
-  '^saved rules: /etc/iptables/rules.v4 not compared: Permission denied \(root.s only: `sudo agent check` compares it\)'
+  iptables -A INPUT -p tcp --dport 80 -j DROP && iptables-save >/etc/iptables/rules.v4 &&
+  iptables -D INPUT -p tcp --dport 80 -j DROP'
+probe persistent --target "$SERVER" --ports 22,80
+check "iptables-persistent: 80 OPEN" verdict_is persistent 80 OPEN
+check "iptables-persistent: closed after a reboot, by the saved rule" said persistent 80 \
+  '^allowed now, not saved: gone after reboot: the saved rules \(.*/etc/iptables/rules\.v4.*\) block port 80: iptables: -A INPUT -p tcp -m tcp --dport 80 -j DROP'
+check "iptables-persistent: the advice saves with iptables-persistent, not nft" said persistent 80 \
+  '^netfilter-persistent save \(package iptables-persistent\)$'
+check "iptables-persistent: 22, the same now and saved, has nothing to say" no_note persistent 'not saved.*port 22'
 
-# 8. iptables-legacy selected (update-alternatives) and a rule added with it:
-#    its tables are listed in /proc/net/ip_tables_names, root's only, so the
-#    packaged unit cannot read them: said, never a clean "no rule explains it".
+# 9. iptables-legacy selected (update-alternatives) and a rule added with it:
+#    its tables are listed in /proc/net/ip_tables_names (0440 root:root),
+#    read through the unit's group root.
 boot_host
 host update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy
 host iptables -A INPUT -p tcp --dport 8080 -j DROP
 probe legacy --target "$SERVER" --ports 80,8080
 check "iptables-legacy: 80 OPEN" verdict_is legacy 80 OPEN
 check "iptables-legacy: 8080 DROPPED_BY_HOST_FIREWALL" verdict_is legacy 8080 DROPPED_BY_HOST_FIREWALL
-check "iptables-legacy: the unread source and why" said legacy 8080 \
+check "iptables-legacy: the rule named" said legacy 8080 '^IPv4: iptables-legacy: -A INPUT -p tcp -m tcp --dport 8080 -j DROP$|^iptables-legacy: -A INPUT -p tcp -m tcp --dport 8080 -j DROP$'
+
+# 10. The unit without the group root (a drop-in, as docs/security.md says
+#     one may): what it cannot read is said, never silence.
+host mkdir -p /etc/systemd/system/dropspot-agent.service.d
+printf '[Service]\nSupplementaryGroups=\nSupplementaryGroups=systemd-journal\n' |
+  host tee /etc/systemd/system/dropspot-agent.service.d/no-root-group.conf >/dev/null
+host sh -c 'mkdir -p /etc/iptables && printf "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n" >/etc/iptables/rules.v4 &&
+  chmod 0640 /etc/iptables/rules.v4'
+host systemctl daemon-reload
+host systemctl restart dropspot-agent
+lab wait-listen server 7411 10
+agent_groups=$(host ps -o supgrp= -C agent)
+check "the drop-in took the group root away ($agent_groups)" test "${agent_groups/root/}" = "$agent_groups"
+probe nogroup --target "$SERVER" --ports 8080
+check "without the group root: 8080 still DROPPED_BY_HOST_FIREWALL" verdict_is nogroup 8080 DROPPED_BY_HOST_FIREWALL
+check "without the group root: the legacy rules not read, why, what reads them" said nogroup 8080 \
   'iptables-legacy rules not read .*ip_tables_names is root.s only.*sudo iptables-legacy-save'
-check "iptables-legacy: no claim that the rules were read" no_note legacy 'no firewall rule explains it|read the server.s rulesets'
+check "without the group root: never 'no rule explains it'" no_note nogroup 'no firewall rule explains it|read the server.s rulesets'
+check "without the group root: rules.v4 not compared, said" said nogroup 8080 \
+  '^saved rules: /etc/iptables/rules.v4 not compared: Permission denied \(root.s only: `sudo agent check` compares it\)'
 host agent check --ports 8080 --format json >"$TMPD/legacy-check.json" || true
-check "iptables-legacy: 'sudo agent check', as the note says, names the rule" jq_is "$TMPD/legacy-check.json" \
+check "'sudo agent check', as the note says, names the rule" jq_is "$TMPD/legacy-check.json" \
   '.ports[0].evidence.firewall[0]' 'IPv4: iptables-legacy: -A INPUT -p tcp -m tcp --dport 8080 -j DROP'
 
 e2e_finish
