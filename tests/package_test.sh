@@ -38,7 +38,7 @@ check "agent token from the package prints a token only on stdout" \
 check "postinst is executable" bash -c "dpkg-deb -e '$deb' '$TMP/control' && test -x '$TMP/control/postinst'"
 unit="$root/usr/lib/systemd/system/dropspot-agent.service"
 check "sysusers.d: the system user dropspot" grep -q '^u dropspot ' "$root/usr/lib/sysusers.d/dropspot.conf"
-for k in User=dropspot SupplementaryGroups=systemd-journal "RestrictNamespaces=user net" NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \
+for k in User=dropspot "SupplementaryGroups=systemd-journal root" "RestrictNamespaces=user net" NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \
   "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE" \
   "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE"; do
   check "unit: $k" grep -qx "$k" "$unit"
