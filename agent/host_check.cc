@@ -64,8 +64,8 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
     auto saved = diagnose(host.saved.rules, pkt);
     if (v.firewall.inspected) v.saved = compare_saved(v.firewall, saved, pkt.port, host.saved.sources);
     // What saves the live rules is the tool whose file blocks the port.
-    if (!saved.blocked.empty() && (saved.blocked.front().rfind("iptables: ", 0) == 0 ||
-                                   saved.blocked.front().rfind("ip6tables: ", 0) == 0))
+    if (!saved.blocked.empty() &&
+        (saved.blocked.front().rfind("iptables: ", 0) == 0 || saved.blocked.front().rfind("ip6tables: ", 0) == 0))
       save_with = firewall_manager::iptables;
   }
   // A rule the firewall manager made is changed through the manager (ufw

@@ -49,8 +49,7 @@ host_snapshot read_host(const host_options& options = {});
 /// The services behind each port (asks `manager`: blocking with systemd_manager).
 /// Listeners that are systemd's sockets get their socket unit's name first
 /// (attribute_socket_activation).
-std::map<std::uint16_t, service_findings> find_services(host_snapshot& host,
-                                                        const std::vector<std::uint16_t>& ports,
+std::map<std::uint16_t, service_findings> find_services(host_snapshot& host, const std::vector<std::uint16_t>& ports,
                                                         service_manager& manager);
 
 /// PortFacts for each port: `firewall` holds the rules that drop/reject a SYN

@@ -122,8 +122,7 @@ struct diag {
       const auto name = s->name.empty() ? l->unit() : s->name;
       const bool socket = name.ends_with(".socket");
       fact(name + (l->pid() ? " (pid " + std::to_string(l->pid()) + " " + l->process() + ")" : std::string()) +
-           (socket ? " (socket activation: systemd listens on port " + n + ")" : std::string()) + ": " +
-           s->describe());
+           (socket ? " (socket activation: systemd listens on port " + n + ")" : std::string()) + ": " + s->describe());
       if (socket) activated_by(name);
       if (s->active() && !s->enabled() && !s->unit_file_state.empty() && s->unit_file_state != "transient") {
         fact(name + " runs but is not enabled at boot (" + s->unit_file_state + "): port " + n +

@@ -63,7 +63,8 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--probe", raw.probes, "PORT=KIND, KIND: tcp|http|https|smtp|smtps|ssh|banner");
   app.add_option("--timeout", raw.timeout, "Per-attempt timeout, e.g. 500ms, 2s")->capture_default_str();
   app.add_option("--retries", raw.retries, "Extra attempts for ports that get no answer")->capture_default_str();
-  app.add_flag("--insecure", raw.insecure, "Do not fail HTTPS/SMTPS/STARTTLS on certificate errors (port 25 never fails on them)");
+  app.add_flag("--insecure", raw.insecure,
+               "Do not fail HTTPS/SMTPS/STARTTLS on certificate errors (port 25 never fails on them)");
   app.add_option("--ca-file", raw.ca_file, "CA bundle to verify certificates against");
   app.add_option("--expect", raw.expects, "Expectation: open|blocked|closed|VERDICT, or PORTS=WHAT (default: open)");
   app.add_option("--wait", raw.wait, "Repeat until expectations hold or this long has passed, e.g. 30s");

@@ -51,7 +51,8 @@ firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet&
   const auto& legacy = packet.v6 ? snap.iptables_legacy_v6 : snap.iptables_legacy_v4;
   if (legacy) {
     out.inspected = true;
-    const std::string label = std::string(packet.v6 ? "ip6tables" : "iptables") + (snap.iptables_files ? "" : "-legacy");
+    const std::string label =
+        std::string(packet.v6 ? "ip6tables" : "iptables") + (snap.iptables_files ? "" : "-legacy");
     add(evaluate(*legacy, packet, label));
   }
   if (packet.v6 ? snap.legacy_unread_v6 : snap.legacy_unread_v4) out.inspected = false;

@@ -429,8 +429,7 @@ struct nft_eval {
     }
     for (auto index : chain.rules) {
       const auto& rule = rs.rules[index];
-      if (without && rule.handle == without->handle && rule.table == without->table &&
-          rule.family == without->family)
+      if (without && rule.handle == without->handle && rule.table == without->table && rule.family == without->family)
         continue;
       auto r = run_rule(rule);
       if (r.matched == tri::no || r.verdict.empty() || r.verdict == "continue") continue;

@@ -83,8 +83,7 @@ TEST_CASE("saved rules: allowed now but not saved, and blocked now although the 
   CHECK(compare(25).empty());
   auto saved25 = diagnose(saved.rules, syn(25));
   CHECK(saved25.blocked.at(0) == "table inet filter chain input policy drop");
-  CHECK(saved25.blocked.at(1) ==
-        "iptables: -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset");
+  CHECK(saved25.blocked.at(1) == "iptables: -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset");
 }
 
 TEST_CASE("interface of the SYN: iifname rules match exactly instead of 'may match'") {

@@ -380,7 +380,8 @@ TEST_CASE("services: socket activation (ssh.socket holds port 22, ssh.service st
   CHECK(listeners[1].unit() == "nginx.service");
   auto f = diagnose_services(debian_inputs(22, listeners), sd);
   CHECK(f.summary.empty());
-  CHECK(has(f.facts, "ssh.socket (socket activation: systemd listens on port 22): active (listening), enabled at boot"));
+  CHECK(
+      has(f.facts, "ssh.socket (socket activation: systemd listens on port 22): active (listening), enabled at boot"));
   CHECK(has(f.facts, "ssh.service (started by ssh.socket at a connection): inactive (dead), disabled at boot"));
   CHECK(f.advice.empty());
 
@@ -409,8 +410,8 @@ TEST_CASE("services: postfix on loopback only: main.cf's inet_interfaces named, 
   CHECK(line->line == 3);
   CHECK(line->text == "inet_interfaces = loopback-only");
 
-  auto in = debian_inputs(25, {listener(25, "127.0.0.1", "", 0, "postfix@-.service"),
-                               listener(25, "::1", "", 0, "postfix@-.service")});
+  auto in = debian_inputs(
+      25, {listener(25, "127.0.0.1", "", 0, "postfix@-.service"), listener(25, "::1", "", 0, "postfix@-.service")});
   in.configs.push_back({"postfix", "/etc/postfix/main.cf", {{25, 41, "inet_interfaces = loopback-only"}}});
   fake_service_manager sd;
   sd.units["postfix@-.service"] = unit("postfix@-.service", "active", "running", "enabled-runtime");
