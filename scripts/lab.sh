@@ -77,6 +77,9 @@ usage: $PROG COMMAND [ARGS]    (as root; the lab is named by \$DROPSPOT_LAB)
   stop NODE PORT                     kill listeners started by 'serve' on NODE:PORT
   wait-listen NODE PORT [TIMEOUT_S]  wait until something listens on PORT in NODE (default 5 s)
   fault NAME ARGS...                 install a fault, 'fault help' lists them
+  wan DELAY_MS                       the client's link becomes a WAN: DELAY_MS each way
+                                     (TUN devices joined by scripts/wan_delay.py; for the
+                                     lab's life, and 'lab.sh wan' again only on a new lab)
 nodes: ${NODES[*]}
 EOF
 }
@@ -685,6 +688,39 @@ cmd_fault() {
 	esac
 }
 
+# ---------------------------------------------------------------- wan
+
+# The client's link (client eth0 - isp to-client) as a WAN: this kernel has no
+# netem, so the veth pair is replaced by two TUN devices of the same names and
+# addresses, joined by a process that holds each packet DELAY_MS (one way).
+# The process runs in the isp namespace, so `down` ends it with the lab.
+cmd_wan() {
+	(( $# == 1 )) || usage_error "usage: $PROG wan DELAY_MS"
+	[[ $1 =~ ^[0-9]{1,5}$ ]] && (( 10#$1 <= 10000 )) || usage_error "bad delay '$1' (0-10000 ms)"
+	require_lab
+	[[ ! -e $(state_dir)/wan ]] || die "the client's link is already a WAN"
+	command -v python3 >/dev/null || die "python3 is needed for the WAN link"
+	n client ip link del eth0 # both ends of the veth pair
+	local log
+	log="$(state_dir)/wan.log"
+	n isp setsid python3 "$(dirname "$0")/wan_delay.py" "$((10#$1))" "$(ns_name client)" eth0 "$(ns_name isp)" \
+		to-client </dev/null >"$log" 2>&1 &
+	local i
+	for i in $(seq 50); do
+		grep -q '^ready' "$log" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q '^ready' "$log" || die "the WAN link did not start: $(cat "$log")"
+	n client ip link set eth0 up
+	n isp ip link set to-client up
+	ifaddr client eth0 198.51.100.2/25 2001:db8:1::2/64
+	ifaddr isp to-client 198.51.100.1/25 2001:db8:1::1/64
+	n client ip route add default via 198.51.100.1 dev eth0 onlink
+	n client ip -6 route add default via 2001:db8:1::1 dev eth0 onlink
+	echo "$((10#$1))" >"$(state_dir)/wan"
+	log "the client's link delays each packet $((10#$1)) ms each way"
+}
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -702,6 +738,7 @@ main() {
 	stop) cmd_stop "$@" ;;
 	wait-listen) cmd_wait_listen "$@" ;;
 	fault) cmd_fault "$@" ;;
+	wan) cmd_wan "$@" ;;
 	help | -h | --help) usage ;;
 	*) usage_error "unknown command '$cmd'" ;;
 	esac
