@@ -373,37 +373,38 @@ asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_
 
   // The first TTL that got a final answer (the target's, or a router's
   // rejection): nothing above it can tell more, so those attempts stop.
+  // Each TTL gets 1 + retries SYNs side by side (fresh source ports), not a
+  // second round after a timeout: a lost SYN or ICMP error costs no extra
+  // wait, so the search takes one timeout whatever the path loses.
   int final_ttl = max_hops + 1;
+  const int copies = 1 + std::max(settings.retries, 0);
   std::vector<int> ttls;
-  for (int ttl = 1; ttl <= max_hops; ++ttl) ttls.push_back(ttl);
-  for (int round = 0; round <= std::max(settings.retries, 0) && !ttls.empty(); ++round) {
-    std::vector<std::unique_ptr<attempt_canceller>> cancellers;
-    for (std::size_t k = 0; k < ttls.size(); ++k) cancellers.push_back(std::make_unique<attempt_canceller>(executor));
-    co_await run_bounded(ttls.size(), ttls.size(), [&](std::size_t k) -> asio::awaitable<void> {
-      // Spaced out, so that once an answer is final the higher TTLs not yet
-      // sent are not sent at all (no burst of SYNs and ICMP errors).
-      if (k > 0 && settings.spacing.count() > 0) {
-        asio::steady_timer pause(executor, settings.spacing * static_cast<int>(k));
-        co_await (pause.async_wait(as_tuple_awaitable) || cancellers[k]->wait());
-      }
-      connect_options o = options;
-      o.ttl = ttls[k];
-      auto r = co_await connect_probe(tcp::endpoint(address, port), o, cancellers[k].get());
-      const auto& a = r.attempt;
-      trace.by_ttl[static_cast<std::size_t>(ttls[k] - 1)] = a;
-      if (is_final_answer(a, v6) && ttls[k] < final_ttl) {
-        final_ttl = ttls[k];
-        for (std::size_t j = 0; j < ttls.size(); ++j)
-          if (ttls[j] > final_ttl) cancellers[j]->cancel("a lower TTL already got the final answer");
-      }
-    });
-    // Try again the TTLs below the final answer that stayed silent (a lost
-    // packet or a rate-limited ICMP).
-    std::vector<int> again;
-    for (int ttl = 1; ttl < final_ttl; ++ttl)
-      if (trace.by_ttl[static_cast<std::size_t>(ttl - 1)].outcome() == v1::Attempt::TIMED_OUT) again.push_back(ttl);
-    ttls = std::move(again);
-  }
+  for (int ttl = 1; ttl <= max_hops; ++ttl)
+    for (int c = 0; c < copies; ++c) ttls.push_back(ttl);
+  std::vector<std::unique_ptr<attempt_canceller>> cancellers;
+  for (std::size_t k = 0; k < ttls.size(); ++k) cancellers.push_back(std::make_unique<attempt_canceller>(executor));
+  co_await run_bounded(ttls.size(), ttls.size(), [&](std::size_t k) -> asio::awaitable<void> {
+    // Spaced out by TTL, so that once an answer is final the higher TTLs not
+    // yet sent are not sent at all (no burst of SYNs and ICMP errors).
+    if (ttls[k] > 1 && settings.spacing.count() > 0) {
+      asio::steady_timer pause(executor, settings.spacing * (ttls[k] - 1));
+      co_await (pause.async_wait(as_tuple_awaitable) || cancellers[k]->wait());
+    }
+    connect_options o = options;
+    o.ttl = ttls[k];
+    auto r = co_await connect_probe(tcp::endpoint(address, port), o, cancellers[k].get());
+    const auto& a = r.attempt;
+    // An answer beats silence among a TTL's copies.
+    auto& slot = trace.by_ttl[static_cast<std::size_t>(ttls[k] - 1)];
+    if (slot.outcome() == v1::Attempt::OUTCOME_UNSPECIFIED ||
+        (slot.outcome() == v1::Attempt::TIMED_OUT && a.outcome() != v1::Attempt::TIMED_OUT))
+      slot = a;
+    if (is_final_answer(a, v6) && ttls[k] < final_ttl) {
+      final_ttl = ttls[k];
+      for (std::size_t j = 0; j < ttls.size(); ++j)
+        if (ttls[j] > final_ttl) cancellers[j]->cancel("a lower TTL already got the final answer");
+    }
+  });
   // Above the final answer nothing was learned (those TTLs were cancelled).
   if (final_ttl <= max_hops) trace.by_ttl.resize(static_cast<std::size_t>(final_ttl));
   trace.location = locate_last_hop(trace.by_ttl, address);

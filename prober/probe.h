@@ -163,15 +163,15 @@ class probe_runner {
 struct hop_settings {
   int max_hops = 30;
   millis timeout{1000};  ///< per TTL (all TTLs are probed at once)
-  int retries = 1;       ///< extra rounds for TTLs that stayed silent
-  millis spacing{10};    ///< between the starts of successive TTLs in a round
+  int retries = 1;       ///< extra SYNs per TTL, sent beside the first (a lost packet or ICMP error)
+  millis spacing{10};    ///< between the starts of successive TTLs
   std::optional<asio::ip::address> local_address;
 };
 
 struct hop_trace {
   v1::HopLocation location;
-  /// by_ttl[i]: the (last) connect with TTL i+1, up to the final answer if
-  /// there was one, else up to max_hops.
+  /// by_ttl[i]: the connect with TTL i+1 that got an answer (else a silent
+  /// one), up to the final answer if there was one, else up to max_hops.
   std::vector<v1::Attempt> by_ttl;
 };
 

@@ -175,9 +175,11 @@ asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops,
 
 millis attempt_timeout(millis user_timeout, double control_rtt_ms, bool agent_capturing) {
   if (!agent_capturing || control_rtt_ms <= 0) return user_timeout;
-  // A SYN that has not reached the agent after 20 round trips (at least
-  // 100 ms) is not coming; a retry tells loss from filtering.
-  const auto derived = millis(static_cast<long long>(std::max(100.0, 20.0 * control_rtt_ms)));
+  // A SYN that has not reached the agent after 5 round trips (at least
+  // 100 ms, for the agent's batching on a fast path) is not coming; a retry
+  // tells loss from filtering. A SYN that arrives later all the same still
+  // counts: the verdict reads the agent's packets until the session ends.
+  const auto derived = millis(static_cast<long long>(std::max(100.0, 5.0 * control_rtt_ms)));
   return std::min(user_timeout, derived);
 }
 
