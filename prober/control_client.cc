@@ -47,8 +47,19 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
   attempt_result r;
   v1::Envelope in;
 
-  // Hello.
+  // Hello, and on TLS the authentication proof in the same flight: the MAC
+  // depends on the TLS session only, so it need not wait a round trip for
+  // the agent's Hello (the agent reads them in order). The session request
+  // still waits for the agent's own proof (docs/control-protocol.md).
+  const auto binding = port->channel_binding();
+  const auto t0 = clock::now();
   co_await port->send(make_hello("dropspot-prober"));
+  if (binding) {
+    v1::Envelope auth;
+    const auto mac = compute_mac(s.token, prober_auth_label, *binding);
+    auth.mutable_auth()->set_mac(mac.data(), mac.size());
+    co_await port->send(auth);
+  }
   if (auto ec = co_await port->receive(in, deadline)) {
     r.status = v1::AgentInfo::ERROR;
     r.message = "no hello from the agent: " + ec.message();
@@ -74,13 +85,7 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
 
   // Authentication, both ways, bound to this TLS session. Over SSH the
   // login authenticated us and the agent sends auth_ok straight away.
-  const auto binding = port->channel_binding();
   if (binding) {
-    v1::Envelope auth;
-    const auto mac = compute_mac(s.token, prober_auth_label, *binding);
-    auth.mutable_auth()->set_mac(mac.data(), mac.size());
-    const auto t0 = clock::now();
-    co_await port->send(auth);
     if (auto ec = co_await port->receive(in, deadline)) {
       r.status = v1::AgentInfo::ERROR;
       r.message = "no answer to authentication: " + ec.message();
@@ -135,9 +140,9 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
     // No handshake timed the path: a ping does (nothing is captured yet).
     v1::Envelope ping;
     ping.mutable_ping()->set_nonce(1);
-    const auto t0 = clock::now();
+    const auto sent = clock::now();
     co_await port->send(ping);
-    if (auto ec = co_await port->receive(in, deadline); !ec && in.has_pong()) r.rtt_ms = ms_since(t0);
+    if (auto ec = co_await port->receive(in, deadline); !ec && in.has_pong()) r.rtt_ms = ms_since(sent);
   }
   r.status = v1::AgentInfo::CONNECTED;
   r.port = std::move(port);
