@@ -237,18 +237,25 @@ start_agent
 
 MATRIX=80,201,202,205,301,302,401,402,501,502,602,603,604,1001,1002,1003,2001,2002,2003,3001,3002,3003
 log "1. runbook matrix ($MATRIX_RUNS runs): prober vs nmap -sS -Pn -n on ${MATRIX//,/ }"
-: >"$TMPD/matrix.prober" ; : >"$TMPD/matrix.nmap"
-matrix_bad=0
-for i in $(seq "$MATRIX_RUNS"); do
-  read -r wall _ rc < <(measure "$TMPD/matrix.$i.json" client "$PROBER" $(prober_args) --ports "$MATRIX" "${PROBES_MATRIX[@]}")
-  echo "$wall" >>"$TMPD/matrix.prober"
-  bad=$(jq "$(expected_verdict) [.ports[] | select(.verdict != expected)] | length" "$TMPD/matrix.$i.json" 2>/dev/null || echo 99)
-  [ "$(jq -r .agent.status "$TMPD/matrix.$i.json" 2>/dev/null)" = CONNECTED ] || bad=99
-  (( bad > matrix_bad )) && matrix_bad=$bad
-  read -r nwall _ _ < <(measure "$TMPD/matrix.$i.nmap" client nmap -sS -Pn -n -p "$MATRIX" "$SERVER")
-  echo "$nwall" >>"$TMPD/matrix.nmap"
-  log "   run $i: prober ${wall} ms (exit $rc, wrong verdicts $bad), nmap ${nwall} ms"
-done
+# run_matrix NAME RUNS: the matrix RUNS times, prober and nmap interleaved;
+# TMPD/NAME.prober and NAME.nmap get the wall times, NAME_bad the worst
+# run's wrong verdicts, TMPD/NAME.I.json each report.
+run_matrix() {
+  local name=$1 runs=$2 i wall rc bad nwall worst=0
+  : >"$TMPD/$name.prober" ; : >"$TMPD/$name.nmap"
+  for i in $(seq "$runs"); do
+    read -r wall _ rc < <(measure "$TMPD/$name.$i.json" client "$PROBER" $(prober_args) --ports "$MATRIX" "${PROBES_MATRIX[@]}")
+    echo "$wall" >>"$TMPD/$name.prober"
+    bad=$(jq "$(expected_verdict) [.ports[] | select(.verdict != expected)] | length" "$TMPD/$name.$i.json" 2>/dev/null || echo 99)
+    [ "$(jq -r .agent.status "$TMPD/$name.$i.json" 2>/dev/null)" = CONNECTED ] || bad=99
+    (( bad > worst )) && worst=$bad
+    read -r nwall _ _ < <(measure "$TMPD/$name.$i.nmap" client nmap -sS -Pn -n -p "$MATRIX" "$SERVER")
+    echo "$nwall" >>"$TMPD/$name.nmap"
+    log "   run $i: prober ${wall} ms (exit $rc, wrong verdicts $bad), nmap ${nwall} ms"
+  done
+  printf -v "${name}_bad" '%s' "$worst"
+}
+run_matrix matrix "$MATRIX_RUNS"
 m_prober=$(median <"$TMPD/matrix.prober")
 m_nmap=$(median <"$TMPD/matrix.nmap")
 row "1 matrix: prober / nmap -sS" "$(ratio "$m_prober" "$m_nmap")" "<=" 0.5 "prober ${m_prober} ms, nmap ${m_nmap} ms (medians of $MATRIX_RUNS)"
@@ -408,17 +415,7 @@ info "5 sweep: elapsed_ms" "$(jq -r '.elapsedMs | round' "$TMPD/sweep.$SWEEP_RUN
 log "6. the matrix across a 100 ms round trip ($WAN_RUNS runs)"
 quiet lab wan 50
 wan_ping=$(on client ping -n -q -c 5 -i 0.2 "$SERVER" | awk -F/ '/^rtt|^round-trip/ {print $5}')
-: >"$TMPD/wan.prober" ; : >"$TMPD/wan.nmap"
-wan_bad=0
-for i in $(seq "$WAN_RUNS"); do
-  read -r wall _ rc < <(measure "$TMPD/wan.$i.json" client "$PROBER" $(prober_args) --ports "$MATRIX" "${PROBES_MATRIX[@]}")
-  echo "$wall" >>"$TMPD/wan.prober"
-  bad=$(jq "$(expected_verdict) [.ports[] | select(.verdict != expected)] | length" "$TMPD/wan.$i.json" 2>/dev/null || echo 99)
-  [ "$(jq -r .agent.status "$TMPD/wan.$i.json" 2>/dev/null)" = CONNECTED ] || bad=99
-  (( bad > wan_bad )) && wan_bad=$bad
-  read -r nwall _ _ < <(measure "$TMPD/wan.$i.nmap" client nmap -sS -Pn -n -p "$MATRIX" "$SERVER")
-  echo "$nwall" >>"$TMPD/wan.nmap"
-done
+run_matrix wan "$WAN_RUNS"
 w_prober=$(median <"$TMPD/wan.prober")
 w_nmap=$(median <"$TMPD/wan.nmap")
 info "6 wan: path RTT (ping) ms" "$wan_ping" "the client's link: 50 ms each way (lab.sh wan 50)"

@@ -13,6 +13,7 @@ RH="$E2E_ROOT/scripts/realhost.sh"
 SERVER=$(lab addr server 4)
 SERVER6=$(lab addr server 6)
 HOST_PID=""
+server_addr() { if [ "$1" = 4 ]; then echo "$SERVER"; else echo "$SERVER6"; fi; }
 
 stop_host() {
   if [ -n "$HOST_PID" ]; then "$RH" stop "$HOST_PID" || true; fi
@@ -174,9 +175,8 @@ check "postfix stopped: postfix.service is inactive" said postfixstop 25 'postfi
 host sh -c 'ufw default deny incoming && ufw allow 22/tcp && ufw allow 7411/tcp && ufw deny 8080/tcp &&
   ufw --force enable' >/dev/null
 for family in 4 6; do
-  if [ $family = 4 ]; then target=$SERVER; else target=$SERVER6; fi
   r=ufw$family
-  probe $r --target "$target" --ports 22,80,8080
+  probe $r --target "$(server_addr $family)" --ports 22,80,8080
   check "ufw v$family: 22 OPEN" verdict_is $r 22 OPEN
   check "ufw v$family: 80 DROPPED_BY_HOST_FIREWALL" verdict_is $r 80 DROPPED_BY_HOST_FIREWALL
   check "ufw v$family: 80 names ufw's default policy" said $r 80 '^ufw default deny incoming'
@@ -208,9 +208,8 @@ host systemctl start firewalld
 host sh -c 'firewall-cmd -q --permanent --add-port=7411/tcp && firewall-cmd -q --reload'
 fw_first() { jq -r --argjson p "$2" '.ports[] | select(.port == $p) | .evidence.firewall[0] // ""' "$TMPD/$1.json"; }
 for family in 4 6; do
-  if [ $family = 4 ]; then target=$SERVER; else target=$SERVER6; fi
   r=firewalld$family
-  probe $r --target "$target" --ports 22,80,8080
+  probe $r --target "$(server_addr $family)" --ports 22,80,8080
   check "firewalld v$family: 22 OPEN" verdict_is $r 22 OPEN
   check "firewalld v$family: 80 REJECTED_BY_HOST_FIREWALL" verdict_is $r 80 REJECTED_BY_HOST_FIREWALL
   check "firewalld v$family: the zone leads the firewall evidence" \
