@@ -34,9 +34,10 @@ firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet&
     const auto family = f.family;
     const auto table = f.table;
     // Where ufw made the rule, its own words first: what `ufw status` shows.
-    const auto ufw = ufw_rule_name(f, has_ufw_chains(*snap.nft));
+    const bool ufw_chains = has_ufw_chains(*snap.nft);
+    const auto ufw = ufw_rule_name(f, ufw_chains);
     if (!ufw.empty()) out.blocked.push_back(ufw);
-    out.unkept = ufw_unkept_accept(*snap.nft, packet, f);
+    out.unkept = ufw_unkept_accept(*snap.nft, packet, f, ufw_chains);
     if (add(std::move(f))) {
       // a rule of an iptables-nft table: quote the iptables line too
       const auto& ipt = packet.v6 ? snap.iptables_nft_v6 : snap.iptables_nft_v4;

@@ -125,10 +125,12 @@ bool has_ufw_chains(const nft_ruleset& rules);
 /// "ufw reject from 192.0.2.0/24 to any port 80 proto tcp", a ufw limit; empty
 /// otherwise.
 std::string ufw_rule_name(const fw_finding& finding, bool ufw_chains);
-/// On a ufw host, a packet accepted only by a rule outside ufw's chains (an
+/// On a ufw host (`ufw_chains`: has_ufw_chains), a packet accepted only by a
+/// rule outside ufw's chains (an
 /// `iptables -I INPUT ... -j ACCEPT` by hand): what says so, with what ufw's
 /// own rules would do at its next reload or boot; empty otherwise.
-std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding);
+std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding,
+                              bool ufw_chains);
 
 // ---------------------------------------------------------------------------
 // iptables

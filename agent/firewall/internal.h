@@ -57,6 +57,11 @@ enum class xt_effect {
   rejects,    ///< the REJECT target
   unknown,    ///< cannot tell: the rule "may match"
 };
+/// The values after `key` in a rule's text ("ct state related,established",
+/// "ct state { new, untracked }", "fib daddr type != local", "tcp dport
+/// 8080"): nothing when the key is absent. `negated` is set for "!=".
+std::optional<std::vector<std::string>> values_after(std::string_view text, std::string_view key, bool& negated);
+
 /// Judged from the text nft translated the rule to (`nft -a list ruleset`):
 /// conntrack/state ("ct state related,established": a first SYN is new;
 /// "ct status dnat": it has no status yet), addrtype ("fib daddr type local":

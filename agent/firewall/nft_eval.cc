@@ -32,11 +32,11 @@ struct nft_eval {
   /// Doubts of the rule being evaluated ("assumed to match"): said only when
   /// the rule may apply; one that a later expression rules out (udp dport
   /// 5353 for a TCP SYN) leaves no note.
-  std::vector<std::string> doubts;
+  std::vector<std::string> doubts{};
   void doubt(const std::string& what) { doubts.push_back(what); }
 
   /// Whether any rule does DNAT (nft's dnat statement or iptables' DNAT target).
-  std::optional<bool> dnat_seen;
+  std::optional<bool> dnat_seen{};
   bool has_dnat() {
     if (!dnat_seen) {
       dnat_seen = false;
@@ -489,8 +489,7 @@ fw_finding evaluate_unchecked(const nft_ruleset& rules, const syn_packet& packet
     if (hook_rank(a->hook) != hook_rank(b->hook)) return hook_rank(a->hook) < hook_rank(b->hook);
     return a->prio != b->prio ? a->prio < b->prio : a->order < b->order;
   });
-  nft_eval ev{rs, packet, out.notes};
-  ev.without = without;
+  nft_eval ev{.rs = rs, .pkt = packet, .notes = out.notes, .without = without};
   for (const auto* c : base) {
     auto r = ev.run_chain(*c, 0);
     if (r.action == fw_action::none) {

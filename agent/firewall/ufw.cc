@@ -7,23 +7,15 @@ namespace dropspot::agent {
 
 namespace {
 
-/// The word or {set} after `key` in an nft rule's text; empty when absent.
+/// The word or {set} after `key` in an nft rule's text, as ufw writes a list
+/// ("80,443"); empty when absent (or negated, which ufw never writes).
 std::string value_after(std::string_view text, std::string_view key) {
-  const auto at = text.find(key);
-  if (at == std::string_view::npos) return {};
-  auto rest = text.substr(at + key.size());
-  if (!rest.empty() && rest.front() == '{') {
-    const auto end = rest.find('}');
-    if (end == std::string_view::npos) return {};
-    std::string out;
-    for (auto v : split(rest.substr(1, end - 1), ',')) out += (out.empty() ? "" : ",") + std::string(trim(v));
-    return out;
-  }
-  return std::string(rest.substr(0, rest.find(' ')));
-}
-
-bool ends_with(std::string_view s, std::string_view tail) {
-  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+  bool negated = false;
+  const auto values = firewall_detail::values_after(text, key, negated);
+  if (!values || negated) return {};
+  std::string out;
+  for (const auto& v : *values) out += (out.empty() ? "" : ",") + v;
+  return out;
 }
 
 }  // namespace
@@ -37,7 +29,7 @@ bool has_ufw_chains(const nft_ruleset& rules) {
 std::string ufw_rule_name(const fw_finding& f, bool ufw_chains) {
   if (!ufw_chains || !f.blocks()) return {};
   const bool v6 = f.family == "ip6";
-  if ((f.chain == "INPUT") && ends_with(f.rule, " policy drop"))
+  if (f.chain == "INPUT" && std::string_view(f.rule).ends_with(" policy drop"))
     return "ufw default deny incoming (no ufw rule allows the port: `ufw status verbose`)";
   if (f.chain == (v6 ? "ufw6-reject-input" : "ufw-reject-input"))
     return "ufw default reject incoming (no ufw rule allows the port: `ufw status verbose`)";
@@ -56,8 +48,9 @@ std::string ufw_rule_name(const fw_finding& f, bool ufw_chains) {
   return "ufw " + action + " from " + from + " to any port " + port + " proto tcp";
 }
 
-std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding) {
-  if (finding.action != fw_action::accept || !has_ufw_chains(rules)) return {};
+std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding,
+                              bool ufw_chains) {
+  if (finding.action != fw_action::accept || !ufw_chains) return {};
   const std::string family = packet.v6 ? "ip6" : "ip";
   for (const auto& a : finding.accepted) {
     if (a.family != family || a.table != "filter" || a.chain.rfind("ufw", 0) == 0) continue;

@@ -7,11 +7,6 @@
 
 namespace dropspot::agent::firewall_detail {
 
-namespace {
-
-/// The values after `key` in a rule's text ("ct state related,established",
-/// "ct state { new, untracked }", "fib daddr type != local"): nothing when the
-/// key is absent. `negated` is set for "!=".
 std::optional<std::vector<std::string>> values_after(std::string_view text, std::string_view key, bool& negated) {
   const auto at = text.find(key);
   if (at == std::string_view::npos) return std::nullopt;
@@ -39,6 +34,8 @@ std::optional<std::vector<std::string>> values_after(std::string_view text, std:
   if (out.empty()) return std::nullopt;
   return out;
 }
+
+namespace {
 
 xt_effect from_set(const std::optional<std::vector<std::string>>& values, bool negated,
                    std::initializer_list<std::string_view> true_for_the_syn) {
