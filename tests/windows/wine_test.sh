@@ -101,8 +101,15 @@ check "loopback: agent DISABLED" jq_is "$out" .agent.status DISABLED
 check "loopback: the report notes what Windows cannot see" \
   bash -c "jq -r '.notes[]' '$out' | grep -q 'not available\|no hop search'"
 win "$TMPD/text.out" "$TMPD/text.err" --target 127.0.0.1 --ports 5001 --probe 5001=tcp --no-agent --timeout 1s
-check "text report: a table line for 5001, no colour escapes into a pipe" \
-  bash -c "grep -Eq '^5001 +[a-z]+ +OPEN' '$TMPD/text.out' && ! grep -q $'\\x1b' '$TMPD/text.out'"
+text_report_ok() {
+  grep -Eq '^5001 +[a-z]+ +OPEN' "$TMPD/text.out" && ! grep -q $'\x1b' "$TMPD/text.out" && return 0
+  echo "    prober.exe exit $RC; stdout:" >&2
+  sed 's/^/      /' "$TMPD/text.out" | cat -v >&2
+  echo "    stderr:" >&2
+  sed 's/^/      /' "$TMPD/text.err" | cat -v >&2
+  return 1
+}
+check "text report: a table line for 5001, no colour escapes into a pipe" text_report_ok
 
 # --- end to end against the Linux agent --------------------------------------
 SERVER=$(lab addr server 4)
