@@ -261,6 +261,15 @@ class live_source : public std::enable_shared_from_this<live_source> {
   const std::string& dump_path() const { return dump_path_; }
   const std::string& device() const { return device_; }
 
+  /// Reads every frame waiting in the kernel's ring now (non-blocking).
+  void drain() {
+    if (!pcap_) return;
+    dispatch_context context{processor_.get(), link_type_, device_ == any_device ? std::string_view{} : device_,
+                             device_ == any_device, dumper_};
+    while (::pcap_dispatch(pcap_, dispatch_batch, on_pcap_frame, reinterpret_cast<u_char*>(&context)) > 0) {
+    }
+  }
+
   /// Frames the kernel dropped (pcap_stats), as of now or of the stop.
   std::uint64_t dropped() {
     update_stats();
@@ -358,6 +367,9 @@ class live_capture final : public capture_handle {
   }
 
   std::vector<std::string> interfaces() const override { return interfaces_; }
+  void drain() override {
+    for (auto& s : sources_) s->drain();
+  }
   std::uint64_t packets_seen() const override { return processor_->counts().frames; }
   std::uint64_t packets_dropped() const override {
     std::uint64_t n = 0;

@@ -277,6 +277,15 @@ class session_states {
       }
       if (auto ec = co_await port_.receive(in_, left)) co_return outcome_of(ec);
       if (in_.has_ping()) {
+        // A barrier: every packet captured before the ping arrived goes out
+        // ahead of the pong (the prober decides "the SYN never arrived" from
+        // it). The ring is read now, not on the next turn of the loop.
+        if (capture_) capture_->drain();
+        if (pending_->has_observation()) {
+          v1::Envelope batch = std::move(*pending_);
+          pending_->Clear();
+          if (auto ec = co_await port_.send(batch)) co_return outcome_of(ec);
+        }
         v1::Envelope pong;
         pong.mutable_pong()->set_nonce(in_.ping().nonce());
         if (auto ec = co_await port_.send(pong)) co_return outcome_of(ec);

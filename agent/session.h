@@ -26,6 +26,10 @@ class capture_handle {
   virtual std::uint64_t packets_seen() const = 0;
   virtual std::uint64_t packets_dropped() const = 0;
   virtual std::string pcap_file() const { return {}; }
+  /// Hands every frame the kernel has captured so far to the sink now,
+  /// without waiting for the event loop (a barrier: see the Ping in
+  /// docs/control-protocol.md).
+  virtual void drain() {}
 };
 
 struct capture_request {

@@ -350,7 +350,9 @@ asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream
     } else if (in.has_error()) {
       stream.lost = "the agent ended the session: " + error_text(in.error());
       co_return;
-    } else if (!in.has_pong()) {
+    } else if (in.has_pong()) {
+      if (stream.on_pong) stream.on_pong(in.pong().nonce());
+    } else {
       stream.lost = "the agent sent " + body_name(in) + " during the session";
       co_return;
     }

@@ -45,6 +45,8 @@ struct agent_stream {
   bool finished = false;
   /// Called for every packet as it arrives (the prober decides early from it).
   std::function<void(const v1::PacketEvent&)> on_packet;
+  /// Called for every Pong, after the packets the agent sent before it.
+  std::function<void(std::uint64_t nonce)> on_pong;
 };
 
 /// Says on stderr what escaped a coroutine nobody awaits (common/spawn.h on_escape).

@@ -210,57 +210,94 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
 
 // ---------------------------------------------------------------- probe_runner
 
+std::size_t classic_retries(const std::vector<v1::Attempt>& so_far, int retries) {
+  if (so_far.empty()) return 1;
+  const bool again = needs_retry(so_far.back(), false) && so_far.size() < static_cast<std::size_t>(std::max(retries, 0)) + 1;
+  return again ? 1 : 0;
+}
+
 probe_runner::probe_runner(asio::any_io_executor executor, asio::ip::address target, runner_settings settings)
     : executor_(std::move(executor)), target_(std::move(target)), settings_(settings) {}
 
-attempt_canceller& probe_runner::canceller(std::uint16_t port) {
-  auto& slot = cancellers_[port];
-  if (!slot) slot = std::make_unique<attempt_canceller>(executor_);
-  return *slot;
+void probe_runner::decide(std::uint16_t port, std::string note) {
+  auto& st = ports_[port];
+  if (st.decided) return;
+  st.decided = true;
+  st.note = note;
+  for (auto& [local_port, stop] : st.running) stop->cancel(note);
 }
 
-void probe_runner::decide(std::uint16_t port, std::string note) { canceller(port).cancel(std::move(note)); }
-
 bool probe_runner::decided(std::uint16_t port) const {
-  auto it = cancellers_.find(port);
-  return it != cancellers_.end() && it->second->cancelled();
+  auto it = ports_.find(port);
+  return it != ports_.end() && it->second.decided;
+}
+
+void probe_runner::end_attempt(std::uint16_t port, std::uint32_t local_port, std::string note) {
+  auto it = ports_.find(port);
+  if (it == ports_.end() || local_port == 0) return;
+  for (auto& [lp, stop] : it->second.running)
+    if (lp == local_port) stop->cancel(note);
+}
+
+asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_handler& on_attempt) {
+  const auto port = p.port;
+  std::size_t batch = ports_[port].decided ? 0 : 1;
+  if (batch == 0) p.decided = true;
+  while (batch > 0) {
+    // The batch's attempts side by side; results in the order they end.
+    std::vector<std::unique_ptr<attempt_canceller>> stops;
+    for (std::size_t i = 0; i < batch; ++i) stops.push_back(std::make_unique<attempt_canceller>(executor_));
+    std::size_t left = batch;
+    const auto one = [&](std::size_t i) -> asio::awaitable<void> {
+      attempt_canceller* stop = stops[i].get();
+      auto& st = ports_[port];
+      if (st.decided) {  // decided while the batch started: nothing is sent
+        if (--left == 0) batch = 0;
+        p.decided = true;
+        co_return;
+      }
+      st.running.emplace_back(0, stop);
+      connect_options o;
+      o.timeout = settings_.timeout;
+      o.keep_socket = settings_.keep_sockets;
+      o.local_address = local_address_;
+      o.on_start = [this, port, stop](const v1::Attempt& started) {
+        for (auto& [lp, s] : ports_[port].running)
+          if (s == stop) lp = started.local_port();
+        if (on_start_) on_start_(port, started);
+      };
+      auto r = co_await connect_probe(tcp::endpoint(target_, port), std::move(o), stop);
+      auto& running = ports_[port].running;
+      std::erase_if(running, [stop](const auto& e) { return e.second == stop; });
+      // An answer ends the siblings: the port's fate is known.
+      const auto outcome = r.attempt.outcome();
+      if (outcome == v1::Attempt::CONNECTED || outcome == v1::Attempt::REFUSED || outcome == v1::Attempt::UNREACHABLE)
+        for (auto& [lp, s] : running) s->cancel("another attempt got an answer");
+      p.attempts.push_back(r.attempt);
+      const bool last_of_batch = --left == 0;
+      std::size_t next = 0;
+      if (last_of_batch && !ports_[port].decided)
+        next = policy_ ? policy_(port, p.attempts) : classic_retries(p.attempts, settings_.retries);
+      if (ports_[port].decided) p.decided = true;
+      if (last_of_batch) batch = next;
+      if (on_attempt) on_attempt(port, r, last_of_batch && next == 0);
+      if (last_of_batch && ports_[port].decided) batch = 0;
+    };
+    if (batch == 1) {
+      co_await one(0);
+    } else {
+      co_await run_bounded(batch, batch, one);
+    }
+  }
 }
 
 asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<std::uint16_t> ports,
                                                            attempt_handler on_attempt) {
   std::vector<port_probe> results(ports.size());
   for (std::size_t i = 0; i < ports.size(); ++i) results[i].port = ports[i];
-
-  connect_options options;
-  options.timeout = settings_.timeout;
-  options.keep_socket = settings_.keep_sockets;
-  options.local_address = route_source_address(executor_, target_);
-
-  // Round 0 probes every port; each later round the ports still unanswered.
-  std::vector<std::size_t> pending(ports.size());
-  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
-  for (int round = 0; round <= std::max(settings_.retries, 0) && !pending.empty(); ++round) {
-    const bool last_round = round == std::max(settings_.retries, 0);
-    std::vector<std::size_t> unanswered;
-    co_await run_bounded(pending.size(), settings_.concurrency, [&](std::size_t k) -> asio::awaitable<void> {
-      port_probe& p = results[pending[k]];
-      attempt_canceller& stop = canceller(p.port);
-      if (stop.cancelled()) {
-        p.decided = true;
-        co_return;
-      }
-      connect_options o = options;
-      if (on_start_) o.on_start = [this, port = p.port](const v1::Attempt& started) { on_start_(port, started); };
-      auto r = co_await connect_probe(tcp::endpoint(target_, p.port), std::move(o), &stop);
-      const bool again = !last_round && !stop.cancelled() && needs_retry(r.attempt, r.cancelled);
-      if (r.cancelled) p.decided = true;
-      p.attempts.push_back(r.attempt);
-      if (again) unanswered.push_back(pending[k]);
-      if (on_attempt) on_attempt(p.port, r, !again);
-    });
-    std::sort(unanswered.begin(), unanswered.end());
-    pending = std::move(unanswered);
-  }
+  local_address_ = route_source_address(executor_, target_);
+  co_await run_bounded(results.size(), settings_.concurrency,
+                       [&](std::size_t k) -> asio::awaitable<void> { co_await probe_port(results[k], on_attempt); });
   co_return results;
 }
 

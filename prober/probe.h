@@ -130,32 +130,58 @@ using attempt_handler = std::function<void(std::uint16_t port, connect_result& r
 /// so the caller can match the agent's packets to it while it is in flight.
 using start_handler = std::function<void(std::uint16_t port, const v1::Attempt& attempt)>;
 
-/// Probes ports of one address: first every port once (concurrency bounded),
-/// then again, up to `retries` more rounds, the ports that got no answer.
+/// How many attempts to start next for a port, side by side, given its
+/// ended attempts (in order); 0 ends the port. Called after every batch.
+using retry_policy = std::function<std::size_t(std::uint16_t port, const std::vector<v1::Attempt>& so_far)>;
+
+/// Pure: the policy without the agent: one attempt at a time, again while the
+/// last got no answer (needs_retry), `retries` more at most.
+std::size_t classic_retries(const std::vector<v1::Attempt>& so_far, int retries);
+
+/// Probes ports of one address, every port at once under the concurrency
+/// bound; each port in batches of attempts as the retry policy says (by
+/// default classic_retries: one at a time). An answer (connected, refused,
+/// unreachable) in a batch ends its siblings.
 class probe_runner {
  public:
   probe_runner(asio::any_io_executor executor, asio::ip::address target, runner_settings settings);
 
   /// Sets the handler called as each attempt starts (before run()).
   void on_start(start_handler handler) { on_start_ = std::move(handler); }
+  /// Sets the retry policy (before run()).
+  void on_retry(retry_policy policy) { policy_ = std::move(policy); }
 
-  /// The port is decided (e.g. by the agent's evidence): an attempt in flight
-  /// ends now as TIMED_OUT with the note, and no further attempt starts.
-  /// Callable before or during run(), from the runner's thread.
+  /// The port is decided (e.g. by the agent's evidence): its attempts in
+  /// flight end now as TIMED_OUT with the note, and no further attempt
+  /// starts. Callable before or during run(), from the runner's thread.
   void decide(std::uint16_t port, std::string note = decided_note);
   bool decided(std::uint16_t port) const;
+
+  /// Ends one attempt in flight (the one from local_port) as TIMED_OUT with
+  /// the note; the retry policy then decides what follows. No effect when
+  /// no such attempt runs.
+  void end_attempt(std::uint16_t port, std::uint32_t local_port, std::string note);
 
   /// Probes every port; results in the order of ports. Call once at a time.
   asio::awaitable<std::vector<port_probe>> run(std::vector<std::uint16_t> ports, attempt_handler on_attempt = {});
 
  private:
-  attempt_canceller& canceller(std::uint16_t port);
+  struct port_state {
+    bool decided = false;
+    std::string note;
+    /// Attempts in flight by source port (0 until the socket is bound).
+    std::vector<std::pair<std::uint32_t, attempt_canceller*>> running;
+  };
+
+  asio::awaitable<void> probe_port(port_probe& p, const attempt_handler& on_attempt);
 
   asio::any_io_executor executor_;
   asio::ip::address target_;
   runner_settings settings_;
-  std::map<std::uint16_t, std::unique_ptr<attempt_canceller>> cancellers_;
+  std::optional<asio::ip::address> local_address_;
+  std::map<std::uint16_t, port_state> ports_;
   start_handler on_start_;
+  retry_policy policy_;
 };
 
 // ---------------------------------------------------------------- hop search

@@ -104,14 +104,6 @@ std::string expectation_for(const options& o, std::uint16_t port) {
   return what;
 }
 
-/// Whether the host answered any SYN of the port (a SYN-ACK or a reset left it).
-bool host_replied(const std::vector<v1::PacketEvent>& packets) {
-  return std::any_of(packets.begin(), packets.end(), [](const v1::PacketEvent& p) {
-    return p.direction() == v1::PacketEvent::OUTBOUND &&
-           (p.kind() == v1::PacketEvent::SYN_ACK || p.kind() == v1::PacketEvent::RST);
-  });
-}
-
 bool saw_inbound_syn(const std::vector<v1::PacketEvent>& packets) {
   return std::any_of(packets.begin(), packets.end(), [](const v1::PacketEvent& p) {
     return p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN;
@@ -150,6 +142,85 @@ class task_group {
   std::shared_ptr<std::size_t> running_ = std::make_shared<std::size_t>(0);
   std::shared_ptr<asio::steady_timer> all_done_;
   std::shared_ptr<std::exception_ptr> failure_ = std::make_shared<std::exception_ptr>();
+};
+
+/// One flow of a port: the port and the client's source port.
+std::uint64_t flow_key(std::uint16_t port, std::uint32_t client_port) {
+  return (std::uint64_t{port} << 32) | client_port;
+}
+
+/// How much later than a SYN a barrier must leave to prove it missing: the
+/// Ping and the SYN cross the same path, so a small share of the round trip
+/// covers jitter (at least 10 ms: the agent's loop, a busy prober).
+double barrier_margin_ms(double rtt_ms) { return std::max(10.0, 0.25 * std::max(0.0, rtt_ms)); }
+
+/// Pings that serve as barriers (docs/control-protocol.md): the agent
+/// answers one only after sending every packet it had captured when it
+/// arrived. want(t) asks for a Ping leaving at t or later; one Ping serves
+/// every attempt started before it, less the margin. Its state is shared
+/// with the timer's handler, which may run after the pinger is gone.
+class barrier_pinger {
+ public:
+  void start(const asio::any_io_executor& executor, std::shared_ptr<message_port> port) {
+    st_ = std::make_shared<state>(executor);
+    st_->port = std::move(port);
+  }
+  /// No more Pings (before ProbesDone: the agent reads nothing after it).
+  void stop() {
+    if (!st_) return;
+    st_->stopped = true;
+    st_->timer.cancel();
+  }
+  void want(std::uint64_t at_unix_us) {
+    if (!st_ || st_->stopped || at_unix_us <= st_->wanted) return;
+    st_->wanted = at_unix_us;
+    if (!st_->armed) arm(st_);
+  }
+  /// A Pong came: true (and passed_us advanced) when it answers one of ours.
+  bool answered(std::uint64_t nonce) {
+    if (!st_) return false;
+    auto it = st_->sent.find(nonce);
+    if (it == st_->sent.end()) return false;
+    passed_us = std::max(passed_us, it->second);
+    st_->sent.erase(it);
+    return true;
+  }
+  /// When the latest answered Ping left (prober clock); 0: none yet.
+  std::uint64_t passed_us = 0;
+
+ private:
+  struct state {
+    explicit state(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::shared_ptr<message_port> port;
+    std::map<std::uint64_t, std::uint64_t> sent;  ///< nonce -> when it left
+    std::uint64_t next_nonce = 1000;
+    std::uint64_t wanted = 0;
+    bool armed = false;
+    bool stopped = false;
+  };
+
+  static void arm(const std::shared_ptr<state>& st) {
+    const auto now = now_unix_us();
+    st->armed = true;
+    st->timer.expires_after(std::chrono::microseconds(st->wanted > now ? st->wanted - now : 0));
+    st->timer.async_wait([st](std::error_code ec) {
+      st->armed = false;
+      if (ec || st->stopped) return;
+      v1::Envelope ping;
+      const auto nonce = st->next_nonce++;
+      ping.mutable_ping()->set_nonce(nonce);
+      const auto sent_at = now_unix_us();
+      st->sent[nonce] = sent_at;
+      asio::co_spawn(
+          st->timer.get_executor(),
+          [port = st->port, ping]() -> asio::awaitable<void> { co_await port->send(ping); },
+          on_escape("sending a barrier", report_internal_error));
+      if (st->wanted > sent_at) arm(st);
+    });
+  }
+
+  std::shared_ptr<state> st_;
 };
 
 /// Routers between us and the server, from the TTL of a SYN the agent saw
@@ -195,8 +266,8 @@ namespace {
 
 /// One run, one function per phase: open_session (the agent first: its round
 /// trip tunes the probes) -> probe_ports (every port, deciding early from the
-/// agent's evidence, hop searches, application probes) -> finish_session (the
-/// agent's summary) -> assemble (the verdicts).
+/// agent's evidence, hop searches, application probes; finish_session, the
+/// agent's summary, overlaps the hop searches' wait) -> assemble (the verdicts).
 class run_phases {
  public:
   run_phases(run_inputs inputs, asio::any_io_executor ex) : in(std::move(inputs)), o(in.opts), executor(std::move(ex)) {
@@ -208,8 +279,7 @@ class run_phases {
 
   asio::awaitable<v1::Report> run() {
     co_await open_session();
-    co_await probe_ports();
-    co_await finish_session();
+    co_await probe_ports();  // ends the agent's session too (finish_session)
     co_return assemble();
   }
 
@@ -272,37 +342,84 @@ class run_phases {
     rs.keep_sockets = true;  // the application probe speaks on the connected socket
     probe_runner runner(executor, in.address, rs);
 
-    // Decide a port early when the agent's evidence is complete.
+    // Decide a port early when the agent's evidence is complete, and end an
+    // attempt early when it has told all it can (see agent_evidence_complete).
     std::map<std::uint16_t, std::unique_ptr<asio::steady_timer>> rechecks;
     // False once the runner is done: a recheck whose timer had already
     // expired (its handler queued with success, which destroying the timer
     // does not undo) or a packet that comes later must not reach `consider`
     // and `runner`, locals of this frame (a prober crashed so in CI).
     const auto considering = std::make_shared<bool>(true);
+    const double margin_ms = barrier_margin_ms(rtt_ms);
     std::function<void(std::uint16_t)> consider = [&](std::uint16_t port) {
       if (!*considering || !capturing || runner.decided(port)) return;
-      auto pi = base_input(port);
-      if (auto it = running.find(port); it != running.end()) pi.attempts.push_back(it->second);
-      if (pi.attempts.empty()) return;
-      evidence_timing timing;
-      timing.attempts_allowed = static_cast<std::size_t>(o.retries) + 1;
-      const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms, timing);
-      if (check.complete) {
-        runner.decide(port);
-        return;
+      auto it = running.find(port);
+      if (it == running.end() || it->second.empty()) return;
+      double recheck_ms = 0;
+      // Each attempt in flight, as if it were the last so far.
+      const auto in_flight = it->second;  // copied: decide/end_attempt change `running`
+      for (const auto& attempt : in_flight) {
+        auto pi = base_input(port);
+        pi.attempts.push_back(attempt);
+        evidence_timing timing;
+        timing.attempts_allowed = static_cast<std::size_t>(o.retries) + 1 + 1;  // the policy decides the rest
+        timing.barrier_unix_us = barrier.passed_us;
+        timing.barrier_margin_ms = margin_ms;
+        if (auto h = reply_heard.find(flow_key(port, attempt.local_port())); h != reply_heard.end())
+          timing.reply_heard_unix_us = h->second;
+        if (auto h = syn_heard.find(flow_key(port, attempt.local_port())); h != syn_heard.end()) {
+          timing.syn_heard_unix_us = h->second;
+          // A barrier after the SYN's report tells whether the host stayed silent.
+          barrier.want(h->second + static_cast<std::uint64_t>(margin_ms * 1000));
+        }
+        const auto check = agent_evidence_complete(pi, now_unix_us(), rtt_ms, timing);
+        if (check.complete) {
+          runner.decide(port);
+          return;
+        }
+        if (check.end_attempt) {
+          runner.end_attempt(port, attempt.local_port(), check.why);
+          continue;
+        }
+        if (check.recheck_in_ms > 0) recheck_ms = recheck_ms > 0 ? std::min(recheck_ms, check.recheck_in_ms) : check.recheck_in_ms;
       }
-      if (check.recheck_in_ms > 0) {
+      if (recheck_ms > 0) {
         auto& timer = rechecks[port];
         if (!timer) timer = std::make_unique<asio::steady_timer>(executor);
-        timer->expires_after(std::chrono::microseconds(static_cast<long long>(check.recheck_in_ms * 1000)));
+        timer->expires_after(std::chrono::microseconds(static_cast<long long>(recheck_ms * 1000)));
         timer->async_wait([&consider, port, considering](std::error_code ec) {
           if (!ec && *considering) consider(port);
         });
       }
     };
     if (capturing) {
-      stream.on_packet = [&](const v1::PacketEvent& p) { consider(static_cast<std::uint16_t>(p.port())); };
-      runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) { running[port] = attempt; });
+      stream.on_packet = [&](const v1::PacketEvent& p) {
+        const auto port = static_cast<std::uint16_t>(p.port());
+        if (p.direction() == v1::PacketEvent::OUTBOUND &&
+            (p.kind() == v1::PacketEvent::SYN_ACK || p.kind() == v1::PacketEvent::RST))
+          reply_heard.emplace(flow_key(port, p.dst_port()), now_unix_us());
+        if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
+          syn_heard.emplace(flow_key(port, p.src_port()), now_unix_us());
+        consider(port);
+      };
+      // Every attempt's SYN is followed by a barrier: its Pong proves the SYN
+      // missing when the agent has not reported it by then.
+      stream.on_pong = [&](std::uint64_t nonce) {
+        if (!barrier.answered(nonce)) return;
+        for (const auto& [port, in_flight] : running)
+          if (!in_flight.empty()) consider(port);
+      };
+      runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) {
+        running[port].push_back(attempt);
+        barrier.want(attempt.start_unix_us() + static_cast<std::uint64_t>(margin_ms * 1000));
+      });
+      runner.on_retry([&](std::uint16_t port, const std::vector<v1::Attempt>& so_far) {
+        auto pi = base_input(port);
+        pi.attempts = so_far;
+        attempt_budget budget;
+        budget.same_unseen = static_cast<std::size_t>(std::max(o.retries, 0)) + 1;
+        return more_attempts(attempt_fates(pi), budget);
+      });
     }
 
     // Where SYNs die in transit, find the last hop that still forwards them:
@@ -315,7 +432,10 @@ class run_phases {
       if (!all_timed_out(attempts[port]) || runner.decided(port)) return;
       if (capturing ? saw_inbound_syn(stream.packets[port]) : !last) return;
       hop_settings hs;
-      hs.timeout = rs.timeout;
+      // Time-exceeded comes from routers nearer than the server: within a
+      // round trip of the control channel (plus the router's own delay).
+      hs.timeout = capturing ? std::min(rs.timeout, std::max(millis(100), millis(static_cast<long long>(1.5 * rtt_ms))))
+                             : rs.timeout;
       hs.local_address = local_address;
       // A SYN that reached the server on another port tells the path's length.
       int routers = 0;
@@ -329,19 +449,16 @@ class run_phases {
       searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
     };
 
+    if (capturing) barrier.start(executor, session.port);
     std::size_t apps_busy = 0;
     task_group app_probes(executor);
     co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
-      running.erase(port);
-      // The agent saw the SYN arrive and nothing leave the host: a retry
-      // cannot tell more (the agent's packets still count until the session
-      // ends). A reply that left and never arrived is retried: one lost
-      // SYN-ACK is not a path that loses them all.
-      if (capturing && !last && r.attempt.outcome() == v1::Attempt::TIMED_OUT && !r.cancelled &&
-          saw_inbound_syn(stream.packets[port]) && !host_replied(stream.packets[port])) {
-        runner.decide(port);
-        last = true;
-      }
+      // What follows an attempt with the agent is the retry policy's
+      // (more_attempts): a SYN the host dropped is not retried, a lost reply
+      // or SYN is, until the fate repeats or proves random.
+      if (auto it = running.find(port); it != running.end())
+        std::erase_if(it->second,
+                      [&](const v1::Attempt& a) { return a.local_port() == r.attempt.local_port(); });
       // What our kernel puts in its SYNs (the MSS it advertised), to tell a
       // clamp in flight from the agent's view of the same SYN.
       if (r.tcp && r.tcp->adv_mss != 0 && !sent_options) {
@@ -357,7 +474,11 @@ class run_phases {
         as.total_timeout = 4 * o.timeout;
         // A service that speaks first does so within a few round trips: the
         // passive read for an unknown service follows the path's speed too.
-        as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
+        // (a banner leaves as the server accepts: one round trip after our
+        // connect, plus the server's own moment).
+        as.passive_wait =
+            std::min(o.timeout, std::max(millis(100), millis(static_cast<long long>(rtt_ms) + 50)));
+        if (!capturing) as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
         as.insecure = o.insecure;
         as.ca_file = o.ca_file;
         apps[port];  // reserved: one application probe per port
@@ -372,6 +493,8 @@ class run_phases {
     });
     *considering = false;
     stream.on_packet = nullptr;
+    stream.on_pong = nullptr;
+    barrier.stop();
     for (auto& [port, timer] : rechecks) timer->cancel();
     // Both groups end before this frame does (their tasks use its locals),
     // even when one of them failed.
@@ -381,8 +504,17 @@ class run_phases {
     } catch (...) {
       failure = std::current_exception();
     }
+    // The session ends while hop searches still run: their SYNs are not
+    // evidence, and the summary's round trip overlaps their wait.
+    task_group finishing(executor);
+    finishing.spawn(finish_session());
     try {
       co_await searches.wait();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+    try {
+      co_await finishing.wait();
     } catch (...) {
       if (!failure) failure = std::current_exception();
     }
@@ -462,7 +594,10 @@ class run_phases {
 
   // probe_ports: the evidence as it comes in
   std::map<std::uint16_t, std::vector<v1::Attempt>> attempts;
-  std::map<std::uint16_t, v1::Attempt> running;  ///< the attempt in flight per port
+  std::map<std::uint16_t, std::vector<v1::Attempt>> running;  ///< the attempts in flight per port
+  std::map<std::uint64_t, std::uint64_t> reply_heard;  ///< flow_key -> when the agent's report of a reply came
+  std::map<std::uint64_t, std::uint64_t> syn_heard;    ///< flow_key -> when the agent's report of the SYN came
+  barrier_pinger barrier;
   std::map<std::uint16_t, double> decided_at;
   std::optional<v1::TcpOptions> sent_options;  ///< learnt from the first connection
   std::map<std::uint16_t, v1::HopLocation> hops;

@@ -247,6 +247,53 @@ v1::PortReport decide_port(const port_input& in) {
   return r;
 }
 
+std::vector<attempt_fate> attempt_fates(const port_input& in) {
+  std::vector<attempt_fate> fates;
+  fates.reserve(in.attempts.size());
+  const auto m = match_flows(in);
+  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
+    const auto& a = in.attempts[i];
+    const flow* f = m.flow_for(i);
+    switch (a.outcome()) {
+      case Attempt::OUTCOME_UNSPECIFIED: fates.push_back(attempt_fate::running); continue;
+      case Attempt::CONNECTED: fates.push_back(attempt_fate::connected); continue;
+      case Attempt::REFUSED:
+      case Attempt::UNREACHABLE: fates.push_back(attempt_fate::answered); continue;
+      case Attempt::FAILED: fates.push_back(attempt_fate::failed); continue;
+      default: break;
+    }
+    if (f == nullptr)
+      fates.push_back(attempt_fate::syn_unseen);
+    else if (f->replied())
+      fates.push_back(attempt_fate::reply_lost);
+    else
+      fates.push_back(attempt_fate::host_silent);
+  }
+  return fates;
+}
+
+std::size_t more_attempts(const std::vector<attempt_fate>& fates, const attempt_budget& budget) {
+  if (fates.empty()) return 1;
+  std::size_t unseen = 0, lost = 0, failed = 0;
+  for (auto f : fates) {
+    switch (f) {
+      case attempt_fate::connected:
+      case attempt_fate::answered:
+      case attempt_fate::host_silent: return 0;
+      case attempt_fate::running: break;
+      case attempt_fate::syn_unseen: ++unseen; break;
+      case attempt_fate::reply_lost: ++lost; break;
+      case attempt_fate::failed: ++failed; break;
+    }
+  }
+  const std::size_t n = fates.size();
+  const auto up_to = [n](std::size_t total) { return total > n ? total - n : std::size_t{0}; };
+  if (unseen > 0 && lost > 0) return std::min(budget.lossy_batch, up_to(std::max(budget.lossy, budget.same_unseen)));
+  if (lost > 0) return up_to(std::max(budget.same_reply_lost, budget.same_unseen));
+  if (unseen > 0) return up_to(budget.same_unseen);
+  return failed > 0 && fates.back() == attempt_fate::failed ? std::min<std::size_t>(1, up_to(budget.same_unseen)) : 0;
+}
+
 evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_unix_us, double control_rtt_ms,
                                        const evidence_timing& timing) {
   evidence_check c;
@@ -298,17 +345,36 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
                        "waiting for the agent's packets still on the way");
   }
   // Still running.
+  const auto margin_us = static_cast<std::uint64_t>(std::max(0.0, timing.barrier_margin_ms) * 1000);
   if (f == nullptr) {
-    c.why = "no SYN seen yet: only the prober's timeout can tell";
+    if (timing.barrier_unix_us > 0 && a.start_unix_us() > 0 && timing.barrier_unix_us >= a.start_unix_us() + margin_us) {
+      c.end_attempt = true;
+      c.why = "a barrier sent after the SYN came back from the agent without it: the SYN is not coming";
+      return c;
+    }
+    c.why = "no SYN seen yet: waiting for a barrier";
     return c;
   }
   if (const auto r = m.first_reply(*f); r != matching::npos) {
-    if (attempts_left) {  // the attempt's own timeout, then the next attempt
+    if (attempts_left) {  // the reply had its time: the next attempt tells one lost packet from a lost path
+      const double wait_ms =
+          std::max(timing.min_reply_wait_ms, timing.reply_wait_rtt_factor * std::max(0.0, control_rtt_ms));
+      const auto heard = timing.reply_heard_unix_us > 0 ? timing.reply_heard_unix_us : m.time(r);
+      const auto until = heard + static_cast<std::uint64_t>(wait_ms * 1000);
       c.why = reply_lost_retry;
+      if (now_unix_us >= until)
+        c.end_attempt = true;
+      else
+        c.recheck_in_ms = static_cast<double>(until - now_unix_us) / 1000.0;
       return c;
     }
     return after_grace(m.time(r), "the host replied and the prober did not get the reply: it was lost",
                        "the host replied: waiting for the prober to get it");
+  }
+  if (timing.syn_heard_unix_us > 0 && timing.barrier_unix_us >= timing.syn_heard_unix_us + margin_us) {
+    c.complete = true;
+    c.why = "the SYN arrived, and a barrier sent after the prober heard of it came back with no reply from the host";
+    return c;
   }
   return after_grace(m.time(f->syns.front()), "the SYN arrived and nothing left the host within the grace",
                      "the SYN arrived: waiting for the host's reply");

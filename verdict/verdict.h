@@ -92,6 +92,11 @@ v1::PortReport decide_port(const port_input& in);
 /// Whether waiting longer for the agent could still change the verdict.
 struct evidence_check {
   bool complete = false;
+  /// Not complete, but the running attempt has told what it can: its SYN
+  /// never reached the agent (a barrier after it came back without it), or
+  /// the host's reply left and did not arrive. End this attempt now; the
+  /// retry policy (more_attempts) says what follows.
+  bool end_attempt = false;
   std::string why;           ///< for logs: which rule decided
   double recheck_in_ms = 0;  ///< when not complete: ask again after this long (0: on the next event)
 };
@@ -104,7 +109,60 @@ struct evidence_timing {
   /// left, a reply that left the host and never arrived is not the end of
   /// the story, since one lost SYN-ACK is not a path that loses them all.
   std::size_t attempts_allowed = 1;
+  /// The latest barrier the agent has answered (a Ping sent at this time on
+  /// the prober's clock; its Pong came after every packet the agent had
+  /// captured when the Ping arrived); 0: none yet.
+  std::uint64_t barrier_unix_us = 0;
+  /// How long after an attempt's start a barrier must have left to prove
+  /// its SYN missing: the SYN and the Ping cross the same path, the Ping
+  /// this much later (jitter, a slower control path).
+  double barrier_margin_ms = 10;
+  /// How long after the host's reply left an attempt that has not connected
+  /// is given up (the reply was lost), as a factor of the control RTT (floor
+  /// min_reply_wait_ms).
+  double reply_wait_rtt_factor = 1.0;
+  double min_reply_wait_ms = 50;
+  /// When the prober received the agent's report of the host's reply to the
+  /// running attempt (prober clock); 0: not known, the reply's time is used.
+  std::uint64_t reply_heard_unix_us = 0;
+  /// When the prober received the agent's report of the running attempt's
+  /// SYN (prober clock); 0: not known. A barrier that left barrier_margin_ms
+  /// after it and came back without a reply proves the host silent.
+  std::uint64_t syn_heard_unix_us = 0;
 };
+
+/// What became of one attempt, seen from both ends (the retry policy's input).
+enum class attempt_fate {
+  running,      ///< not ended yet
+  connected,    ///< the handshake completed at the prober
+  answered,     ///< refused or unreachable: an answer, from the host or the path
+  host_silent,  ///< the agent saw the SYN arrive and nothing leave: the host dropped it
+  syn_unseen,   ///< timed out, and the agent never saw the SYN
+  reply_lost,   ///< timed out, and the agent saw the host's reply leave
+  failed,       ///< a local error: nothing was sent
+};
+
+/// The fate of every attempt of in.attempts, in order (agent capturing).
+std::vector<attempt_fate> attempt_fates(const port_input& in);
+
+/// How many attempts a port gets before its verdict may name a loss on the
+/// path (see more_attempts).
+struct attempt_budget {
+  std::size_t same_unseen = 2;       ///< SYNs that never arrived, all alike (--retries + 1)
+  std::size_t same_reply_lost = 6;   ///< replies lost, all alike: a lost reply is rarer proof
+  std::size_t lossy = 16;            ///< mixed fates (random loss): at most this many in all
+  std::size_t lossy_batch = 4;       ///< started together, on a lossy path
+};
+
+/// The retry policy with the agent: how many attempts to start now, side by
+/// side (fresh source ports), for a port whose ended attempts had these
+/// fates; 0 when the port is decided. A handshake or an answer ends it, as
+/// does a SYN the host dropped. A verdict that names a loss on the path
+/// needs that fate for every attempt of a budget (DROPPED_IN_TRANSIT:
+/// same_unseen, REPLY_LOST: same_reply_lost); mixed fates are random loss,
+/// tried lossy_batch at a time up to `lossy` attempts. FAILED attempts
+/// (local errors) are retried up to same_unseen in all.
+std::size_t more_attempts(const std::vector<attempt_fate>& fates, const attempt_budget& budget);
 
 /// Is the agent's evidence for the last attempt of in.attempts complete, so
 /// the prober may decide now instead of waiting? The last attempt may still be
@@ -117,12 +175,18 @@ struct evidence_timing {
 ///     allowed (a reply lost with attempts left waits for the next attempt);
 ///   - the attempt ended (connected, refused, unreachable, timed out) and grace passed
 ///     since, for packets still in flight on the control channel;
-///   - the attempt is still running, its SYN was seen and grace passed since the SYN
-///     (nothing left the host: DROPPED_BY_HOST_FIREWALL) or since the host's reply
+///   - the attempt is still running, its SYN was seen and a barrier that left
+///     after the prober heard of it came back with no reply, or grace passed
+///     since the SYN (nothing left the host: DROPPED_BY_HOST_FIREWALL) or since the host's reply
 ///     on the last attempt allowed (the reply was lost): the prober may stop
 ///     waiting for its own timeout.
-/// Not complete while a running attempt has no SYN seen (only the prober's
-/// timeout can decide DROPPED_IN_TRANSIT). now_unix_us is on the prober's clock.
+/// Not complete while a running attempt has no SYN seen; once a barrier
+/// (timing.barrier_unix_us) left barrier_margin_ms after the attempt's start
+/// and still no SYN came, end_attempt: the SYN is not coming. A running
+/// attempt whose reply left the host with attempts left gets end_attempt
+/// once the reply had time to arrive (timing.reply_heard_unix_us: when the
+/// prober heard of it, else the reply's own time). now_unix_us is on the
+/// prober's clock.
 evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_unix_us, double control_rtt_ms,
                                        const evidence_timing& timing = {});
 
