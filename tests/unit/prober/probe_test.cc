@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
+#include <set>
 #ifdef __linux__
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -432,6 +433,59 @@ TEST_CASE("probe_runner: decide() ends a port's wait and its retries") {
   CHECK(results[0].decided);
   CHECK(results[1].attempts.empty());
   CHECK(results[1].decided);
+}
+
+TEST_CASE("probe_runner: the retry policy's batches run side by side; end_attempt ends one attempt") {
+  asio::io_context io;
+  silent_port silent(io);
+  runner_settings settings;
+  settings.timeout = 300ms;
+  probe_runner runner(io.get_executor(), loopback, settings);
+  std::vector<std::size_t> asked_after;  // attempts ended when the policy was asked
+  runner.on_retry([&](std::uint16_t, const std::vector<v1::Attempt>& so_far) {
+    asked_after.push_back(so_far.size());
+    return so_far.size() == 1 ? std::size_t{3} : std::size_t{0};  // then three at once, then done
+  });
+  // The first attempt is ended early, as the agent's barrier would.
+  runner.on_start([&](std::uint16_t port, const v1::Attempt& a) {
+    if (a.local_port() != 0 && asked_after.empty()) runner.end_attempt(port, a.local_port(), "the SYN never arrived");
+  });
+  std::vector<bool> lasts;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = run(io, runner.run({silent.port()}, [&](std::uint16_t, connect_result&, bool last) {
+    lasts.push_back(last);
+  }));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(results[0].attempts.size() == 4);
+  CHECK(results[0].attempts[0].error() == "the SYN never arrived");
+  CHECK(results[0].attempts[0].elapsed_ms() < 100);
+  std::set<std::uint32_t> sources;
+  for (const auto& a : results[0].attempts) sources.insert(a.local_port());
+  CHECK(sources.size() == 4);  // a fresh source port each
+  CHECK(asked_after == std::vector<std::size_t>{1, 4});
+  CHECK(lasts == std::vector<bool>{false, false, false, true});
+  CHECK_FALSE(results[0].decided);
+  // The three ran together: one timeout, not three.
+  CHECK(took < 600ms);
+}
+
+TEST_CASE("probe_runner: a connection ends the port under a policy; classic_retries without the agent") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  const std::uint16_t open_port = acceptor.local_endpoint().port();
+  runner_settings settings;
+  settings.timeout = 5s;
+  probe_runner runner(io.get_executor(), loopback, settings);
+  runner.on_retry([](std::uint16_t, const std::vector<v1::Attempt>& so_far) {
+    return so_far.empty() ? std::size_t{1} : std::size_t{0};
+  });
+  auto results = run(io, runner.run({open_port}));
+  REQUIRE(results[0].attempts.size() == 1);
+  CHECK(results[0].attempts[0].outcome() == v1::Attempt::CONNECTED);
+  CHECK(classic_retries({}, 1) == 1);
+  CHECK(classic_retries({silence()}, 1) == 1);
+  CHECK(classic_retries({silence(), silence()}, 1) == 0);
+  CHECK(classic_retries({attempt(v1::Attempt::REFUSED)}, 1) == 0);
 }
 
 // ---------------------------------------------------------------- find_last_hop on loopback

@@ -508,6 +508,90 @@ TEST_CASE("evidence completeness: decide early or keep waiting") {
     auto s = scenario().attempt(v1::Attempt::FAILED, 0, 0);
     CHECK(agent_evidence_complete(s.in, at_ms(0), rtt).complete);
   }
+  SECTION("running, no SYN seen: a barrier that left margin after the start ends the attempt") {
+    auto s = scenario().attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40000, 0);
+    evidence_timing t;
+    t.barrier_margin_ms = 25;
+    t.barrier_unix_us = at_ms(20);  // too early: the SYN may still be on its way
+    auto c = agent_evidence_complete(s.in, at_ms(120), rtt, t);
+    CHECK_FALSE(c.complete);
+    CHECK_FALSE(c.end_attempt);
+    t.barrier_unix_us = at_ms(25);
+    c = agent_evidence_complete(s.in, at_ms(130), rtt, t);
+    CHECK_FALSE(c.complete);  // the retry policy decides, not this check
+    CHECK(c.end_attempt);
+    // The same barrier with the SYN seen: the attempt goes on.
+    s.syn(40000, 0.5);
+    CHECK_FALSE(agent_evidence_complete(s.in, at_ms(130), rtt, t).end_attempt);
+  }
+  SECTION("running, SYN seen, nothing left: a barrier after the SYN's report decides before the grace") {
+    auto s = scenario().attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40000, 0).syn(40000, 0.5);
+    evidence_timing t;
+    t.barrier_margin_ms = 10;
+    t.syn_heard_unix_us = at_ms(5);
+    t.barrier_unix_us = at_ms(14);
+    CHECK_FALSE(agent_evidence_complete(s.in, at_ms(20), rtt, t).complete);
+    t.barrier_unix_us = at_ms(15);
+    CHECK(agent_evidence_complete(s.in, at_ms(20), rtt, t).complete);
+  }
+  SECTION("running, the reply left and did not arrive, attempts left: ended once it had its time") {
+    auto s = scenario().attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40000, 0).syn(40000, 0.5).synack(40000, 0.6);
+    evidence_timing t;
+    t.attempts_allowed = 2;
+    t.reply_heard_unix_us = at_ms(100);  // the prober heard of the SYN-ACK 100 ms in
+    auto c = agent_evidence_complete(s.in, at_ms(120), 80, t);  // waits max(50, 80) ms
+    CHECK_FALSE(c.end_attempt);
+    CHECK(c.recheck_in_ms == Approx(60));
+    c = agent_evidence_complete(s.in, at_ms(180), 80, t);
+    CHECK(c.end_attempt);
+    CHECK_FALSE(c.complete);
+  }
+}
+
+TEST_CASE("attempt fates: what each attempt came to, from both ends") {
+  const auto T = v1::Attempt::TIMED_OUT;
+  auto s = scenario()
+               .attempt(T, 40000, 100)  // never seen
+               .attempt(T, 40002, 100, 100)
+               .syn(40002, 100.5)
+               .synack(40002, 100.6)  // its reply lost
+               .attempt(T, 40004, 100, 200)
+               .syn(40004, 200.5)  // the host said nothing
+               .attempt(v1::Attempt::CONNECTED, 40006, 1, 300)
+               .syn(40006, 300.5)
+               .synack(40006, 300.6)
+               .attempt(v1::Attempt::REFUSED, 40008, 1, 400)
+               .attempt(v1::Attempt::FAILED, 0, 0, 500)
+               .attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40010, 0, 600);
+  using F = attempt_fate;
+  CHECK(attempt_fates(s.in) == std::vector<F>{F::syn_unseen, F::reply_lost, F::host_silent, F::connected, F::answered,
+                                              F::failed, F::running});
+}
+
+TEST_CASE("more_attempts: a loss on the path is named only when it repeats; random loss gets more tries") {
+  using F = attempt_fate;
+  attempt_budget b;  // 2 unseen, 6 replies lost, 16 in all when mixed, 4 at a time
+  CHECK(more_attempts({}, b) == 1);
+  CHECK(more_attempts({F::connected}, b) == 0);
+  CHECK(more_attempts({F::answered}, b) == 0);
+  CHECK(more_attempts({F::host_silent}, b) == 0);  // the host dropped it: a retry tells nothing more
+  CHECK(more_attempts({F::syn_unseen}, b) == 1);
+  CHECK(more_attempts({F::syn_unseen, F::syn_unseen}, b) == 0);  // DROPPED_IN_TRANSIT
+  CHECK(more_attempts({F::reply_lost}, b) == 5);                 // the rest side by side
+  CHECK(more_attempts(std::vector<F>(6, F::reply_lost), b) == 0);  // REPLY_LOST
+  CHECK(more_attempts({F::syn_unseen, F::reply_lost}, b) == 4);  // random loss
+  CHECK(more_attempts({F::syn_unseen, F::reply_lost, F::syn_unseen, F::syn_unseen, F::reply_lost}, b) == 4);
+  std::vector<F> fifteen(14, F::syn_unseen);
+  fifteen.push_back(F::reply_lost);
+  CHECK(more_attempts(fifteen, b) == 1);  // up to 16 in all
+  fifteen.push_back(F::syn_unseen);
+  CHECK(more_attempts(fifteen, b) == 0);
+  CHECK(more_attempts({F::syn_unseen, F::syn_unseen, F::connected}, b) == 0);
+  CHECK(more_attempts({F::failed}, b) == 1);
+  CHECK(more_attempts({F::failed, F::failed}, b) == 0);
+  b.same_unseen = 4;  // --retries 3
+  CHECK(more_attempts({F::syn_unseen}, b) == 3);
+  CHECK(more_attempts({F::reply_lost}, b) == 5);
 }
 
 namespace {
