@@ -429,6 +429,7 @@ asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_
     }
     connect_options o = options;
     o.ttl = ttls[k];
+    if (settings.on_start) o.on_start = [&settings](const v1::Attempt& a) { settings.on_start(a.local_port()); };
     auto r = co_await connect_probe(tcp::endpoint(address, port), o, cancellers[k].get());
     const auto& a = r.attempt;
     // An answer beats silence among a TTL's copies.

@@ -192,6 +192,9 @@ struct hop_settings {
   int retries = 1;       ///< extra SYNs per TTL, sent beside the first (a lost packet or ICMP error)
   millis spacing{10};    ///< between the starts of successive TTLs
   std::optional<asio::ip::address> local_address;
+  /// Called with each SYN's source port just before it leaves (so that the
+  /// caller can tell the search's SYNs from the probes' at the agent).
+  std::function<void(std::uint32_t local_port)> on_start;
 };
 
 struct hop_trace {

@@ -325,6 +325,12 @@ class run_phases {
     pi.agent = session.info;
     pi.agent.set_capture_active(capturing);
     if (auto it = stream.packets.find(port); it != stream.packets.end()) pi.packets = it->second;
+    // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
+    if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
+      std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {
+        const auto client_port = p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
+        return it->second.count(client_port) > 0;
+      });
     if (auto it = attempts.find(port); it != attempts.end()) pi.attempts = it->second;
     for (const auto& l : session.ack.listeners())
       if (l.port() == port) pi.listeners.push_back(l);
@@ -444,6 +450,9 @@ class run_phases {
           if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
             routers = std::max(routers, routers_from_ttl(p.ttl()));
       if (routers > 0) hs.max_hops = routers + 3;
+      // Its SYNs that get through are not evidence about the probes' (nor
+      // attempts of theirs for the retry policy): known from the start.
+      hs.on_start = [this, port](std::uint32_t local_port) { hop_source_ports[port].insert(local_port); };
       hops[port];  // reserved: one search per port
       ++hop_searches;
       searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
@@ -547,12 +556,6 @@ class run_phases {
       stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
       if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
       if (auto it = apps.find(port); it != apps.end()) pi.app = it->second;
-      // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
-      if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
-        std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {
-          const auto client_port = p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
-          return it->second.count(client_port) > 0;
-        });
       if (stream.summary) {
         pi.capture_drops = stream.summary->packets_dropped();
         const auto& port_facts = facts_by_port[port];
