@@ -148,12 +148,16 @@ v1::PortReport decide_port(const port_input& in) {
   std::vector<std::string> notes = j.notes;
   // Several attempts: loss and disagreement.
   if (per.size() > 1) {
-    std::size_t failed = 0;
+    std::size_t failed = 0, lost_syns = 0, lost_replies = 0;
     bool differ = false;
     for (std::size_t i = 0; i < per.size(); ++i) {
       if (!attempt_got_through(in.attempts[i], per[i])) ++failed;
       if (per[i].verdict != j.verdict && !per[i].failed_locally) differ = true;
+      if (per[i].verdict == v1::DROPPED_IN_TRANSIT) ++lost_syns;
+      if (per[i].verdict == v1::REPLY_LOST) ++lost_replies;
     }
+    // Some SYNs lost, the others' answers lost, nothing else: random loss.
+    const bool random_loss = lost_syns > 0 && lost_replies > 0 && lost_syns + lost_replies == per.size();
     if (j.verdict == v1::OPEN && failed > 0) {
       std::string s = "loss: " + num(failed) + " of " + num(per.size()) + " attempts failed before one connected (";
       bool first = true;
@@ -164,6 +168,14 @@ v1::PortReport decide_port(const port_input& in) {
         first = false;
       }
       notes.push_back(s + ")");
+    } else if (random_loss) {
+      // A filter treats every SYN alike; these fared differently.
+      j.summary = "the path loses packets at random: of " + num(per.size()) + " SYNs, " + num(lost_syns) +
+                  " never reached the server and " + num(lost_replies) +
+                  (lost_replies == 1 ? " was answered, the answer" : " were answered, the answers") +
+                  " lost on the way back; no handshake completed";
+      notes.push_back("lossy path, not a filter (a filter drops every SYN alike): mtr or ping -c 100 " + in.target +
+                      " shows where packets are lost");
     } else if (differ) {
       std::string s = "attempts disagree:";
       for (std::size_t i = 0; i < per.size(); ++i)

@@ -568,6 +568,24 @@ TEST_CASE("attempt fates: what each attempt came to, from both ends") {
                                               F::failed, F::running});
 }
 
+TEST_CASE("mixed fates and no handshake: the path loses packets at random, not a filter") {
+  const auto T = v1::Attempt::TIMED_OUT;
+  auto s = scenario()
+               .attempt(T, 40000, 100)  // its SYN lost
+               .attempt(T, 40002, 100, 100)
+               .syn(40002, 100.5)
+               .synack(40002, 100.6)  // its answer lost
+               .attempt(T, 40004, 100, 200);  // its SYN lost
+  const auto r = decide_port(s.in);
+  CHECK_THAT(r.summary(), Catch::StartsWith("the path loses packets at random: of 3 SYNs, 2 never reached the server "
+                                            "and 1 was answered, the answer lost"));
+  CHECK(any_has(r.evidence().notes(), "lossy path, not a filter"));
+  // The same fate every time is a place, not chance.
+  auto same = scenario().attempt(T, 40000, 100).attempt(T, 40002, 100, 100);
+  CHECK(decide_port(same.in).verdict() == v1::DROPPED_IN_TRANSIT);
+  CHECK_THAT(decide_port(same.in).summary(), !Catch::Contains("at random"));
+}
+
 TEST_CASE("more_attempts: a loss on the path is named only when it repeats; random loss gets more tries") {
   using F = attempt_fate;
   attempt_budget b;  // 2 unseen, 6 replies lost, 16 in all when mixed, 4 at a time
