@@ -8,6 +8,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/this_coro.hpp>
 #include <chrono>
+#include <future>
 #include <map>
 #include <optional>
 #include <thread>
@@ -181,6 +182,15 @@ class session_states {
     }
     v1::Envelope ok;
     ok.mutable_auth_ok()->set_path(port_.path());
+    // The peer is authenticated: read the host (rulesets) from now on, the
+    // ports' part once the request names them.
+    if (services_.read_host) start_reading_host(co_await asio::this_coro::executor);
+    // And capture its packets from now on, so that its first SYNs may
+    // travel with its session request.
+    if (services_.arm_capture) {
+      capture_ = services_.arm_capture(peer_, peer_port_, capture_note_);
+      ok.mutable_auth_ok()->set_capture_armed(capture_ != nullptr);
+    }
     if (binding && !config_.token.empty()) {
       const auto mac = compute_mac(config_.token, agent_auth_label, *binding);
       ok.mutable_auth_ok()->set_agent_mac(mac.data(), mac.size());
@@ -210,7 +220,8 @@ class session_states {
     co_return std::nullopt;
   }
 
-  /// Acknowledges, captures and streams the prober's packets until ProbesDone.
+  /// Acknowledges, captures and streams the prober's packets until the prober
+  /// closes; answers Pings as barriers and ProbesDone with the summary.
   asio::awaitable<step> capturing() {
     executor_ = co_await asio::this_coro::executor;
     v1::Envelope ack_message;
@@ -225,9 +236,19 @@ class session_states {
     ack.set_agent_time_unix_us(now_unix_us());
     ack.set_max_duration_ms(static_cast<std::uint32_t>(granted_.count()));
 
-    if (services_.start_capture) {
+    if (capture_) {  // armed at authentication: narrowed to the accepted ports now
+      std::string note;
+      if (!capture_->begin({peer_, accepted_}, packet_sink_for_prober(), note)) {
+        capture_.reset();
+        log_line("capture: " + note);
+      }
+      ack.set_capture_active(capture_ != nullptr);
+      if (!capture_) ack.set_capture_note(note);
+      for (const auto& i : capture_ ? capture_->interfaces() : std::vector<std::string>{}) ack.add_interfaces(i);
+    } else if (services_.start_capture) {
       std::string note;
       capture_ = services_.start_capture({peer_, accepted_}, packet_sink_for_prober(), note);
+      if (!capture_ && !capture_note_.empty()) note = capture_note_;  // why arming failed says it first
       ack.set_capture_active(capture_ != nullptr);
       if (!capture_) ack.set_capture_note(note);
       for (const auto& i : capture_ ? capture_->interfaces() : std::vector<std::string>{}) ack.add_interfaces(i);
@@ -251,8 +272,12 @@ class session_states {
     }
 
     // Host facts (firewall, services) run external commands: on a thread of
-    // their own, from now until the summary needs them.
-    if (services_.host_facts)
+    // their own, from now until the summary needs them (or since the
+    // authentication, reading the host, and now the ports' units).
+    if (ports_promise_) {
+      ports_promise_->set_value(accepted_);
+      ports_promise_.reset();
+    } else if (services_.host_facts)
       facts_ = start_off_io_thread<host_facts_result>(
           executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_] {
             const auto started = std::chrono::steady_clock::now();
@@ -275,7 +300,11 @@ class session_states {
         co_await port_.send(make_error(v1::Error::TIMEOUT, "session length limit reached"));
         co_return session_outcome::timed_out;
       }
-      if (auto ec = co_await port_.receive(in_, left)) co_return outcome_of(ec);
+      if (auto ec = co_await port_.receive(in_, left)) {
+        // After the summary the prober closes when its probes are done.
+        if (summarized_ && outcome_of(ec) == session_outcome::closed) co_return std::nullopt;
+        co_return outcome_of(ec);
+      }
       if (in_.has_ping()) {
         // A barrier: every packet captured before the ping arrived goes out
         // ahead of the pong (the prober decides "the SYN never arrived" from
@@ -291,22 +320,64 @@ class session_states {
         if (auto ec = co_await port_.send(pong)) co_return outcome_of(ec);
         continue;
       }
-      if (in_.has_probes_done()) co_return std::nullopt;
+      if (in_.has_probes_done() && !summarized_) {
+        if (auto ec = co_await send_summary()) co_return outcome_of(ec);
+        continue;
+      }
       co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE,
                                 "unexpected " + body_name(in_) + " during capture", session_outcome::protocol_error);
     }
   }
 
-  /// Stops capturing, sends what is still batched, then the summary with the
-  /// host facts (waiting for them within the grace).
+  /// Starts host_facts in two stages (session_services::read_host): the
+  /// host now, the ports' part when the request names them (a promise the
+  /// thread waits on; a session that ends first breaks it).
+  void start_reading_host(const asio::any_io_executor& executor) {
+    ports_promise_ = std::make_shared<std::promise<std::vector<std::uint16_t>>>();
+    facts_ = start_off_io_thread<host_facts_result>(
+        executor, [fn = services_.read_host, peer = peer_, ports = ports_promise_->get_future()]() mutable {
+          auto started = std::chrono::steady_clock::now();
+          std::chrono::steady_clock::duration waited{};
+          host_facts_result r;
+          try {
+            auto for_ports = fn(peer);
+            const auto wait_from = std::chrono::steady_clock::now();
+            auto wanted = ports.get();
+            waited = std::chrono::steady_clock::now() - wait_from;
+            r.finish = for_ports(wanted);
+          } catch (const std::future_error&) {
+            r.error = "the session ended before its request";
+            return r;
+          } catch (const std::exception& e) {
+            r.error = e.what();
+            log_line("host facts: " + r.error);
+          }
+          const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started - waited);
+          if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
+          return r;
+        });
+  }
+
+  /// The session ended (the prober closed after the summary): stop capturing.
   asio::awaitable<session_outcome> done() {
+    capture_.reset();
+    co_return session_outcome::completed;
+  }
+
+  /// At ProbesDone: what is captured so far (a barrier, like a Ping's), then
+  /// the summary with the host facts (waiting for them within the grace).
+  /// The capture goes on until the prober closes: its application probes
+  /// and late packets still count.
+  asio::awaitable<std::error_code> send_summary() {
+    summarized_ = true;
+    if (capture_) capture_->drain();
     if (pending_->has_observation()) {
       // Taken out before the send: a flush posted earlier runs while the
       // send waits and would send the same packets again (seen on a real
       // host: each SYN twice, read as a retransmission).
       v1::Envelope batch = std::move(*pending_);
       pending_->Clear();
-      co_await port_.send(batch);
+      if (auto ec = co_await port_.send(batch)) co_return ec;
     }
     v1::Envelope summary_message;
     auto& summary = *summary_message.mutable_summary();
@@ -327,10 +398,8 @@ class session_states {
       summary.set_packets_seen(capture_->packets_seen());
       summary.set_packets_dropped(capture_->packets_dropped());
       summary.set_pcap_file(capture_->pcap_file());
-      capture_.reset();
     }
-    co_await port_.send(summary_message);
-    co_return session_outcome::completed;
+    co_return co_await port_.send(summary_message);
   }
 
   /// Where captured packets go: batched per turn of the event loop into one
@@ -382,13 +451,17 @@ class session_states {
 
   // capturing, then done
   asio::any_io_executor executor_;
-  std::unique_ptr<capture_handle> capture_;
+  std::unique_ptr<capture_handle> capture_;  ///< armed at authentication, or started at the session request
+  std::string capture_note_;                 ///< why arming failed
+  bool summarized_ = false;                  ///< ProbesDone came and the summary went
   std::shared_ptr<v1::Envelope> pending_ = std::make_shared<v1::Envelope>();
   std::shared_ptr<bool> scheduled_ = std::make_shared<bool>(true);
   /// The interface each port's first inbound SYN arrived on, for the host facts.
   std::shared_ptr<std::map<std::uint16_t, std::string>> syn_interfaces_ =
       std::make_shared<std::map<std::uint16_t, std::string>>();
   std::shared_ptr<off_thread_result<host_facts_result>> facts_;
+  /// The session's ports, for a host reading started at authentication.
+  std::shared_ptr<std::promise<std::vector<std::uint16_t>>> ports_promise_;
 };
 
 }  // namespace

@@ -7,8 +7,14 @@
 namespace dropspot {
 
 asio::awaitable<void> tls_port::close() {
+  std::error_code ignored;
+  if (close_wait_.count() == 0) {  // nothing left to learn from the peer: TCP's FIN only
+    stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.lowest_layer().close(ignored);
+    co_return;
+  }
   // close_notify, but never wait long for a peer that does not answer it.
-  asio::steady_timer timer(stream_.get_executor(), std::chrono::milliseconds(500));
+  asio::steady_timer timer(stream_.get_executor(), close_wait_);
   auto done = std::make_shared<bool>(false);
   timer.async_wait([this, done](std::error_code ec) {
     if (!ec && !*done) stream_.lowest_layer().cancel();
@@ -16,7 +22,6 @@ asio::awaitable<void> tls_port::close() {
   co_await stream_.async_shutdown(asio::experimental::as_tuple(asio::use_awaitable));
   *done = true;
   timer.cancel();
-  std::error_code ignored;
   stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   stream_.lowest_layer().close(ignored);
 }

@@ -19,6 +19,11 @@ class message_port {
   virtual asio::awaitable<std::error_code> send(const v1::Envelope& message) = 0;
   /// Orderly close (TLS close_notify where there is one), bounded in time.
   virtual asio::awaitable<void> close() = 0;
+  /// How long close() waits for the peer's own close_notify (500 ms unless
+  /// set); 0: no close_notify at all, the TCP connection just closes (a
+  /// side that has everything it needs; the framing tells complete
+  /// messages from a cut, so the peer reads it as the end).
+  virtual void set_close_wait(std::chrono::milliseconds wait) { (void)wait; }
   /// The channel-binding value for token authentication; none on paths
   /// authenticated otherwise (SSH).
   virtual std::optional<std::array<std::uint8_t, exporter_size>> channel_binding() = 0;
@@ -37,6 +42,7 @@ class tls_port final : public message_port {
   }
   asio::awaitable<std::error_code> send(const v1::Envelope& message) override { return channel_.send(message); }
   asio::awaitable<void> close() override;
+  void set_close_wait(std::chrono::milliseconds wait) override { close_wait_ = wait; }
   std::optional<std::array<std::uint8_t, exporter_size>> channel_binding() override;
   const char* path() const override { return "tls"; }
   tls_stream& stream() { return stream_; }
@@ -44,6 +50,7 @@ class tls_port final : public message_port {
  private:
   tls_stream stream_;
   message_channel<tls_stream> channel_;
+  std::chrono::milliseconds close_wait_{500};
 };
 
 }  // namespace dropspot

@@ -30,6 +30,7 @@ struct attempt_result {
   std::string message;
   std::shared_ptr<message_port> port;
   v1::SessionAck ack;
+  bool ack_pending = false;  ///< session requested on an armed capture; the ack comes later
   std::string software;
   double rtt_ms = 0;
 };
@@ -120,6 +121,14 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
   v1::Envelope start_message;
   *start_message.mutable_start() = start;
   co_await port->send(start_message);
+  if (binding && in.auth_ok().capture_armed()) {
+    // The agent captures already: probing starts now, a round trip before
+    // the SessionAck, which the receiver reads first (docs/control-protocol.md).
+    r.ack_pending = true;
+    r.status = v1::AgentInfo::CONNECTED;
+    r.port = std::move(port);
+    co_return r;
+  }
   if (auto ec = co_await port->receive(in, deadline)) {
     r.status = v1::AgentInfo::ERROR;
     r.message = "no session acknowledgement: " + ec.message();
@@ -261,20 +270,19 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
     info.set_status(v1::AgentInfo::CONNECTED);
     info.set_endpoint(where);
     info.set_path(path);
-    info.set_peer_address(r.ack.peer_address());
-    info.set_peer_origin(r.ack.peer_origin());
-    info.set_hostname(r.ack.agent_hostname());
-    info.set_software(r.ack.agent_software().empty() ? r.software : r.ack.agent_software());
-    for (const auto& i : r.ack.interfaces()) info.add_interfaces(i);
+    info.set_software(r.software);
     info.set_rtt_ms(r.rtt_ms);
-    info.set_capture_active(r.ack.capture_active());
-    for (auto p : r.ack.refused_ports()) info.add_refused_ports(p);
-    std::string message = "connected to " + where + " via " + path;
-    if (!r.ack.capture_active()) message += "; capture not active: " + r.ack.capture_note();
-    info.set_message(message);
-    session.ack = r.ack;
+    info.set_message("connected to " + where + " via " + path);
+    if (r.ack_pending) {
+      info.set_capture_active(true);  // armed; the ack confirms it
+      session.ack_pending = true;
+    } else {
+      apply_ack(session, r.ack);
+    }
     session.port = r.port;
     session.receiver_done =
+        std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, clock::time_point::max());
+    session.summary_came =
         std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, clock::time_point::max());
   };
   const auto failed = [&](const attempt_result& r, const std::string& where) {
@@ -329,13 +337,31 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
 
 namespace {
 
-/// The receiver's loop: observations until the summary, an error or the end.
+/// The receiver's loop: the pending SessionAck, then observations until the
+/// summary, an error or the end.
 asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream& stream) {
   v1::Envelope in;
+  if (session.ack_pending && session.port) {
+    session.ack_pending = false;
+    const bool acknowledged = !co_await session.port->receive(in, std::chrono::minutes(1)) && in.has_ack();
+    if (acknowledged) {
+      apply_ack(session, in.ack());
+    } else {
+      // Refused (ports not allowed, a bad request) or gone: no agent evidence.
+      session.info.set_status(v1::AgentInfo::ERROR);
+      session.info.set_capture_active(false);
+      session.info.set_message(in.has_error() ? error_text(in.error())
+                                              : "the agent sent no session acknowledgement");
+      stream.lost = "the session was not acknowledged";
+    }
+    if (stream.on_ack) stream.on_ack(acknowledged);
+    if (!acknowledged) co_return;
+  }
   while (session.port) {
     // The agent bounds the session's length itself; this is only a backstop.
     if (auto ec = co_await session.port->receive(in, std::chrono::minutes(10))) {
-      if (stream.lost.empty()) stream.lost = "the control channel ended before the agent's summary: " + ec.message();
+      if (stream.lost.empty() && !stream.summary)
+        stream.lost = "the control channel ended before the agent's summary: " + ec.message();
       co_return;
     }
     if (in.has_observation()) {
@@ -345,8 +371,13 @@ asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream
         if (stream.on_packet) stream.on_packet(packet);
       }
     } else if (in.has_summary()) {
+      if (stream.summary) {
+        stream.lost = "the agent sent a second summary";
+        co_return;
+      }
       stream.summary = in.summary();
-      co_return;
+      if (session.summary_came) session.summary_came->cancel();
+      if (stream.on_summary) stream.on_summary();
     } else if (in.has_error()) {
       stream.lost = "the agent ended the session: " + error_text(in.error());
       co_return;
@@ -360,6 +391,21 @@ asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream
 }
 
 }  // namespace
+
+void apply_ack(agent_session& session, const v1::SessionAck& ack) {
+  auto& info = session.info;
+  info.set_peer_address(ack.peer_address());
+  info.set_peer_origin(ack.peer_origin());
+  info.set_hostname(ack.agent_hostname());
+  if (!ack.agent_software().empty()) info.set_software(ack.agent_software());
+  info.clear_interfaces();
+  for (const auto& i : ack.interfaces()) info.add_interfaces(i);
+  info.set_capture_active(ack.capture_active());
+  info.clear_refused_ports();
+  for (auto p : ack.refused_ports()) info.add_refused_ports(p);
+  if (!ack.capture_active()) info.set_message(info.message() + "; capture not active: " + ack.capture_note());
+  session.ack = ack;
+}
 
 void report_internal_error(const std::string& what) { std::cerr << "prober: internal error: " << what << "\n"; }
 
@@ -376,25 +422,37 @@ asio::awaitable<void> receive_observations(agent_session& session, agent_stream&
   }
   stream.finished = true;
   done_signal->cancel();
+  if (session.summary_came) session.summary_came->cancel();
+}
+
+void request_summary(agent_session& session, const asio::any_io_executor& executor) {
+  if (!session.port || session.summary_requested) return;
+  session.summary_requested = true;
+  v1::Envelope done;
+  done.mutable_probes_done();
+  asio::co_spawn(
+      executor, [port = session.port, done]() -> asio::awaitable<void> { co_await port->send(done); },
+      on_escape("requesting the agent's summary", report_internal_error));
 }
 
 asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream, millis deadline) {
   if (!session.port) co_return make_error_code(errc::closed);
-  if (!stream.finished) {
-    v1::Envelope done;
-    done.mutable_probes_done();
-    co_await session.port->send(done);
-    if (session.receiver_done) {
-      auto executor = co_await asio::this_coro::executor;
+  if (!stream.finished && !stream.summary) {
+    auto executor = co_await asio::this_coro::executor;
+    request_summary(session, executor);
+    if (session.summary_came) {
       asio::steady_timer timeout(executor, deadline);
-      co_await (session.receiver_done->async_wait(asio::experimental::as_tuple(asio::use_awaitable)) ||
+      co_await (session.summary_came->async_wait(asio::experimental::as_tuple(asio::use_awaitable)) ||
                 timeout.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
     }
+    if (!stream.summary && !stream.finished)
+      stream.lost = "the agent did not send its summary within " + format_duration(deadline);
   }
-  if (!stream.finished) {
-    // The receiver is still blocked: cancel it by closing the channel.
-    stream.lost = "the agent did not send its summary within " + format_duration(deadline);
-  }
+  // The receiver reads until the channel ends: closing it ends the receiver.
+  // With the summary in hand nothing more is to come: the connection just
+  // closes (TCP's FIN), with no close_notify exchange (a round trip, and an
+  // SSL shutdown that waited beside the receiver's read).
+  if (stream.summary) session.port->set_close_wait(std::chrono::milliseconds(0));
   co_await session.port->close();
   // The receiver refers to session and stream, which end with our caller:
   // wait until it has seen the closed channel (its read fails at once).

@@ -21,8 +21,15 @@ struct agent_session {
   v1::AgentInfo info;                  ///< status and what we learned
   std::shared_ptr<message_port> port;  ///< set only when CONNECTED
   v1::SessionAck ack;
+  /// The agent armed its capture at authentication (AuthOk.capture_armed):
+  /// the session was requested and probing may start; the receiver reads
+  /// the SessionAck (and fills `ack` and `info`) as the first message.
+  bool ack_pending = false;
   /// Cancelled (fires) when the receiver has finished; see finish_agent_session.
   std::shared_ptr<asio::steady_timer> receiver_done;
+  /// Cancelled (fires) when the summary came or the receiver finished.
+  std::shared_ptr<asio::steady_timer> summary_came;
+  bool summary_requested = false;  ///< ProbesDone sent (request_summary)
 };
 
 struct control_settings {
@@ -47,19 +54,33 @@ struct agent_stream {
   std::function<void(const v1::PacketEvent&)> on_packet;
   /// Called for every Pong, after the packets the agent sent before it.
   std::function<void(std::uint64_t nonce)> on_pong;
+  /// Called when a pending SessionAck came (true) or the session was
+  /// refused instead (false; agent_session.info says why).
+  std::function<void(bool acknowledged)> on_ack;
+  /// Called when the summary came (after every packet the agent had
+  /// captured when the ProbesDone arrived: a barrier too).
+  std::function<void()> on_summary;
 };
+
+/// Fills session.ack and what the report's AgentInfo takes from it.
+void apply_ack(agent_session& session, const v1::SessionAck& ack);
 
 /// Says on stderr what escaped a coroutine nobody awaits (common/spawn.h on_escape).
 void report_internal_error(const std::string& what);
 
-/// Reads the agent's messages until the summary arrives or the channel ends.
-/// Run it concurrently with the probes; it completes `stream` and wakes
+/// Reads the agent's messages (the pending ack, observations, pongs, the
+/// summary, observations after it) until the channel ends. Run it
+/// concurrently with the probes; it completes `stream` and wakes
 /// finish_agent_session.
 asio::awaitable<void> receive_observations(agent_session& session, agent_stream& stream);
 
-/// Tells the agent the probes are done and waits (bounded) for the receiver
-/// to see the summary; closes the channel. Returns only once the receiver has
-/// ended, so that session and stream may go (receiver_done must be set).
+/// Sends ProbesDone once: the agent answers with its summary (host facts,
+/// capture counters) and goes on capturing until the channel closes.
+void request_summary(agent_session& session, const asio::any_io_executor& executor);
+
+/// Requests the summary (if not yet) and waits (bounded, from now) for it;
+/// closes the channel. Returns only once the receiver has ended, so that
+/// session and stream may go (receiver_done must be set).
 asio::awaitable<std::error_code> finish_agent_session(agent_session& session, agent_stream& stream, millis deadline);
 
 }  // namespace dropspot::prober

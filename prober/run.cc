@@ -152,7 +152,7 @@ std::uint64_t flow_key(std::uint16_t port, std::uint32_t client_port) {
 /// How much later than a SYN a barrier must leave to prove it missing: the
 /// Ping and the SYN cross the same path, so a small share of the round trip
 /// covers jitter (at least 10 ms: the agent's loop, a busy prober).
-double barrier_margin_ms(double rtt_ms) { return std::max(10.0, 0.25 * std::max(0.0, rtt_ms)); }
+double barrier_margin_ms(double rtt_ms) { return std::max(10.0, 0.1 * std::max(0.0, rtt_ms)); }
 
 /// Pings that serve as barriers (docs/control-protocol.md): the agent
 /// answers one only after sending every packet it had captured when it
@@ -185,6 +185,8 @@ class barrier_pinger {
     st_->sent.erase(it);
     return true;
   }
+  /// Another barrier came back (the summary answers the ProbesDone sent at `sent_at`).
+  void passed(std::uint64_t sent_at) { passed_us = std::max(passed_us, sent_at); }
   /// When the latest answered Ping left (prober clock); 0: none yet.
   std::uint64_t passed_us = 0;
 
@@ -266,8 +268,9 @@ namespace {
 
 /// One run, one function per phase: open_session (the agent first: its round
 /// trip tunes the probes) -> probe_ports (every port, deciding early from the
-/// agent's evidence, hop searches, application probes; finish_session, the
-/// agent's summary, overlaps the hop searches' wait) -> assemble (the verdicts).
+/// agent's evidence, hop searches, application probes; the agent's summary
+/// is requested once every port had an attempt, and finish_session closes
+/// the session when all is done) -> assemble (the verdicts).
 class run_phases {
  public:
   run_phases(run_inputs inputs, asio::any_io_executor ex) : in(std::move(inputs)), o(in.opts), executor(std::move(ex)) {
@@ -307,11 +310,17 @@ class run_phases {
       }
       if (local_address) start.set_prober_local_address(local_address->to_string());
       session = co_await open_agent_session(settings, start);
+      // With the capture armed at authentication the ack comes while the
+      // probes run; a refusal or an inactive capture ends the agent's part.
+      capturing =
+          session.port && (session.ack_pending ? session.info.capture_active() : session.ack.capture_active());
+      stream.on_ack = [this](bool acknowledged) {
+        capturing = capturing && acknowledged && session.ack.capture_active();
+      };
       if (session.port)
         asio::co_spawn(executor, receive_observations(session, stream),
                        on_escape("reading the agent's messages", report_internal_error));
     }
-    capturing = session.port && session.ack.capture_active();
     rtt_ms = session.info.rtt_ms();
   }
 
@@ -410,14 +419,32 @@ class run_phases {
       };
       // Every attempt's SYN is followed by a barrier: its Pong proves the SYN
       // missing when the agent has not reported it by then.
-      stream.on_pong = [&](std::uint64_t nonce) {
-        if (!barrier.answered(nonce)) return;
+      const auto consider_running = [&] {
         for (const auto& [port, in_flight] : running)
           if (!in_flight.empty()) consider(port);
       };
+      stream.on_pong = [&, consider_running](std::uint64_t nonce) {
+        if (barrier.answered(nonce)) consider_running();
+      };
+      stream.on_summary = [&, consider_running] {
+        barrier.passed(summary_requested_us);
+        consider_running();
+      };
+      // Once every port's first SYN has left, the agent's summary (host
+      // facts) is asked for, a barrier's margin later: it answers as a
+      // barrier for those SYNs, its round trip overlaps the retries and the
+      // application probes, and the capture goes on until the channel closes.
       runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) {
         running[port].push_back(attempt);
         barrier.want(attempt.start_unix_us() + static_cast<std::uint64_t>(margin_ms * 1000));
+        if (ports_started.insert(port).second && ports_started.size() == o.ports.size()) {
+          summary_timer.expires_after(std::chrono::microseconds(static_cast<long long>(margin_ms * 1000)));
+          summary_timer.async_wait([this, considering](std::error_code ec) {
+            if (ec || !*considering || !capturing) return;
+            summary_requested_us = now_unix_us();
+            request_summary(session, executor);
+          });
+        }
       });
       runner.on_retry([&](std::uint16_t port, const std::vector<v1::Attempt>& so_far) {
         auto pi = base_input(port);
@@ -449,7 +476,12 @@ class run_phases {
         for (const auto& p : packets)
           if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
             routers = std::max(routers, routers_from_ttl(p.ttl()));
-      if (routers > 0) hs.max_hops = routers + 3;
+      if (routers > 0) {
+        hs.max_hops = routers + 3;
+        // A handful of TTLs: side by side, not spaced out (the spacing keeps
+        // a 30-TTL search from sending what an early final answer makes moot).
+        hs.spacing = millis(2);
+      }
       // Its SYNs that get through are not evidence about the probes' (nor
       // attempts of theirs for the retry policy): known from the start.
       hs.on_start = [this, port](std::uint32_t local_port) { hop_source_ports[port].insert(local_port); };
@@ -503,8 +535,10 @@ class run_phases {
     *considering = false;
     stream.on_packet = nullptr;
     stream.on_pong = nullptr;
+    stream.on_summary = nullptr;
     barrier.stop();
     for (auto& [port, timer] : rechecks) timer->cancel();
+    summary_timer.cancel();
     // Both groups end before this frame does (their tasks use its locals),
     // even when one of them failed.
     std::exception_ptr failure;
@@ -513,17 +547,14 @@ class run_phases {
     } catch (...) {
       failure = std::current_exception();
     }
-    // The session ends while hop searches still run: their SYNs are not
-    // evidence, and the summary's round trip overlaps their wait.
-    task_group finishing(executor);
-    finishing.spawn(finish_session());
     try {
       co_await searches.wait();
     } catch (...) {
       if (!failure) failure = std::current_exception();
     }
+    // The summary was asked for as the probes went: this wait is short.
     try {
-      co_await finishing.wait();
+      co_await finish_session();
     } catch (...) {
       if (!failure) failure = std::current_exception();
     }
@@ -601,6 +632,9 @@ class run_phases {
   std::map<std::uint64_t, std::uint64_t> reply_heard;  ///< flow_key -> when the agent's report of a reply came
   std::map<std::uint64_t, std::uint64_t> syn_heard;    ///< flow_key -> when the agent's report of the SYN came
   barrier_pinger barrier;
+  std::uint64_t summary_requested_us = 0;  ///< when ProbesDone left (the summary is a barrier too)
+  std::set<std::uint16_t> ports_started;   ///< ports whose first SYN has left
+  asio::steady_timer summary_timer{executor};
   std::map<std::uint16_t, double> decided_at;
   std::optional<v1::TcpOptions> sent_options;  ///< learnt from the first connection
   std::map<std::uint16_t, v1::HopLocation> hops;
