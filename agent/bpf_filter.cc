@@ -98,16 +98,4 @@ std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<
   return filter;
 }
 
-std::string make_armed_filter(const asio::ip::address& peer_in, std::uint16_t control_port) {
-  asio::ip::address peer = peer_in;
-  if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
-  const std::string p = peer.to_string();
-  const std::string ip = peer.is_v4() ? "ip" : "ip6";
-  const std::string c = std::to_string(control_port);
-  const bool skip = control_port != 0;
-  // make_bpf_filter with no ports is the ICMP clause alone.
-  return "(" + ip + " src host " + p + " and tcp" + (skip ? " and not src port " + c : "") + ") or (" + ip +
-         " dst host " + p + " and tcp" + (skip ? " and not dst port " + c : "") + ") or " + make_bpf_filter(peer, {});
-}
-
 }  // namespace dropspot::agent

@@ -39,10 +39,4 @@ inline constexpr std::size_t max_filter_port_runs = 128;
 /// extension headers are not matched by libpcap's port tests.
 std::string make_bpf_filter(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
 
-/// The filter of a capture armed before the ports are known: TCP to and from
-/// the peer on every port except the control connection's (the peer's
-/// source port control_port, 0: none), and the same ICMP errors. The exact
-/// ports are checked in user space once they are known.
-std::string make_armed_filter(const asio::ip::address& peer, std::uint16_t control_port);
-
 }  // namespace dropspot::agent

@@ -30,9 +30,6 @@ constexpr std::size_t max_cached_interfaces = 64;
 /// The capture ring of a session: this much per port, at least min_buffer_bytes.
 constexpr std::size_t buffer_bytes_per_port = 8 * 1024;
 constexpr std::size_t min_buffer_bytes = 256 * 1024;
-/// The ring of a capture armed before its ports are known: a sweep's burst
-/// of SYNs (the agent reads as they come; the ring absorbs its pauses).
-constexpr std::size_t armed_ring_bytes = 512 * 1024;
 
 ip_address to_ip_address(const asio::ip::address& a) {
   if (a.is_v4()) return ip_address::v4(a.to_v4().to_bytes().data());
@@ -109,41 +106,11 @@ class frame_processor {
   frame_processor(const capture_request& request, packet_sink sink)
       : session_(session_perspective::make(to_ip_address(request.peer), request.ports)), sink_(std::move(sink)) {}
 
-  /// Armed: the ports are not known yet, so frames are held (copied, up to
-  /// max_held_frames) until begin().
-  explicit frame_processor(const asio::ip::address& peer)
-      : session_(session_perspective::make(to_ip_address(peer), {})), holding_(true) {}
-
-  /// The session's ports and sink: the held frames go through first.
-  void begin(const capture_request& request, packet_sink sink) {
-    session_ = session_perspective::make(to_ip_address(request.peer), request.ports);
-    sink_ = std::move(sink);
-    holding_ = false;
-    auto held = std::move(held_);
-    held_.clear();
-    for (const auto& f : held) {
-      --counts_.frames;  // counted when held
-      on_frame(f.link_type, f.header, f.bytes.data(), f.interface, f.resolve_index, f.dumper);
-    }
-  }
-
-  /// Frames that could not be held before begin() (more than max_held_frames).
-  std::uint64_t overflow() const { return overflow_; }
-
   /// One frame from a source; `interface` names it unless the frame carries
   /// an interface index (cooked v2) and `resolve_index` is set.
   void on_frame(int link_type, const pcap_pkthdr& header, const u_char* bytes, std::string_view interface,
                 bool resolve_index, pcap_dumper_t* dumper) {
     ++counts_.frames;
-    if (holding_) {
-      if (held_.size() >= max_held_frames) {
-        ++overflow_;
-        return;
-      }
-      held_.push_back({link_type, header, std::vector<u_char>(bytes, bytes + header.caplen), std::string(interface),
-                       resolve_index, dumper});
-      return;
-    }
     const std::span<const std::uint8_t> frame(bytes, header.caplen);
     if (parse_packet(link_type, frame, packet_) != packet_error::none) {
       ++counts_.unparsed;
@@ -168,22 +135,8 @@ class frame_processor {
   const capture_counts& counts() const { return counts_; }
 
  private:
-  /// Between arming and begin(): a session's first SYNs, a few hundred at most.
-  static constexpr std::size_t max_held_frames = 8192;
-  struct held_frame {
-    int link_type;
-    pcap_pkthdr header;
-    std::vector<u_char> bytes;
-    std::string interface;
-    bool resolve_index;
-    pcap_dumper_t* dumper;
-  };
-
   session_perspective session_;
   packet_sink sink_;
-  bool holding_ = false;
-  std::vector<held_frame> held_;
-  std::uint64_t overflow_ = 0;
   parsed_packet packet_;
   v1::PacketEvent event_;  ///< reused, so its strings keep their capacity
   interface_names names_;
@@ -417,18 +370,9 @@ class live_capture final : public capture_handle {
   void drain() override {
     for (auto& s : sources_) s->drain();
   }
-  bool begin(const capture_request& request, packet_sink sink, std::string& note) override {
-    // The kernel's filter stays wide (every port of the peer): replacing it
-    // lost frames that arrived meanwhile (libpcap flushes the socket, seen
-    // as a reset that "never left"). The ports are checked in user space.
-    (void)note;
-    drain();
-    processor_->begin(request, std::move(sink));
-    return true;
-  }
   std::uint64_t packets_seen() const override { return processor_->counts().frames; }
   std::uint64_t packets_dropped() const override {
-    std::uint64_t n = processor_->overflow();
+    std::uint64_t n = 0;
     for (const auto& s : sources_) n += s->dropped();
     return n;
   }
@@ -450,13 +394,14 @@ class live_capture final : public capture_handle {
 
 }  // namespace
 
-namespace {
-
-/// Opens every device with `filter` and a ring of ring_bytes, feeding `processor`.
-std::unique_ptr<capture_handle> open_capture(const asio::any_io_executor& executor, const capture_config& config,
-                                             const asio::ip::address& peer, const std::string& filter,
-                                             std::size_t ring_bytes, std::shared_ptr<frame_processor> processor,
-                                             std::string& note) {
+std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& executor, const capture_config& config,
+                                              const capture_request& request, packet_sink sink, std::string& note) {
+  if (request.ports.empty()) {
+    note = "capture: no ports to capture";
+    return nullptr;
+  }
+  auto processor = std::make_shared<frame_processor>(request, std::move(sink));
+  const std::string filter = make_bpf_filter(request.peer, request.ports);
   const std::vector<std::string> devices =
       config.interfaces.empty() ? std::vector<std::string>{any_device} : config.interfaces;
   const std::string stamp = std::to_string(now_unix_us());
@@ -466,16 +411,20 @@ std::unique_ptr<capture_handle> open_capture(const asio::any_io_executor& execut
     for (auto& s : sources) s->stop();
     return nullptr;
   };
+  // The kernel's ring stays mapped into the agent for the whole session:
+  // sized by what the session can bring (a few dozen frames a port), so many
+  // small sessions stay small; config.buffer_bytes is the most.
   capture_config sized = config;
-  sized.buffer_bytes = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
-                                                              std::max<std::size_t>(min_buffer_bytes, ring_bytes)));
+  sized.buffer_bytes = static_cast<int>(
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
+                            std::max<std::size_t>(min_buffer_bytes, request.ports.size() * buffer_bytes_per_port)));
   for (const auto& device : devices) {
     pcap_t* pcap = open_device(device, sized, filter, note);
     if (!pcap) return fail();
     auto source = std::make_shared<live_source>(executor, pcap, device, processor);
     if (!config.pcap_dir.empty()) {
       std::string path =
-          config.pcap_dir + "/dropspot-" + stamp + "-" + file_safe(to_ip_address(peer).to_string());
+          config.pcap_dir + "/dropspot-" + stamp + "-" + file_safe(to_ip_address(request.peer).to_string());
       if (devices.size() > 1) path += "-" + file_safe(device);
       path += ".pcap";
       if (auto* dumper = open_dump(pcap, path)) source->set_dump(dumper, path);
@@ -489,38 +438,6 @@ std::unique_ptr<capture_handle> open_capture(const asio::any_io_executor& execut
     if (names.empty()) names = {any_device};
   }
   return std::make_unique<live_capture>(std::move(processor), std::move(sources), std::move(names));
-}
-
-}  // namespace
-
-std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& executor, const capture_config& config,
-                                              const capture_request& request, packet_sink sink, std::string& note) {
-  if (request.ports.empty()) {
-    note = "capture: no ports to capture";
-    return nullptr;
-  }
-  // The kernel's ring stays mapped into the agent for the whole session:
-  // sized by what the session can bring (a few dozen frames a port), so many
-  // small sessions stay small; config.buffer_bytes is the most.
-  return open_capture(executor, config, request.peer, make_bpf_filter(request.peer, request.ports),
-                      request.ports.size() * buffer_bytes_per_port,
-                      std::make_shared<frame_processor>(request, std::move(sink)), note);
-}
-
-std::unique_ptr<capture_handle> arm_capture(const asio::any_io_executor& executor, const capture_config& config,
-                                            const asio::ip::address& peer, std::uint16_t control_port,
-                                            std::string& note) {
-  // Every port of the peer but the control connection's; the ring of a
-  // small session (the port count is not known yet).
-  return open_capture(executor, config, peer, make_armed_filter(peer, control_port), armed_ring_bytes,
-                      std::make_shared<frame_processor>(peer), note);
-}
-
-arm_capture_function make_capture_armer(asio::any_io_executor executor, capture_config config) {
-  return [executor = std::move(executor), config = std::move(config)](
-             const asio::ip::address& peer, std::uint16_t control_port, std::string& note) {
-    return arm_capture(executor, config, peer, control_port, note);
-  };
 }
 
 start_capture_function make_capture_starter(asio::any_io_executor executor, capture_config config) {

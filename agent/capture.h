@@ -47,23 +47,6 @@ struct capture_config {
 std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& executor, const capture_config& config,
                                               const capture_request& request, packet_sink sink, std::string& note);
 
-/// Like start_capture, for a session whose ports are not known yet: every
-/// TCP port of `peer` but the control connection's (the peer's source port
-/// control_port) and the ICMP errors about them, frames held until
-/// capture_handle::begin names the ports and the sink (the held frames of
-/// those ports first; the others are dropped in user space).
-/// Armed as soon as the peer has authenticated, so the prober can send its
-/// first SYNs with the session request.
-std::unique_ptr<capture_handle> arm_capture(const asio::any_io_executor& executor, const capture_config& config,
-                                            const asio::ip::address& peer, std::uint16_t control_port,
-                                            std::string& note);
-
-/// The type of session_services::arm_capture, and arm_capture bound to an
-/// executor and a configuration.
-using arm_capture_function =
-    std::function<std::unique_ptr<capture_handle>(const asio::ip::address&, std::uint16_t, std::string&)>;
-arm_capture_function make_capture_armer(asio::any_io_executor executor, capture_config config);
-
 /// The type of session_services::start_capture.
 using start_capture_function =
     std::function<std::unique_ptr<capture_handle>(const capture_request&, packet_sink, std::string&)>;

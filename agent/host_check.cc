@@ -182,19 +182,6 @@ std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::stri
   };
 }
 
-std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)>(
-    const std::vector<std::uint16_t>&)>
-read_host_for_session(const host_options& options, const asio::ip::address& peer) {
-  auto host = std::make_shared<host_snapshot>(read_host(options));
-  return [options, host, peer](const std::vector<std::uint16_t>& ports) {
-    systemd_manager manager(options.root, options.timeout);
-    auto services = std::make_shared<std::map<std::uint16_t, service_findings>>(find_services(*host, ports, manager));
-    return [host, services, peer, ports](const std::map<std::uint16_t, std::string>& syn_interfaces) {
-      return port_facts(*host, *services, peer, ports, syn_interfaces);
-    };
-  };
-}
-
 std::vector<v1::PortReport> check_ports(const host_snapshot& host,
                                         const std::map<std::uint16_t, service_findings>& services,
                                         const std::vector<std::uint16_t>& ports) {

@@ -69,13 +69,6 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
 std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
     const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
 
-/// host_port_facts in two stages (session_services::read_host): reads the
-/// host now, and returns what reads the units of the given ports and
-/// returns the finisher.
-std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)>(
-    const std::vector<std::uint16_t>&)>
-read_host_for_session(const host_options& options, const asio::ip::address& peer);
-
 /// `agent check`'s AgentInfo.path: the report is the host's own view.
 inline constexpr std::string_view local_check_path = "local";
 

@@ -16,7 +16,6 @@ session_services host_services(const asio::any_io_executor& executor, const opti
   capture.interfaces = opts.interfaces;
   capture.pcap_dir = opts.pcap_dir;
   services.start_capture = make_capture_starter(executor, capture);
-  services.arm_capture = make_capture_armer(executor, capture);
   host_options host;
   host.root = opts.host_root;
   services.listeners = [host](const std::vector<std::uint16_t>& ports) {
@@ -32,7 +31,6 @@ session_services host_services(const asio::any_io_executor& executor, const opti
   services.host_facts = [host](const asio::ip::address& peer, const std::vector<std::uint16_t>& ports) {
     return host_port_facts(host, peer, ports);
   };
-  services.read_host = [host](const asio::ip::address& peer) { return read_host_for_session(host, peer); };
   return services;
 }
 

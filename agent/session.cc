@@ -8,7 +8,6 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/this_coro.hpp>
 #include <chrono>
-#include <future>
 #include <map>
 #include <optional>
 #include <thread>
@@ -182,14 +181,14 @@ class session_states {
     }
     v1::Envelope ok;
     ok.mutable_auth_ok()->set_path(port_.path());
-    // The peer is authenticated: read the host (rulesets) from now on, the
-    // ports' part once the request names them.
-    if (services_.read_host) start_reading_host(co_await asio::this_coro::executor);
-    // And capture its packets from now on, so that its first SYNs may
-    // travel with its session request.
-    if (services_.arm_capture) {
-      capture_ = services_.arm_capture(peer_, peer_port_, capture_note_);
-      ok.mutable_auth_ok()->set_capture_armed(capture_ != nullptr);
+    // The session request may come sealed with the proof (a round trip
+    // sooner): the capture and the host reading start now.
+    if (binding && !in_.auth().sealed_start().empty()) {
+      executor_ = co_await asio::this_coro::executor;
+      if (take_sealed_start(*binding, in_.auth().sealed_start())) {
+        start_capture_and_facts();
+        ok.mutable_auth_ok()->set_session_started(true);
+      }
     }
     if (binding && !config_.token.empty()) {
       const auto mac = compute_mac(config_.token, agent_auth_label, *binding);
@@ -199,25 +198,78 @@ class session_states {
     co_return std::nullopt;
   }
 
+  /// Checks a session request and takes its ports and length; false, with
+  /// the error to send, when it cannot be served.
+  bool accept_start(const v1::SessionStart& start, v1::Error::Code& code, std::string& why) {
+    if (start.ports_size() == 0 || static_cast<std::size_t>(start.ports_size()) > config_.max_ports) {
+      code = v1::Error::BAD_REQUEST;
+      why = "a session covers 1 to " + std::to_string(config_.max_ports) + " ports";
+      return false;
+    }
+    accepted_.clear();
+    refused_.clear();
+    split_allowed_ports({start.ports().begin(), start.ports().end()}, config_.allow_ports, accepted_, refused_);
+    if (accepted_.empty()) {
+      code = v1::Error::PORT_NOT_ALLOWED;
+      why = "none of the requested ports is allowed by this agent's --allow-ports";
+      return false;
+    }
+    granted_ = config_.max_session;
+    if (start.max_duration_ms() > 0)
+      granted_ = std::min<std::chrono::milliseconds>(granted_, std::chrono::milliseconds(start.max_duration_ms()));
+    return true;
+  }
+
+  /// The session request sealed with the prober's proof (AuthProof
+  /// .sealed_start): true when it opens, parses and can be served. Otherwise
+  /// the prober sends it again in the clear and await_start says what is wrong.
+  bool take_sealed_start(const std::array<std::uint8_t, exporter_size>& binding, const std::string& sealed) {
+    auto plain = open_session_request(config_.token, binding, sealed);
+    v1::SessionStart start;
+    v1::Error::Code code{};
+    std::string why;
+    if (!plain || !start.ParseFromString(*plain) || !accept_start(start, code, why)) return false;
+    started_early_ = true;
+    return true;
+  }
+
   asio::awaitable<step> await_start() {
+    if (started_early_) co_return std::nullopt;
     if (auto ec = co_await port_.receive(in_, auth_time_left())) co_return outcome_of(ec);
     if (!in_.has_start())
       co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE, "expected start, got " + body_name(in_),
                                 session_outcome::protocol_error);
-    const v1::SessionStart& start = in_.start();
-    if (start.ports_size() == 0 || static_cast<std::size_t>(start.ports_size()) > config_.max_ports)
-      co_return co_await refuse(port_, v1::Error::BAD_REQUEST,
-                                "a session covers 1 to " + std::to_string(config_.max_ports) + " ports",
-                                session_outcome::protocol_error);
-    split_allowed_ports({start.ports().begin(), start.ports().end()}, config_.allow_ports, accepted_, refused_);
-    if (accepted_.empty())
-      co_return co_await refuse(port_, v1::Error::PORT_NOT_ALLOWED,
-                                "none of the requested ports is allowed by this agent's --allow-ports",
-                                session_outcome::protocol_error);
-    granted_ = config_.max_session;
-    if (start.max_duration_ms() > 0)
-      granted_ = std::min<std::chrono::milliseconds>(granted_, std::chrono::milliseconds(start.max_duration_ms()));
+    v1::Error::Code code{};
+    std::string why;
+    if (!accept_start(in_.start(), code, why))
+      co_return co_await refuse(port_, code, why, session_outcome::protocol_error);
     co_return std::nullopt;
+  }
+
+  /// The capture (its packets held until the ack has gone) and the host
+  /// facts (on a thread of their own, until the summary needs them), as
+  /// soon as the ports are known.
+  void start_capture_and_facts() {
+    if (services_.start_capture) {
+      capture_ = services_.start_capture({peer_, accepted_}, packet_sink_for_prober(), capture_note_);
+    } else {
+      capture_note_ = "this agent was built without capture";
+    }
+    if (services_.host_facts)
+      facts_ = start_off_io_thread<host_facts_result>(
+          executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_] {
+            const auto started = std::chrono::steady_clock::now();
+            host_facts_result r;
+            try {
+              r.finish = fn(peer, accepted);
+            } catch (const std::exception& e) {
+              r.error = e.what();
+              log_line("host facts: " + r.error);
+            }
+            const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
+            if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
+            return r;
+          });
   }
 
   /// Acknowledges, captures and streams the prober's packets until the prober
@@ -236,26 +288,10 @@ class session_states {
     ack.set_agent_time_unix_us(now_unix_us());
     ack.set_max_duration_ms(static_cast<std::uint32_t>(granted_.count()));
 
-    if (capture_) {  // armed at authentication: narrowed to the accepted ports now
-      std::string note;
-      if (!capture_->begin({peer_, accepted_}, packet_sink_for_prober(), note)) {
-        capture_.reset();
-        log_line("capture: " + note);
-      }
-      ack.set_capture_active(capture_ != nullptr);
-      if (!capture_) ack.set_capture_note(note);
-      for (const auto& i : capture_ ? capture_->interfaces() : std::vector<std::string>{}) ack.add_interfaces(i);
-    } else if (services_.start_capture) {
-      std::string note;
-      capture_ = services_.start_capture({peer_, accepted_}, packet_sink_for_prober(), note);
-      if (!capture_ && !capture_note_.empty()) note = capture_note_;  // why arming failed says it first
-      ack.set_capture_active(capture_ != nullptr);
-      if (!capture_) ack.set_capture_note(note);
-      for (const auto& i : capture_ ? capture_->interfaces() : std::vector<std::string>{}) ack.add_interfaces(i);
-    } else {
-      ack.set_capture_active(false);
-      ack.set_capture_note("this agent was built without capture");
-    }
+    if (!started_early_) start_capture_and_facts();
+    ack.set_capture_active(capture_ != nullptr);
+    if (!capture_) ack.set_capture_note(capture_note_);
+    for (const auto& i : capture_ ? capture_->interfaces() : std::vector<std::string>{}) ack.add_interfaces(i);
     if (services_.listeners) {
       // The listener scan takes tens of ms on a busy host: off the io thread.
       auto scan = start_off_io_thread<std::vector<v1::Listener>>(
@@ -270,28 +306,6 @@ class session_states {
       pending_->Clear();
       if (auto ec = co_await port_.send(batch)) co_return outcome_of(ec);
     }
-
-    // Host facts (firewall, services) run external commands: on a thread of
-    // their own, from now until the summary needs them (or since the
-    // authentication, reading the host, and now the ports' units).
-    if (ports_promise_) {
-      ports_promise_->set_value(accepted_);
-      ports_promise_.reset();
-    } else if (services_.host_facts)
-      facts_ = start_off_io_thread<host_facts_result>(
-          executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_] {
-            const auto started = std::chrono::steady_clock::now();
-            host_facts_result r;
-            try {
-              r.finish = fn(peer, accepted);
-            } catch (const std::exception& e) {
-              r.error = e.what();
-              log_line("host facts: " + r.error);
-            }
-            const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
-            if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
-            return r;
-          });
 
     const auto session_end = std::chrono::steady_clock::now() + granted_;
     for (;;) {
@@ -327,35 +341,6 @@ class session_states {
       co_return co_await refuse(port_, v1::Error::UNEXPECTED_MESSAGE,
                                 "unexpected " + body_name(in_) + " during capture", session_outcome::protocol_error);
     }
-  }
-
-  /// Starts host_facts in two stages (session_services::read_host): the
-  /// host now, the ports' part when the request names them (a promise the
-  /// thread waits on; a session that ends first breaks it).
-  void start_reading_host(const asio::any_io_executor& executor) {
-    ports_promise_ = std::make_shared<std::promise<std::vector<std::uint16_t>>>();
-    facts_ = start_off_io_thread<host_facts_result>(
-        executor, [fn = services_.read_host, peer = peer_, ports = ports_promise_->get_future()]() mutable {
-          auto started = std::chrono::steady_clock::now();
-          std::chrono::steady_clock::duration waited{};
-          host_facts_result r;
-          try {
-            auto for_ports = fn(peer);
-            const auto wait_from = std::chrono::steady_clock::now();
-            auto wanted = ports.get();
-            waited = std::chrono::steady_clock::now() - wait_from;
-            r.finish = for_ports(wanted);
-          } catch (const std::future_error&) {
-            r.error = "the session ended before its request";
-            return r;
-          } catch (const std::exception& e) {
-            r.error = e.what();
-            log_line("host facts: " + r.error);
-          }
-          const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started - waited);
-          if (took > host_facts_slow) log_line("host facts: reading the host took " + format_duration(took));
-          return r;
-        });
   }
 
   /// The session ended (the prober closed after the summary): stop capturing.
@@ -451,8 +436,9 @@ class session_states {
 
   // capturing, then done
   asio::any_io_executor executor_;
-  std::unique_ptr<capture_handle> capture_;  ///< armed at authentication, or started at the session request
-  std::string capture_note_;                 ///< why arming failed
+  std::unique_ptr<capture_handle> capture_;
+  std::string capture_note_;                 ///< why the capture did not start
+  bool started_early_ = false;               ///< the request came sealed with the proof
   bool summarized_ = false;                  ///< ProbesDone came and the summary went
   std::shared_ptr<v1::Envelope> pending_ = std::make_shared<v1::Envelope>();
   std::shared_ptr<bool> scheduled_ = std::make_shared<bool>(true);
@@ -460,8 +446,7 @@ class session_states {
   std::shared_ptr<std::map<std::uint16_t, std::string>> syn_interfaces_ =
       std::make_shared<std::map<std::uint16_t, std::string>>();
   std::shared_ptr<off_thread_result<host_facts_result>> facts_;
-  /// The session's ports, for a host reading started at authentication.
-  std::shared_ptr<std::promise<std::vector<std::uint16_t>>> ports_promise_;
+
 };
 
 }  // namespace

@@ -18,13 +18,6 @@
 
 namespace dropspot::agent {
 
-struct capture_request {
-  asio::ip::address peer;
-  std::vector<std::uint16_t> ports;
-};
-
-using packet_sink = std::function<void(const v1::PacketEvent&)>;
-
 /// A running capture; stops when destroyed.
 class capture_handle {
  public:
@@ -37,29 +30,19 @@ class capture_handle {
   /// without waiting for the event loop (a barrier: see the Ping in
   /// docs/control-protocol.md).
   virtual void drain() {}
-  /// For a capture armed before the session's ports were known (see
-  /// session_services::arm_capture): from now on hands the sink the packets
-  /// of the request's ports, those held since arming first.
-  /// False, with note, when it cannot (the capture is then unusable).
-  virtual bool begin(const capture_request& request, packet_sink sink, std::string& note) {
-    (void)request;
-    (void)sink;
-    note = "this capture cannot be narrowed";
-    return false;
-  }
 };
+
+struct capture_request {
+  asio::ip::address peer;
+  std::vector<std::uint16_t> ports;
+};
+
+using packet_sink = std::function<void(const v1::PacketEvent&)>;
 
 /// What a session may use of the host. Each piece may be empty (not available).
 struct session_services {
   /// Starts capturing for the request; on failure returns nullptr and sets note.
   std::function<std::unique_ptr<capture_handle>(const capture_request&, packet_sink, std::string& note)> start_capture;
-  /// Starts capturing the peer's packets on every port as soon as it has
-  /// authenticated, holding them until capture_handle::begin names the
-  /// session's ports; the prober need not wait for the SessionAck. Empty:
-  /// the session uses start_capture at the session request.
-  std::function<std::unique_ptr<capture_handle>(const asio::ip::address& peer, std::uint16_t control_port,
-                                                std::string& note)>
-      arm_capture;
   /// Listening TCP sockets on the given ports.
   std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>&)> listeners;
   /// The host's facts per port for this peer (firewall rules that block it,
@@ -71,13 +54,6 @@ struct session_services {
   std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>& syn_interfaces)>(
       const asio::ip::address& peer, const std::vector<std::uint16_t>& ports)>
       host_facts;
-  /// host_facts in two stages, used instead of it when set: reading the
-  /// host (rulesets, saved rules) needs no ports, so it starts on its own
-  /// thread as soon as the peer has authenticated; what it returns, given
-  /// the session's ports, reads the units and returns the same finisher.
-  std::function<std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)>(
-      const std::vector<std::uint16_t>& ports)>(const asio::ip::address& peer)>
-      read_host;
 };
 
 struct session_config {

@@ -5,7 +5,9 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -31,6 +33,51 @@ bool verify_mac(std::string_view token, std::string_view label, std::span<const 
   const mac_bytes expected = compute_mac(token, label, exporter);
   if (received.size() != expected.size()) return false;
   return CRYPTO_memcmp(expected.data(), received.data(), expected.size()) == 0;
+}
+
+namespace {
+
+constexpr std::size_t gcm_tag_size = 16;
+
+/// AES-256-GCM one way or the other with a zero nonce; false when the tag
+/// does not verify (open) or OpenSSL fails.
+bool aes_gcm(bool seal, const mac_bytes& key, std::string_view in, std::string& out, unsigned char* tag) {
+  const std::array<unsigned char, 12> nonce{};
+  std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+  if (!ctx || EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data(), seal ? 1 : 0) != 1)
+    return false;
+  out.resize(in.size());
+  int n = 0;
+  if (!in.empty() && EVP_CipherUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
+                                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size())) != 1)
+    return false;
+  if (!seal && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, gcm_tag_size, tag) != 1) return false;
+  int tail = 0;
+  if (EVP_CipherFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + n, &tail) != 1) return false;
+  return !seal || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, gcm_tag_size, tag) == 1;
+}
+
+}  // namespace
+
+std::string seal_session_request(std::string_view token, std::span<const std::uint8_t> exporter,
+                                 std::string_view plaintext) {
+  const auto key = compute_mac(token, seal_label, exporter);
+  std::string out;
+  std::array<unsigned char, gcm_tag_size> tag{};
+  if (!aes_gcm(true, key, plaintext, out, tag.data())) throw std::runtime_error("AES-256-GCM failed");
+  out.append(reinterpret_cast<const char*>(tag.data()), tag.size());
+  return out;
+}
+
+std::optional<std::string> open_session_request(std::string_view token, std::span<const std::uint8_t> exporter,
+                                                std::string_view sealed) {
+  if (token.empty() || sealed.size() < gcm_tag_size) return std::nullopt;
+  const auto key = compute_mac(token, seal_label, exporter);
+  std::array<unsigned char, gcm_tag_size> tag{};
+  std::memcpy(tag.data(), sealed.data() + sealed.size() - gcm_tag_size, gcm_tag_size);
+  std::string out;
+  if (!aes_gcm(false, key, sealed.substr(0, sealed.size() - gcm_tag_size), out, tag.data())) return std::nullopt;
+  return out;
 }
 
 std::string generate_token() {

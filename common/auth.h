@@ -7,6 +7,7 @@
 // man in the middle (who necessarily has two TLS sessions) cannot reuse it.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,20 @@ mac_bytes compute_mac(std::string_view token, std::string_view label, std::span<
 /// Constant-time comparison of a received MAC against the expected one.
 bool verify_mac(std::string_view token, std::string_view label, std::span<const std::uint8_t> exporter,
                 std::string_view received);
+
+/// The session request sealed with the prober's proof (AuthProof
+/// .sealed_start), so that it needs no round trip of its own and a host
+/// without the token learns nothing from it: AES-256-GCM under
+/// HMAC-SHA256(token, seal_label || exporter), a key of this TLS connection
+/// used for this one message (hence a zero nonce); the 16-byte tag follows
+/// the ciphertext.
+inline constexpr std::string_view seal_label = "dropspot session request seal v1";
+std::string seal_session_request(std::string_view token, std::span<const std::uint8_t> exporter,
+                                 std::string_view plaintext);
+/// The plaintext, or nothing when the tag does not verify (another token,
+/// another connection, or a changed message).
+std::optional<std::string> open_session_request(std::string_view token, std::span<const std::uint8_t> exporter,
+                                                std::string_view sealed);
 
 /// A fresh random token: 32 random bytes, hex (64 characters).
 std::string generate_token();

@@ -51,7 +51,7 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
   // Hello, and on TLS the authentication proof in the same flight: the MAC
   // depends on the TLS session only, so it need not wait a round trip for
   // the agent's Hello (the agent reads them in order). The session request
-  // still waits for the agent's own proof (docs/control-protocol.md).
+  // goes sealed with it: only the agent that knows the token opens it.
   const auto binding = port->channel_binding();
   const auto t0 = clock::now();
   co_await port->send(make_hello("dropspot-prober"));
@@ -59,6 +59,8 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
     v1::Envelope auth;
     const auto mac = compute_mac(s.token, prober_auth_label, *binding);
     auth.mutable_auth()->set_mac(mac.data(), mac.size());
+    // The session request rides along, sealed (docs/control-protocol.md).
+    auth.mutable_auth()->set_sealed_start(seal_session_request(s.token, *binding, start.SerializeAsString()));
     co_await port->send(auth);
   }
   if (auto ec = co_await port->receive(in, deadline)) {
@@ -117,18 +119,18 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
     co_return r;
   }
 
-  // Session.
-  v1::Envelope start_message;
-  *start_message.mutable_start() = start;
-  co_await port->send(start_message);
-  if (binding && in.auth_ok().capture_armed()) {
-    // The agent captures already: probing starts now, a round trip before
-    // the SessionAck, which the receiver reads first (docs/control-protocol.md).
+  // Session: taken from the sealed request already, or asked for now.
+  if (binding && in.auth_ok().session_started()) {
+    // The agent captures already: probing starts now; the receiver reads
+    // the SessionAck first (docs/control-protocol.md).
     r.ack_pending = true;
     r.status = v1::AgentInfo::CONNECTED;
     r.port = std::move(port);
     co_return r;
   }
+  v1::Envelope start_message;
+  *start_message.mutable_start() = start;
+  co_await port->send(start_message);
   if (auto ec = co_await port->receive(in, deadline)) {
     r.status = v1::AgentInfo::ERROR;
     r.message = "no session acknowledgement: " + ec.message();
@@ -274,7 +276,7 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& s, con
     info.set_rtt_ms(r.rtt_ms);
     info.set_message("connected to " + where + " via " + path);
     if (r.ack_pending) {
-      info.set_capture_active(true);  // armed; the ack confirms it
+      info.set_capture_active(true);  // the sealed request was taken; the ack confirms the capture
       session.ack_pending = true;
     } else {
       apply_ack(session, r.ack);

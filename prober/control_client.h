@@ -21,7 +21,7 @@ struct agent_session {
   v1::AgentInfo info;                  ///< status and what we learned
   std::shared_ptr<message_port> port;  ///< set only when CONNECTED
   v1::SessionAck ack;
-  /// The agent armed its capture at authentication (AuthOk.capture_armed):
+  /// The agent took the sealed session request (AuthOk.session_started):
   /// the session was requested and probing may start; the receiver reads
   /// the SessionAck (and fills `ack` and `info`) as the first message.
   bool ack_pending = false;

@@ -83,8 +83,19 @@ lab fault clear >/dev/null 2>&1
 # --- the agent killed mid-session -----------------------------------------
 # 8072: a silent listener probed as http: the probe waits for an answer, so the
 # session lasts; 8073: dropped by the provider (no SYN would reach the agent).
+# The agent's summary waits for its host facts: an nft that takes 3 s (first
+# on the agent's PATH) keeps it from coming before the agent dies.
 quiet lab serve server :: 8072 --silent
 quiet lab fault provider-drop 8073
+mkdir -p "$TMPD/slowbin"
+printf '#!/bin/sh\nsleep 3\nexec %s "$@"\n' "$(command -v nft)" >"$TMPD/slowbin/nft"
+printf '#!/bin/sh\nPATH=%s:$PATH exec %s "$@"\n' "$TMPD/slowbin" "$AGENT" >"$TMPD/slow-agent"
+chmod +x "$TMPD/slowbin/nft" "$TMPD/slow-agent"
+stop_agent
+real_agent=$AGENT
+AGENT=$TMPD/slow-agent
+start_agent
+AGENT=$real_agent
 out="$TMPD/killed.json"
 set +e
 start=$(date +%s%N)

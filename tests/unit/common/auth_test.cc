@@ -42,6 +42,27 @@ TEST_CASE("MAC from another TLS session does not verify (channel binding)") {
   CHECK_FALSE(verify_mac(token, prober_auth_label, b_server, sent));
 }
 
+TEST_CASE("the sealed session request: opened only with the token, on the same connection, unchanged") {
+  const std::array<std::uint8_t, 32> exporter{1, 2, 3};
+  const std::array<std::uint8_t, 32> other_connection{1, 2, 4};
+  const std::string token = "0123456789abcdef0123";
+  const std::string request = "ports 22, 25, 80";
+  const auto sealed = seal_session_request(token, exporter, request);
+  CHECK(sealed.size() == request.size() + 16);      // the GCM tag follows
+  CHECK(sealed.find("ports") == std::string::npos);  // nothing in the clear
+  CHECK(open_session_request(token, exporter, sealed) == request);
+  CHECK_FALSE(open_session_request("0123456789abcdef0124", exporter, sealed));
+  CHECK_FALSE(open_session_request(token, other_connection, sealed));
+  auto changed = sealed;
+  changed[0] = static_cast<char>(changed[0] ^ 1);
+  CHECK_FALSE(open_session_request(token, exporter, changed));
+  CHECK_FALSE(open_session_request(token, exporter, sealed.substr(0, 15)));
+  CHECK_FALSE(open_session_request("", exporter, sealed));
+  // The key is not the MAC: a proof does not open the request.
+  CHECK(seal_session_request(token, exporter, "") != seal_session_request(token, other_connection, ""));
+  CHECK(open_session_request(token, exporter, seal_session_request(token, exporter, "")) == std::string());
+}
+
 TEST_CASE("tokens: generated ones are long and distinct; bad ones are refused") {
   const auto t1 = generate_token();
   const auto t2 = generate_token();
