@@ -3,8 +3,8 @@
 # measured in the same run (the machines are shared and noisy): medians of
 # several runs, interleaved.
 #
-#   1. runbook matrix: 21 ports with mixed faults, prober (with the agent) wall
-#      time <= 0.5 x `nmap -sS -Pn -n -p LIST`;
+#   1. runbook matrix: 22 ports with mixed faults, prober (with the agent) wall
+#      time <= 0.2 x `nmap -sS -Pn -n -p LIST` (--quick: 0.3);
 #   2. sweep of ports 1-3000 (1000 dropped in transit, 1000 dropped by the host
 #      firewall, the rest mixed): prober <= 0.5 x `nmap -sS -T4 -Pn -n`, and
 #      every port's verdict right;
@@ -17,8 +17,10 @@
 #   5. latency floor: the path's and the control channel's round trips, and how
 #      far each kind of port's decision is from them (reported, no limit).
 #   6. a WAN: the matrix across a 100 ms round trip (lab.sh wan 50), against
-#      nmap -sS in the same run: wall time and round trips reported (issue 21's
-#      targets, not met yet), every verdict right.
+#      nmap -sS in the same run: <= 0.5 x nmap (--quick 0.6), <= 8 round trips,
+#      each port decided <= 3 round trips after its first SYN, every verdict right;
+#   7. random loss: 30 % both ways on one open port, 50 runs across the WAN,
+#      OPEN every time with a loss note.
 #
 # usage: scripts/bench.sh [--quick] [--build-dir DIR] [--runs N] [--keep-json DIR]
 #   --quick       fewer repetitions, a shorter wrk (what CI runs; a few minutes)
@@ -258,7 +260,9 @@ run_matrix() {
 run_matrix matrix "$MATRIX_RUNS"
 m_prober=$(median <"$TMPD/matrix.prober")
 m_nmap=$(median <"$TMPD/matrix.nmap")
-row "1 matrix: prober / nmap -sS" "$(ratio "$m_prober" "$m_nmap")" "<=" 0.5 "prober ${m_prober} ms, nmap ${m_nmap} ms (medians of $MATRIX_RUNS)"
+# Issue 21: <= 0.2 (--quick on a shared CI machine: 0.3, as with the server cost below).
+row "1 matrix: prober / nmap -sS" "$(ratio "$m_prober" "$m_nmap")" "<=" "$([ $QUICK = 1 ] && echo 0.3 || echo 0.2)" \
+  "prober ${m_prober} ms, nmap ${m_nmap} ms (medians of $MATRIX_RUNS)"
 row "1 matrix: wrong verdicts (worst run)" "$matrix_bad" "<=" 0 "22 ports, 7 verdicts"
 
 # ---------------------------------------------------------------- 2. sweep
@@ -284,7 +288,7 @@ done
 s_prober=$(median <"$TMPD/sweep.prober")
 s_nmap=$(median <"$TMPD/sweep.nmap")
 s_rss=$(sort -g "$TMPD/sweep.rss" | tail -n 1)
-row "2 sweep: prober / nmap -sS -T4" "$(ratio "$s_prober" "$s_nmap")" "<=" 0.5 "prober ${s_prober} ms, nmap ${s_nmap} ms (medians of $SWEEP_RUNS)"
+row "2 sweep: prober / nmap -sS -T4" "$(ratio "$s_prober" "$s_nmap")" "<=" 0.5 "prober ${s_prober} ms, nmap ${s_nmap} ms (medians of $SWEEP_RUNS); issue 21's 0.1 is not met (CPU, see docs/benchmarks.md)"
 row "2 sweep: wrong verdicts (worst run)" "$sweep_bad" "<=" 0 "3000 ports"
 row "4 memory: prober sweep peak RSS MiB" "$(awk -v k="$s_rss" 'BEGIN {printf "%.1f", k / 1024}')" "<=" 32 "VmHWM (wait4 ru_maxrss), worst run"
 
@@ -409,9 +413,10 @@ info "5 sweep: elapsed_ms" "$(jq -r '.elapsedMs | round' "$TMPD/sweep.$SWEEP_RUN
 # ---------------------------------------------------------------- 6. a WAN
 
 # The same matrix across a 100 ms round trip (lab.sh wan: the client's link
-# delays each packet 50 ms each way), the peer in the same run. Issue 21's
-# target, <= 0.5 x nmap -sS in <= 8 round trips, is not met yet: reported,
-# with the verdicts' correctness held to 0 wrong like everywhere else.
+# delays each packet 50 ms each way), the peer in the same run. Issue 21:
+# <= 0.5 x nmap -sS (--quick: 0.6, a shared machine's noise), <= 8 round
+# trips in all, and every port decided within 3 round trips of its first
+# SYN (from the attempts: the SYN phase; application probes come after).
 log "6. the matrix across a 100 ms round trip ($WAN_RUNS runs)"
 quiet lab wan 50
 wan_ping=$(on client ping -n -q -c 5 -i 0.2 "$SERVER" | awk -F/ '/^rtt|^round-trip/ {print $5}')
@@ -419,11 +424,43 @@ run_matrix wan "$WAN_RUNS"
 w_prober=$(median <"$TMPD/wan.prober")
 w_nmap=$(median <"$TMPD/wan.nmap")
 info "6 wan: path RTT (ping) ms" "$wan_ping" "the client's link: 50 ms each way (lab.sh wan 50)"
-info "6 wan: matrix prober / nmap -sS" "$(ratio "$w_prober" "$w_nmap")" \
-  "prober ${w_prober} ms, nmap ${w_nmap} ms (medians of $WAN_RUNS); target <= 0.5 (issue 21, open)"
-info "6 wan: matrix round trips" "$(awk -v w="$w_prober" -v r="$wan_ping" 'BEGIN {printf "%.1f", w / r}')" \
-  "prober wall time / path RTT; target <= 8 (issue 21, open); nmap: $(awk -v w="$w_nmap" -v r="$wan_ping" 'BEGIN {printf "%.1f", w / r}')"
+row "6 wan: matrix prober / nmap -sS" "$(ratio "$w_prober" "$w_nmap")" "<=" "$([ $QUICK = 1 ] && echo 0.6 || echo 0.5)" \
+  "prober ${w_prober} ms, nmap ${w_nmap} ms (medians of $WAN_RUNS)"
+row "6 wan: matrix round trips" "$(awk -v w="$w_prober" -v r="$wan_ping" 'BEGIN {printf "%.1f", w / r}')" "<=" 8 \
+  "prober wall time / path RTT; nmap: $(awk -v w="$w_nmap" -v r="$wan_ping" 'BEGIN {printf "%.1f", w / r}')"
+w_decide=$(jq -s --argjson rtt "$wan_ping" '[.[] | .ports[] | .evidence.attempts |
+    (((.[-1].startUnixUs | tonumber) - (.[0].startUnixUs | tonumber)) / 1000 + .[-1].elapsedMs) / $rtt] | max * 10 | round / 10' \
+  "$TMPD"/wan.*.json 2>/dev/null || echo 99)
+row "6 wan: first SYN -> decision, RTTs" "$w_decide" "<=" 3 "the slowest port of all runs (two SYNs lost in transit: two barriers)"
 row "6 wan: wrong verdicts (worst run)" "$wan_bad" "<=" 0 "22 ports, 7 verdicts, across 100 ms"
+
+# ---------------------------------------------------------------- 7. random loss
+
+# Issue 21: a verdict that names a place on the path rests on repeated
+# evidence. 30 % of the packets to and from one open port lost at random
+# (lab.sh loss + reply-loss), 50 runs across the WAN of section 6: OPEN every
+# time, with a loss note whenever an attempt failed (never DROPPED_IN_TRANSIT
+# or REPLY_LOST).
+LOSS_RUNS=50
+log "7. 30 % random loss both ways on one open port ($LOSS_RUNS runs)"
+quiet lab serve server 0.0.0.0 8070 --echo
+quiet lab fault loss 8070 30
+quiet lab fault reply-loss 8070 30
+loss_wrong=0 loss_failed=0 loss_noted=0
+for i in $(seq "$LOSS_RUNS"); do
+  out="$TMPD/loss.$i.json"
+  on client "$PROBER" $(prober_args) --ports 8070 --probe 8070=tcp >"$out" 2>/dev/null || true
+  if [ "$(jq -r '.ports[0].verdict' "$out" 2>/dev/null)" != OPEN ]; then
+    loss_wrong=$((loss_wrong + 1))
+    log "   run $i: $(jq -r '.ports[0] | "\(.verdict): \(.summary)"' "$out" 2>/dev/null)"
+  elif jq -e '[.ports[0].evidence.attempts[] | select(.outcome != "CONNECTED")] | length > 0' "$out" >/dev/null 2>&1; then
+    loss_failed=$((loss_failed + 1))
+    jq -e '.ports[0].evidence.notes | map(select(test("loss"))) | length > 0' "$out" >/dev/null 2>&1 &&
+      loss_noted=$((loss_noted + 1))
+  fi
+done
+row "7 loss 30%: runs not OPEN" "$loss_wrong" "<=" 0 "of $LOSS_RUNS; $loss_failed runs lost an attempt, $loss_noted of them with a loss note"
+row "7 loss 30%: lossy runs without a note" "$((loss_failed - loss_noted))" "<=" 0 "every run that lost an attempt says so"
 
 # ---------------------------------------------------------------- results
 
