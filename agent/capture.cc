@@ -266,8 +266,7 @@ class live_source : public std::enable_shared_from_this<live_source> {
     if (!pcap_) return;
     dispatch_context context{processor_.get(), link_type_, device_ == any_device ? std::string_view{} : device_,
                              device_ == any_device, dumper_};
-    while (::pcap_dispatch(pcap_, dispatch_batch, on_pcap_frame, reinterpret_cast<u_char*>(&context)) > 0) {
-    }
+    while (::pcap_dispatch(pcap_, dispatch_batch, on_pcap_frame, reinterpret_cast<u_char*>(&context)) > 0) {}
   }
 
   /// Frames the kernel dropped (pcap_stats), as of now or of the stop.

@@ -437,16 +437,15 @@ class session_states {
   // capturing, then done
   asio::any_io_executor executor_;
   std::unique_ptr<capture_handle> capture_;
-  std::string capture_note_;                 ///< why the capture did not start
-  bool started_early_ = false;               ///< the request came sealed with the proof
-  bool summarized_ = false;                  ///< ProbesDone came and the summary went
+  std::string capture_note_;    ///< why the capture did not start
+  bool started_early_ = false;  ///< the request came sealed with the proof
+  bool summarized_ = false;     ///< ProbesDone came and the summary went
   std::shared_ptr<v1::Envelope> pending_ = std::make_shared<v1::Envelope>();
   std::shared_ptr<bool> scheduled_ = std::make_shared<bool>(true);
   /// The interface each port's first inbound SYN arrived on, for the host facts.
   std::shared_ptr<std::map<std::uint16_t, std::string>> syn_interfaces_ =
       std::make_shared<std::map<std::uint16_t, std::string>>();
   std::shared_ptr<off_thread_result<host_facts_result>> facts_;
-
 };
 
 }  // namespace

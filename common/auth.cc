@@ -48,8 +48,9 @@ bool aes_gcm(bool seal, const mac_bytes& key, std::string_view in, std::string& 
     return false;
   out.resize(in.size());
   int n = 0;
-  if (!in.empty() && EVP_CipherUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
-                                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size())) != 1)
+  if (!in.empty() &&
+      EVP_CipherUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
+                       reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size())) != 1)
     return false;
   if (!seal && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, gcm_tag_size, tag) != 1) return false;
   int tail = 0;

@@ -352,8 +352,7 @@ asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream
       // Refused (ports not allowed, a bad request) or gone: no agent evidence.
       session.info.set_status(v1::AgentInfo::ERROR);
       session.info.set_capture_active(false);
-      session.info.set_message(in.has_error() ? error_text(in.error())
-                                              : "the agent sent no session acknowledgement");
+      session.info.set_message(in.has_error() ? error_text(in.error()) : "the agent sent no session acknowledgement");
       stream.lost = "the session was not acknowledged";
     }
     if (stream.on_ack) stream.on_ack(acknowledged);

@@ -212,7 +212,8 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
 
 std::size_t classic_retries(const std::vector<v1::Attempt>& so_far, int retries) {
   if (so_far.empty()) return 1;
-  const bool again = needs_retry(so_far.back(), false) && so_far.size() < static_cast<std::size_t>(std::max(retries, 0)) + 1;
+  const bool again =
+      needs_retry(so_far.back(), false) && so_far.size() < static_cast<std::size_t>(std::max(retries, 0)) + 1;
   return again ? 1 : 0;
 }
 

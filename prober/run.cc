@@ -7,6 +7,7 @@
 #include <asio/use_awaitable.hpp>
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <set>
 #if __has_include(<sys/resource.h>)
@@ -215,8 +216,7 @@ class barrier_pinger {
       const auto sent_at = now_unix_us();
       st->sent[nonce] = sent_at;
       asio::co_spawn(
-          st->timer.get_executor(),
-          [port = st->port, ping]() -> asio::awaitable<void> { co_await port->send(ping); },
+          st->timer.get_executor(), [port = st->port, ping]() -> asio::awaitable<void> { co_await port->send(ping); },
           on_escape("sending a barrier", report_internal_error));
       if (st->wanted > sent_at) arm(st);
     });
@@ -310,10 +310,9 @@ class run_phases {
       }
       if (local_address) start.set_prober_local_address(local_address->to_string());
       session = co_await open_agent_session(settings, start);
-      // With the capture armed at authentication the ack comes while the
-      // probes run; a refusal or an inactive capture ends the agent's part.
-      capturing =
-          session.port && (session.ack_pending ? session.info.capture_active() : session.ack.capture_active());
+      // With the sealed session request taken the ack comes while the probes
+      // run; a refusal or an inactive capture ends the agent's part.
+      capturing = session.port && (session.ack_pending ? session.info.capture_active() : session.ack.capture_active());
       stream.on_ack = [this](bool acknowledged) {
         capturing = capturing && acknowledged && session.ack.capture_active();
       };
@@ -377,7 +376,8 @@ class run_phases {
         auto pi = base_input(port);
         pi.attempts.push_back(attempt);
         evidence_timing timing;
-        timing.attempts_allowed = static_cast<std::size_t>(o.retries) + 1 + 1;  // the policy decides the rest
+        // A lost reply ends its attempt; how many follow is the retry policy's.
+        timing.attempts_allowed = std::numeric_limits<std::size_t>::max();
         timing.barrier_unix_us = barrier.passed_us;
         timing.barrier_margin_ms = margin_ms;
         if (auto h = reply_heard.find(flow_key(port, attempt.local_port())); h != reply_heard.end())
@@ -396,7 +396,8 @@ class run_phases {
           runner.end_attempt(port, attempt.local_port(), check.why);
           continue;
         }
-        if (check.recheck_in_ms > 0) recheck_ms = recheck_ms > 0 ? std::min(recheck_ms, check.recheck_in_ms) : check.recheck_in_ms;
+        if (check.recheck_in_ms > 0)
+          recheck_ms = recheck_ms > 0 ? std::min(recheck_ms, check.recheck_in_ms) : check.recheck_in_ms;
       }
       if (recheck_ms > 0) {
         auto& timer = rechecks[port];
@@ -498,8 +499,7 @@ class run_phases {
       // (more_attempts): a SYN the host dropped is not retried, a lost reply
       // or SYN is, until the fate repeats or proves random.
       if (auto it = running.find(port); it != running.end())
-        std::erase_if(it->second,
-                      [&](const v1::Attempt& a) { return a.local_port() == r.attempt.local_port(); });
+        std::erase_if(it->second, [&](const v1::Attempt& a) { return a.local_port() == r.attempt.local_port(); });
       // What our kernel puts in its SYNs (the MSS it advertised), to tell a
       // clamp in flight from the agent's view of the same SYN.
       if (r.tcp && r.tcp->adv_mss != 0 && !sent_options) {
@@ -517,8 +517,7 @@ class run_phases {
         // passive read for an unknown service follows the path's speed too.
         // (a banner leaves as the server accepts: one round trip after our
         // connect, plus the server's own moment).
-        as.passive_wait =
-            std::min(o.timeout, std::max(millis(100), millis(static_cast<long long>(rtt_ms) + 50)));
+        as.passive_wait = std::min(o.timeout, std::max(millis(100), millis(static_cast<long long>(rtt_ms) + 50)));
         if (!capturing) as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
         as.insecure = o.insecure;
         as.ca_file = o.ca_file;
@@ -629,8 +628,8 @@ class run_phases {
   // probe_ports: the evidence as it comes in
   std::map<std::uint16_t, std::vector<v1::Attempt>> attempts;
   std::map<std::uint16_t, std::vector<v1::Attempt>> running;  ///< the attempts in flight per port
-  std::map<std::uint64_t, std::uint64_t> reply_heard;  ///< flow_key -> when the agent's report of a reply came
-  std::map<std::uint64_t, std::uint64_t> syn_heard;    ///< flow_key -> when the agent's report of the SYN came
+  std::map<std::uint64_t, std::uint64_t> reply_heard;         ///< flow_key -> when the agent's report of a reply came
+  std::map<std::uint64_t, std::uint64_t> syn_heard;           ///< flow_key -> when the agent's report of the SYN came
   barrier_pinger barrier;
   std::uint64_t summary_requested_us = 0;  ///< when ProbesDone left (the summary is a barrier too)
   std::set<std::uint16_t> ports_started;   ///< ports whose first SYN has left

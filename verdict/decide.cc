@@ -359,7 +359,8 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
   // Still running.
   const auto margin_us = static_cast<std::uint64_t>(std::max(0.0, timing.barrier_margin_ms) * 1000);
   if (f == nullptr) {
-    if (timing.barrier_unix_us > 0 && a.start_unix_us() > 0 && timing.barrier_unix_us >= a.start_unix_us() + margin_us) {
+    if (timing.barrier_unix_us > 0 && a.start_unix_us() > 0 &&
+        timing.barrier_unix_us >= a.start_unix_us() + margin_us) {
       c.end_attempt = true;
       c.why = "a barrier sent after the SYN came back from the agent without it: the SYN is not coming";
       return c;

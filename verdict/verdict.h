@@ -148,10 +148,10 @@ std::vector<attempt_fate> attempt_fates(const port_input& in);
 /// How many attempts a port gets before its verdict may name a loss on the
 /// path (see more_attempts).
 struct attempt_budget {
-  std::size_t same_unseen = 2;       ///< SYNs that never arrived, all alike (--retries + 1)
-  std::size_t same_reply_lost = 6;   ///< replies lost, all alike: a lost reply is rarer proof
-  std::size_t lossy = 16;            ///< mixed fates (random loss): at most this many in all
-  std::size_t lossy_batch = 4;       ///< started together, on a lossy path
+  std::size_t same_unseen = 2;      ///< SYNs that never arrived, all alike (--retries + 1)
+  std::size_t same_reply_lost = 6;  ///< replies lost, all alike: a lost reply is rarer proof
+  std::size_t lossy = 16;           ///< mixed fates (random loss): at most this many in all
+  std::size_t lossy_batch = 4;      ///< started together, on a lossy path
 };
 
 /// The retry policy with the agent: how many attempts to start now, side by

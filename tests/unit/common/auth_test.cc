@@ -48,7 +48,7 @@ TEST_CASE("the sealed session request: opened only with the token, on the same c
   const std::string token = "0123456789abcdef0123";
   const std::string request = "ports 22, 25, 80";
   const auto sealed = seal_session_request(token, exporter, request);
-  CHECK(sealed.size() == request.size() + 16);      // the GCM tag follows
+  CHECK(sealed.size() == request.size() + 16);       // the GCM tag follows
   CHECK(sealed.find("ports") == std::string::npos);  // nothing in the clear
   CHECK(open_session_request(token, exporter, sealed) == request);
   CHECK_FALSE(open_session_request("0123456789abcdef0124", exporter, sealed));

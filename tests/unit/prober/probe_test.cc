@@ -452,9 +452,8 @@ TEST_CASE("probe_runner: the retry policy's batches run side by side; end_attemp
   });
   std::vector<bool> lasts;
   const auto t0 = std::chrono::steady_clock::now();
-  auto results = run(io, runner.run({silent.port()}, [&](std::uint16_t, connect_result&, bool last) {
-    lasts.push_back(last);
-  }));
+  auto results =
+      run(io, runner.run({silent.port()}, [&](std::uint16_t, connect_result&, bool last) { lasts.push_back(last); }));
   const auto took = std::chrono::steady_clock::now() - t0;
   REQUIRE(results[0].attempts.size() == 4);
   CHECK(results[0].attempts[0].error() == "the SYN never arrived");

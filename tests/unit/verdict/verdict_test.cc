@@ -538,7 +538,7 @@ TEST_CASE("evidence completeness: decide early or keep waiting") {
     auto s = scenario().attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40000, 0).syn(40000, 0.5).synack(40000, 0.6);
     evidence_timing t;
     t.attempts_allowed = 2;
-    t.reply_heard_unix_us = at_ms(100);  // the prober heard of the SYN-ACK 100 ms in
+    t.reply_heard_unix_us = at_ms(100);                         // the prober heard of the SYN-ACK 100 ms in
     auto c = agent_evidence_complete(s.in, at_ms(120), 80, t);  // waits max(50, 80) ms
     CHECK_FALSE(c.end_attempt);
     CHECK(c.recheck_in_ms == Approx(60));
@@ -564,8 +564,8 @@ TEST_CASE("attempt fates: what each attempt came to, from both ends") {
                .attempt(v1::Attempt::FAILED, 0, 0, 500)
                .attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40010, 0, 600);
   using F = attempt_fate;
-  CHECK(attempt_fates(s.in) == std::vector<F>{F::syn_unseen, F::reply_lost, F::host_silent, F::connected, F::answered,
-                                              F::failed, F::running});
+  CHECK(attempt_fates(s.in) ==
+        std::vector<F>{F::syn_unseen, F::reply_lost, F::host_silent, F::connected, F::answered, F::failed, F::running});
 }
 
 TEST_CASE("mixed fates and no handshake: the path loses packets at random, not a filter") {
@@ -574,7 +574,7 @@ TEST_CASE("mixed fates and no handshake: the path loses packets at random, not a
                .attempt(T, 40000, 100)  // its SYN lost
                .attempt(T, 40002, 100, 100)
                .syn(40002, 100.5)
-               .synack(40002, 100.6)  // its answer lost
+               .synack(40002, 100.6)          // its answer lost
                .attempt(T, 40004, 100, 200);  // its SYN lost
   const auto r = decide_port(s.in);
   CHECK_THAT(r.summary(), Catch::StartsWith("the path loses packets at random: of 3 SYNs, 2 never reached the server "
@@ -594,10 +594,10 @@ TEST_CASE("more_attempts: a loss on the path is named only when it repeats; rand
   CHECK(more_attempts({F::answered}, b) == 0);
   CHECK(more_attempts({F::host_silent}, b) == 0);  // the host dropped it: a retry tells nothing more
   CHECK(more_attempts({F::syn_unseen}, b) == 1);
-  CHECK(more_attempts({F::syn_unseen, F::syn_unseen}, b) == 0);  // DROPPED_IN_TRANSIT
-  CHECK(more_attempts({F::reply_lost}, b) == 5);                 // the rest side by side
+  CHECK(more_attempts({F::syn_unseen, F::syn_unseen}, b) == 0);    // DROPPED_IN_TRANSIT
+  CHECK(more_attempts({F::reply_lost}, b) == 5);                   // the rest side by side
   CHECK(more_attempts(std::vector<F>(6, F::reply_lost), b) == 0);  // REPLY_LOST
-  CHECK(more_attempts({F::syn_unseen, F::reply_lost}, b) == 4);  // random loss
+  CHECK(more_attempts({F::syn_unseen, F::reply_lost}, b) == 4);    // random loss
   CHECK(more_attempts({F::syn_unseen, F::reply_lost, F::syn_unseen, F::syn_unseen, F::reply_lost}, b) == 4);
   std::vector<F> fifteen(14, F::syn_unseen);
   fifteen.push_back(F::reply_lost);
