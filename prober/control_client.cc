@@ -62,6 +62,12 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
     // The session request rides along, sealed (docs/control-protocol.md).
     auth.mutable_auth()->set_sealed_start(seal_session_request(s.token, *binding, start.SerializeAsString()));
     co_await port->send(auth);
+  } else {
+    // Over SSH the login authenticated both ends: the session request
+    // follows the Hello at once (the agent reads it after its AuthOk).
+    v1::Envelope start_message;
+    *start_message.mutable_start() = start;
+    co_await port->send(start_message);
   }
   if (auto ec = co_await port->receive(in, deadline)) {
     r.status = v1::AgentInfo::ERROR;
@@ -128,9 +134,11 @@ asio::awaitable<attempt_result> negotiate(std::shared_ptr<message_port> port, co
     r.port = std::move(port);
     co_return r;
   }
-  v1::Envelope start_message;
-  *start_message.mutable_start() = start;
-  co_await port->send(start_message);
+  if (binding) {  // in the clear, now that the agent has proved the token
+    v1::Envelope start_message;
+    *start_message.mutable_start() = start;
+    co_await port->send(start_message);
+  }
   if (auto ec = co_await port->receive(in, deadline)) {
     r.status = v1::AgentInfo::ERROR;
     r.message = "no session acknowledgement: " + ec.message();
