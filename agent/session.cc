@@ -320,15 +320,8 @@ class session_states {
         co_return outcome_of(ec);
       }
       if (in_.has_ping()) {
-        // A barrier: every packet captured before the ping arrived goes out
-        // ahead of the pong (the prober decides "the SYN never arrived" from
-        // it). The ring is read now, not on the next turn of the loop.
-        if (capture_) capture_->drain();
-        if (pending_->has_observation()) {
-          v1::Envelope batch = std::move(*pending_);
-          pending_->Clear();
-          if (auto ec = co_await port_.send(batch)) co_return outcome_of(ec);
-        }
+        // A barrier: the prober decides "the SYN never arrived" from it.
+        if (auto ec = co_await send_captured()) co_return outcome_of(ec);
         v1::Envelope pong;
         pong.mutable_pong()->set_nonce(in_.ping().nonce());
         if (auto ec = co_await port_.send(pong)) co_return outcome_of(ec);
@@ -343,6 +336,20 @@ class session_states {
     }
   }
 
+  /// Reads the capture's ring now (not on the next turn of the loop) and
+  /// sends what is batched: whatever is sent next comes after every packet
+  /// captured so far (the barrier of a Pong or of the summary).
+  asio::awaitable<std::error_code> send_captured() {
+    if (capture_) capture_->drain();
+    if (!pending_->has_observation()) co_return std::error_code{};
+    // Taken out before the send: a flush posted earlier runs while the send
+    // waits and would send the same packets again (seen on a real host: each
+    // SYN twice, read as a retransmission).
+    v1::Envelope batch = std::move(*pending_);
+    pending_->Clear();
+    co_return co_await port_.send(batch);
+  }
+
   /// The session ended (the prober closed after the summary): stop capturing.
   asio::awaitable<session_outcome> done() {
     capture_.reset();
@@ -355,15 +362,7 @@ class session_states {
   /// and late packets still count.
   asio::awaitable<std::error_code> send_summary() {
     summarized_ = true;
-    if (capture_) capture_->drain();
-    if (pending_->has_observation()) {
-      // Taken out before the send: a flush posted earlier runs while the
-      // send waits and would send the same packets again (seen on a real
-      // host: each SYN twice, read as a retransmission).
-      v1::Envelope batch = std::move(*pending_);
-      pending_->Clear();
-      if (auto ec = co_await port_.send(batch)) co_return ec;
-    }
+    if (auto ec = co_await send_captured()) co_return ec;
     v1::Envelope summary_message;
     auto& summary = *summary_message.mutable_summary();
     if (facts_ && !facts_->value) {
