@@ -372,8 +372,9 @@ class run_phases {
       double recheck_ms = 0;
       // Each attempt in flight, as if it were the last so far.
       const auto in_flight = it->second;  // copied: decide/end_attempt change `running`
+      const auto base = base_input(port);
       for (const auto& attempt : in_flight) {
-        auto pi = base_input(port);
+        auto pi = base;
         pi.attempts.push_back(attempt);
         evidence_timing timing;
         // A lost reply ends its attempt; how many follow is the retry policy's.
