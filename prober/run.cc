@@ -166,7 +166,7 @@ class barrier_pinger {
     st_ = std::make_shared<state>(executor);
     st_->port = std::move(port);
   }
-  /// No more Pings (before ProbesDone: the agent reads nothing after it).
+  /// No more Pings: the runner is done, nothing waits for a barrier.
   void stop() {
     if (!st_) return;
     st_->stopped = true;
@@ -235,13 +235,10 @@ int routers_from_ttl(std::uint32_t ttl) {
 
 /// A coroutine function, not a lambda: a lambda's captures would die before
 /// the coroutine runs.
-asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops,
-                                 std::map<std::uint16_t, std::set<std::uint32_t>>& hop_source_ports,
-                                 asio::ip::address address, std::uint16_t port, hop_settings settings) {
-  auto trace = co_await find_last_hop(address, port, settings);
-  hops[port] = trace.location;
-  for (const auto& a : trace.by_ttl)
-    if (a.local_port() != 0) hop_source_ports[port].insert(a.local_port());
+/// (Its SYNs' source ports are recorded as they leave: hop_settings::on_start.)
+asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops, asio::ip::address address,
+                                 std::uint16_t port, hop_settings settings) {
+  hops[port] = (co_await find_last_hop(address, port, settings)).location;
 }
 
 }  // namespace
@@ -489,7 +486,7 @@ class run_phases {
       hs.on_start = [this, port](std::uint32_t local_port) { hop_source_ports[port].insert(local_port); };
       hops[port];  // reserved: one search per port
       ++hop_searches;
-      searches.spawn(locate_hop(hops, hop_source_ports, in.address, port, hs));
+      searches.spawn(locate_hop(hops, in.address, port, hs));
     };
 
     if (capturing) barrier.start(executor, session.port);
@@ -518,8 +515,9 @@ class run_phases {
         // passive read for an unknown service follows the path's speed too.
         // (a banner leaves as the server accepts: one round trip after our
         // connect, plus the server's own moment).
-        as.passive_wait = std::min(o.timeout, std::max(millis(100), millis(static_cast<long long>(rtt_ms) + 50)));
-        if (!capturing) as.passive_wait = std::min(o.timeout, std::max(rs.timeout, millis(250)));
+        as.passive_wait =
+            std::min(o.timeout, capturing ? std::max(millis(100), millis(static_cast<long long>(rtt_ms) + 50))
+                                          : std::max(rs.timeout, millis(250)));
         as.insecure = o.insecure;
         as.ca_file = o.ca_file;
         apps[port];  // reserved: one application probe per port
