@@ -199,10 +199,22 @@ std::vector<std::uint8_t> v6only_attribute(bool on) {
   return out;
 }
 
-const v1::Listener* find_port(const std::vector<v1::Listener>& listeners, std::uint16_t port) {
+const v1::Listener* find_inode(const std::vector<v1::Listener>& listeners, std::uint64_t inode) {
   for (const auto& l : listeners)
-    if (l.port() == port) return &l;
+    if (l.inode() == inode) return &l;
   return nullptr;
+}
+
+/// The listeners among `found` that are `sockets`, in the order of `sockets`.
+/// Tests run side by side: another process may listen on the same ephemeral
+/// port number in the other family, so a test's own sockets are told by inode.
+std::vector<v1::Listener> own_sockets(const std::vector<v1::Listener>& found,
+                                      std::initializer_list<const test_socket*> sockets) {
+  std::vector<v1::Listener> own;
+  for (const auto* socket : sockets)
+    for (const auto& l : found)
+      if (l.inode() == socket->inode) own.push_back(l);
+  return own;
 }
 
 }  // namespace
@@ -600,7 +612,8 @@ TEST_CASE("listeners: real sockets of this process") {
     INFO("sock_diag " << sock_diag);
     listener_options options;
     options.use_sock_diag = sock_diag;
-    auto found = find_listeners({loopback4.port, loopback6.port, dual.port, only6.port}, options);
+    auto found = own_sockets(find_listeners({loopback4.port, loopback6.port, dual.port, only6.port}, options),
+                             {&loopback4, &loopback6, &dual, &only6});
     REQUIRE(found.size() == 4);
     struct expected {
       const test_socket* socket;
@@ -612,8 +625,9 @@ TEST_CASE("listeners: real sockets of this process") {
     for (auto e : {expected{&loopback4, "127.0.0.1", false}, expected{&loopback6, "::1", true},
                    expected{&dual, "::", false}, expected{&only6, "::", true}}) {
       INFO(e.address << " port " << e.socket->port);
-      const auto* l = find_port(found, e.socket->port);
+      const auto* l = find_inode(found, e.socket->inode);
       REQUIRE(l);
+      CHECK(l->port() == e.socket->port);
       CHECK(l->address() == e.address);
       CHECK(l->pid() == pid);
       CHECK(l->process() == comm);
@@ -622,12 +636,12 @@ TEST_CASE("listeners: real sockets of this process") {
       const bool guessed = !sock_diag && std::string_view(e.address) == "::";
       CHECK(l->v6_only() == (guessed ? default_v6only : e.v6_only));
     }
-    CHECK(classify_address(find_port(found, loopback4.port)->address()) == address_scope::loopback);
-    CHECK(classify_address(find_port(found, loopback6.port)->address()) == address_scope::loopback);
-    CHECK(classify_address(find_port(found, dual.port)->address()) == address_scope::wildcard);
+    CHECK(classify_address(found[0].address()) == address_scope::loopback);
+    CHECK(classify_address(found[1].address()) == address_scope::loopback);
+    CHECK(classify_address(found[2].address()) == address_scope::wildcard);
     if (sock_diag) {
-      CHECK(listener_accepts(*find_port(found, dual.port), addr("127.0.0.1")));
-      CHECK_FALSE(listener_accepts(*find_port(found, only6.port), addr("127.0.0.1")));
+      CHECK(listener_accepts(found[2], addr("127.0.0.1")));
+      CHECK_FALSE(listener_accepts(found[3], addr("127.0.0.1")));
     }
   }
 }
@@ -643,14 +657,14 @@ TEST_CASE("listeners: /proc/net and sock_diag agree on non-trivial addresses") {
 
   listener_options from_proc;
   from_proc.use_sock_diag = false;
-  auto by_proc = find_listeners(ports, from_proc);
-  auto by_diag = find_listeners(ports, {});
+  auto by_proc = own_sockets(find_listeners(ports, from_proc), {&a, &b, &c});
+  auto by_diag = own_sockets(find_listeners(ports, {}), {&a, &b, &c});
   REQUIRE(by_proc.size() == 3);
   REQUIRE(by_diag.size() == 3);
-  CHECK(find_port(by_proc, a.port)->address() == "203.0.113.2");
-  CHECK(find_port(by_proc, b.port)->address() == "2001:db8:2::2");
-  CHECK(find_port(by_proc, c.port)->address() == "::ffff:127.0.0.1");
-  CHECK(find_port(by_proc, c.port)->pid() == static_cast<std::uint32_t>(::getpid()));
+  CHECK(by_proc[0].address() == "203.0.113.2");
+  CHECK(by_proc[1].address() == "2001:db8:2::2");
+  CHECK(by_proc[2].address() == "::ffff:127.0.0.1");
+  CHECK(by_proc[2].pid() == static_cast<std::uint32_t>(::getpid()));
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(by_proc[i].port() == by_diag[i].port());
     CHECK(by_proc[i].address() == by_diag[i].address());
