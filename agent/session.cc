@@ -56,23 +56,25 @@ struct off_thread_result {
 
 /// Runs `fn` (blocking: reads /proc, runs programs) on a thread of its own,
 /// so the io thread never waits for it; the result is posted back to
-/// `executor`. The thread keeps the executor's work until it has posted.
+/// `executor`. The io_context's work is held from the start until the posted
+/// result has run, and given back on the io thread: once the result has
+/// landed, the thread holds nothing of the io_context, which may then end.
 /// (A plain function, not a coroutine: GCC 12 mishandles temporaries passed
 /// into co_await expressions.)
 template <class T, class F>
 std::shared_ptr<off_thread_result<T>> start_off_io_thread(const asio::any_io_executor& executor, F fn) {
   auto st = std::make_shared<off_thread_result<T>>(executor);
-  auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
-  std::thread([fn = std::move(fn), st, tracked]() mutable {
+  std::thread([fn = std::move(fn), st, executor, work = asio::make_work_guard(executor)]() mutable {
     T value{};
     try {
       value = fn();
     } catch (const std::exception& e) {
       log_line(std::string("host inspection: ") + e.what());
     }
-    asio::post(tracked, [st = std::move(st), value = std::move(value)]() mutable {
+    asio::post(executor, [st = std::move(st), value = std::move(value), work = std::move(work)]() mutable {
       st->value = std::move(value);
       st->done.cancel();
+      work.reset();
     });
   }).detach();
   return st;
