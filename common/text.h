@@ -20,6 +20,7 @@ constexpr bool printable(unsigned char c) { return c >= 0x20 && c < 0x7f; }
 /// Appends how escape() writes a byte that is not printable: \n, \r, \t or \xNN.
 void append_unprintable(std::string& out, unsigned char c);
 std::string lower(std::string_view s);
+std::string upper(std::string_view s);
 bool starts_with_icase(std::string_view s, std::string_view prefix);
 /// Whether `v` holds `s`.
 bool contains(const std::vector<std::string>& v, std::string_view s);

@@ -13,7 +13,8 @@ namespace dropspot::prober {
 
 namespace {
 
-constexpr std::array probe_kinds = {"tcp", "http", "https", "smtp", "smtps", "ssh", "banner"};
+constexpr std::array probe_kinds = {"tcp",   "http", "https", "smtp", "smtps", "imap",
+                                    "imaps", "pop3", "pop3s", "ssh",  "banner"};
 constexpr std::array expect_classes = {"open", "blocked", "closed"};
 
 bool is_verdict_name(std::string_view name) {
@@ -35,12 +36,11 @@ result<expectation> parse_expectation(std::string_view text) {
   if (std::find(expect_classes.begin(), expect_classes.end(), low) != expect_classes.end()) {
     e.what = low;
   } else {
-    std::string upper(what);
-    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
-    if (!is_verdict_name(upper))
+    const std::string name = upper(what);
+    if (!is_verdict_name(name))
       return R::failure("--expect " + quote(text) + ": " + quote(what) +
                         " is neither open, blocked, closed nor a verdict name such as NO_LISTENER");
-    e.what = upper;
+    e.what = name;
   }
   return e;
 }
@@ -60,8 +60,11 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--remote-agent", raw.remote_agent, "What runs over SSH")->capture_default_str();
   app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
   app.add_flag("--no-agent", raw.no_agent, "Client-only probes, like Test-NetConnection or nmap");
-  app.add_option("--probe", raw.probes, "PORT=KIND, KIND: tcp|http|https|smtp|smtps|ssh|banner");
+  app.add_option("--probe", raw.probes, "PORT=KIND, KIND: tcp|http|https|smtp|smtps|imap|imaps|pop3|pop3s|ssh|banner");
   app.add_option("--timeout", raw.timeout, "Per-attempt timeout, e.g. 500ms, 2s")->capture_default_str();
+  app.add_option("--app-timeout", raw.app_timeout,
+                 "How long an application probe waits for the service (a greeting, a response), e.g. 5s")
+      ->capture_default_str();
   app.add_option("--retries", raw.retries, "Extra attempts for ports that get no answer")->capture_default_str();
   app.add_flag("--insecure", raw.insecure,
                "Do not fail HTTPS/SMTPS/STARTTLS on certificate errors (port 25 never fails on them)");
@@ -116,7 +119,7 @@ result<options> validate_options(const raw_options& raw) {
     std::string kind = lower(trim(std::string_view(text).substr(eq + 1)));
     if (!is_probe_kind(kind))
       return R::failure("--probe " + quote(text) + ": unknown kind " + quote(kind) +
-                        " (tcp, http, https, smtp, smtps, ssh, banner)");
+                        " (tcp, http, https, smtp, smtps, imap, imaps, pop3, pop3s, ssh, banner)");
     if (std::find(o.ports.begin(), o.ports.end(), *port) == o.ports.end())
       return R::failure("--probe " + quote(text) + ": port " + std::to_string(*port) + " is not in --ports");
     o.probes[*port] = kind;
@@ -127,6 +130,12 @@ result<options> validate_options(const raw_options& raw) {
   if (timeout->count() < 10 || timeout->count() > 120'000)
     return R::failure("--timeout: " + quote(raw.timeout) + " is outside 10ms..2m");
   o.timeout = *timeout;
+
+  auto app_timeout = parse_duration(raw.app_timeout);
+  if (!app_timeout) return R::failure("--app-timeout: " + app_timeout.error());
+  if (app_timeout->count() < 100 || app_timeout->count() > 120'000)
+    return R::failure("--app-timeout: " + quote(raw.app_timeout) + " is outside 100ms..2m");
+  o.app_timeout = *app_timeout;
 
   if (raw.retries < 0 || raw.retries > 10) return R::failure("--retries: must be 0..10");
   o.retries = raw.retries;

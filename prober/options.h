@@ -36,6 +36,7 @@ struct raw_options {
   bool no_agent = false;
   std::vector<std::string> probes;
   std::string timeout = "2s";
+  std::string app_timeout = "30s";
   int retries = 1;
   bool insecure = false;
   std::string ca_file;
@@ -56,6 +57,9 @@ struct options {
   bool no_agent = false;
   std::map<std::uint16_t, std::string> probes;  ///< --probe PORT=KIND
   millis timeout{2000};
+  /// The longest an application probe waits for the service: a greeting
+  /// (postscreen holds SMTP's for 6 s), a response, the TLS handshake.
+  millis app_timeout{30000};
   int retries = 1;
   bool insecure = false;
   std::string ca_file;

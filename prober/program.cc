@@ -109,8 +109,8 @@ int run_prober(int argc, char** argv) {
   if (!address) return usage_error(address.error());
 
   v1::Report report;
-  progress_line progress(os::ansi_terminal(stderr) &&
-                         (opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports));
+  progress_line progress(os::ansi_terminal(stderr));
+  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports;
   std::uint32_t runs_made = 0;
   asio::io_context io(1);
   asio::co_spawn(
@@ -121,8 +121,9 @@ int run_prober(int argc, char** argv) {
         inputs.on_port_done = [&](std::size_t done, std::size_t total) {
           std::string s = (runs_made > 0 ? "run " + std::to_string(runs_made + 1) + ": " : std::string()) +
                           std::to_string(done) + "/" + std::to_string(total) + " ports probed";
-          progress.show(s);
+          if (show_ports) progress.show(s);
         };
+        inputs.on_waiting = [&](const std::string& line) { progress.show(line); };
         report = co_await run_until_ready(std::move(inputs), opts.wait,
                                           [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
                                             runs_made = runs;

@@ -22,6 +22,7 @@
 #include "prober/app/probes.h"
 #include "prober/control_client.h"
 #include "prober/probe.h"
+#include "prober/wait.h"
 
 namespace dropspot::prober {
 
@@ -76,22 +77,42 @@ std::size_t attempts_in_flight(std::size_t want) {
 /// Application probes running at once, at most.
 constexpr std::size_t max_app_probes = 32;
 
+/// The application probes in progress: kind and start per port.
+using app_starts = std::map<std::uint16_t, std::pair<std::string, clock::time_point>>;
+
 /// Runs the application probe on a connected socket once one of the
 /// max_app_probes slots is free; the result goes to apps[port].
 asio::awaitable<void> probe_application(std::map<std::uint16_t, v1::AppResult>& apps,
-                                        std::map<std::uint16_t, double>& decided_at, std::size_t& busy,
+                                        std::map<std::uint16_t, double>& decided_at, app_starts& running,
                                         asio::ip::tcp::socket socket, app::app_settings settings,
                                         std::function<double()> elapsed) {
   asio::steady_timer pause(socket.get_executor());
-  while (busy >= max_app_probes) {
+  while (running.size() >= max_app_probes) {
     pause.expires_after(10ms);
     co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  ++busy;
   const auto port = settings.port;
+  running[port] = {settings.kind, clock::now()};
   apps[port] = co_await app::run_app_probe(std::move(socket), std::move(settings));
-  --busy;
+  running.erase(port);
   decided_at[port] = elapsed();
+}
+
+/// Shows app_wait_line every half second until `stopped` is set and
+/// `ticker` cancelled.
+asio::awaitable<void> show_app_waits(const app_starts& running, millis limit,
+                                     std::function<void(const std::string&)> show, asio::steady_timer& ticker,
+                                     const bool& stopped) {
+  while (!stopped) {
+    ticker.expires_after(500ms);
+    auto [ec] = co_await ticker.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    std::vector<app_waiting> waiting;
+    const auto now = clock::now();
+    for (const auto& [port, start] : running)
+      waiting.push_back({port, start.first, std::chrono::duration_cast<millis>(now - start.second)});
+    if (auto line = app_wait_line(waiting, limit); !line.empty()) show(line);
+  }
 }
 
 /// The expectation for a port: the last --expect naming it, else the last
@@ -490,8 +511,13 @@ class run_phases {
     };
 
     if (capturing) barrier.start(executor, session.port);
-    std::size_t apps_busy = 0;
+    app_starts apps_running;
     task_group app_probes(executor);
+    // Slow services are waited for (--app-timeout): say so on a terminal.
+    asio::steady_timer app_ticker(executor);
+    bool apps_done = false;
+    task_group tickers(executor);
+    if (in.on_waiting) tickers.spawn(show_app_waits(apps_running, o.app_timeout, in.on_waiting, app_ticker, apps_done));
     co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
       // What follows an attempt with the agent is the retry policy's
       // (more_attempts): a SYN the host dropped is not retried, a lost reply
@@ -509,8 +535,10 @@ class run_phases {
         as.kind = probe_kind(o, port);
         as.host = o.target;
         as.port = port;
-        as.step_timeout = o.timeout;
-        as.total_timeout = 4 * o.timeout;
+        // A service may hold its answer on purpose (postscreen's greeting
+        // wait, a slow backend): the protocol's patience, not the path's.
+        as.step_timeout = o.app_timeout;
+        as.total_timeout = 2 * o.app_timeout;
         // A service that speaks first does so within a few round trips: the
         // passive read for an unknown service follows the path's speed too.
         // (a banner leaves as the server accepts: one round trip after our
@@ -521,7 +549,7 @@ class run_phases {
         as.insecure = o.insecure;
         as.ca_file = o.ca_file;
         apps[port];  // reserved: one application probe per port
-        app_probes.spawn(probe_application(apps, decided_at, apps_busy, std::move(*r.socket), std::move(as),
+        app_probes.spawn(probe_application(apps, decided_at, apps_running, std::move(*r.socket), std::move(as),
                                            [this] { return ms_since_start(); }));
         r.socket.reset();
       }
@@ -545,6 +573,9 @@ class run_phases {
     } catch (...) {
       failure = std::current_exception();
     }
+    apps_done = true;
+    app_ticker.cancel();
+    co_await tickers.wait();
     try {
       co_await searches.wait();
     } catch (...) {

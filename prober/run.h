@@ -18,6 +18,8 @@ struct run_inputs {
   std::string token;          ///< empty with --no-agent
   /// Called each time a port's probing ends: ports done so far, ports in all.
   std::function<void(std::size_t done, std::size_t total)> on_port_done = {};
+  /// Called while application probes wait for slow services, with a line for people.
+  std::function<void(const std::string&)> on_waiting = {};
 };
 
 asio::awaitable<v1::Report> run_once(run_inputs in);

@@ -74,4 +74,15 @@ std::string wait_progress_line(const v1::Report& last, std::uint32_t runs, milli
   return s;
 }
 
+std::string app_wait_line(const std::vector<app_waiting>& waiting, millis limit) {
+  const app_waiting* longest = nullptr;
+  for (const auto& w : waiting)
+    if (longest == nullptr || w.waited > longest->waited) longest = &w;
+  if (longest == nullptr || longest->waited < millis(1000)) return {};
+  std::string s = "waiting for the " + longest->kind + " service on port " + std::to_string(longest->port) + ": " +
+                  format_duration(longest->waited / 1000 * 1000) + " of up to " + format_duration(limit);
+  if (waiting.size() > 1) s += " (+" + std::to_string(waiting.size() - 1) + " more)";
+  return s;
+}
+
 }  // namespace dropspot::prober

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/duration.h"
 #include "dropspot.pb.h"
@@ -49,5 +50,17 @@ namespace dropspot::prober {
 /// "run 3, 4.2s of 1m: 3/4 ports as expected, waiting for 80 (NO_LISTENER)".
 /// Pure; escapes nothing from the network (verdict names and numbers only).
 std::string wait_progress_line(const v1::Report& last, std::uint32_t runs, millis elapsed, millis deadline);
+
+/// An application probe in progress: its kind and how long it has waited.
+struct app_waiting {
+  std::uint16_t port = 0;
+  std::string kind;  ///< "smtp"
+  millis waited{0};
+};
+
+/// The progress line while application probes wait for slow services, after
+/// one has waited a second: "waiting for the smtp service on port 25: 4s of
+/// up to 30s (+1 more)"; empty while none has waited that long. Pure.
+std::string app_wait_line(const std::vector<app_waiting>& waiting, millis limit);
 
 }  // namespace dropspot::prober

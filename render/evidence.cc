@@ -120,7 +120,8 @@ std::string app_line(const v1::PortReport& p) {
   std::string s = escape(app.kind().empty() ? p.probe() : app.kind()) + (app.ok() ? " ok" : " failed");
   if (!app.detail().empty()) s += ": " + escape(app.detail());
   std::vector<std::string> keys;
-  for (const auto& [k, v] : app.fields()) keys.push_back(k);
+  for (const auto& [k, v] : app.fields())
+    if (k != "note") keys.push_back(k);  // the port's notes say it
   std::sort(keys.begin(), keys.end());
   for (const auto& k : keys) s += "; " + escape(k) + "=" + escape(app.fields().at(k));
   return s;

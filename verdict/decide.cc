@@ -80,7 +80,7 @@ v1::PortReport decide_client_only(const port_input& in) {
       notes.push_back("the agent reports " + listener_list(lv.accepting, in.port) +
                       ": the service is ready, a firewall on the way or on the host drops the SYNs");
   }
-  hsts_note(in, notes);
+  app_notes(in, notes);
   r.set_verdict(chosen.verdict);
   r.set_summary(chosen.summary);
   for (auto& n : notes) r.mutable_evidence()->add_notes(std::move(n));
@@ -240,7 +240,7 @@ v1::PortReport decide_port(const port_input& in) {
     const auto& l = *lv.accepting.front();
     j.summary += ", " + listener_owner(l) + " on " + host_port(l.address().empty() ? "*" : l.address(), in.port);
   }
-  hsts_note(in, notes);
+  app_notes(in, notes);
 
   r.set_verdict(j.verdict);
   r.set_summary(j.summary);

@@ -26,10 +26,8 @@ std::string_view expectation_class(v1::Verdict verdict) {
 bool verdict_meets(v1::Verdict verdict, std::string_view what) {
   const std::string low = lower(trim(what));
   if (low == "open" || low == "blocked" || low == "closed") return expectation_class(verdict) == low;
-  std::string upper(trim(what));
-  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
   v1::Verdict named{};
-  return v1::Verdict_Parse(upper, &named) && named != v1::VERDICT_UNSPECIFIED && named == verdict;
+  return v1::Verdict_Parse(upper(trim(what)), &named) && named != v1::VERDICT_UNSPECIFIED && named == verdict;
 }
 
 void apply_expectation(v1::PortReport& port, std::string_view what) {

@@ -117,8 +117,8 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
                 std::vector<std::string>& notes);
 /// Why the verdict is client-only, in one sentence.
 std::string client_only_reason(const port_input& in);
-/// Redirects to HTTPS and HSTS policies of an HTTP probe.
-void hsts_note(const port_input& in, std::vector<std::string>& notes);
+/// What the application probe noticed (its "note" field), and redirects to HTTPS and HSTS policies of an HTTP probe.
+void app_notes(const port_input& in, std::vector<std::string>& notes);
 
 // ---------------------------------------------------------------------------
 // Advice (advice.cc)

@@ -116,8 +116,11 @@ std::string client_only_reason(const port_input& in) {
   return "without the agent's capture the drop cannot be localised (" + why + ")";
 }
 
-void hsts_note(const port_input& in, std::vector<std::string>& notes) {
+void app_notes(const port_input& in, std::vector<std::string>& notes) {
   if (!in.app) return;
+  // What the probe noticed on the way (a slow greeting, no AUTH on 587).
+  if (const auto note = in.app->fields().find("note"); note != in.app->fields().end())
+    notes.push_back("port " + num(in.port) + ": " + note->second);
   const auto it = in.app->fields().find("location");
   if (it != in.app->fields().end() && starts_with_icase(it->second, "https://"))
     notes.push_back("port " + num(in.port) + " redirects to HTTPS (" + it->second +

@@ -10,7 +10,8 @@ namespace dropspot::prober::app {
 namespace {
 
 constexpr std::size_t max_smtp_line = 4096;
-constexpr std::size_t max_ssh_line = 255;  // RFC 4253 4.2, CR LF included
+constexpr std::size_t max_ssh_line = 255;    // RFC 4253 4.2, CR LF included
+constexpr std::size_t max_mail_line = 8192;  // IMAP and POP3 lines (RFC 7162 3.2.1 suggests 8192)
 
 /// The next line of data from pos: its text without the line end, and where
 /// the following line starts; nullopt when no line end has arrived yet.
@@ -202,6 +203,136 @@ std::string smtp_reply_text(const smtp_reply& reply) {
   return s;
 }
 
+// ---------------------------------------------------------------- IMAP
+
+namespace {
+
+/// Reads lines from pos for the IMAP/POP3 parsers: nullopt with need_more or
+/// bad set in out when no complete line can be had.
+template <class T>
+std::optional<line_view> mail_line(std::string_view data, std::size_t pos, std::size_t max_size, const char* what,
+                                   parsed<T>& out) {
+  auto line = next_line(data, pos);
+  const auto length = line ? line->next - pos : data.size() - pos;
+  if (length > max_mail_line) {
+    out = bad<T>(std::string("an ") + what + " line longer than 8192 bytes");
+    return std::nullopt;
+  }
+  if ((line ? line->next : data.size()) > max_size) {
+    out =
+        bad<T>(std::string("no end of the ") + what + " response in the first " + std::to_string(max_size) + " bytes");
+    return std::nullopt;
+  }
+  return line;
+}
+
+/// "OK [CODE] text" after the tag or "* ": the status word, upper-cased, and the rest.
+std::pair<std::string, std::string> imap_status(std::string_view rest) {
+  const auto space = rest.find(' ');
+  std::string status = upper(rest.substr(0, space));
+  std::string text = space == std::string_view::npos ? std::string() : std::string(trim(rest.substr(space + 1)));
+  return {std::move(status), std::move(text)};
+}
+
+}  // namespace
+
+parsed<imap_response> parse_imap_greeting(std::string_view data, std::size_t max_size) {
+  parsed<imap_response> out;
+  const std::string_view prefix = "* ";
+  if (data.substr(0, prefix.size()) != prefix.substr(0, std::min(prefix.size(), data.size())))
+    return bad<imap_response>("not an IMAP greeting: " + first_bytes(data));
+  auto line = mail_line(data, 0, max_size, "IMAP", out);
+  if (!line) return out;
+  if (line->text.substr(0, 2) != prefix) return bad<imap_response>("not an IMAP greeting: " + first_bytes(data));
+  auto [status, text] = imap_status(line->text.substr(2));
+  if (status != "OK" && status != "PREAUTH" && status != "BYE")
+    return bad<imap_response>("not an IMAP greeting: " + first_bytes(line->text));
+  out.value.status = std::move(status);
+  out.value.text = std::move(text);
+  out.value.size = line->next;
+  out.status = parse_status::done;
+  return out;
+}
+
+parsed<imap_response> parse_imap_response(std::string_view data, std::string_view tag, std::size_t max_size) {
+  parsed<imap_response> out;
+  std::size_t pos = 0;
+  for (;;) {
+    auto line = mail_line(data, pos, max_size, "IMAP", out);
+    if (!line) return out;
+    const auto t = line->text;
+    pos = line->next;
+    if (t.substr(0, 2) == "* ") {
+      out.value.untagged.emplace_back(t.substr(2));
+      continue;
+    }
+    if (t.size() > tag.size() && t.substr(0, tag.size()) == tag && t[tag.size()] == ' ') {
+      auto [status, text] = imap_status(t.substr(tag.size() + 1));
+      if (status != "OK" && status != "NO" && status != "BAD")
+        return bad<imap_response>("not an IMAP response: " + first_bytes(t));
+      out.value.status = std::move(status);
+      out.value.text = std::move(text);
+      out.value.size = pos;
+      out.status = parse_status::done;
+      return out;
+    }
+    return bad<imap_response>("not an IMAP response: " + first_bytes(t));
+  }
+}
+
+std::vector<std::string> imap_capabilities(const imap_response& response) {
+  std::string_view list;
+  for (const auto& u : response.untagged)
+    if (upper(std::string_view(u).substr(0, 11)) == "CAPABILITY ") list = std::string_view(u).substr(11);
+  std::string_view text = response.text;
+  if (list.empty() && upper(text.substr(0, 12)) == "[CAPABILITY ") {
+    const auto close = text.find(']');
+    if (close != std::string_view::npos) list = text.substr(12, close - 12);
+  }
+  std::vector<std::string> caps;
+  while (!list.empty()) {
+    const auto space = list.find(' ');
+    const auto word = list.substr(0, space);
+    if (!word.empty()) caps.emplace_back(escape(word));
+    if (space == std::string_view::npos) break;
+    list.remove_prefix(space + 1);
+  }
+  return caps;
+}
+
+// ---------------------------------------------------------------- POP3
+
+parsed<pop3_reply> parse_pop3_reply(std::string_view data, bool multiline, std::size_t max_size) {
+  parsed<pop3_reply> out;
+  const auto starts = [&](std::string_view status) {
+    return data.substr(0, status.size()) == status.substr(0, std::min(status.size(), data.size()));
+  };
+  if (!starts("+OK") && !starts("-ERR")) return bad<pop3_reply>("not a POP3 reply: " + first_bytes(data));
+  auto line = mail_line(data, 0, max_size, "POP3", out);
+  if (!line) return out;
+  const auto t = line->text;
+  auto& r = out.value;
+  r.ok = t.substr(0, 3) == "+OK";
+  const auto rest = t.substr(r.ok ? 3 : 4);
+  if (!rest.empty() && rest.front() != ' ') return bad<pop3_reply>("not a POP3 reply: " + first_bytes(t));
+  r.text = std::string(trim(rest));
+  std::size_t pos = line->next;
+  if (multiline && r.ok) {
+    for (;;) {
+      auto next = mail_line(data, pos, max_size, "POP3", out);
+      if (!next) return out;
+      pos = next->next;
+      if (next->text == ".") break;
+      auto text = next->text;
+      if (text.substr(0, 2) == "..") text.remove_prefix(1);
+      r.lines.emplace_back(text);
+    }
+  }
+  r.size = pos;
+  out.status = parse_status::done;
+  return out;
+}
+
 // ---------------------------------------------------------------- SSH
 
 parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size) {
@@ -271,6 +402,10 @@ std::string default_probe_kind(std::uint16_t port) {
     case 8080: return "http";
     case 443:
     case 8443: return "https";
+    case 143: return "imap";
+    case 993: return "imaps";
+    case 110: return "pop3";
+    case 995: return "pop3s";
     default: return "tcp";
   }
 }

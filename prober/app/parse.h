@@ -81,6 +81,43 @@ bool has_capability(const smtp_reply& ehlo, std::string_view keyword);
 /// "220 mail.example ESMTP Postfix" (first line) plus " (+N lines)" when more.
 std::string smtp_reply_text(const smtp_reply& reply);
 
+// ---------------------------------------------------------------- IMAP
+
+struct imap_response {
+  /// Untagged lines before the completion, without "* " ("CAPABILITY IMAP4rev1 ...").
+  std::vector<std::string> untagged;
+  std::string status;    ///< OK, NO or BAD (tagged); OK, PREAUTH or BYE (greeting); upper case
+  std::string text;      ///< the rest of the completing line ("[CAPABILITY ...] Dovecot ready.")
+  std::size_t size = 0;  ///< bytes consumed, line ends included
+};
+
+/// The server greeting (RFC 9051 7.1): one line "* OK|PREAUTH|BYE text".
+/// bad: anything else, a line longer than 8192 bytes, or past max_size.
+parsed<imap_response> parse_imap_greeting(std::string_view data, std::size_t max_size);
+
+/// A command's response (RFC 9051 2.2.2): untagged "* " lines, then the line
+/// that starts with tag. bad: a line of neither kind, a status other than
+/// OK/NO/BAD, a line longer than 8192 bytes, or past max_size.
+parsed<imap_response> parse_imap_response(std::string_view data, std::string_view tag, std::size_t max_size);
+
+/// The capabilities a response names: a "* CAPABILITY ..." line, or the
+/// "[CAPABILITY ...]" response code of its completion (RFC 9051 7.1).
+std::vector<std::string> imap_capabilities(const imap_response& response);
+
+// ---------------------------------------------------------------- POP3
+
+struct pop3_reply {
+  bool ok = false;                 ///< +OK, not -ERR
+  std::string text;                ///< the first line after the status
+  std::vector<std::string> lines;  ///< a multi-line reply's lines, dot-unstuffed, without the final "."
+  std::size_t size = 0;            ///< bytes consumed, line ends included
+};
+
+/// One POP3 reply (RFC 1939 3): "+OK text" or "-ERR text"; with multiline, an
+/// +OK reply goes on to a line holding a single ".". bad: another first line,
+/// a line longer than 8192 bytes, or past max_size.
+parsed<pop3_reply> parse_pop3_reply(std::string_view data, bool multiline, std::size_t max_size);
+
 // ---------------------------------------------------------------- SSH
 
 struct ssh_ident {
@@ -104,7 +141,8 @@ parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size);
 std::string banner_text(std::string_view data, std::size_t max_chars = 200);
 
 /// The probe kind for a port without --probe: 22 ssh; 25, 587 smtp; 465
-/// smtps; 80, 8080 http; 443, 8443 https; otherwise tcp.
+/// smtps; 80, 8080 http; 443, 8443 https; 143 imap; 993 imaps; 110 pop3;
+/// 995 pop3s; otherwise tcp.
 std::string default_probe_kind(std::uint16_t port);
 
 }  // namespace dropspot::prober::app

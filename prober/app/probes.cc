@@ -17,6 +17,7 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 #include "common/text.h"
@@ -35,6 +36,9 @@ constexpr std::size_t max_http_head = 64 * 1024;
 constexpr std::size_t max_smtp_reply = 64 * 1024;
 constexpr std::size_t max_ssh = 8 * 1024;
 constexpr std::size_t max_banner = 4 * 1024;
+constexpr std::size_t max_mail_reply = 64 * 1024;
+/// An answer slower than this is said, with its likely cause.
+constexpr millis slow_answer{1000};
 
 /// One probe's connection: the socket, TLS over it once started, the bytes
 /// received and not parsed yet, and the deadlines. Shared with the watchdog
@@ -45,12 +49,15 @@ struct link {
       : socket(std::move(s)),
         timer(socket.get_executor()),
         settings(std::move(st)),
-        end(clock::now() + settings.total_timeout) {}
+        start(clock::now()),
+        end(start + settings.total_timeout) {}
 
   tcp::socket socket;
   asio::steady_timer timer;
   app_settings settings;
-  clock::time_point end;  ///< the whole probe's deadline
+  clock::time_point start;                      ///< the probe's start: the connection is made
+  clock::time_point end;                        ///< the whole probe's deadline
+  std::optional<clock::time_point> first_byte;  ///< when the service's first byte came (TLS records aside)
   std::unique_ptr<asio::ssl::context> tls_context;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  ///< after the context: destroyed first
   std::string buffer;                                    ///< received, not consumed
@@ -112,6 +119,7 @@ asio::awaitable<bool> read_more(link_ptr l, std::size_t cap, millis step) {
   else
     std::tie(ec, n) = co_await l->socket.async_read_some(asio::buffer(chunk.data(), want), as_tuple_awaitable);
   disarm(l);
+  if (n > 0 && !l->first_byte) l->first_byte = clock::now();
   l->buffer.append(chunk.data(), n);
   if (!ec) co_return true;
   if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) l->closed_by_peer = true;
@@ -134,9 +142,8 @@ asio::awaitable<bool> send(link_ptr l, std::string data) {
 /// Reads until parse says done or bad; a deadline, the end of the stream or
 /// an error make it bad with the reason in words. Done answers stay in the
 /// buffer: the caller consumes them.
-template <class T>
-asio::awaitable<parsed<T>> read_answer(link_ptr l, parsed<T> (*parse)(std::string_view, std::size_t), std::size_t cap,
-                                       millis step, std::string what) {
+template <class T, class Parse>
+asio::awaitable<parsed<T>> read_answer(link_ptr l, Parse parse, std::size_t cap, millis step, std::string what) {
   for (;;) {
     auto p = parse(l->buffer, cap);
     if (p.status != parse_status::need_more) co_return p;
@@ -152,6 +159,47 @@ asio::awaitable<parsed<T>> read_answer(link_ptr l, parsed<T> (*parse)(std::strin
 }
 
 void consume(const link_ptr& l, std::size_t n) { l->buffer.erase(0, std::min(n, l->buffer.size())); }
+
+millis since(clock::time_point from) { return std::chrono::duration_cast<millis>(clock::now() - from); }
+
+/// Appends a sentence to the result's "note" field (what the report adds to
+/// the port's notes).
+void add_note(v1::AppResult& r, const std::string& note) {
+  auto& f = (*r.mutable_fields())["note"];
+  f += (f.empty() ? "" : "; ") + note;
+}
+
+/// The greeting of a mail or login service took `took`: its time in the
+/// fields and, when slow, a note with the usual cause. A greeting whose first
+/// line came at once and whose end came late is held on purpose (postscreen,
+/// a greet pause); one that came late as a whole waits for the server's
+/// lookups of the client.
+void greeting_timing(const link_ptr& l, v1::AppResult& r, const std::string& what) {
+  const auto took = since(l->start);
+  auto& f = *r.mutable_fields();
+  f["greeting_ms"] = std::to_string(took.count());
+  if (took < slow_answer) return;
+  const auto first = l->first_byte ? std::chrono::duration_cast<millis>(*l->first_byte - l->start) : took;
+  if (r.kind() == "smtp" || r.kind() == "smtps") {
+    if (took - first >= slow_answer)
+      add_note(r, "the " + what + " took " + format_duration(took) + ": its first line came after " +
+                      format_duration(first) + " and the rest later, as postscreen (postscreen_greet_wait) or a " +
+                      "greet pause holds it to catch spam bots; mail servers wait for it (RFC 5321 gives 5 minutes)");
+    else
+      add_note(r, "the " + what + " took " + format_duration(took) +
+                      ": mail servers look up the client's address in DNS before they greet; a slow resolver on " +
+                      "the server delays every connection (check /etc/resolv.conf there)");
+  } else {
+    add_note(r, "the " + what + " took " + format_duration(took) +
+                    ": the server looks up the client (reverse DNS) or is short of CPU; clients wait, but slowly");
+  }
+}
+
+/// Why a greeting did not come, with what a slow one may mean.
+std::string greeting_silence(const link_ptr& l, const std::string& error) {
+  if (!l->expired) return error;
+  return error + " (servers may hold a greeting on purpose, postscreen for 6s; --app-timeout waits longer)";
+}
 
 std::string bare_host(std::string host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -305,9 +353,10 @@ asio::awaitable<void> probe_ssh(link_ptr l, v1::AppResult& r) {
       co_await read_answer<ssh_ident>(l, parse_ssh_ident, max_ssh, l->settings.step_timeout, "SSH identification line");
   if (p.status != parse_status::done) {
     r.set_ok(false);
-    r.set_detail(p.error);
+    r.set_detail(greeting_silence(l, p.error));
     co_return;
   }
+  greeting_timing(l, r, "SSH identification");
   auto& f = *r.mutable_fields();
   f["ssh_version"] = escape(p.value.line);
   f["ssh_software"] = escape(p.value.software);
@@ -328,6 +377,7 @@ asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
     r.set_detail(prefix + "cannot send the HTTP request: " + l->error);
     co_return;
   }
+  const auto sent = clock::now();
   auto p =
       co_await read_answer<http_response>(l, parse_http_head, max_http_head, l->settings.step_timeout, "HTTP response");
   if (p.status != parse_status::done) {
@@ -336,6 +386,13 @@ asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
     if (!cert_failed) r.set_detail(prefix + p.error);
     co_return;
   }
+  const auto took = since(sent);
+  (*r.mutable_fields())["response_ms"] = std::to_string(took.count());
+  if (took >= slow_answer)
+    add_note(r, "the HTTP response took " + format_duration(took) + " after the request (the connection" +
+                    (tls ? " and TLS" : "") + " took " +
+                    format_duration(std::chrono::duration_cast<millis>(sent - l->start)) +
+                    "): the application behind the web server is slow (a proxied backend, PHP, a database)");
   const auto http = http_result(p.value);
   for (const auto& [k, v] : http.fields()) (*r.mutable_fields())[k] = v;
   if (!r.ok()) co_return;  // the certificate failure stays the headline
@@ -365,6 +422,30 @@ std::string helo_name(const link_ptr& l) {
          "]";
 }
 
+/// The AUTH mechanisms an EHLO reply offers ("PLAIN LOGIN"), empty when none.
+std::string smtp_auth(const smtp_reply& ehlo) {
+  for (const auto& c : ehlo_capabilities(ehlo)) {
+    const auto space = c.find(' ');
+    if (lower(std::string_view(c).substr(0, space)) == "auth" && space != std::string::npos)
+      return escape(trim(std::string_view(c).substr(space + 1)));
+  }
+  return {};
+}
+
+/// A submission port (587, 465) exists for mail clients to log in and send:
+/// without AUTH over TLS they cannot.
+void submission_auth(const link_ptr& l, v1::AppResult& r, const std::string& auth, bool over_tls) {
+  auto& f = *r.mutable_fields();
+  f["auth"] = auth.empty() ? "none" : auth;
+  const auto port = l->settings.port;
+  if (port != 587 && port != 465) return;
+  if (auth.empty())
+    add_note(r, std::string("no AUTH offered") + (over_tls ? " over TLS" : "") + " on the submission port " +
+                    std::to_string(port) +
+                    ": mail clients cannot log in to send (postfix: smtpd_sasl_auth_enable=yes and a SASL "
+                    "backend such as dovecot's auth socket)");
+}
+
 asio::awaitable<void> probe_smtp(link_ptr l, v1::AppResult& r, bool implicit_tls) {
   auto& f = *r.mutable_fields();
   std::string tls_summary;
@@ -373,9 +454,10 @@ asio::awaitable<void> probe_smtp(link_ptr l, v1::AppResult& r, bool implicit_tls
   auto greeting = co_await smtp_command(l, "", "SMTP greeting");
   if (greeting.status != parse_status::done) {
     r.set_ok(false);
-    if (!cert_failed) r.set_detail(greeting.error);
+    if (!cert_failed) r.set_detail(greeting_silence(l, greeting.error));
     co_return;
   }
+  greeting_timing(l, r, "SMTP greeting");
   const auto greeting_text = smtp_reply_text(greeting.value);
   f["greeting"] = greeting_text;
   auto fail = [&](std::string why) {
@@ -398,21 +480,156 @@ asio::awaitable<void> probe_smtp(link_ptr l, v1::AppResult& r, bool implicit_tls
   std::string caps;
   for (const auto& c : ehlo_capabilities(ehlo.value)) caps += (caps.empty() ? "" : ", ") + escape(c);
   f["ehlo"] = ehlo.value.code == 250 ? caps : smtp_reply_text(ehlo.value);
+  if (implicit_tls) {
+    submission_auth(l, r, smtp_auth(ehlo.value), true);
+  } else if (ehlo.value.code != 250 || !has_capability(ehlo.value, "STARTTLS")) {
+    f["starttls"] = "not offered";
+    detail += "; no STARTTLS offered";
+    submission_auth(l, r, smtp_auth(ehlo.value), false);
+  } else {
+    auto answer = co_await smtp_command(l, "STARTTLS", "STARTTLS reply");
+    if (answer.status != parse_status::done || answer.value.code != 220) {
+      const auto why = answer.status != parse_status::done ? answer.error : smtp_reply_text(answer.value);
+      f["starttls"] = "refused: " + why;
+      fail("STARTTLS offered but refused: " + why);
+      co_return;
+    }
+    l->buffer.clear();  // nothing sent before TLS counts after it
+    // Port 25 is server to server: an unverifiable certificate is normal there.
+    if (!co_await start_tls(l, r, "", tls_summary, l->settings.port == 25)) {
+      f["starttls"] = "failed";
+      r.set_detail("STARTTLS: " + r.detail());
+      co_return;
+    }
+    f["starttls"] = "ok";
+    if (!r.ok()) r.set_detail("STARTTLS: " + r.detail());
+    detail += "; STARTTLS " + tls_summary;
+    // RFC 3207 4.2: the client forgets what it knew and says EHLO again; a
+    // server offers AUTH only now, once passwords are safe.
+    auto again = co_await smtp_command(l, "EHLO " + helo_name(l), "EHLO reply over TLS");
+    if (again.status != parse_status::done || again.value.code != 250) {
+      const auto why = again.status != parse_status::done ? again.error : smtp_reply_text(again.value);
+      f["ehlo_tls"] = "failed: " + why;
+      fail("STARTTLS worked, then EHLO over TLS failed: " + why);
+      co_return;
+    }
+    std::string tls_caps;
+    for (const auto& c : ehlo_capabilities(again.value)) tls_caps += (tls_caps.empty() ? "" : ", ") + escape(c);
+    f["ehlo_tls"] = tls_caps;
+    submission_auth(l, r, smtp_auth(again.value), true);
+  }
+  // A polite end; its outcome changes nothing.
+  auto quit = co_await smtp_command(l, "QUIT", "QUIT reply");
+  if (quit.status == parse_status::done) f["quit"] = smtp_reply_text(quit.value);
+  if (r.ok()) r.set_detail(detail);
+}
+
+// ---------------------------------------------------------------- IMAP and POP3
+
+/// One IMAP command: "aN COMMAND", its untagged lines and completion.
+asio::awaitable<parsed<imap_response>> imap_command(link_ptr l, unsigned& tag_number, std::string command) {
+  const auto tag = "a" + std::to_string(++tag_number);
+  if (!co_await send(l, tag + " " + command + "\r\n")) {
+    parsed<imap_response> p;
+    p.status = parse_status::bad;
+    p.error = "cannot send " + command + ": " + l->error;
+    co_return p;
+  }
+  const auto parse = [tag](std::string_view data, std::size_t cap) { return parse_imap_response(data, tag, cap); };
+  auto p =
+      co_await read_answer<imap_response>(l, parse, max_mail_reply, l->settings.step_timeout, command + " response");
+  if (p.status == parse_status::done) consume(l, p.value.size);
+  co_return p;
+}
+
+std::string joined(const std::vector<std::string>& words, const char* separator = " ") {
+  std::string s;
+  for (const auto& w : words) s += (s.empty() ? "" : separator) + w;
+  return s;
+}
+
+/// The login methods a capability list offers: AUTH=PLAIN ... -> "PLAIN ...";
+/// LOGINDISABLED said.
+std::string imap_logins(const std::vector<std::string>& caps) {
+  std::vector<std::string> mechanisms;
+  bool disabled = false;
+  for (const auto& c : caps) {
+    if (starts_with_icase(c, "AUTH=")) mechanisms.push_back(c.substr(5));
+    if (lower(c) == "logindisabled") disabled = true;
+  }
+  auto s = mechanisms.empty() ? std::string("none") : joined(mechanisms);
+  if (disabled) s += " (LOGIN disabled)";
+  return s;
+}
+
+/// CAPABILITY: the list, or nullopt with `error` set.
+asio::awaitable<std::optional<std::vector<std::string>>> imap_ask_capabilities(link_ptr l, unsigned& tag,
+                                                                               std::string& error) {
+  auto answer = co_await imap_command(l, tag, "CAPABILITY");
+  if (answer.status == parse_status::done && answer.value.status == "OK") co_return imap_capabilities(answer.value);
+  error = "CAPABILITY failed: " +
+          (answer.status != parse_status::done ? answer.error : escape(answer.value.status + " " + answer.value.text));
+  co_return std::nullopt;
+}
+
+bool has_word(const std::vector<std::string>& words, std::string_view word) {
+  return std::any_of(words.begin(), words.end(), [&](const std::string& w) { return lower(w) == lower(word); });
+}
+
+asio::awaitable<void> probe_imap(link_ptr l, v1::AppResult& r, bool implicit_tls) {
+  auto& f = *r.mutable_fields();
+  std::string tls_summary;
+  if (implicit_tls && !co_await start_tls(l, r, "", tls_summary)) co_return;
+  const bool cert_failed = !r.ok();
+  auto fail = [&](std::string why) {
+    r.set_ok(false);
+    if (!cert_failed) r.set_detail(std::move(why));
+  };
+  auto greeting = co_await read_answer<imap_response>(l, parse_imap_greeting, max_mail_reply, l->settings.step_timeout,
+                                                      "IMAP greeting");
+  if (greeting.status != parse_status::done) {
+    fail(greeting_silence(l, greeting.error));
+    co_return;
+  }
+  consume(l, greeting.value.size);
+  greeting_timing(l, r, "IMAP greeting");
+  const auto greeting_text = escape(("* " + greeting.value.status + " " + greeting.value.text).substr(0, 200));
+  f["greeting"] = greeting_text;
+  if (greeting.value.status == "BYE") {
+    fail("greeting " + greeting_text + ": the server refuses the connection");
+    co_return;
+  }
+  unsigned tag = 0;
+  auto caps = imap_capabilities(greeting.value);
+  std::string error;
+  if (caps.empty()) {
+    auto asked = co_await imap_ask_capabilities(l, tag, error);
+    if (!asked) {
+      fail(error);
+      co_return;
+    }
+    caps = std::move(*asked);
+  }
+  f["capabilities"] = joined(caps);
+  std::string detail = greeting_text;
+  if (!tls_summary.empty()) detail += "; " + tls_summary;
   if (!implicit_tls) {
-    if (ehlo.value.code != 250 || !has_capability(ehlo.value, "STARTTLS")) {
+    if (!has_word(caps, "STARTTLS")) {
       f["starttls"] = "not offered";
       detail += "; no STARTTLS offered";
+      add_note(r, "IMAP on port " + std::to_string(l->settings.port) +
+                      " offers no STARTTLS: mail clients send passwords in clear text or refuse to log in");
     } else {
-      auto answer = co_await smtp_command(l, "STARTTLS", "STARTTLS reply");
-      if (answer.status != parse_status::done || answer.value.code != 220) {
-        const auto why = answer.status != parse_status::done ? answer.error : smtp_reply_text(answer.value);
+      auto answer = co_await imap_command(l, tag, "STARTTLS");
+      if (answer.status != parse_status::done || answer.value.status != "OK") {
+        const auto why =
+            answer.status != parse_status::done ? answer.error : escape(answer.value.status + " " + answer.value.text);
         f["starttls"] = "refused: " + why;
         fail("STARTTLS offered but refused: " + why);
         co_return;
       }
-      l->buffer.clear();  // nothing sent before TLS counts after it
-      // Port 25 is server to server: an unverifiable certificate is normal there.
-      if (!co_await start_tls(l, r, "", tls_summary, l->settings.port == 25)) {
+      l->buffer.clear();
+      if (!co_await start_tls(l, r, "", tls_summary)) {
         f["starttls"] = "failed";
         r.set_detail("STARTTLS: " + r.detail());
         co_return;
@@ -420,11 +637,112 @@ asio::awaitable<void> probe_smtp(link_ptr l, v1::AppResult& r, bool implicit_tls
       f["starttls"] = "ok";
       if (!r.ok()) r.set_detail("STARTTLS: " + r.detail());
       detail += "; STARTTLS " + tls_summary;
+      // RFC 9051 6.2.1: capabilities change after TLS (logins appear).
+      auto asked = co_await imap_ask_capabilities(l, tag, error);
+      if (!asked) {
+        fail(error);
+        co_return;
+      }
+      caps = std::move(*asked);
+      f["capabilities_tls"] = joined(caps);
     }
   }
-  // A polite end; its outcome changes nothing.
-  auto quit = co_await smtp_command(l, "QUIT", "QUIT reply");
-  if (quit.status == parse_status::done) f["quit"] = smtp_reply_text(quit.value);
+  f["login"] = imap_logins(caps);
+  (void)co_await imap_command(l, tag, "LOGOUT");
+  if (r.ok()) r.set_detail(detail);
+}
+
+/// One POP3 command and its reply (multi-line for CAPA).
+asio::awaitable<parsed<pop3_reply>> pop3_command(link_ptr l, std::string command, bool multiline) {
+  if (!co_await send(l, command + "\r\n")) {
+    parsed<pop3_reply> p;
+    p.status = parse_status::bad;
+    p.error = "cannot send " + command + ": " + l->error;
+    co_return p;
+  }
+  const auto parse = [multiline](std::string_view data, std::size_t cap) {
+    return parse_pop3_reply(data, multiline, cap);
+  };
+  auto p = co_await read_answer<pop3_reply>(l, parse, max_mail_reply, l->settings.step_timeout, command + " reply");
+  if (p.status == parse_status::done) consume(l, p.value.size);
+  co_return p;
+}
+
+/// CAPA's lines; none when the server has no CAPA (RFC 2449 is optional:
+/// -ERR is an old server, not a failure).
+asio::awaitable<std::vector<std::string>> pop3_capa(link_ptr l) {
+  auto answer = co_await pop3_command(l, "CAPA", true);
+  if (answer.status == parse_status::done && answer.value.ok) co_return answer.value.lines;
+  co_return std::vector<std::string>{};
+}
+
+/// The login methods a CAPA reply offers: "SASL PLAIN LOGIN" and "USER".
+std::string pop3_logins(const std::vector<std::string>& capa) {
+  std::vector<std::string> ways;
+  for (const auto& c : capa) {
+    if (starts_with_icase(c, "SASL ")) ways.push_back(escape(trim(std::string_view(c).substr(5))));
+    if (lower(trim(c)) == "user") ways.emplace_back("USER");
+  }
+  return ways.empty() ? std::string("none") : joined(ways);
+}
+
+asio::awaitable<void> probe_pop3(link_ptr l, v1::AppResult& r, bool implicit_tls) {
+  auto& f = *r.mutable_fields();
+  std::string tls_summary;
+  if (implicit_tls && !co_await start_tls(l, r, "", tls_summary)) co_return;
+  const bool cert_failed = !r.ok();
+  auto fail = [&](std::string why) {
+    r.set_ok(false);
+    if (!cert_failed) r.set_detail(std::move(why));
+  };
+  const auto parse_greeting = [](std::string_view data, std::size_t cap) { return parse_pop3_reply(data, false, cap); };
+  auto greeting =
+      co_await read_answer<pop3_reply>(l, parse_greeting, max_mail_reply, l->settings.step_timeout, "POP3 greeting");
+  if (greeting.status != parse_status::done) {
+    fail(greeting_silence(l, greeting.error));
+    co_return;
+  }
+  consume(l, greeting.value.size);
+  greeting_timing(l, r, "POP3 greeting");
+  const auto greeting_text = escape(((greeting.value.ok ? "+OK " : "-ERR ") + greeting.value.text).substr(0, 200));
+  f["greeting"] = greeting_text;
+  if (!greeting.value.ok) {
+    fail("greeting " + greeting_text + ": the server refuses the connection");
+    co_return;
+  }
+  auto capa = co_await pop3_capa(l);
+  f["capabilities"] = capa.empty() ? "none (no CAPA)" : escape(joined(capa, ", "));
+  std::string detail = greeting_text;
+  if (!tls_summary.empty()) detail += "; " + tls_summary;
+  if (!implicit_tls) {
+    if (!has_word(capa, "STLS")) {
+      f["starttls"] = "not offered";
+      detail += "; no STLS offered";
+      add_note(r, "POP3 on port " + std::to_string(l->settings.port) +
+                      " offers no STLS: mail clients send passwords in clear text or refuse to log in");
+    } else {
+      auto answer = co_await pop3_command(l, "STLS", false);
+      if (answer.status != parse_status::done || !answer.value.ok) {
+        const auto why = answer.status != parse_status::done ? answer.error : escape("-ERR " + answer.value.text);
+        f["starttls"] = "refused: " + why;
+        fail("STLS offered but refused: " + why);
+        co_return;
+      }
+      l->buffer.clear();
+      if (!co_await start_tls(l, r, "", tls_summary)) {
+        f["starttls"] = "failed";
+        r.set_detail("STLS: " + r.detail());
+        co_return;
+      }
+      f["starttls"] = "ok";
+      if (!r.ok()) r.set_detail("STLS: " + r.detail());
+      detail += "; STLS " + tls_summary;
+      capa = co_await pop3_capa(l);  // RFC 2595 4: capabilities change after TLS
+      f["capabilities_tls"] = capa.empty() ? "none (no CAPA)" : escape(joined(capa, ", "));
+    }
+  }
+  f["login"] = pop3_logins(capa);
+  (void)co_await pop3_command(l, "QUIT", false);
   if (r.ok()) r.set_detail(detail);
 }
 
@@ -492,6 +810,10 @@ asio::awaitable<v1::AppResult> run_app_probe(tcp::socket socket, app_settings se
       co_await probe_http(l, r, kind == "https");
     else if (kind == "smtp" || kind == "smtps")
       co_await probe_smtp(l, r, kind == "smtps");
+    else if (kind == "imap" || kind == "imaps")
+      co_await probe_imap(l, r, kind == "imaps");
+    else if (kind == "pop3" || kind == "pop3s")
+      co_await probe_pop3(l, r, kind == "pop3s");
     else
       co_await probe_banner(l, r, kind == "banner");
   } catch (const std::exception& e) {

@@ -6,11 +6,20 @@
 //   http    GET / with the target's name as Host
 //   https   TLS (SNI, version, cipher, ALPN, chain and hostname verified,
 //           days to expiry), then GET / over it
-//   smtp    greeting, EHLO, STARTTLS when offered, QUIT
+//   smtp    greeting, EHLO, STARTTLS when offered, EHLO again (the AUTH
+//           mechanisms offered over TLS), QUIT
 //   smtps   TLS first (465), then as smtp without STARTTLS
+//   imap    greeting, CAPABILITY, STARTTLS when offered, CAPABILITY again, LOGOUT
+//   imaps   TLS first (993), then as imap without STARTTLS
+//   pop3    greeting, CAPA, STLS when offered, CAPA again, QUIT
+//   pop3s   TLS first (995), then as pop3 without STLS
+// TLS is verified (chain, name, dates) everywhere but on SMTP port 25, where
+// mail servers deliver over any certificate: there it is noted, not failed.
 // Every read has a deadline (step_timeout, and the whole probe total_timeout)
 // and a size cap; the socket is closed when a deadline passes, so no peer can
-// hang a probe. Results are v1::AppResult: ok=false makes the port APP_FAILED.
+// hang a probe. A slow answer that comes in time is a pass, with the time it
+// took and its likely cause in the fields. Results are v1::AppResult:
+// ok=false makes the port APP_FAILED.
 // Portable: Asio and OpenSSL only.
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
@@ -25,14 +34,14 @@ typedef struct x509_st X509;
 namespace dropspot::prober::app {
 
 struct app_settings {
-  std::string kind = "tcp";  ///< tcp|banner|ssh|http|https|smtp|smtps
+  std::string kind = "tcp";  ///< tcp|banner|ssh|http|https|smtp|smtps|imap|imaps|pop3|pop3s
   std::string host;          ///< the target as the user wrote it: Host header, SNI, name checked
   std::uint16_t port = 0;
-  millis step_timeout{2000};   ///< one read, or the TLS handshake
-  millis total_timeout{8000};  ///< the whole probe
-  millis passive_wait{1000};   ///< how long the tcp kind listens for a banner
-  bool insecure = false;       ///< --insecure: a certificate that fails verification passes, noted
-  std::string ca_file;         ///< --ca-file: trusted besides the system store
+  millis step_timeout{30000};   ///< one answer (a greeting, a response), or the TLS handshake: --app-timeout
+  millis total_timeout{60000};  ///< the whole probe
+  millis passive_wait{1000};    ///< how long the tcp kind listens for a banner
+  bool insecure = false;        ///< --insecure: a certificate that fails verification passes, noted
+  std::string ca_file;          ///< --ca-file: trusted besides the system store
 };
 
 /// Runs the probe settings.kind on socket and closes it. Never throws for

@@ -90,6 +90,12 @@ on server "${SMTP_PEER[@]}" --port 25 >"$TMPD/smtp25.log" 2>&1 &
 on server "${SMTP_PEER[@]}" --port 465 --implicit-tls >"$TMPD/smtp465.log" 2>&1 &
 on server "${SMTP_PEER[@]}" --port 587 --greeting "554 5.7.1 mail.lab.test: no service for you" \
   >"$TMPD/smtp587.log" 2>&1 &
+# Slow but working mail servers: postscreen's greet wait (the first line at
+# once, the rest later), a slow reverse lookup (all of it late), and a
+# submission service that offers AUTH only over TLS.
+on server "${SMTP_PEER[@]}" --port 2525 --greet-pause 2.5 >"$TMPD/smtp2525.log" 2>&1 &
+on server "${SMTP_PEER[@]}" --port 2526 --greet-delay 1.5 >"$TMPD/smtp2526.log" 2>&1 &
+on server "${SMTP_PEER[@]}" --port 2587 --auth "PLAIN LOGIN" >"$TMPD/smtp2587.log" 2>&1 &
 
 peer_script() { # peer_script NAME BODY: a per-connection script for socat
   printf '#!/bin/bash\n%s\n' "$2" >"$TMPD/$1.sh"
@@ -109,7 +115,7 @@ socat_peer 9001 endless
 socat_peer 9002 half
 quiet lab serve server :: 2222 --silent
 quiet lab serve server :: 2223 --silent
-for p in 22 25 465 587 9000 9001 9002 2222 2223; do lab wait-listen server $p 5; done
+for p in 22 25 465 587 2525 2526 2587 9000 9001 9002 2222 2223; do lab wait-listen server $p 5; done
 
 start_agent
 
@@ -140,7 +146,7 @@ has() { # has FILE PORT JQ_EXPR REGEX
 }
 
 PORTS=22,25,80,443,465,587,8080,8081,8443,2222,2223,9000,9001,9002
-COMMON=(--token-file "$TOKEN_FILE" --timeout 1s --probe 2223=banner --probe 2222=ssh --probe 8081=http
+COMMON=(--token-file "$TOKEN_FILE" --timeout 1s --app-timeout 1s --probe 2223=banner --probe 2222=ssh --probe 8081=http
   --probe 9000=http --probe 9001=http --probe 9002=ssh)
 
 # ---------------------------------------------------------------- with the test CA
@@ -200,6 +206,34 @@ check "9002 half a line: APP_FAILED, incomplete" has "$out" 9002 '.verdict + " "
   "^APP_FAILED .*no complete SSH identification line within 1s .*SSH-2.0-Half"
 check "non-OPEN ports have advice" jq_is "$out" '[.ports[] | select(.verdict != "OPEN" and (.advice | length) == 0)] | length' 0
 check "exit code 1 (some ports fail)" test "$RC" -eq 1
+
+# ---------------------------------------------------------------- slow but working services
+# The protocol's patience (--app-timeout, 30 s by default), not the path's:
+# a held greeting is OPEN, with the time it took and why.
+out=$TMPD/slow.json
+prober_named "$out" --target lab.test --ports 2525,2526,2587 --token-file "$TOKEN_FILE" --timeout 1s \
+  --ca-file "$PKI/ca.pem" --probe 2525=smtp --probe 2526=smtp --probe 2587=smtp --format json
+check "postscreen-like greet pause: OPEN, the whole greeting read" \
+  port_is "$out" 2525 '.verdict + " " + .app.fields.greeting' "OPEN 220 mail.lab.test ESMTP (greeting paused) (+1 lines)"
+check "greet pause: its time (2.5 s and more) in the evidence" \
+  jq -e '.ports[] | select(.port == 2525) | .app.fields.greeting_ms | tonumber >= 2500' "$out"
+check "greet pause: the note names postscreen and says it is no fault" has "$out" 2525 '.evidence.notes | join(" ")' \
+  'took 2\.[5-9]s: its first line came after [0-9]+ms and the rest later, as postscreen'
+check "slow reverse lookup: OPEN, the delay and its usual cause said" has "$out" 2526 \
+  '.verdict + " " + (.evidence.notes | join(" "))' '^OPEN .*took 1\.[5-9]s: mail servers look up the client'
+check "a quick greeting: its time, no note" jq -e '.ports[] | select(.port == 2587) |
+  (.app.fields.greeting_ms | tonumber < 1000) and ([.evidence.notes[]? | select(test("took"))] | length == 0)' "$out"
+check "EHLO again over TLS: AUTH offered only there, reported" \
+  port_is "$out" 2587 '.app.fields.ehlo_tls | test("AUTH PLAIN LOGIN")' true
+check "EHLO before TLS offered no AUTH" port_is "$out" 2587 '.app.fields.ehlo | test("AUTH")' false
+check "the AUTH mechanisms over TLS" port_is "$out" 2587 '.app.fields.auth' "PLAIN LOGIN"
+# The same greet pause with a shorter --app-timeout: the report says what it
+# got, that servers hold greetings on purpose, and how to wait longer.
+out=$TMPD/impatient.json
+prober_named "$out" --target lab.test --ports 2525 --token-file "$TOKEN_FILE" --timeout 1s --app-timeout 1s \
+  --probe 2525=smtp --format json
+check "--app-timeout 1s: APP_FAILED, the partial greeting quoted, --app-timeout named" has "$out" 2525 \
+  '.verdict + " " + .summary' "^APP_FAILED .*no complete SMTP greeting within 1s .*220-.*--app-timeout waits longer"
 
 # ---------------------------------------------------------------- verification failures
 out=$TMPD/noca.json

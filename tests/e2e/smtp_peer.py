@@ -4,13 +4,19 @@ EHLO, STARTTLS (with Python's ssl module), QUIT. Not a mail server: enough of
 RFC 5321 for a client that greets, asks for TLS and leaves.
 
 usage: smtp_peer.py --port N [--greeting TEXT] [--cert PEM --key PEM]
-                    [--implicit-tls] [--no-starttls]
+                    [--implicit-tls] [--no-starttls] [--auth MECHANISMS]
+                    [--greet-pause SECONDS] [--greet-delay SECONDS]
+--greet-pause sends the first greeting line ("220-") at once and the rest
+later, as postscreen and greet pauses do; --greet-delay holds the whole
+greeting, as a slow reverse lookup of the client does. --auth offers AUTH
+over TLS only (what postfix's submission service does).
 Listens on [::]:N (IPv4 too), one thread per connection.
 """
 import argparse
 import socket
 import ssl
 import threading
+import time
 
 
 def serve(conn, args, ctx):
@@ -24,6 +30,11 @@ def serve(conn, args, ctx):
     def say(text):
         conn.sendall(text.encode() + b"\r\n")
 
+    time.sleep(args.greet_delay)
+    if args.greet_pause > 0:
+        host = args.greeting.split(" ")[1] if " " in args.greeting else "mail.lab.test"
+        say("220-" + host + " ESMTP (greeting paused)")
+        time.sleep(args.greet_pause)
     say(args.greeting)
     while True:
         line = reader.readline(1024)
@@ -34,6 +45,8 @@ def serve(conn, args, ctx):
             caps = ["mail.lab.test greets you", "PIPELINING", "SIZE 10240000"]
             if not tls and not args.no_starttls and ctx is not None:
                 caps.append("STARTTLS")
+            if tls and args.auth:
+                caps.append("AUTH " + args.auth)
             caps.append("8BITMIME")
             say("\r\n".join(("250-" if i + 1 < len(caps) else "250 ") + c for i, c in enumerate(caps)))
         elif verb == "STARTTLS" and not tls and ctx is not None and not args.no_starttls:
@@ -68,6 +81,9 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--implicit-tls", action="store_true")
     ap.add_argument("--no-starttls", action="store_true")
+    ap.add_argument("--auth", default="")
+    ap.add_argument("--greet-pause", type=float, default=0)
+    ap.add_argument("--greet-delay", type=float, default=0)
     args = ap.parse_args()
     ctx = None
     if args.cert:

@@ -12,8 +12,8 @@ namespace {
 
 /// Every proper prefix of a complete answer is need_more (or, for a prefix
 /// that already cannot be valid, nothing else), and the whole is done.
-template <class T>
-void check_prefixes(parsed<T> (*parse)(std::string_view, std::size_t), const std::string& whole, std::size_t cap) {
+template <class Parse>
+void check_prefixes(Parse parse, const std::string& whole, std::size_t cap) {
   for (std::size_t n = 0; n < whole.size(); ++n) {
     INFO("prefix of " << n << " bytes");
     const auto p = parse(std::string_view(whole).substr(0, n), cap);
@@ -144,6 +144,107 @@ TEST_CASE("SMTP reply: malformed input") {
   CHECK(parse_smtp_reply(std::string_view(many).substr(0, 1000), 65536).status == parse_status::need_more);
 }
 
+TEST_CASE("IMAP greeting: Dovecot's, with its capabilities; PREAUTH and BYE") {
+  const std::string dovecot =
+      "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED] "
+      "Dovecot (Debian) ready.\r\n";
+  auto p = parse_imap_greeting(dovecot + "a1", 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(p.value.status == "OK");
+  CHECK(p.value.size == dovecot.size());
+  const auto caps = imap_capabilities(p.value);
+  CHECK(caps == std::vector<std::string>{"IMAP4rev1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "LITERAL+",
+                                         "STARTTLS", "LOGINDISABLED"});
+  check_prefixes(parse_imap_greeting, dovecot, 65536);
+
+  p = parse_imap_greeting("* ok IMAP4 server ready\n", 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(p.value.status == "OK");
+  CHECK(imap_capabilities(p.value).empty());
+  CHECK(parse_imap_greeting("* PREAUTH logged in\r\n", 65536).value.status == "PREAUTH");
+  CHECK(parse_imap_greeting("* BYE too many connections\r\n", 65536).value.status == "BYE");
+}
+
+TEST_CASE("IMAP greeting: not IMAP is bad at once") {
+  CHECK(parse_imap_greeting("220 smtp", 65536).status == parse_status::bad);  // before a line end
+  CHECK(parse_imap_greeting("+OK pop3\r\n", 65536).status == parse_status::bad);
+  CHECK(parse_imap_greeting("* HELLO there\r\n", 65536).status == parse_status::bad);
+  CHECK(parse_imap_greeting("a1 OK\r\n", 65536).status == parse_status::bad);
+  CHECK(parse_imap_greeting("* OK " + std::string(9000, 'x'), 65536).status == parse_status::bad);
+  CHECK(parse_imap_greeting("* OK " + std::string(6000, 'x'), 4096).status == parse_status::bad);
+}
+
+TEST_CASE("IMAP response: untagged lines, then the tagged completion") {
+  const std::string capability =
+      "* CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN\r\n"
+      "a3 OK Pre-login capabilities listed, post-login capabilities have more.\r\n";
+  auto p = parse_imap_response(capability, "a3", 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(p.value.status == "OK");
+  CHECK(p.value.size == capability.size());
+  REQUIRE(p.value.untagged.size() == 1);
+  CHECK(imap_capabilities(p.value).back() == "AUTH=PLAIN");
+  for (std::size_t n = 0; n < capability.size(); ++n) {
+    INFO("prefix of " << n << " bytes");
+    CHECK(parse_imap_response(std::string_view(capability).substr(0, n), "a3", 65536).status ==
+          parse_status::need_more);
+  }
+  // Another tag's line, or a status that is none of OK/NO/BAD: not this
+  // command's answer.
+  CHECK(parse_imap_response("a2 OK done\r\n", "a3", 65536).status == parse_status::bad);
+  CHECK(parse_imap_response("a3 MAYBE\r\n", "a3", 65536).status == parse_status::bad);
+  CHECK(parse_imap_response("a3 no [UNAVAILABLE] later\r\n", "a3", 65536).value.status == "NO");
+  CHECK(parse_imap_response("garbage\r\n", "a3", 65536).status == parse_status::bad);
+  // A capability list in the completion's response code counts too.
+  p = parse_imap_response("a1 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Logged in\r\n", "a1", 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(imap_capabilities(p.value) == std::vector<std::string>{"IMAP4rev1", "AUTH=PLAIN"});
+  // Untagged lines without end: bad at the cap.
+  std::string many;
+  while (many.size() < 70000) many += "* OK still here\r\n";
+  CHECK(parse_imap_response(many, "a1", 65536).status == parse_status::bad);
+}
+
+TEST_CASE("POP3 reply: one line, CAPA's multi-line list, -ERR") {
+  const std::string greeting = "+OK Dovecot (Debian) ready.\r\n";
+  auto p = parse_pop3_reply(greeting, false, 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(p.value.ok);
+  CHECK(p.value.text == "Dovecot (Debian) ready.");
+  check_prefixes([](std::string_view d, std::size_t c) { return parse_pop3_reply(d, false, c); }, greeting, 65536);
+
+  const std::string capa =
+      "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\n"
+      "..dot-stuffed\r\n.\r\nleft";
+  p = parse_pop3_reply(capa, true, 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(p.value.ok);
+  CHECK(p.value.text.empty());
+  CHECK(p.value.lines == std::vector<std::string>{"CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE",
+                                                  "STLS", ".dot-stuffed"});
+  CHECK(p.value.size == capa.size() - 4);
+  for (std::size_t n = 0; n < capa.size() - 4; ++n) {
+    INFO("prefix of " << n << " bytes");
+    CHECK(parse_pop3_reply(std::string_view(capa).substr(0, n), true, 65536).status == parse_status::need_more);
+  }
+  // -ERR ends a multi-line command at its first line.
+  p = parse_pop3_reply("-ERR unknown command\r\n", true, 65536);
+  REQUIRE(p.status == parse_status::done);
+  CHECK_FALSE(p.value.ok);
+  CHECK(p.value.text == "unknown command");
+}
+
+TEST_CASE("POP3 reply: malformed input") {
+  CHECK(parse_pop3_reply("* OK imap", false, 65536).status == parse_status::bad);  // before a line end
+  CHECK(parse_pop3_reply("+OKAY\r\n", false, 65536).status == parse_status::bad);
+  CHECK(parse_pop3_reply("-ERRx\r\n", false, 65536).status == parse_status::bad);
+  CHECK(parse_pop3_reply(std::string("\0\xff", 2), false, 65536).status == parse_status::bad);
+  CHECK(parse_pop3_reply("+OK " + std::string(9000, 'x'), false, 65536).status == parse_status::bad);
+  std::string endless = "+OK\r\n";
+  while (endless.size() < 70000) endless += "SASL PLAIN\r\n";
+  CHECK(parse_pop3_reply(endless, true, 65536).status == parse_status::bad);
+}
+
 TEST_CASE("SSH identification: plain, with comments, after other lines") {
   // Binary packets after the line (the server's KEXINIT) are not looked at.
   auto p = parse_ssh_ident(std::string("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\0\0\x01\xff\n", 37), 8192);
@@ -196,6 +297,10 @@ TEST_CASE("default probe kind by well-known port") {
   CHECK(default_probe_kind(8080) == "http");
   CHECK(default_probe_kind(443) == "https");
   CHECK(default_probe_kind(8443) == "https");
+  CHECK(default_probe_kind(143) == "imap");
+  CHECK(default_probe_kind(993) == "imaps");
+  CHECK(default_probe_kind(110) == "pop3");
+  CHECK(default_probe_kind(995) == "pop3s");
   CHECK(default_probe_kind(3306) == "tcp");
   CHECK(default_probe_kind(0) == "tcp");
 }

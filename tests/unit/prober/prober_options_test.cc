@@ -28,6 +28,7 @@ TEST_CASE("prober options: the contract's examples parse") {
   CHECK(o.agents[0].host == "203.0.113.2");
   CHECK(o.agents[0].port == 7411);
   CHECK(o.format == output_format::text);
+  CHECK(o.app_timeout.count() == 30'000);  // an SMTP greeting may be held 6 s and more
 
   o = parse({"--target",        "example.com", "--ports",          "8000-8002", "--agent",
              "example.com:443", "--agent",     "[2001:db8::2]",    "--probe",   "8000=http",
@@ -46,6 +47,10 @@ TEST_CASE("prober options: the contract's examples parse") {
   CHECK(o.expects[1].what == "NO_LISTENER");
   CHECK(o.wait.count() == 30'000);
   CHECK(o.format == output_format::json);
+
+  o = parse({"--target", "h", "--ports", "993", "--app-timeout", "90s", "--probe", "993=IMAPS"}).value();
+  CHECK(o.app_timeout.count() == 90'000);
+  CHECK(o.probes.at(993) == "imaps");
 }
 
 TEST_CASE("prober options: bad input gets a message") {
@@ -65,6 +70,9 @@ TEST_CASE("prober options: bad input gets a message") {
       {"--target", "h", "--ports", "80", "--no-agent", "--agent", "x"},
       {"--target", "h", "--ports", "80", "--wait", "forever"},
       {"--target", "h", "--ports", "80", "--ssh", "@host"},
+      {"--target", "h", "--ports", "80", "--app-timeout", "50ms"},
+      {"--target", "h", "--ports", "80", "--app-timeout", "3m"},
+      {"--target", "h", "--ports", "80", "--app-timeout", "soon"},
   };
   for (const auto& args : bad) {
     INFO(args[2] << " " << (args.size() > 4 ? args[4] + " " + args[5] : ""));

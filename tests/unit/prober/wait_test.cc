@@ -83,3 +83,13 @@ TEST_CASE("wait: the text report says how many runs and when the target became r
   r.set_runs(1);
   CHECK(render_text(r, text_style{}).find("of --wait") == std::string::npos);
 }
+
+TEST_CASE("app wait line: the longest wait after a second, and how many more") {
+  using dropspot::prober::app_wait_line;
+  using dropspot::prober::app_waiting;
+  CHECK(app_wait_line({}, 30s).empty());
+  CHECK(app_wait_line({{25, "smtp", 900ms}}, 30s).empty());  // a second is not slow
+  CHECK(app_wait_line({{25, "smtp", 4300ms}}, 30s) == "waiting for the smtp service on port 25: 4s of up to 30s");
+  CHECK(app_wait_line({{80, "http", 1200ms}, {25, "smtp", 6100ms}, {22, "ssh", 0ms}}, 30s) ==
+        "waiting for the smtp service on port 25: 6s of up to 30s (+2 more)");
+}
