@@ -17,7 +17,7 @@ set -euo pipefail
 CACHE=${DROPSPOT_REALHOST_CACHE:-/var/cache/dropspot-realhost}
 # What the image holds; a change makes a new image (the key is a hash of it).
 PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server postfix ufw firewalld nftables iptables
-  libpcap0.8 libprotobuf32 libssl3 libxml2)
+  dovecot-imapd dovecot-pop3d apache2 libpcap0.8 libprotobuf32 libssl3 libxml2)
 MIRRORS=("deb http://deb.debian.org/debian bookworm main"
   "deb http://deb.debian.org/debian-security bookworm-security main")
 
@@ -61,6 +61,8 @@ cmd_rootfs() {
   fi
   # No firewall manager starts at boot: each test enables the one it tests.
   chroot "$tmp" systemctl disable --quiet firewalld.service ufw.service 2>/dev/null || true
+  # apache2 would race nginx for port 80 at boot: the test starts it when it tests it.
+  chroot "$tmp" systemctl disable --quiet apache2.service 2>/dev/null || true
   rm -f "$tmp/etc/machine-id" && touch "$tmp/etc/machine-id"
   touch "$tmp/.complete"
   rm -rf "$dir" "$tmp.log"

@@ -90,6 +90,9 @@ check "the packaged unit runs the agent" test "$(host systemctl is-active dropsp
 probe clean --target "$SERVER" --ports 22,80
 check "clean: 22 OPEN" verdict_is clean 22 OPEN
 check "clean: 80 OPEN" verdict_is clean 80 OPEN
+check "clean: Debian's sshd identifies as OpenSSH, at once" jq -e '.ports[] | select(.port == 22) |
+  (.app.fields.ssh_software | startswith("OpenSSH_")) and (.app.fields.greeting_ms | tonumber < 1000)' "$TMPD/clean.json"
+check "clean: nginx's default page, HTTP 200" jq_is "$TMPD/clean.json" '.ports[] | select(.port == 80) | .app.fields.status' 200
 check "clean: the agent took part" jq_is "$TMPD/clean.json" .agent.status CONNECTED
 check "clean: no middlebox note" no_note clean 'MSS|middlebox|rewritten'
 check "clean: no source missing" no_note clean 'not read|missing|unknown'
@@ -169,6 +172,109 @@ for _ in $(seq 50); do [ "$(host systemctl is-active postfix@-)" = inactive ] &&
 probe postfixstop --target "$SERVER" --ports 25
 check "postfix stopped: 25 NO_LISTENER" verdict_is postfixstop 25 NO_LISTENER
 check "postfix stopped: postfix.service is inactive" said postfixstop 25 'postfix\.service is inactive'
+
+# 4d. The mail host a VPS owner builds from the documentation: postscreen in
+#     front of port 25 (Postfix's POSTSCREEN_README), the submission service
+#     with dovecot's SASL (SASL_README), dovecot's IMAP and POP3 over its own
+#     self-signed certificate, all of Debian's packages with their defaults.
+host sh -c 'cat >/etc/dovecot/local.conf <<EOF
+service auth {
+  unix_listener /var/spool/postfix/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+EOF'
+host postconf -e inet_interfaces=all smtpd_sasl_type=dovecot smtpd_sasl_path=private/auth \
+  postscreen_greet_action=enforce
+host postconf -M smtp/inet='smtp inet n - y - 1 postscreen' smtpd/pass='smtpd pass - - y - - smtpd' \
+  dnsblog/unix='dnsblog unix - - y - 0 dnsblog' tlsproxy/unix='tlsproxy unix - - y - 0 tlsproxy' \
+  submission/inet='submission inet n - y - - smtpd'
+host postconf -P submission/inet/syslog_name=postfix/submission submission/inet/smtpd_tls_security_level=encrypt \
+  submission/inet/smtpd_sasl_auth_enable=yes
+host systemctl restart dovecot
+host systemctl start postfix
+for p in 25 587 110 143 993 995; do lab wait-listen server $p 10 || true; done
+# Mail clients verify certificates: on 587, 143, 993, 110 and 995 a
+# self-signed one is the finding (Thunderbird asks, many refuse); on 25
+# mail servers deliver over it.
+probe mail --target "$SERVER" --ports 25,587,110,143,993,995
+check "postscreen: 25 OPEN although the greeting is held (postscreen_greet_wait, 6 s)" verdict_is mail 25 OPEN
+check "postscreen: the greeting's time in the evidence (6 s and more)" \
+  jq -e '.ports[] | select(.port == 25) | .app.fields.greeting_ms | tonumber >= 5500' "$TMPD/mail.json"
+check "postscreen: the note names it and says mail servers wait" said mail 25 'as postscreen .*mail servers wait for it'
+for p in 587 110 143 993 995; do
+  check "mail clients verify: $p APP_FAILED on dovecot's/postfix's self-signed certificate" \
+    said mail $p '^TCP connects, the (smtp|pop3|pop3s|imap|imaps) probe failed: (STARTTLS: |STLS: )?certificate verification failed: self-signed certificate'
+done
+# Accepted (--insecure, as a user who trusts that certificate): each service
+# reads OPEN with what a mail client needs, logins offered over TLS only.
+probe mailok --target "$SERVER" --ports 25,587,110,143,993,995 --insecure
+for p in 25 587 110 143 993 995; do check "--insecure: $p OPEN" verdict_is mailok $p OPEN; done
+check "25: behind postscreen, smtpd's STARTTLS is reached" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 25) | .app.fields.starttls' ok
+check "587: EHLO over TLS offers dovecot's AUTH PLAIN" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 587) | .app.fields.auth' PLAIN
+check "587: no AUTH before TLS (smtpd_tls_security_level=encrypt)" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 587) | .app.fields.ehlo | test("AUTH")' false
+check "143: Dovecot's greeting" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 143) | .app.fields.greeting | test("^\\* OK .*Dovecot \\(Debian\\) ready")' true
+check "143: STARTTLS, then AUTH=PLAIN over TLS" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 143) | .app.fields.starttls + " " + .app.fields.login' "ok PLAIN"
+check "143: logins disabled before TLS (LOGINDISABLED)" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 143) | .app.fields.capabilities | test("LOGINDISABLED")' true
+check "110: STLS, then USER and SASL PLAIN over TLS" jq_is "$TMPD/mailok.json" \
+  '.ports[] | select(.port == 110) | .app.fields.starttls + " " + .app.fields.login' "ok USER PLAIN"
+check "993/995: implicit TLS, Dovecot greets" jq_is "$TMPD/mailok.json" \
+  '[.ports[] | select(.port == 993 or .port == 995) | .app.fields.greeting | test("Dovecot")] | all' true
+# Submission without SASL (no smtpd_sasl_auth_enable): said, mail clients cannot send.
+host postconf -P submission/inet/smtpd_sasl_auth_enable=no
+host postfix reload >/dev/null 2>&1
+probe noauth --target "$SERVER" --ports 587 --insecure
+check "587 without AUTH: OPEN, and the note says clients cannot log in" said noauth 587 \
+  'no AUTH offered over TLS on the submission port 587: mail clients cannot log in'
+
+# 4e. Web servers as their documentation sets them up: apache2's default
+#     site; nginx sending HTTP to HTTPS with HSTS (nginx.org's "return 301
+#     https://$host$request_uri"), TLS over Debian's snakeoil certificate.
+host systemctl stop nginx
+host systemctl start apache2
+probe apache --target "$SERVER" --ports 80
+check "apache2 default site: 80 OPEN, HTTP 200 from Apache" jq_is "$TMPD/apache.json" \
+  '.ports[0].verdict + " " + .ports[0].app.fields.status + " " + (.ports[0].app.fields.server | split("/")[0])' \
+  "OPEN 200 Apache"
+check "apache2: the listener named" said apache 80 'apache2\.service on'
+host systemctl stop apache2
+host sh -c 'rm /etc/nginx/sites-enabled/default && cat >/etc/nginx/sites-enabled/redirect <<"EOF"
+server {
+  listen 80 default_server;
+  listen [::]:80 default_server;
+  return 301 https://$host$request_uri;
+}
+server {
+  listen 443 ssl default_server;
+  listen [::]:443 ssl default_server;
+  ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;
+  ssl_certificate_key /etc/ssl/private/ssl-cert-snakeoil.key;
+  add_header Strict-Transport-Security "max-age=63072000" always;
+  root /var/www/html;
+  index index.nginx-debian.html;
+}
+EOF'
+host systemctl start nginx
+probe https --target "$SERVER" --ports 80,443
+check "redirect: 80 OPEN, 301 to https on the same host" jq_is "$TMPD/https.json" \
+  '.ports[0].verdict + " " + .ports[0].app.fields.status + " " + .ports[0].app.fields.location' \
+  "OPEN 301 https://$SERVER/"
+check "redirect: the note says browsers go on to 443" said https 80 'redirects to HTTPS .*test 443'
+check "browsers verify: 443 APP_FAILED on the snakeoil certificate" said https 443 \
+  'certificate verification failed: self-signed certificate'
+probe httpsok --target "$SERVER" --ports 443 --insecure
+check "--insecure: 443 OPEN, HTTP 200, HSTS seen" jq_is "$TMPD/httpsok.json" \
+  '.ports[0].verdict + " " + .ports[0].app.fields.status + " " + .ports[0].app.fields.hsts' "OPEN 200 max-age=63072000"
+host sh -c 'rm /etc/nginx/sites-enabled/redirect && ln -s ../sites-available/default /etc/nginx/sites-enabled/default'
+host systemctl restart nginx
 
 # 5. ufw as a VPS owner sets it up: deny by default, ssh and the agent's
 #    port allowed, one port denied by name. (nothing listens on 8080)
