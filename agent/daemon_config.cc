@@ -184,6 +184,34 @@ std::optional<config_port> postfix_inet_interfaces(std::string_view text) {
   return last;
 }
 
+std::optional<config_port> exim4_local_interfaces(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  std::optional<config_port> last;  // a shell file: the last assignment wins
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    const auto t = trim(line);
+    if (!t.starts_with("dc_local_interfaces=")) continue;
+    auto value = t.substr(std::string_view("dc_local_interfaces=").size());
+    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    if (trim(value).empty())
+      last.reset();
+    else
+      last = config_port{25, n, std::string(t)};
+  }
+  return last;
+}
+
+namespace {
+std::vector<config_port> exim4_ports(std::string_view text) {
+  std::vector<config_port> ports;
+  if (auto line = exim4_local_interfaces(text)) ports.push_back(*line);
+  return ports;
+}
+}  // namespace
+
 std::vector<daemon_config> read_daemon_configs(const std::string& root) {
   std::vector<daemon_config> out;
   auto add = [&](const char* daemon, const std::string& path, auto parse, bool sshd_default) {
@@ -220,6 +248,7 @@ std::vector<daemon_config> read_daemon_configs(const std::string& root) {
       for (const auto& p : out.back().ports) c.ports.push_back({p.port, line->line, line->text});
       out.push_back(std::move(c));
     }
+  add("exim4", "/etc/exim4/update-exim4.conf.conf", exim4_ports, false);
   return out;
 }
 

@@ -42,6 +42,11 @@ std::vector<config_port> postfix_master_ports(std::string_view text);
 /// inet service of master.cf binds), as a config_port with port 0; nothing
 /// when the file leaves it at its default (all).
 std::optional<config_port> postfix_inet_interfaces(std::string_view text);
+/// exim4 on Debian: update-exim4.conf.conf's `dc_local_interfaces='127.0.0.1 ; ::1'`
+/// (the addresses exim's daemon binds; Debian installs it so: local mail
+/// only), as a config_port for port 25; nothing when it is empty (all
+/// addresses) or absent.
+std::optional<config_port> exim4_local_interfaces(std::string_view text);
 
 /// One configuration file of a daemon and the ports it sets.
 struct daemon_config {
@@ -53,7 +58,8 @@ struct daemon_config {
 /// /etc/ssh/sshd_config(.d/*.conf), /etc/nginx/{nginx.conf,conf.d/*.conf,sites-enabled/*},
 /// /etc/apache2/{ports.conf,sites-enabled/*}, /etc/httpd/conf/httpd.conf,
 /// /etc/httpd/conf.d/*.conf, /etc/postfix/master.cf (with main.cf's
-/// inet_interfaces line for each of its ports). A present sshd_config
+/// inet_interfaces line for each of its ports),
+/// /etc/exim4/update-exim4.conf.conf. A present sshd_config
 /// without Port line counts as port 22 (line 0: the default).
 std::vector<daemon_config> read_daemon_configs(const std::string& root = "/");
 

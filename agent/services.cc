@@ -84,15 +84,21 @@ struct diag {
                ")");
   }
 
-  /// Listening on loopback only: the lines that bind it there, and postfix's
-  /// own command (its inet_interfaces binds every service of master.cf).
+  /// Listening on loopback only: the lines that bind it there, and the
+  /// daemon's own way to open it: postfix's inet_interfaces binds every
+  /// service of master.cf; Debian's exim4 is generated from
+  /// update-exim4.conf.conf (dpkg-reconfigure exim4-config asks the same).
   void loopback_only() {
     config_lines();
     for (const auto& c : in.configs)
-      for (const auto& p : c.ports)
-        if (p.port == in.port && c.daemon == "postfix" && c.file.ends_with("main.cf") &&
-            p.text.find("all") == std::string::npos)
+      for (const auto& p : c.ports) {
+        if (p.port != in.port) continue;
+        if (c.daemon == "postfix" && c.file.ends_with("main.cf") && p.text.find("all") == std::string::npos)
           advise("postconf -e inet_interfaces=all && systemctl restart postfix");
+        if (c.daemon == "exim4")
+          advise("sed -i \"s/^dc_local_interfaces=.*/dc_local_interfaces=''/\" " + c.file +
+                 " && update-exim4.conf && systemctl restart exim4");
+      }
   }
 
   /// A socket unit that listens for a service: the services it starts.

@@ -11,17 +11,27 @@
 #        realhost.sh exec PID CMD...         run a command inside (all namespaces)
 #        realhost.sh wait PID [SECONDS]      until systemd reports the boot done
 #        realhost.sh stop PID                orderly power-off, then kill what is left
-# Environment: DROPSPOT_REALHOST_CACHE (default /var/cache/dropspot-realhost).
+# Environment: DROPSPOT_REALHOST_CACHE (default /var/cache/dropspot-realhost);
+# REALHOST_IMAGE: full (default) or exim (Debian's default MTA, which
+# conflicts with the full image's postfix: a host of its own).
 set -euo pipefail
+
+die() { echo "realhost: $*" >&2; exit 1; }
 
 CACHE=${DROPSPOT_REALHOST_CACHE:-/var/cache/dropspot-realhost}
 # What the image holds; a change makes a new image (the key is a hash of it).
-PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server postfix ufw firewalld nftables iptables
-  dovecot-imapd dovecot-pop3d apache2 libpcap0.8 libprotobuf32 libssl3 libxml2)
+# The agent's .deb needs libpcap0.8 libprotobuf32 libssl3 libxml2.
+case ${REALHOST_IMAGE:-full} in
+  full)
+    PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server postfix ufw firewalld nftables iptables
+      dovecot-imapd dovecot-pop3d apache2 libpcap0.8 libprotobuf32 libssl3 libxml2) ;;
+  exim)
+    PACKAGES=(systemd systemd-sysv dbus iproute2 procps exim4-daemon-light nftables
+      libpcap0.8 libprotobuf32 libssl3 libxml2) ;;
+  *) die "REALHOST_IMAGE: full or exim, not ${REALHOST_IMAGE}" ;;
+esac
 MIRRORS=("deb http://deb.debian.org/debian bookworm main"
   "deb http://deb.debian.org/debian-security bookworm-security main")
-
-die() { echo "realhost: $*" >&2; exit 1; }
 
 image_path() {
   local key

@@ -48,11 +48,12 @@ windows_deps_log=$(mktemp /tmp/dropspot-windows-deps.XXXXXX)
 nice -n 19 scripts/build-windows.sh --deps-only >"$windows_deps_log" 2>&1 &
 windows_deps_pid=$!
 trap 'kill "$windows_deps_pid" 2>/dev/null || true; rm -f "$windows_deps_log"' EXIT
-# The real-host lab's Debian image (scripts/realhost.sh: mmdebstrap from
-# Debian's registry, some 2 min, cached) is fetched in the background too;
+# The real-host lab's Debian images (scripts/realhost.sh: mmdebstrap from
+# Debian's registry, some 3 min for both, cached) are fetched in the background too;
 # e2e.real_host waits for it (a lock) if it comes first.
 realhost_log=$(mktemp /tmp/dropspot-realhost.XXXXXX)
-nice -n 10 scripts/realhost.sh rootfs >"$realhost_log" 2>&1 &
+(nice -n 10 scripts/realhost.sh rootfs && REALHOST_IMAGE=exim nice -n 10 scripts/realhost.sh rootfs) \
+  >"$realhost_log" 2>&1 &
 trap 'kill "$windows_deps_pid" 2>/dev/null || true; rm -f "$windows_deps_log" "$realhost_log"' EXIT
 windows_stage() {
   local rc=0

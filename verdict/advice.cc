@@ -17,6 +17,10 @@ std::string service_guess(std::uint32_t port) {
     case 587: return "postfix";
     case 80:
     case 443: return "nginx";
+    case 110:
+    case 143:
+    case 993:
+    case 995: return "dovecot";
     case 3306: return "mariadb";
     case 5432: return "postgresql";
     default: return "<service>";
@@ -36,6 +40,12 @@ void app_advice(const port_input& in, std::vector<std::string>& advice) {
     advice.push_back("read the greeting: openssl s_client -connect " + host_port(h, in.port) +
                      (k == "smtp" ? " -starttls smtp" : "") +
                      "; a 4xx/5xx greeting names the reason (postfix: journalctl -u postfix)");
+  else if (k == "imap" || k == "imaps" || k == "pop3" || k == "pop3s")
+    advice.push_back("read the greeting and TLS: openssl s_client -connect " + host_port(h, in.port) +
+                     (k == "imap"   ? " -starttls imap"
+                      : k == "pop3" ? " -starttls pop3"
+                                    : "") +
+                     "; on the server: doveconf -n and journalctl -u dovecot");
   else if (k == "ssh")
     advice.push_back("see where the SSH handshake stops: ssh -v -p " + n + " " + h +
                      "; on the server: journalctl -u sshd");
@@ -44,6 +54,14 @@ void app_advice(const port_input& in, std::vector<std::string>& advice) {
         "the service accepted the connection but did not answer as expected: check its logs "
         "(journalctl -u " +
         service_guess(in.port) + ")");
+  // Clients verify on every port but 25: a certificate they refuse is the
+  // fault to fix on the server, not in the client.
+  const bool address = h.find(':') != std::string::npos || h.find_first_not_of("0123456789.") == std::string::npos;
+  if (in.app && in.app->detail().find("certificate verification failed") != std::string::npos && k != "https")
+    advice.push_back("mail clients refuse this certificate: get one for the name they use (certbot certonly -d " +
+                     (address ? std::string("mail.example.org") : h) +
+                     ") and point the server at it (postfix: smtpd_tls_cert_file, smtpd_tls_key_file; dovecot: "
+                     "ssl_cert, ssl_key in conf.d/10-ssl.conf), or make the clients trust this one");
   advice.push_back("systemctl status " + service_guess(in.port) + "; journalctl -xe --no-pager");
 }
 

@@ -409,4 +409,26 @@ host agent check --ports 8080 --format json >"$TMPD/legacy-check.json" || true
 check "'sudo agent check', as the note says, names the rule" jq_is "$TMPD/legacy-check.json" \
   '.ports[0].evidence.firewall[0]' 'IPv4: iptables-legacy: -A INPUT -p tcp -m tcp --dport 8080 -j DROP'
 
+# 11. exim4, Debian's default MTA, as it installs (it conflicts with postfix:
+#     a host of its own). debconf's default is local mail only, bound to
+#     127.0.0.1 and ::1: from outside that is LISTENER_WRONG_ADDRESS, with
+#     the line that does it and the fix; the fix applied, port 25 is OPEN
+#     with exim's greeting and STARTTLS over the certificate it made itself.
+REALHOST_IMAGE=exim boot_host
+probe exim --target "$SERVER" --ports 25
+check "exim4 as installed: 25 LISTENER_WRONG_ADDRESS" verdict_is exim 25 LISTENER_WRONG_ADDRESS
+check "exim4: the listener named" said exim 25 'exim4\.service'
+check "exim4: update-exim4.conf.conf's line named" said exim 25 \
+  "^/etc/exim4/update-exim4\.conf\.conf:[0-9]+: dc_local_interfaces='127\.0\.0\.1 ; ::1' \(exim4\)"
+fix=$(jq -r '.ports[0].advice[] | select(test("update-exim4.conf &&"))' "$TMPD/exim.json")
+check "exim4: the fix is a command to paste" test -n "$fix"
+host sh -c "$fix"
+for _ in $(seq 50); do host ss -Hltn 'sport = :25' | grep -Eq '(0\.0\.0\.0|\*|\[::\]):25' && break; sleep 0.2; done
+probe eximfixed --target "$SERVER" --ports 25
+check "exim4 after the advised command: 25 OPEN" verdict_is eximfixed 25 OPEN
+check "exim4: its greeting" jq_is "$TMPD/eximfixed.json" '.ports[0].app.fields.greeting | test("^220 .*ESMTP Exim 4")' true
+check "exim4: STARTTLS over its own self-signed certificate, said, not failed (port 25)" jq_is "$TMPD/eximfixed.json" \
+  '.ports[0].app.fields.starttls + " " + (.ports[0].summary | test("unverified: .*fine between mail servers") | tostring)' \
+  "ok true"
+
 e2e_finish

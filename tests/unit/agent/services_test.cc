@@ -403,6 +403,35 @@ TEST_CASE("services: socket activation (ssh.socket holds port 22, ssh.service st
   CHECK(kept[0].unit() == "init.scope");
 }
 
+TEST_CASE("services: exim4 as Debian installs it (local mail only): its dc_local_interfaces line and the fix") {
+  // The file debconf writes (Debian 12's exim4-config defaults).
+  const std::string debian =
+      "# /etc/exim4/update-exim4.conf.conf\n#\n"
+      "dc_eximconfig_configtype='local'\n"
+      "dc_other_hostnames='vm'\n"
+      "dc_local_interfaces='127.0.0.1 ; ::1'\n"
+      "dc_readhost=''\n";
+  auto line = exim4_local_interfaces(debian);
+  REQUIRE(line);
+  CHECK(line->port == 25);
+  CHECK(line->line == 5);
+  CHECK(line->text == "dc_local_interfaces='127.0.0.1 ; ::1'");
+  CHECK_FALSE(exim4_local_interfaces("dc_local_interfaces=''\n").has_value());  // every address
+  CHECK_FALSE(exim4_local_interfaces("dc_local_interfaces='127.0.0.1'\ndc_local_interfaces=\"\"\n").has_value());
+  CHECK_FALSE(exim4_local_interfaces("# dc_local_interfaces='127.0.0.1'\n").has_value());
+
+  auto in = debian_inputs(25, {listener(25, "127.0.0.1", "exim4", 700, "exim4.service"),
+                               listener(25, "::1", "exim4", 700, "exim4.service")});
+  in.configs.push_back({"exim4", "/etc/exim4/update-exim4.conf.conf", {*line}});
+  fake_service_manager sd;
+  sd.units["exim4.service"] = unit("exim4.service", "active", "running", "enabled");
+  auto f = diagnose_services(in, sd);
+  CHECK(has(f.facts, "/etc/exim4/update-exim4.conf.conf:5: dc_local_interfaces='127.0.0.1 ; ::1' (exim4)"));
+  CHECK(has(f.advice,
+            "sed -i \"s/^dc_local_interfaces=.*/dc_local_interfaces=''/\" "
+            "/etc/exim4/update-exim4.conf.conf && update-exim4.conf && systemctl restart exim4"));
+}
+
 TEST_CASE("services: postfix on loopback only: main.cf's inet_interfaces named, postconf to fix it") {
   CHECK_FALSE(postfix_inet_interfaces("myhostname = vm\n# inet_interfaces = all\n").has_value());
   auto line = postfix_inet_interfaces("inet_interfaces = all\nmyhostname = vm\ninet_interfaces = loopback-only\n");

@@ -172,6 +172,25 @@ std::vector<verdict_case> cases() {
                    .app(false, "certificate expired")
                    .in,
                v1::APP_FAILED, "the https probe failed: certificate expired", nullptr, "openssl s_client -connect"});
+  v.push_back({"app failed: IMAP over a certificate mail clients refuse",
+               scenario(143, "imap")
+                   .attempt(C, 40000, 1.2)
+                   .syn(40000, 0.5)
+                   .synack(40000, 0.6)
+                   .listen("0.0.0.0")
+                   .app(false, "STARTTLS: certificate verification failed: self-signed certificate (CN=vm)")
+                   .in,
+               v1::APP_FAILED, "the imap probe failed: STARTTLS: certificate verification failed", nullptr,
+               "certbot certonly -d vps.example) and point the server at it"});
+  v.push_back({"app failed: a slow IMAP greeting that never came whole",
+               scenario(143, "imap")
+                   .attempt(C, 40000, 1.2)
+                   .syn(40000, 0.5)
+                   .synack(40000, 0.6)
+                   .listen("0.0.0.0")
+                   .app(false, "no IMAP greeting within 30s")
+                   .in,
+               v1::APP_FAILED, "no IMAP greeting within 30s", nullptr, "-starttls imap; on the server: doveconf -n"});
   v.push_back({"intercepted: connected but no SYN reached the server", scenario().attempt(C, 40000, 3).in,
                v1::INTERCEPTED, "never saw the SYN", nullptr, "tcpdump -ni any port 80"});
   v.push_back({"dropped in transit", scenario().attempt(T, 40000, 2000).listen("0.0.0.0").in, v1::DROPPED_IN_TRANSIT,
