@@ -22,6 +22,17 @@ std::error_code finish_probe_socket(native_socket, bool) { return {}; }
 
 std::optional<icmp_info> read_icmp_error(native_socket, bool) { return std::nullopt; }
 
+std::optional<int> finished_connect(native_socket socket) {
+  WSAPOLLFD p{};
+  p.fd = socket;
+  p.events = POLLWRNORM;
+  if (::WSAPoll(&p, 1, 0) != 1 || (p.revents & (POLLWRNORM | POLLERR | POLLHUP)) == 0) return std::nullopt;
+  int error = 0;
+  int size = sizeof error;
+  if (::getsockopt(socket, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &size) != 0) return std::nullopt;
+  return error;
+}
+
 std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   DWORD version = 0;
   TCP_INFO_v0 info{};

@@ -173,18 +173,22 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   auto outcome = co_await (socket.async_connect(target, as_tuple_awaitable) ||
                            deadline.async_wait(as_tuple_awaitable) || stop.wait());
   a.set_elapsed_ms(ms_since(t0));
-  if (outcome.index() == 1) {
+  // A deadline or an end decided from the agent's evidence may come in the
+  // same turn of a busy loop as the completion the kernel already has: the
+  // kernel's answer wins (an answered SYN is never "no answer").
+  const auto finished = outcome.index() == 0 ? std::nullopt : platform::finished_connect(socket.native_handle());
+  if (outcome.index() == 1 && !finished) {
     a.set_outcome(v1::Attempt::TIMED_OUT);
     a.set_error("no answer within " + format_duration(options.timeout));
     co_return r;
   }
-  if (outcome.index() == 2) {
+  if (outcome.index() == 2 && !finished) {
     a.set_outcome(v1::Attempt::TIMED_OUT);
     a.set_error(stop.note());
     r.cancelled = true;
     co_return r;
   }
-  ec = std::get<0>(std::get<0>(outcome));
+  ec = finished ? std::error_code(*finished, asio::error::get_system_category()) : std::get<0>(std::get<0>(outcome));
   // The source address is final once the SYN has left.
   std::error_code ignored;
   if (auto bound = socket.local_endpoint(ignored); !ignored && !bound.address().is_unspecified())

@@ -443,8 +443,18 @@ class run_phases {
         for (const auto& [port, in_flight] : running)
           if (!in_flight.empty()) consider(port);
       };
-      stream.on_pong = [&, consider_running](std::uint64_t nonce) {
-        if (barrier.answered(nonce)) consider_running();
+      // A Pong tells only of the SYNs that left a margin before its Ping:
+      // ports whose attempts are all younger learn nothing from it (a sweep
+      // has a thousand attempts in flight and a barrier every few ms).
+      const auto consider_proved = [&] {
+        const auto proved_before = barrier.passed_us - static_cast<std::uint64_t>(margin_ms * 1000);
+        for (const auto& [port, in_flight] : running)
+          if (std::any_of(in_flight.begin(), in_flight.end(),
+                          [&](const v1::Attempt& a) { return a.start_unix_us() <= proved_before; }))
+            consider(port);
+      };
+      stream.on_pong = [&, consider_proved](std::uint64_t nonce) {
+        if (barrier.answered(nonce)) consider_proved();
       };
       stream.on_summary = [&, consider_running] {
         barrier.passed(summary_requested_us);

@@ -4,6 +4,7 @@
 #include <google/protobuf/message.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,10 +28,18 @@ void newline(std::string& out, int depth) {
 /// A JSON string. Escapes what protobuf's writer escapes among ASCII: the
 /// quote, the backslash, control characters, DEL, and < > (for HTML).
 /// Other bytes pass as they are (proto3 strings are UTF-8).
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == 0x7f; }
+
 void append_string(std::string& out, std::string_view s) {
   out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
+  for (std::size_t i = 0; i < s.size();) {
+    // What needs no escape goes in one piece.
+    std::size_t j = i;
+    while (j < s.size() && !needs_escape(static_cast<unsigned char>(s[j]))) ++j;
+    out.append(s.data() + i, j - i);
+    if (j == s.size()) break;
+    i = j + 1;
+    const auto c = static_cast<unsigned char>(s[j]);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -41,14 +50,11 @@ void append_string(std::string& out, std::string_view s) {
       case '\t': out += "\\t"; break;
       case '<': out += "\\u003c"; break;
       case '>': out += "\\u003e"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += ch;
-        }
+      default: {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+        out += escaped;
+      }
     }
   }
   out += '"';
@@ -56,6 +62,15 @@ void append_string(std::string& out, std::string_view s) {
 
 /// The shortest of %.15g and %.17g that reads back as the same value, as
 /// protobuf's SimpleDtoa; non-finite values as the strings ProtoJSON names.
+template <class Int>
+void append_int(std::string& out, Int v, bool quoted) {
+  char text[24];
+  const auto end = std::to_chars(text, text + sizeof text, v).ptr;
+  if (quoted) out += '"';
+  out.append(text, end);
+  if (quoted) out += '"';
+}
+
 void append_double(std::string& out, double v) {
   if (std::isnan(v)) {
     out += "\"NaN\"";
@@ -110,16 +125,16 @@ void append_value(std::string& out, const Message& m, const FieldDescriptor* f, 
   const bool rep = index >= 0;
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-      out += std::to_string(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
+      append_int(out, rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f), false);
       break;
     case FieldDescriptor::CPPTYPE_UINT32:
-      out += std::to_string(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
+      append_int(out, rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f), false);
       break;
     case FieldDescriptor::CPPTYPE_INT64:
-      out += '"' + std::to_string(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f)) + '"';
+      append_int(out, rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f), true);
       break;
     case FieldDescriptor::CPPTYPE_UINT64:
-      out += '"' + std::to_string(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f)) + '"';
+      append_int(out, rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f), true);
       break;
     case FieldDescriptor::CPPTYPE_DOUBLE:
       append_double(out, rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
@@ -135,7 +150,7 @@ void append_value(std::string& out, const Message& m, const FieldDescriptor* f, 
       if (const auto* value = f->enum_type()->FindValueByNumber(number))
         append_string(out, value->name());
       else
-        out += std::to_string(number);
+        append_int(out, number, false);
       break;
     }
     case FieldDescriptor::CPPTYPE_STRING: {
