@@ -342,13 +342,21 @@ class run_phases {
   }
 
   /// What is known about a port so far.
-  port_input base_input(std::uint16_t port) const {
+  /// What decide_port needs of a port so far. `for_policy`: only what the
+  /// evidence check and the retry policy read (the attempts, the packets,
+  /// whether the agent captures), built for every packet the agent reports.
+  port_input base_input(std::uint16_t port, bool for_policy = false) const {
     port_input pi;
     pi.port = port;
-    pi.probe = probe_kind(o, port);
-    pi.target = o.target;
-    pi.target_address = in.address.to_string();
-    pi.agent = session.info;
+    if (for_policy) {
+      pi.agent.set_status(session.info.status());
+      *pi.agent.mutable_refused_ports() = session.info.refused_ports();
+    } else {
+      pi.probe = probe_kind(o, port);
+      pi.target = o.target;
+      pi.target_address = in.address.to_string();
+      pi.agent = session.info;
+    }
     pi.agent.set_capture_active(capturing);
     if (auto it = stream.packets.find(port); it != stream.packets.end()) pi.packets = it->second;
     // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
@@ -358,6 +366,7 @@ class run_phases {
         return it->second.count(client_port) > 0;
       });
     if (auto it = attempts.find(port); it != attempts.end()) pi.attempts = it->second;
+    if (for_policy) return pi;
     for (const auto& l : session.ack.listeners())
       if (l.port() == port) pi.listeners.push_back(l);
     if (local_address) pi.prober_address = local_address->to_string();
@@ -390,7 +399,7 @@ class run_phases {
       double recheck_ms = 0;
       // Each attempt in flight, as if it were the last so far.
       const auto in_flight = it->second;  // copied: decide/end_attempt change `running`
-      const auto base = base_input(port);
+      const auto base = base_input(port, true);
       for (const auto& attempt : in_flight) {
         auto pi = base;
         pi.attempts.push_back(attempt);
@@ -477,7 +486,7 @@ class run_phases {
         }
       });
       runner.on_retry([&](std::uint16_t port, const std::vector<v1::Attempt>& so_far) {
-        auto pi = base_input(port);
+        auto pi = base_input(port, true);
         pi.attempts = so_far;
         attempt_budget budget;
         budget.same_unseen = static_cast<std::size_t>(std::max(o.retries, 0)) + 1;
