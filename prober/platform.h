@@ -57,8 +57,9 @@ std::optional<icmp_info> read_icmp_error(native_socket socket, bool v6);
 /// A connect the caller is about to give up on (its deadline, or a decision
 /// to end it): the kernel's outcome if it already has one, read without
 /// blocking: 0 connected, else the socket's error (SO_ERROR); nullopt while
-/// the SYN is still unanswered. A loop slowed by load may see a deadline
-/// before the completion that was already there.
+/// the SYN is still unanswered, or when the error was read already (by the
+/// connect operation). A loop slowed by load may see a deadline before the
+/// completion that was already there.
 std::optional<int> finished_connect(native_socket socket);
 
 /// After a successful connect: MSS and RTT, where the OS tells them.

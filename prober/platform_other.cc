@@ -22,7 +22,13 @@ std::optional<int> finished_connect(native_socket socket) {
   int error = 0;
   socklen_t size = sizeof error;
   if (::getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &size) != 0) return std::nullopt;
-  return error;
+  if (error != 0) return error;
+  // No error pending: connected, or failed with the error already read (by
+  // the connect operation itself): only a peer address tells.
+  sockaddr_storage peer{};
+  socklen_t peer_size = sizeof peer;
+  if (::getpeername(socket, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) return std::nullopt;
+  return 0;
 }
 
 std::optional<tcp_facts> read_tcp_facts(native_socket) { return std::nullopt; }

@@ -30,7 +30,13 @@ std::optional<int> finished_connect(native_socket socket) {
   int error = 0;
   int size = sizeof error;
   if (::getsockopt(socket, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &size) != 0) return std::nullopt;
-  return error;
+  if (error != 0) return error;
+  // No error pending: connected, or failed with the error already read: only
+  // a peer address tells.
+  sockaddr_storage peer{};
+  int peer_size = sizeof peer;
+  if (::getpeername(socket, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) return std::nullopt;
+  return 0;
 }
 
 std::optional<tcp_facts> read_tcp_facts(native_socket socket) {

@@ -146,7 +146,7 @@ has() { # has FILE PORT JQ_EXPR REGEX
 }
 
 PORTS=22,25,80,443,465,587,8080,8081,8443,2222,2223,9000,9001,9002
-COMMON=(--token-file "$TOKEN_FILE" --timeout 1s --app-timeout 5s --probe 2223=banner --probe 2222=ssh --probe 8081=http
+COMMON=(--token-file "$TOKEN_FILE" --timeout 1s --app-timeout 3s --probe 2223=banner --probe 2222=ssh --probe 8081=http
   --probe 9000=http --probe 9001=http --probe 9002=ssh)
 
 # ---------------------------------------------------------------- with the test CA
@@ -196,14 +196,14 @@ check "465 OPEN: implicit TLS then greeting" \
 check "587 APP_FAILED: 554 greeting" port_is "$out" 587 '.verdict' APP_FAILED
 check "587 summary quotes the greeting" has "$out" 587 '.summary' '554 5\.7\.1'
 
-check "2222 silent: APP_FAILED, no SSH identification within 5s" has "$out" 2222 '.verdict + " " + .summary' \
-  '^APP_FAILED .*no SSH identification line within 5s'
-check "2223 silent: APP_FAILED, no banner" has "$out" 2223 '.verdict + " " + .summary' '^APP_FAILED .*no banner within 5s'
+check "2222 silent: APP_FAILED, no SSH identification within 3s" has "$out" 2222 '.verdict + " " + .summary' \
+  '^APP_FAILED .*no SSH identification line within 3s'
+check "2223 silent: APP_FAILED, no banner" has "$out" 2223 '.verdict + " " + .summary' '^APP_FAILED .*no banner within 3s'
 check "9000 random bytes: APP_FAILED, not HTTP" has "$out" 9000 '.verdict + " " + .summary' '^APP_FAILED .*not an HTTP response'
 check "9001 endless head: APP_FAILED at the size cap" has "$out" 9001 '.verdict + " " + .summary' \
   '^APP_FAILED .*no end of the response head in the first 65536 bytes'
 check "9002 half a line: APP_FAILED, incomplete" has "$out" 9002 '.verdict + " " + .summary' \
-  "^APP_FAILED .*no complete SSH identification line within 5s .*SSH-2.0-Half"
+  "^APP_FAILED .*no complete SSH identification line within 3s .*SSH-2.0-Half"
 check "non-OPEN ports have advice" jq_is "$out" '[.ports[] | select(.verdict != "OPEN" and (.advice | length) == 0)] | length' 0
 check "exit code 1 (some ports fail)" test "$RC" -eq 1
 

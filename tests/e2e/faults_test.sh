@@ -100,7 +100,7 @@ out="$TMPD/killed.json"
 set +e
 start=$(date +%s%N)
 on client timeout 60 "$PROBER" --format json --target "$SERVER" --ports 8071,8072,8073 --probe 8071=tcp \
-  --probe 8072=http --token-file "$TOKEN_FILE" --timeout 3s >"$out" 2>"$out.err" &
+  --probe 8072=http --token-file "$TOKEN_FILE" --timeout 3s --app-timeout 3s >"$out" 2>"$out.err" &
 prober_pid=$!
 set -e
 # Kill the agent once the session is open (its control connection is up).

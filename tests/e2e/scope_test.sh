@@ -25,7 +25,7 @@ start_agent --pcap-dir "$PCAPS"
 run_prober() { # run_prober NODE OUT
   set +e
   on "$1" "$PROBER" --format json --target "$SERVER" --ports 8090,8091,8092 --probe 8090=tcp --probe 8092=http \
-    --token-file "$TOKEN_FILE" --timeout 2s --retries 2 >"$2" 2>"$2.err"
+    --token-file "$TOKEN_FILE" --timeout 2s --app-timeout 2s --retries 2 >"$2" 2>"$2.err"
   echo $? >"$2.rc"
   set -e
 }

@@ -11,12 +11,16 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
+#include <thread>
 #ifdef __linux__
 #include <netinet/in.h>
 #include <sys/socket.h>
 #endif
 
+#include "prober/platform.h"
 #include "prober/probe.h"
 
 using namespace dropspot;
@@ -311,6 +315,58 @@ TEST_CASE("connect_probe: a canceller ends the wait early and stays cancelled") 
   CHECK(again.attempt.outcome() == v1::Attempt::TIMED_OUT);
   CHECK(again.attempt.error() == decided_note);
   CHECK(again.attempt.elapsed_ms() < 100);
+}
+
+TEST_CASE("platform: finished_connect reads the kernel's outcome of a connect without waiting") {
+  asio::io_context io;
+  const auto started = [&](std::uint16_t port) {
+    auto s = std::make_unique<tcp::socket>(io, tcp::v4());
+    s->non_blocking(true);
+    std::error_code ec;
+    s->connect(tcp::endpoint(loopback, port), ec);  // would_block, or done at once on loopback
+    return s;
+  };
+  const auto settled = [](tcp::socket& s) {
+    std::optional<int> r;
+    for (int i = 0; i < 100 && !r; ++i) {
+      r = platform::finished_connect(s.native_handle());
+      if (!r) std::this_thread::sleep_for(5ms);
+    }
+    return r;
+  };
+  tcp::acceptor listening(io, tcp::endpoint(loopback, 0));
+  auto to_listener = started(listening.local_endpoint().port());
+  CHECK(settled(*to_listener) == 0);
+  const auto closed_port = [&] {
+    tcp::acceptor a(io, tcp::endpoint(loopback, 0));
+    return a.local_endpoint().port();
+  }();
+  // Refused inside connect() on loopback: the error is read already, and a
+  // refused socket is never taken for a connected one.
+  auto to_closed = started(closed_port);
+  CHECK(settled(*to_closed) != std::optional<int>(0));
+  silent_port silent(io);
+  auto to_silent = started(silent.port());
+  const auto silent_outcome = platform::finished_connect(to_silent->native_handle());
+  INFO("silent: " << (silent_outcome ? std::to_string(*silent_outcome) : "unanswered"));
+  CHECK_FALSE(silent_outcome.has_value());  // its SYN is unanswered
+}
+
+TEST_CASE("connect_probe: an end decided as the answer comes: the kernel's answer wins, not 'no answer'") {
+  // The canceller fires before the loop has seen the connect complete (on
+  // loopback the handshake is done inside connect()): the attempt is what
+  // the kernel says, CONNECTED, as a busy prober's must be.
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(loopback, 0));
+  attempt_canceller canceller(io.get_executor());
+  connect_options options;
+  options.on_start = [&](const v1::Attempt&) { canceller.cancel("the host's reply was lost"); };
+  auto r = run(io, connect_probe(acceptor.local_endpoint(), options, &canceller));
+  CHECK(r.attempt.outcome() == v1::Attempt::CONNECTED);
+  CHECK(r.attempt.error().empty());
+  CHECK_FALSE(r.cancelled);
+  REQUIRE(r.socket);
+  CHECK(r.socket->is_open());
 }
 
 TEST_CASE("connect_probe: a TTL is applied, and an impossible one is a local failure") {
