@@ -3,7 +3,6 @@
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -83,23 +82,6 @@ std::optional<icmp_info> read_icmp_error(native_socket socket, bool v6) {
     }
   }
   return last;
-}
-
-std::optional<int> finished_connect(native_socket socket) {
-  pollfd p{};
-  p.fd = socket;
-  p.events = POLLOUT;
-  if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLOUT | POLLERR | POLLHUP)) == 0) return std::nullopt;
-  int error = 0;
-  socklen_t size = sizeof error;
-  if (::getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &size) != 0) return std::nullopt;
-  if (error != 0) return error;
-  // No error pending: connected, or failed with the error already read (by
-  // the connect operation itself): only a peer address tells.
-  sockaddr_storage peer{};
-  socklen_t peer_size = sizeof peer;
-  if (::getpeername(socket, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) return std::nullopt;
-  return 0;
 }
 
 std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
