@@ -341,7 +341,6 @@ class run_phases {
     rtt_ms = session.info.rtt_ms();
   }
 
-  /// What is known about a port so far.
   /// What decide_port needs of a port so far. `for_policy`: only what the
   /// evidence check and the retry policy read (the attempts, the packets,
   /// whether the agent captures), built for every packet the agent reports.
@@ -565,6 +564,12 @@ class run_phases {
         as.passive_wait =
             std::min(o.timeout, capturing ? std::max(millis(100), millis(static_cast<long long>(rtt_ms) + 50))
                                           : std::max(rs.timeout, millis(250)));
+        // The connection was made when the connect completed, maybe a while
+        // before a busy loop got here: a server's greeting runs from then.
+        const auto done_us =
+            r.attempt.start_unix_us() + static_cast<std::uint64_t>(std::max(0.0, r.attempt.elapsed_ms()) * 1000);
+        const auto now_us = now_unix_us();
+        as.connected_at = clock::now() - std::chrono::microseconds(now_us > done_us ? now_us - done_us : 0);
         as.insecure = o.insecure;
         as.ca_file = o.ca_file;
         apps[port];  // reserved: one application probe per port

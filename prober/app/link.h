@@ -39,13 +39,13 @@ struct link {
       : socket(std::move(s)),
         timer(socket.get_executor()),
         settings(std::move(st)),
-        start(clock::now()),
+        start(settings.connected_at.value_or(clock::now())),
         end(start + settings.total_timeout) {}
 
   asio::ip::tcp::socket socket;
   asio::steady_timer timer;
   app_settings settings;
-  clock::time_point start;                      ///< the probe's start: the connection is made
+  clock::time_point start;                      ///< when the connection was made
   clock::time_point end;                        ///< the whole probe's deadline
   std::optional<clock::time_point> first_byte;  ///< when the service's first byte came (TLS records aside)
   std::unique_ptr<asio::ssl::context> tls_context;

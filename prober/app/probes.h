@@ -23,7 +23,9 @@
 // Portable: Asio and OpenSSL only.
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/duration.h"
@@ -40,8 +42,12 @@ struct app_settings {
   millis step_timeout{30000};   ///< one answer (a greeting, a response), or the TLS handshake: --app-timeout
   millis total_timeout{60000};  ///< the whole probe
   millis passive_wait{1000};    ///< how long the tcp kind listens for a banner
-  bool insecure = false;        ///< --insecure: a certificate that fails verification passes, noted
-  std::string ca_file;          ///< --ca-file: trusted besides the system store
+  /// When the connection was made (a server greets from then on); unset: the
+  /// probe's start. Greeting times count from here, not from when a busy
+  /// prober got round to the probe.
+  std::optional<std::chrono::steady_clock::time_point> connected_at;
+  bool insecure = false;  ///< --insecure: a certificate that fails verification passes, noted
+  std::string ca_file;    ///< --ca-file: trusted besides the system store
 };
 
 /// Runs the probe settings.kind on socket and closes it. Never throws for
