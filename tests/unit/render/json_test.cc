@@ -12,6 +12,7 @@
 
 #include "dropspot.pb.h"
 #include "render/json.h"
+#include "render/report.h"
 
 using namespace dropspot;
 
@@ -81,6 +82,12 @@ TEST_CASE("json: the text protobuf's writer gives, for a report with every kind 
   CHECK(ours(v1::Report()) == protobuf_json(v1::Report()));
   v1::PortReport empty;
   CHECK(ours(empty) == protobuf_json(empty));
+  // write_json streams the ports one by one into their place: the same text.
+  CHECK(render_json(r) == protobuf_json(r));
+  CHECK(render_json(v1::Report()) == protobuf_json(v1::Report()));
+  v1::Report one;
+  one.add_ports()->set_port(22);
+  CHECK(render_json(one) == protobuf_json(one));
 }
 
 TEST_CASE("json: control-channel messages: oneof members, bytes as base64") {
