@@ -7,6 +7,7 @@
 // search is not available: the report says so in a note (platform_note).
 #include <asio/ip/tcp.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -71,8 +72,20 @@ bool hop_search_available();
 
 /// Adds the system's trusted root certificates to an OpenSSL store where
 /// OpenSSL's default verify paths do not hold them (Windows: the ROOT system
-/// store). How many were added; 0 where the default paths suffice (Linux).
+/// store; Linux: the distribution's bundle when OpenSSL's own directory,
+/// Debian's /usr/lib/ssl for the portable build, is not there, as on the RHEL
+/// family). How many were added; 0 where the default paths suffice.
 int add_system_roots(x509_store_st* store);
+
+/// Where Linux distributions keep their trusted roots in one PEM file, the
+/// most common first (Debian and Ubuntu, the RHEL family, openSUSE, Alpine).
+extern const char* const linux_roots_files[6];
+
+/// The bundle to load when OpenSSL's defaults hold nothing: none when the
+/// user named one (SSL_CERT_FILE, SSL_CERT_DIR) or OpenSSL's default file or
+/// directory exists; else the first of linux_roots_files that exists; else none.
+std::string linux_roots_file(bool user_named, bool openssl_default_exists,
+                             const std::function<bool(const char*)>& exists);
 
 /// One line about what this platform's probes can and cannot see.
 const char* platform_note();

@@ -3,11 +3,15 @@
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "prober/platform.h"
@@ -95,7 +99,38 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   return facts;
 }
 
-int add_system_roots(x509_store_st*) { return 0; }
+// The same places Go's crypto/x509 looks (root_linux.go), in its order.
+const char* const linux_roots_files[6] = {
+    "/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu, Arch, Gentoo
+    "/etc/pki/tls/certs/ca-bundle.crt",                   // Fedora, RHEL 6 and later
+    "/etc/ssl/ca-bundle.pem",                             // openSUSE
+    "/etc/pki/tls/cacert.pem",                            // OpenELEC
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // CentOS, RHEL 7 and later
+    "/etc/ssl/cert.pem",                                  // Alpine
+};
+
+std::string linux_roots_file(bool user_named, bool openssl_default_exists,
+                             const std::function<bool(const char*)>& exists) {
+  if (user_named || openssl_default_exists) return {};
+  for (const char* file : linux_roots_files)
+    if (exists(file)) return file;
+  return {};
+}
+
+int add_system_roots(x509_store_st* store) {
+  const auto file_exists = [](const char* path) { return path && ::access(path, R_OK) == 0; };
+  const bool user_named = std::getenv(X509_get_default_cert_file_env()) != nullptr ||
+                          std::getenv(X509_get_default_cert_dir_env()) != nullptr;
+  const bool defaults = file_exists(X509_get_default_cert_file()) || file_exists(X509_get_default_cert_dir());
+  const auto bundle = linux_roots_file(user_named, defaults, file_exists);
+  if (bundle.empty()) return 0;
+  const int before = sk_X509_OBJECT_num(X509_STORE_get0_objects(store));
+  if (X509_STORE_load_file(store, bundle.c_str()) != 1) {
+    ERR_clear_error();
+    return 0;
+  }
+  return sk_X509_OBJECT_num(X509_STORE_get0_objects(store)) - before;
+}
 
 bool hop_search_available() { return true; }
 

@@ -573,3 +573,21 @@ TEST_CASE("find_last_hop: on loopback the target is hop 1") {
   CHECK(closed_trace.location.path_length() == 1);
   CHECK_THAT(closed_trace.location.note(), Catch::Contains("reset"));
 }
+
+TEST_CASE("trusted roots: the distribution's bundle only where OpenSSL's own directory is missing") {
+  using platform::linux_roots_file;
+  const auto only = [](std::set<std::string> files) {
+    return [files](const char* path) { return files.count(path) > 0; };
+  };
+  // The portable prober on the RHEL family: Debian's /usr/lib/ssl is not there.
+  CHECK(linux_roots_file(
+            false, false,
+            only({"/etc/pki/tls/certs/ca-bundle.crt", "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem"})) ==
+        "/etc/pki/tls/certs/ca-bundle.crt");
+  CHECK(linux_roots_file(false, false, only({"/etc/ssl/cert.pem"})) == "/etc/ssl/cert.pem");            // Alpine
+  CHECK(linux_roots_file(false, false, only({"/etc/ssl/ca-bundle.pem"})) == "/etc/ssl/ca-bundle.pem");  // openSUSE
+  // Debian and Ubuntu: OpenSSL's defaults hold them; SSL_CERT_FILE/DIR: the user's choice.
+  CHECK(linux_roots_file(false, true, only({"/etc/ssl/certs/ca-certificates.crt"})).empty());
+  CHECK(linux_roots_file(true, false, only({"/etc/pki/tls/certs/ca-bundle.crt"})).empty());
+  CHECK(linux_roots_file(false, false, only({})).empty());
+}
