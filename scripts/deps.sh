@@ -25,6 +25,10 @@ DROPSPOT_PACKAGES=(
 # cross compiler, Wine to test prober.exe, dpkg-dev and make to build protobuf
 # and OpenSSL from Debian's source packages.
 DROPSPOT_WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine64 dpkg-dev make perl)
+# The portable Linux build and its packages (scripts/build-portable.sh installs
+# these itself): libpcap and libxml2 from Debian's source packages (flex,
+# bison, autotools), the .rpm (rpm: rpmbuild for cpack), binutils' objdump.
+DROPSPOT_PORTABLE_PACKAGES=(dpkg-dev make flex bison autoconf automake libtool rpm binutils file)
 
 missing_packages() {
   local p

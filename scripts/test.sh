@@ -54,7 +54,14 @@ trap 'kill "$windows_deps_pid" 2>/dev/null || true; rm -f "$windows_deps_log"' E
 realhost_log=$(mktemp /tmp/dropspot-realhost.XXXXXX)
 (nice -n 10 scripts/realhost.sh rootfs && REALHOST_IMAGE=exim nice -n 10 scripts/realhost.sh rootfs) \
   >"$realhost_log" 2>&1 &
-trap 'kill "$windows_deps_pid" 2>/dev/null || true; rm -f "$windows_deps_log" "$realhost_log"' EXIT
+# The portable build's Debian 11 root and its libpcap and libxml2
+# (scripts/build-portable.sh --deps-only: some 2 CPU-minutes and a download,
+# cached) likewise; its stage waits for them.
+portable_deps_log=$(mktemp /tmp/dropspot-portable-deps.XXXXXX)
+nice -n 19 scripts/build-portable.sh --deps-only >"$portable_deps_log" 2>&1 &
+portable_deps_pid=$!
+trap 'kill "$windows_deps_pid" "$portable_deps_pid" 2>/dev/null || true
+  rm -f "$windows_deps_log" "$realhost_log" "$portable_deps_log"' EXIT
 windows_stage() {
   local rc=0
   wait "$windows_deps_pid" || rc=$?
@@ -67,10 +74,25 @@ windows_stage() {
   scripts/build-windows.sh --test
 }
 
+# The portable Linux build (glibc >= 2.28, static libraries) and its .deb,
+# .rpm and .tar.gz, used on a Debian 11 root with the main build's prober.
+portable_stage() {
+  local rc=0
+  wait "$portable_deps_pid" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "test: the portable build's root and libraries failed (exit $rc); the end of the log:" >&2
+    tail -n 30 "$portable_deps_log" >&2
+    return 1
+  fi
+  local dir
+  dir=$(scripts/build-portable.sh) && tests/portable_test.sh "$dir" "$BUILD_DIR/bin"
+}
+
 stage "build and ctest" main_tests "$@"
 # Further stages are appended here, one line each: stage "name" command args...
 stage "lint (clang-format; clang-tidy on the last commit's files)" scripts/lint.sh
 stage "windows prober (MinGW + Wine)" windows_stage
+stage "portable Linux build and packages (glibc 2.28+, Debian 11 root)" portable_stage
 stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
 stage "benchmarks (quick)" scripts/bench.sh --quick
 stage "fuzz (libFuzzer, 20 s per target, two at a time)" scripts/fuzz.sh 20
