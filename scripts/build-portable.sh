@@ -17,9 +17,9 @@
 #   scripts/build-portable.sh             the binaries and the packages
 #   scripts/build-portable.sh --deps-only the cached root and libraries only
 #
-# Environment: DROPSPOT_PORTABLE_CACHE (default /var/cache/dropspot-portable
-# as root, else ${XDG_CACHE_HOME:-~/.cache}/dropspot-portable),
-# PORTABLE_BUILD_DIR (default build-portable), JOBS (default 2).
+# Needs root (mmdebstrap). Environment: DROPSPOT_PORTABLE_CACHE (default
+# /var/cache/dropspot-portable), PORTABLE_BUILD_DIR (default build-portable),
+# JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -58,7 +58,9 @@ mkdir -p "$cache/src"
 # One build of the cache at a time (scripts/test.sh may start one in the background).
 exec 9>"$cache/.lock"
 flock 9
-enable_deb_src
+# deb-src lines, with apt one at a time (the Windows and the portable builds'
+# set-up run side by side in scripts/test.sh; scripts/deps.sh apt_serial).
+(flock 8; enable_deb_src) 8>"$APT_LOCK"
 pcap_version=$(pick_source_version libpcap libpcap-dev)
 xml2_version=$(pick_source_version libxml2 libxml2-dev)
 # The recipe: scripts/portable-deps.sh, the toolchain file, the compiler and

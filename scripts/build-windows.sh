@@ -75,7 +75,9 @@ mkdir -p "$cache/src"
 # One build of the cache at a time (scripts/test.sh starts one in the background).
 exec 9>"$cache/.lock"
 flock 9
-enable_deb_src
+# deb-src lines, with apt one at a time (the Windows and the portable builds'
+# set-up run side by side in scripts/test.sh; scripts/deps.sh apt_serial).
+(flock 8; enable_deb_src) 8>"$APT_LOCK"
 protobuf_version=$(pick_source_version protobuf libprotobuf-dev)
 openssl_version=$(pick_source_version openssl libssl-dev)
 # The recipe's hash: a change to how the libraries are built (or to the

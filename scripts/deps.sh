@@ -30,6 +30,11 @@ DROPSPOT_WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine64 dpkg-dev make perl)
 # bison, autotools), the .rpm (rpm: rpmbuild for cpack), binutils' objdump.
 DROPSPOT_PORTABLE_PACKAGES=(dpkg-dev make flex bison autoconf automake libtool rpm binutils file)
 
+# One apt at a time: scripts/test.sh sets up the Windows and the portable
+# builds side by side in the background, and apt fails at once on a lock.
+APT_LOCK=/var/lock/dropspot-apt.lock
+apt_serial() { flock "$APT_LOCK" "$@"; }
+
 missing_packages() {
   local p
   for p in "$@"; do
@@ -47,8 +52,8 @@ install_packages() {
     return 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || apt-get update >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  apt_serial apt-get update -qq >&2 || apt_serial apt-get update >&2
+  apt_serial apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
