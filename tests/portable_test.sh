@@ -9,9 +9,11 @@
 #   - the .tar.gz: install.sh on the bare Debian 11 root (with and without
 #     systemd), then a real session: the installed agent, inside Debian 11's
 #     root in the lab's server namespace, serves the prober of the main build
-#     (an open port and a closed one, decided with the agent's evidence).
+#     (an open port and a closed one, decided with the agent's evidence); its
+#     prober verifies an HTTPS server's certificate with the bundle where the
+#     RHEL family keeps it (the root has no /usr/lib/ssl, OpenSSL's default).
 #
-# usage: tests/portable_test.sh PORTABLE_BUILD_DIR MAIN_BIN_DIR
+# usage: tests/portable_test.sh PORTABLE_BUILD_DIR MAIN_BIN_DIR   (KEEP_TMP=1 keeps its scratch folder)
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 MAIN_BIN=$(cd "$2" && pwd)
@@ -27,7 +29,7 @@ cleanup() {
   local rc=$? m i
   if [ -n "${DROPSPOT_LAB:-}" ]; then "$LAB" down >/dev/null 2>&1 || true; fi
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[i]}" 2>/dev/null || true; done
-  rm -rf "$TMP"
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
   return $rc
 }
 trap cleanup EXIT
@@ -129,6 +131,37 @@ check "session: 8081 NO_LISTENER (the agent saw the SYN and the reset)" \
   test "$(jq -r '.ports[] | select(.port == 8081) | .verdict' "$TMP/report.json")" = NO_LISTENER
 check "session: the agent's software and host" \
   bash -c "jq -r .agent.software '$TMP/report.json' | grep -q dropspot-agent"
+# ---- the tarball's prober verifies certificates where the distribution keeps
+# its roots: the Debian 11 root has no /usr/lib/ssl (the portable OpenSSL's
+# own directory) nor /etc/ssl/certs, as on the RHEL family; the test CA is
+# put where RHEL keeps its bundle.
+pki=$TMP/pki
+mkdir -p "$pki"
+(
+  cd "$pki"
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj "/CN=dropspot test CA"
+  openssl req "${ec[@]}" -keyout leaf.key -out leaf.csr -subj "/CN=lab.test"
+  printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$server" >leaf.ext
+  openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 10 -extfile leaf.ext
+) >"$TMP/openssl.log" 2>&1 || cat "$TMP/openssl.log"
+"$LAB" exec server openssl s_server -quiet -www -accept 8443 -cert "$pki/leaf.pem" -key "$pki/leaf.key" \
+  >"$TMP/s_server.log" 2>&1 &
+"$LAB" wait-listen server 8443 5 || cat "$TMP/s_server.log"
+https_probe() {
+  # (SSL_CERT_FILE/SSL_CERT_DIR, where the caller's environment sets them, would win.)
+  "$LAB" exec client env -u SSL_CERT_FILE -u SSL_CERT_DIR \
+    chroot "$r" /usr/local/bin/prober --target "$server" --ports 8443 --probe 8443=https \
+    --no-agent --format json >"$TMP/$1.json" 2>"$TMP/$1.err" || true
+  jq -r '.ports[0] | "\(.verdict) \(.app.fields.verify)"' "$TMP/$1.json" 2>/dev/null
+}
+check "https: no bundle anywhere: the certificate does not verify (APP_FAILED)" \
+  bash -c '[[ $1 == APP_FAILED* ]]' _ "$(https_probe no-bundle)"
+mkdir -p "$r/etc/pki/tls/certs"
+cp "$pki/ca.pem" "$r/etc/pki/tls/certs/ca-bundle.crt"
+check "https: the RHEL family's bundle (/etc/pki/tls/certs/ca-bundle.crt) is used: OPEN, verified" \
+  test "$(https_probe rhel-bundle)" = "OPEN ok"
+
 if ((failed > 0)); then
   echo "--- agent log"; tail -n 20 "$TMP/agent.log"
   echo "--- prober stderr"; tail -n 20 "$TMP/prober.err"
