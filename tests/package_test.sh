@@ -39,6 +39,7 @@ check "postinst is executable" bash -c "dpkg-deb -e '$deb' '$TMP/control' && tes
 unit="$root/usr/lib/systemd/system/dropspot-agent.service"
 check "sysusers.d: the system user dropspot" grep -q '^u dropspot ' "$root/usr/lib/sysusers.d/dropspot.conf"
 for k in User=dropspot "SupplementaryGroups=systemd-journal root" "RestrictNamespaces=user net" NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \
+  RuntimeDirectory=dropspot RuntimeDirectoryMode=0700 \
   "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE" \
   "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE"; do
   check "unit: $k" grep -qx "$k" "$unit"

@@ -104,7 +104,7 @@ check "tgz: install.sh refuses a relative prefix (exit 2)" \
 check "tgz: install.sh on a bare Debian 11 (no systemd: useradd)" chroot "$r" sh "$dir/install.sh"
 check "tgz: the system user dropspot, no login" bash -c "grep -q '^dropspot:.*:/var/lib/dropspot:/usr/sbin/nologin$' '$r/etc/passwd'"
 check "tgz: the unit names the installed agent" \
-  grep -qx 'ExecStart=/usr/local/bin/agent --token-file ${CREDENTIALS_DIRECTORY}/token --state-dir ${STATE_DIRECTORY}' \
+  grep -qx 'ExecStart=/usr/local/bin/agent --token-file /run/dropspot/token --state-dir /var/lib/dropspot' \
   "$r/etc/systemd/system/dropspot-agent.service"
 check "tgz: man pages and docs" test -s "$r/usr/local/share/man/man8/agent.8" -a -s "$r/usr/local/share/doc/dropspot/agent.md"
 check "tgz: install.sh again changes nothing that fails (idempotent)" chroot "$r" sh "$dir/install.sh"

@@ -85,6 +85,9 @@ no_note() { # no_note FILE REGEX: no note anywhere in the report matches
 
 boot_host
 check "the packaged unit runs the agent" test "$(host systemctl is-active dropspot-agent)" = active
+check "the unit's copy of the token: 0400, its user's only, in its runtime directory (0700)" \
+  test "$(host stat -c '%a %U' /run/dropspot/token /run/dropspot | tr '\n' ' ')" = "400 dropspot 700 dropspot "
+check "the token itself stays root-only" test "$(host stat -c '%a %U' /etc/dropspot/token)" = "600 root"
 
 # 1. A clean host: nginx and sshd as Debian starts them.
 probe clean --target "$SERVER" --ports 22,80
