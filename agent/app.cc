@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agent/capture.h"
+#include "agent/distro.h"
 #include "agent/listeners.h"
 #include "agent/host_check.h"
 #include "agent/host_files.h"
@@ -61,6 +62,7 @@ int run_server(const options& opts) {
   config.auth_deadline = opts.auth_timeout;
   config.max_ports = opts.max_ports;
   config.hostname = this_host_name();
+  config.os_name = read_os_release(opts.host_root).pretty_name;
 
   std::string state_dir = opts.state_dir;
   if (state_dir.empty())

@@ -74,6 +74,19 @@ const char* to_string(firewall_manager f) {
   return "?";
 }
 
+const char* to_string(selinux_mode m) {
+  switch (m) {
+    case selinux_mode::off: return "off";
+    case selinux_mode::permissive: return "permissive";
+    case selinux_mode::enforcing: return "enforcing";
+  }
+  return "?";
+}
+
+selinux_mode parse_selinux_enforce(std::string_view text) {
+  return trim(text) == "1" ? selinux_mode::enforcing : selinux_mode::permissive;
+}
+
 bool debian_family(const os_release& os) {
   if (os.id == "debian" || os.id == "ubuntu") return true;
   for (const auto& w : words(os.id_like))
@@ -112,16 +125,24 @@ bool ufw_enabled(std::string_view ufw_conf) {
   return enabled;
 }
 
+os_release read_os_release(const std::string& root) {
+  std::string text;
+  if (read_text(join_root(root, "/etc/os-release"), text) || read_text(join_root(root, "/usr/lib/os-release"), text))
+    return parse_os_release(text);
+  return {};
+}
+
 host_system detect_system(const std::string& root, bool iptables_only) {
   host_system h;
   std::string text;
-  if (read_text(join_root(root, "/etc/os-release"), text) || read_text(join_root(root, "/usr/lib/os-release"), text))
-    h.os = parse_os_release(text);
+  h.os = read_os_release(root);
   h.packages = package_manager_for(h.os);
   h.firewalld_running =
       path_exists(join_root(root, "/run/firewalld.pid")) || path_exists(join_root(root, "/run/firewalld"));
   h.ufw_active = read_text(join_root(root, "/etc/ufw/ufw.conf"), text) && ufw_enabled(text);
   h.systemd_running = path_exists(join_root(root, "/run/systemd/system"));
+  if (read_text(join_root(root, "/sys/fs/selinux/enforce"), text)) h.selinux = parse_selinux_enforce(text);
+  h.semanage_installed = path_exists(join_root(root, "/usr/sbin/semanage"));
   if (h.firewalld_running)
     h.firewall = firewall_manager::firewalld;
   else if (h.ufw_active)

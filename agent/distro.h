@@ -6,7 +6,8 @@
 // tests): <root>/etc/os-release (else <root>/usr/lib/os-release),
 // <root>/etc/ufw/ufw.conf (ENABLED=yes), <root>/run/firewalld.pid or
 // <root>/run/firewalld/ (firewalld running), <root>/run/systemd/system/
-// (systemd is the running init, as sd_booted(3) checks). The parsers and the
+// (systemd is the running init, as sd_booted(3) checks), <root>/sys/fs/selinux/enforce
+// (SELinux's mode now), <root>/usr/sbin/semanage. The parsers and the
 // command builders are pure; only detect_system reads files.
 #include <cstdint>
 #include <string>
@@ -25,6 +26,10 @@ struct os_release {
 /// Parses os-release content: KEY=value lines, values optionally quoted
 /// ('...' or "..." with \ escapes); comments and other keys are skipped.
 os_release parse_os_release(std::string_view text);
+
+/// Reads <root>/etc/os-release, else <root>/usr/lib/os-release; empty fields
+/// when neither can be read.
+os_release read_os_release(const std::string& root = "/");
 
 enum class package_manager { unknown, apt, dnf, yum, zypper, apk, pacman };
 const char* to_string(package_manager p);
@@ -50,6 +55,14 @@ const char* to_string(firewall_manager f);
 /// ufw.conf content: ENABLED=yes (quoted or not).
 bool ufw_enabled(std::string_view ufw_conf);
 
+/// SELinux as the kernel applies it now (what getenforce prints): off when
+/// /sys/fs/selinux/enforce is absent (disabled, or a kernel without it).
+enum class selinux_mode { off, permissive, enforcing };
+const char* to_string(selinux_mode m);
+
+/// /sys/fs/selinux/enforce's content: "1" enforcing, "0" permissive.
+selinux_mode parse_selinux_enforce(std::string_view text);
+
 /// The host as the advice sees it.
 struct host_system {
   os_release os;
@@ -58,6 +71,8 @@ struct host_system {
   bool firewalld_running = false;
   bool ufw_active = false;
   bool systemd_running = false;
+  selinux_mode selinux = selinux_mode::off;
+  bool semanage_installed = false;  ///< /usr/sbin/semanage (policycoreutils-python-utils)
 };
 
 /// Reads the files named at the top under `root` ("/" or a fixture tree).

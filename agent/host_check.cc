@@ -293,6 +293,7 @@ int run_check(const std::string& ports_text, const std::string& format, const ho
   systemd_manager manager(options.root, options.timeout);
   auto services = find_services(host, *ports, manager);
   auto report = check_report(check_ports(host, services, *ports), this_host_name());
+  report.mutable_agent()->set_os(host.system.os.pretty_name);
   report.set_elapsed_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
   if (format == "json") {
     write_json(std::cout, report);

@@ -1,6 +1,7 @@
 #include "agent/services.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -18,17 +19,51 @@ bool related_unit(std::string_view name) {
          starts("uwsgi") || starts("gunicorn");
 }
 
-/// The unit name on this distribution: the first of a daemon's units on the
-/// Debian family (ssh.service, apache2.service), the second elsewhere
-/// (sshd.service, httpd.service).
-std::string unit_for(const daemon_info& d, const host_system& host) {
+/// "N" appears in `line` as a port: after ':' or "port ", not followed by a digit.
+bool mentions_port(std::string_view line, std::uint16_t port) {
+  const std::string n = std::to_string(port);
+  for (std::string_view before : {":", "port "}) {
+    const std::string needle = std::string(before) + n;
+    for (auto at = line.find(needle); at != std::string_view::npos; at = line.find(needle, at + 1)) {
+      const auto end = at + needle.size();
+      if (end == line.size() || !std::isdigit(static_cast<unsigned char>(line[end]))) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string daemon_unit(const daemon_info& d, const host_system& host) {
   const bool deb = debian_family(host.os) || host.packages == package_manager::apt;
   return std::string(d.units.size() > 1 && !deb ? d.units[1] : d.units.front());
 }
 
-std::string package_of(const daemon_info& d, const host_system& host) {
+std::string daemon_package(const daemon_info& d, const host_system& host) {
   return std::string(debian_family(host.os) || host.packages == package_manager::apt ? d.deb_package : d.rpm_package);
 }
+
+std::string_view selinux_port_type(std::string_view daemon) {
+  if (daemon == "sshd") return "ssh_port_t";
+  if (daemon == "postfix" || daemon == "exim4" || daemon == "sendmail") return "smtp_port_t";
+  if (daemon == "nginx" || daemon == "apache" || daemon == "caddy" || daemon == "lighttpd") return "http_port_t";
+  return {};
+}
+
+bool bind_denied(const std::vector<std::string>& journal, std::uint16_t port) {
+  return std::any_of(journal.begin(), journal.end(), [&](const std::string& line) {
+    const auto lower = dropspot::lower(line);
+    return lower.find("permission denied") != std::string::npos && lower.find("bind") != std::string::npos &&
+           mentions_port(line, port);
+  });
+}
+
+std::string selinux_port_command(std::string_view type, std::uint16_t port) {
+  const std::string args = " -t " + std::string(type) + " -p tcp " + std::to_string(port);
+  return "semanage port -a" + args + " || semanage port -m" + args;
+}
+
+namespace {
 
 struct diag {
   const service_inputs& in;
@@ -51,9 +86,34 @@ struct diag {
     return std::nullopt;
   }
 
-  void journal(const unit_state& u) {
-    for (const auto& line : mgr.journal_tail(u.name, 10)) fact(u.name + " journal: " + line);
+  std::vector<std::string> journal(const unit_state& u) {
+    auto lines = mgr.journal_tail(u.name, 10);
+    for (const auto& line : lines) fact(u.name + " journal: " + line);
     advise("journalctl -u " + u.name + " -n 50 --no-pager");
+    return lines;
+  }
+
+  /// A daemon's unit that failed: its journal, and when the journal says
+  /// binding this port was denied while SELinux enforces, the port's label.
+  void failed_daemon(const unit_state& u, const daemon_info& d) {
+    const auto lines = journal(u);
+    const auto type = selinux_port_type(d.name);
+    if (in.host.selinux == selinux_mode::enforcing && !type.empty() && bind_denied(lines, in.port)) {
+      summarize(u.name + " failed: SELinux does not let it bind port " + n);
+      fact("SELinux is enforcing and " + u.name + " was denied port " + n + ": " + std::string(d.name) +
+           " may bind only ports labelled " + std::string(type) + " (semanage port -l | grep " + std::string(type) +
+           "; the denial: ausearch -m avc -ts recent)");
+      std::vector<std::string> first;
+      if (!in.host.semanage_installed)
+        first.push_back(install_command(in.host.packages, "policycoreutils-python-utils"));
+      first.push_back(selinux_port_command(type, in.port));
+      first.push_back("systemctl restart " + u.name);
+      std::erase(first, std::string());
+      out.advice.insert(out.advice.begin(), first.begin(), first.end());
+      return;
+    }
+    summarize(u.name + " failed");
+    advise("fix the cause in the journal, then: systemctl restart " + u.name);
   }
 
   /// The units a running unit depends on that serve it (php-fpm, databases).
@@ -184,7 +244,7 @@ struct diag {
             }
       advise("the service moved: connect to port " + ports.substr(0, ports.find(',')) + ", or set port " + n + " in " +
              (where.empty() ? std::string("its configuration") : where) + " and restart it: systemctl restart " +
-             unit_for(*d, in.host));
+             daemon_unit(*d, in.host));
     }
 
     // Configured elsewhere: a daemon's configuration sets other ports and none is this one.
@@ -212,7 +272,7 @@ struct diag {
       const auto* d = find_daemon(name);
       if (d && !out.moved)
         advise("to serve port " + n + ", add it in " + first->file + " and restart: systemctl restart " +
-               unit_for(*d, in.host));
+               daemon_unit(*d, in.host));
     }
 
     if (auto why = mgr.unavailable(); !why.empty()) {
@@ -242,9 +302,7 @@ struct diag {
         }
         fact(s->name + ": " + s->describe());
         if (s->failed()) {
-          summarize(s->name + " failed");
-          journal(*s);
-          advise("fix the cause in the journal, then: systemctl restart " + s->name);
+          failed_daemon(*s, *d);
         } else if (!s->active()) {
           summarize(s->name + " is " + s->active_state + (s->enabled() ? "" : " and not enabled at boot"));
           advise(s->enabled() ? "systemctl start " + s->name : "systemctl enable --now " + s->name);
@@ -269,8 +327,8 @@ struct diag {
       for (const auto& name : daemons) names += (names.empty() ? "" : ", ") + name;
       fact("no daemon for port " + n + " is installed (looked for " + names + ")");
       summarize(std::string(d->name) + " is not installed");
-      auto install = install_command(in.host.packages, package_of(*d, in.host));
-      if (!install.empty()) advise(install + " && systemctl enable --now " + unit_for(*d, in.host));
+      auto install = install_command(in.host.packages, daemon_package(*d, in.host));
+      if (!install.empty()) advise(install + " && systemctl enable --now " + daemon_unit(*d, in.host));
     }
   }
 };

@@ -42,6 +42,24 @@ struct service_findings {
 /// failed (journal lines), stopped, are disabled, or are not installed.
 service_findings diagnose_services(const service_inputs& in, service_manager& manager);
 
+/// A daemon's unit on this distribution: the first of its units on the Debian
+/// family (ssh.service, apache2.service), the second elsewhere (sshd.service,
+/// httpd.service).
+std::string daemon_unit(const daemon_info& d, const host_system& host);
+/// A daemon's package on this distribution ("apache2" / "httpd").
+std::string daemon_package(const daemon_info& d, const host_system& host);
+
+/// SELinux's type for the ports a daemon may bind ("http_port_t" for the web
+/// servers, "ssh_port_t", "smtp_port_t" for the MTAs); empty when not known.
+std::string_view selinux_port_type(std::string_view daemon);
+/// Whether a unit's journal lines say that binding TCP `port` was refused
+/// with "Permission denied" (httpd's make_sock, nginx's bind(), sshd's
+/// "Bind to port N"): under SELinux, a port outside the daemon's type.
+bool bind_denied(const std::vector<std::string>& journal, std::uint16_t port);
+/// Labels `port` with `type`, whether the policy has it under another type
+/// (-m) or not at all (-a): "semanage port -a -t T -p tcp N || semanage port -m -t T -p tcp N".
+std::string selinux_port_command(std::string_view type, std::uint16_t port);
+
 /// Listeners whose socket belongs to systemd itself (cgroup init.scope: the
 /// socket of a socket unit, which systemd holds and passes to the service it
 /// starts) get the socket unit's name ("ssh.socket") from `systemctl

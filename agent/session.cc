@@ -284,6 +284,7 @@ class session_states {
     ack.set_peer_port(peer_port_);
     ack.set_peer_origin(config_.peer_origin);
     ack.set_agent_hostname(config_.hostname);
+    ack.set_agent_os(config_.os_name);
     ack.set_agent_software("dropspot-agent " + std::string(software_version));
     for (auto p : accepted_) ack.add_ports(p);
     for (auto p : refused_) ack.add_refused_ports(p);

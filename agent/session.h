@@ -66,6 +66,7 @@ struct session_config {
   std::chrono::milliseconds host_facts_grace = dropspot::host_facts_grace;
   std::size_t max_ports = 4096;
   std::string hostname;
+  std::string os_name;      ///< os-release's PRETTY_NAME (SessionAck.agent_os)
   std::string peer_origin;  ///< --stdio: where the peer address came from (SessionAck.peer_origin)
 };
 

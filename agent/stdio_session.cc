@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agent/caller.h"
+#include "agent/distro.h"
 #include "agent/host_files.h"
 #include "agent/host_services.h"
 #include "agent/log.h"
@@ -34,6 +35,7 @@ int run_stdio(const options& opts) {
   config.max_ports = opts.max_ports;
   config.peer_origin = peer->origin;
   config.hostname = this_host_name();
+  config.os_name = read_os_release(opts.host_root).pretty_name;
 
   // A closed pipe is an error code, not a signal that kills us.
   std::signal(SIGPIPE, SIG_IGN);

@@ -406,6 +406,7 @@ void apply_ack(agent_session& session, const v1::SessionAck& ack) {
   info.set_peer_address(ack.peer_address());
   info.set_peer_origin(ack.peer_origin());
   info.set_hostname(ack.agent_hostname());
+  info.set_os(ack.agent_os());
   if (!ack.agent_software().empty()) info.set_software(ack.agent_software());
   info.clear_interfaces();
   for (const auto& i : ack.interfaces()) info.add_interfaces(i);

@@ -124,7 +124,9 @@ void render_header(std::string& out, const v1::Report& report, const text_style&
     if (!agent.endpoint().empty()) rest += " at " + escape(agent.endpoint());
     if (!agent.path().empty()) rest += " via " + escape(agent.path());
     if (!agent.hostname().empty()) rest += ", host " + escape(agent.hostname());
-    if (!agent.software().empty()) rest += " (" + escape(agent.software()) + ")";
+    std::string about = agent.os();
+    if (!agent.software().empty()) about += (about.empty() ? "" : ", ") + agent.software();
+    if (!about.empty()) rest += " (" + escape(about) + ")";
   } else if (!agent.message().empty()) {
     rest += " - " + escape(agent.message());
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real Debian 12 host for the end-to-end tests: a root filesystem made by
+# A real Debian host for the end-to-end tests: a root filesystem made by
 # mmdebstrap from Debian's registry (cached), booted with its own systemd by
 # systemd-nspawn inside one of the lab's network namespaces. Its services,
 # firewall managers and the packaged agent are Debian's and ours as a user
@@ -13,14 +13,18 @@
 #        realhost.sh stop PID                orderly power-off, then kill what is left
 # Environment: DROPSPOT_REALHOST_CACHE (default /var/cache/dropspot-realhost);
 # REALHOST_IMAGE: full (default) or exim (Debian's default MTA, which
-# conflicts with the full image's postfix: a host of its own).
+# conflicts with the full image's postfix: a host of its own), both Debian 12;
+# or web: nginx, sshd and nftables on REALHOST_SUITE (bullseye, bookworm or
+# trixie: Debian 11, 12, 13), for the portable package on each release.
 set -euo pipefail
 
 die() { echo "realhost: $*" >&2; exit 1; }
 
 CACHE=${DROPSPOT_REALHOST_CACHE:-/var/cache/dropspot-realhost}
+SUITE=bookworm
 # What the image holds; a change makes a new image (the key is a hash of it).
-# The agent's .deb needs libpcap0.8 libprotobuf32 libssl3 libxml2.
+# The main build's .deb needs libpcap0.8 libprotobuf32 libssl3 libxml2; the
+# portable one only glibc and libgcc_s, which every root has.
 case ${REALHOST_IMAGE:-full} in
   full)
     PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server postfix ufw firewalld nftables iptables
@@ -28,15 +32,19 @@ case ${REALHOST_IMAGE:-full} in
   exim)
     PACKAGES=(systemd systemd-sysv dbus iproute2 procps exim4-daemon-light nftables
       libpcap0.8 libprotobuf32 libssl3 libxml2) ;;
-  *) die "REALHOST_IMAGE: full or exim, not ${REALHOST_IMAGE}" ;;
+  web)
+    SUITE=${REALHOST_SUITE:-bookworm}
+    case $SUITE in bullseye | bookworm | trixie) ;; *) die "REALHOST_SUITE: bullseye, bookworm or trixie, not $SUITE" ;; esac
+    PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server nftables) ;;
+  *) die "REALHOST_IMAGE: full, exim or web, not ${REALHOST_IMAGE}" ;;
 esac
-MIRRORS=("deb http://deb.debian.org/debian bookworm main"
-  "deb http://deb.debian.org/debian-security bookworm-security main")
+MIRRORS=("deb http://deb.debian.org/debian $SUITE main"
+  "deb http://deb.debian.org/debian-security $SUITE-security main")
 
 image_path() {
   local key
   key=$(printf '%s\n' "${PACKAGES[@]}" "${MIRRORS[@]}" | sha256sum | cut -c1-12)
-  echo "$CACHE/bookworm-$key"
+  echo "$CACHE/$SUITE-$key"
 }
 
 cmd_rootfs() {
@@ -64,7 +72,7 @@ cmd_rootfs() {
     echo "${PACKAGES[*]}"
   )
   echo "realhost: building $dir with mmdebstrap (once)" >&2
-  if ! mmdebstrap --variant=minbase --include="$list" bookworm "$tmp" "${MIRRORS[@]}" >"$tmp.log" 2>&1; then
+  if ! mmdebstrap --variant=minbase --include="$list" "$SUITE" "$tmp" "${MIRRORS[@]}" >"$tmp.log" 2>&1; then
     tail -n 20 "$tmp.log" >&2
     rm -rf "$tmp"
     die "mmdebstrap failed (log above)"
@@ -134,5 +142,5 @@ case ${1:-} in
   exec) shift; cmd_exec "$@" ;;
   wait) shift; cmd_wait "$@" ;;
   stop) shift; cmd_stop "$@" ;;
-  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

@@ -49,11 +49,16 @@ nice -n 19 scripts/build-windows.sh --deps-only >"$windows_deps_log" 2>&1 &
 windows_deps_pid=$!
 trap 'kill "$windows_deps_pid" 2>/dev/null || true; rm -f "$windows_deps_log"' EXIT
 # The real-host lab's Debian images (scripts/realhost.sh: mmdebstrap from
-# Debian's registry, some 3 min for both, cached) are fetched in the background too;
-# e2e.real_host waits for it (a lock) if it comes first.
+# Debian's registry, some 3 min for Debian 12's two and 2 min for the small
+# one of Debian 11, 12 and 13 each, cached) are fetched in the background too;
+# a test that needs one waits for it (a lock) if it comes first.
 realhost_log=$(mktemp /tmp/dropspot-realhost.XXXXXX)
-(nice -n 10 scripts/realhost.sh rootfs && REALHOST_IMAGE=exim nice -n 10 scripts/realhost.sh rootfs) \
-  >"$realhost_log" 2>&1 &
+(
+  nice -n 10 scripts/realhost.sh rootfs && REALHOST_IMAGE=exim nice -n 10 scripts/realhost.sh rootfs &&
+    for suite in bullseye bookworm trixie; do
+      REALHOST_IMAGE=web REALHOST_SUITE=$suite nice -n 10 scripts/realhost.sh rootfs || exit
+    done
+) >"$realhost_log" 2>&1 &
 # The portable build's Debian 11 root and its libpcap and libxml2
 # (scripts/build-portable.sh --deps-only: some 2 CPU-minutes and a download,
 # cached) likewise; its stage waits for them.
@@ -75,7 +80,8 @@ windows_stage() {
 }
 
 # The portable Linux build (glibc >= 2.28, static libraries) and its .deb,
-# .rpm and .tar.gz, used on a Debian 11 root with the main build's prober.
+# .rpm and .tar.gz, used on a Debian 11 root with the main build's prober;
+# then its .deb installed with apt on booted Debian 11, 12 and 13.
 portable_stage() {
   local rc=0
   wait "$portable_deps_pid" || rc=$?
@@ -85,14 +91,18 @@ portable_stage() {
     return 1
   fi
   local dir
-  dir=$(scripts/build-portable.sh) && tests/portable_test.sh "$dir" "$BUILD_DIR/bin"
+  dir=$(scripts/build-portable.sh) || return 1
+  rc=0
+  tests/portable_test.sh "$dir" "$BUILD_DIR/bin" || rc=1
+  tests/e2e/releases_test.sh "$dir" "$BUILD_DIR" || rc=1
+  return "$rc"
 }
 
 stage "build and ctest" main_tests "$@"
 # Further stages are appended here, one line each: stage "name" command args...
 stage "lint (clang-format; clang-tidy on the last commit's files)" scripts/lint.sh
 stage "windows prober (MinGW + Wine)" windows_stage
-stage "portable Linux build and packages (glibc 2.28+, Debian 11 root)" portable_stage
+stage "portable Linux build and packages (glibc 2.28+; Debian 11, 12, 13)" portable_stage
 stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
 stage "benchmarks (quick)" scripts/bench.sh --quick
 stage "fuzz (libFuzzer, 20 s per target, two at a time)" scripts/fuzz.sh 20

@@ -102,6 +102,18 @@ TEST_CASE("report text: table layout at 80 columns, evidence for ports that are 
   CHECK(has(text, "done in 2.35 s"));
 }
 
+TEST_CASE("report text: the agent's host names its distribution before the agent's version") {
+  auto r = sample_report();
+  r.mutable_agent()->set_os("Debian GNU/Linux 11 (bullseye)");
+  const auto text = render_text(r, text_style{false, 120});
+  INFO(text);
+  CHECK(has(text, "host vps1 (Debian GNU/Linux 11 (bullseye), dropspot-agent 0.1.0)"));
+  r.mutable_agent()->clear_software();
+  CHECK(has(render_text(r, text_style{false, 120}), "host vps1 (Debian GNU/Linux 11 (bullseye))"));
+  r.mutable_agent()->clear_os();
+  CHECK_FALSE(has(render_text(r, text_style{false, 120}), "host vps1 ("));
+}
+
 TEST_CASE("report text: other widths hold too") {
   const auto r = sample_report();
   for (int width : {40, 60, 100, 132}) {

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The portable build's .deb on every Debian release it is for: Debian 11, 12
+# and 13 (bullseye, bookworm, trixie), each booted with its own systemd
+# (247, 252, 257) in the lab's server namespace (scripts/realhost.sh, the
+# "web" image: nginx, sshd and nftables as Debian installs them). The package
+# is installed as a user would, `apt install ./dropspot_*.deb`; its unit
+# starts the agent under that release's systemd, and the main build's prober
+# in the client namespace asks it about its services and its firewall.
+# usage: releases_test.sh PORTABLE_BUILD_DIR MAIN_BUILD_DIR [SUITE...]
+source "$(dirname "$0")/lib.sh"
+PORTABLE=$(cd "$1" && pwd)
+e2e_setup "$2/bin"
+shift 2
+# shellcheck source=tests/e2e/realhost_lib.sh
+source "$(dirname "$0")/realhost_lib.sh"
+SUITES=("$@")
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(bullseye bookworm trixie)
+
+HOST_DEB_DIR=$TMPD/deb
+mkdir -p "$HOST_DEB_DIR"
+cp "$PORTABLE"/packages/dropspot_*_amd64.deb "$HOST_DEB_DIR/"
+HOST_INSTALL="apt-get install -y --no-install-recommends ./dropspot_*.deb"
+export REALHOST_IMAGE=web
+
+for suite in "${SUITES[@]}"; do
+  export REALHOST_SUITE=$suite
+  boot_host
+  release=$(host sh -c '. /etc/os-release && echo "$PRETTY_NAME"')
+  systemd_version=$(host systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
+  echo "    $suite: $release, systemd $systemd_version"
+  check "$suite: apt installed the package, its dependencies met by the release" \
+    grep -q '^Setting up dropspot ' "$TMPD/install.log"
+  check "$suite: the packaged unit runs the agent" test "$(host systemctl is-active dropspot-agent)" = active
+  check "$suite: this systemd knows every line of the unit (none logged as unknown or ignored)" \
+    bash -c '! grep -E "dropspot-agent\.service:[0-9]+: " <<<"$1"' _ "$(host journalctl -b --no-pager -o cat)"
+  check "$suite: the unit's copy of the token: 0400 in a 0700 folder, the service user's" \
+    test "$(host stat -c '%a %U' /run/dropspot/token /run/dropspot | tr '\n' ' ')" = "400 dropspot 700 dropspot "
+  check "$suite: the agent runs as its system user, in systemd-journal" \
+    grep -Eq '^dropspot .*systemd-journal' <<<"$(host ps -o user=,supgrp= -C agent)"
+
+  # A clean host: sshd and nginx as the release starts them.
+  probe "$suite-clean" --target "$SERVER" --ports 22,80
+  check "$suite: 22 OPEN" verdict_is "$suite-clean" 22 OPEN
+  check "$suite: 80 OPEN" verdict_is "$suite-clean" 80 OPEN
+  check "$suite: the agent took part and names the release" \
+    jq_is "$TMPD/$suite-clean.json" '"\(.agent.status) \(.agent.os)"' "CONNECTED $release"
+  check "$suite: the listener's unit (from its cgroup under this systemd)" said "$suite-clean" 80 'nginx\.service on'
+  check "$suite: no source missing" no_note "$suite-clean" 'not read|missing|unknown'
+
+  # nginx stopped, then failed on a broken configuration: the unit's state
+  # and the journal's reason, read by the unit's user through this release's
+  # systemctl and journalctl.
+  host systemctl stop nginx
+  probe "$suite-stopped" --target "$SERVER6" --ports 80
+  check "$suite: nginx stopped (v6): 80 NO_LISTENER" verdict_is "$suite-stopped" 80 NO_LISTENER
+  check "$suite: nginx.service is inactive, and the command that starts it" \
+    jq_is "$TMPD/$suite-stopped.json" '.ports[0] | (.summary | test("nginx\\.service is inactive")) and
+      (.advice[0] == "systemctl start nginx.service")' true
+  echo 'server { listen 80; bogus_directive on; }' | host tee /etc/nginx/sites-enabled/broken >/dev/null
+  host systemctl start nginx 2>/dev/null || true
+  probe "$suite-failed" --target "$SERVER" --ports 80
+  check "$suite: nginx failed: 80 NO_LISTENER, nginx.service failed" said "$suite-failed" 80 'nginx\.service (is )?failed'
+  check "$suite: the journal's reason (nginx's own message)" said "$suite-failed" 80 'unknown directive .bogus_directive'
+  host rm /etc/nginx/sites-enabled/broken
+  host systemctl reset-failed nginx
+  host systemctl start nginx
+
+  # A drop rule in this release's nftables (0.9.8, 1.0.6, 1.1.3): named by
+  # its handle, and the command that deletes it.
+  host nft -f - <<'EOF'
+table inet filter {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport 80 drop
+  }
+}
+EOF
+  probe "$suite-nft" --target "$SERVER" --ports 80
+  check "$suite: nft drop: 80 DROPPED_BY_HOST_FIREWALL" verdict_is "$suite-nft" 80 DROPPED_BY_HOST_FIREWALL
+  check "$suite: the rule named, and the command that deletes it" \
+    jq_is "$TMPD/$suite-nft.json" '.ports[0] | (.summary | test("table inet filter chain input handle [0-9]+: tcp dport 80 drop")) and
+      (.advice[0] | test("^nft delete rule inet filter input handle [0-9]+$"))' true
+done
+
+stop_host
+e2e_finish
