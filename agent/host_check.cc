@@ -268,6 +268,8 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
 
 v1::Report check_report(std::vector<v1::PortReport> ports, const std::string& hostname) {
   v1::Report report;
+  report.set_schema_version(report_schema_version);
+  report.set_ok(true);  // the host's own view: no expectation to miss
   report.set_target(hostname);
   auto& agent = *report.mutable_agent();
   agent.set_status(v1::AgentInfo::CONNECTED);

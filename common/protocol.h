@@ -10,6 +10,8 @@ namespace dropspot {
 
 inline constexpr unsigned protocol_version = 1;
 inline constexpr std::string_view software_version = "0.1.0";
+/// Report.schema_version: the JSON report's shape (docs/json.md).
+inline constexpr unsigned report_schema_version = 1;
 inline constexpr unsigned short default_agent_port = 7411;
 
 /// After ProbesDone the agent waits this long for its host facts (firewall,

@@ -57,8 +57,10 @@ Examples:
     prober --target $HOST --ports 22,25,80,443 --token-file token \
       --expect 22,80,443=open --expect 25=blocked --wait 60s --format junit \
       > report.xml
-Exit status: 0 every port as expected (default: open), 1 some port not as
-expected or the agent not reached, 2 bad usage. See docs/ci.md, docs/agent.md.
+Exit status: 0 every port as expected (default: open) and the agent used;
+1 some port not as expected, or the target's name does not resolve; 2 bad
+usage (nothing else done); 3 every port as expected but the agent could not
+be used (a broken monitor, not a broken deploy). See docs/ci.md, docs/agent.md.
 )";
 
 /// A line on stderr that rewrites itself; only on a terminal.
@@ -84,6 +86,40 @@ class progress_line {
 /// Many ports: a run takes long enough to show progress.
 constexpr std::size_t progress_min_ports = 8;
 
+/// One target, resolved: the runs (until ready, with --wait), progress on a terminal.
+v1::Report probe_target(const options& opts, const asio::ip::address& address, const std::string& token) {
+  v1::Report report;
+  progress_line progress(os::ansi_terminal(stderr));
+  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports;
+  std::uint32_t runs_made = 0;
+  asio::io_context io(1);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // A named object: GCC 12 mishandles temporaries inside co_await expressions.
+        run_inputs inputs{opts, address, token};
+        inputs.on_port_done = [&](std::size_t done, std::size_t total) {
+          std::string s = (runs_made > 0 ? "run " + std::to_string(runs_made + 1) + ": " : std::string()) +
+                          std::to_string(done) + "/" + std::to_string(total) + " ports probed";
+          if (show_ports) progress.show(s);
+        };
+        inputs.on_waiting = [&](const std::string& line) { progress.show(line); };
+        report = co_await run_until_ready(std::move(inputs), opts.wait,
+                                          [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
+                                            runs_made = runs;
+                                            if (opts.wait.count() > 0)
+                                              progress.show(wait_progress_line(last, runs, elapsed, opts.wait));
+                                          });
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  io.run();
+  progress.clear();
+
+  return report;
+}
+
 }  // namespace
 
 int run_prober(int argc, char** argv) {
@@ -105,37 +141,15 @@ int run_prober(int argc, char** argv) {
     token = loaded->token;
   }
 
-  auto address = resolve_target(opts.target);
-  if (!address) return usage_error(address.error());
-
   v1::Report report;
-  progress_line progress(os::ansi_terminal(stderr));
-  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports;
-  std::uint32_t runs_made = 0;
-  asio::io_context io(1);
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        // A named object: GCC 12 mishandles temporaries inside co_await expressions.
-        run_inputs inputs{opts, *address, token};
-        inputs.on_port_done = [&](std::size_t done, std::size_t total) {
-          std::string s = (runs_made > 0 ? "run " + std::to_string(runs_made + 1) + ": " : std::string()) +
-                          std::to_string(done) + "/" + std::to_string(total) + " ports probed";
-          if (show_ports) progress.show(s);
-        };
-        inputs.on_waiting = [&](const std::string& line) { progress.show(line); };
-        report = co_await run_until_ready(std::move(inputs), opts.wait,
-                                          [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
-                                            runs_made = runs;
-                                            if (opts.wait.count() > 0)
-                                              progress.show(wait_progress_line(last, runs, elapsed, opts.wait));
-                                          });
-      },
-      [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-      });
-  io.run();
-  progress.clear();
+  if (auto address = resolve_target(opts.target); !address) {
+    // A failed check, not bad usage: the name may be right and DNS wrong.
+    std::cerr << "prober: " << address.error() << "\n";
+    report = untested_report(opts.target, address.error());
+  } else {
+    report = probe_target(opts, *address, token);
+  }
+  report.set_ok(exit_code(report) == 0);
 
   switch (opts.format) {
     case output_format::json:

@@ -275,11 +275,21 @@ millis attempt_timeout(millis user_timeout, double control_rtt_ms, bool agent_ca
 }
 
 int exit_code(const v1::Report& report) {
-  const auto status = report.agent().status();
-  if (status != v1::AgentInfo::CONNECTED && status != v1::AgentInfo::DISABLED) return 1;
+  if (!report.error().empty()) return 1;
   for (const auto& p : report.ports())
     if (!p.as_expected()) return 1;
+  const auto status = report.agent().status();
+  if (status != v1::AgentInfo::CONNECTED && status != v1::AgentInfo::DISABLED) return 3;
   return 0;
+}
+
+v1::Report untested_report(const std::string& target, const std::string& why) {
+  v1::Report report;
+  report.set_schema_version(report_schema_version);
+  report.set_target(target);
+  report.set_error(why);
+  report.set_software("dropspot-prober " + std::string(software_version));
+  return report;
 }
 
 namespace {
@@ -294,6 +304,7 @@ class run_phases {
   run_phases(run_inputs inputs, asio::any_io_executor ex) : in(std::move(inputs)), o(in.opts), executor(std::move(ex)) {
     report.set_target(o.target);
     report.set_address(in.address.to_string());
+    report.set_schema_version(report_schema_version);
     report.set_software("dropspot-prober " + std::string(software_version));
     local_address = route_source_address(executor, in.address);
   }

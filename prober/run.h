@@ -29,8 +29,15 @@ asio::awaitable<v1::Report> run_once(run_inputs in);
 /// after many round trips is not coming). Pure.
 millis attempt_timeout(millis user_timeout, double control_rtt_ms, bool agent_capturing);
 
-/// Exit code of a finished report: 0 when every port met its expectation and
-/// the agent (unless --no-agent) was used; 1 otherwise.
+/// Exit code of a finished report (DESIGN.md): 0 every port as expected and
+/// the agent (unless --no-agent) used; 1 some port not as expected, or
+/// nothing tested (Report.error); 3 every port as expected but the agent,
+/// asked for, could not be used (a broken monitor, not a broken deploy).
 int exit_code(const v1::Report& report);
+
+/// The report of a run that tested nothing: `why` (the target's name does
+/// not resolve: a failure of the check, not bad usage; the name may be
+/// right and DNS wrong).
+v1::Report untested_report(const std::string& target, const std::string& why);
 
 }  // namespace dropspot::prober

@@ -89,9 +89,11 @@ std::string render_junit(const v1::Report& report) {
   std::size_t failures = 0;
   for (const auto& p : report.ports())
     if (!p.as_expected()) ++failures;
-  const bool agent_case = agent_missing(report);
-  const std::size_t tests = static_cast<std::size_t>(report.ports_size()) + (agent_case ? 1 : 0);
+  const bool agent_case = agent_missing(report) && report.error().empty();
+  const bool error_case = !report.error().empty();  // nothing tested: one failed case says why
+  const std::size_t tests = static_cast<std::size_t>(report.ports_size()) + (agent_case ? 1 : 0) + (error_case ? 1 : 0);
   if (agent_case) ++failures;
+  if (error_case) ++failures;
 
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += "<testsuites" + attr("name", "dropspot") + attr("tests", num(tests)) + attr("failures", num(failures)) +
@@ -115,6 +117,11 @@ std::string render_junit(const v1::Report& report) {
   if (!report.software().empty()) property("software", report.software());
   out += "    </properties>\n";
 
+  if (error_case) {
+    out += "    <testcase" + attr("name", "target") + attr("classname", classname) + attr("time", "0.000") + ">\n";
+    out += "      <failure" + attr("message", "not tested: " + escape(report.error())) + attr("type", "NOT_TESTED") +
+           ">" + xml_escape(escape(report.error()) + "\n", true) + "</failure>\n    </testcase>\n";
+  }
   if (agent_case) {
     const auto& a = report.agent();
     out += "    <testcase" + attr("name", "agent") + attr("classname", classname) + attr("time", "0.000") + ">\n";

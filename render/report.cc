@@ -109,6 +109,10 @@ void render_header(std::string& out, const v1::Report& report, const text_style&
   std::string title = "dropspot: " + escape(report.target());
   if (!report.address().empty() && report.address() != report.target()) title += " (" + escape(report.address()) + ")";
   wrap(out, "", "  ", title, width);
+  if (!report.error().empty()) {  // nothing was tested
+    wrap(out, "", "  ", "not tested: " + escape(report.error()), width);
+    return;
+  }
 
   const auto& agent = report.agent();
   if (agent.path() == "local") {  // agent check: the host's own view

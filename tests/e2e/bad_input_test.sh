@@ -149,6 +149,18 @@ set -e
 check "agent.token_file world-readable: warns" grep -q "warning: token file .* is readable by others: chmod 600 it" "$TMPD/err"
 check "agent.token_file world-readable: still starts (killed by timeout: $rc)" test "$rc" -eq 124
 check "agent: the token never appears on stderr" bash -c "! grep -qF '$TOKEN' '$TMPD/err'"
+# A name that does not resolve (.invalid never does, RFC 6761) is not bad
+# usage: the name may be right and DNS wrong. A failed check: exit 1, the
+# reason on stderr, and the report written (a JUnit file with its failed case).
+set +e
+env -u DROPSPOT_TOKEN "${ISOLATE[@]}" "$PROBER" --target vps.invalid --ports 80 --no-agent --format junit \
+  >"$TMPD/unresolved.xml" 2>"$TMPD/err"
+rc=$?
+set -e
+check "prober.unresolved name: exit 1 ($rc)" test "$rc" -eq 1
+check "prober.unresolved name: one line on stderr" test "$(wc -l <"$TMPD/err")" -eq 1
+check "prober.unresolved name: the JUnit report has the failed case" \
+  grep -q '<failure message="not tested: --target: cannot resolve vps.invalid' "$TMPD/unresolved.xml"
 # agent check.
 refused "agent_check.bad_ports" "$AGENT" check --ports 80-x
 refused "agent_check.bad_ports zero" "$AGENT" check --ports 0

@@ -36,7 +36,10 @@ echo "ffffffffffffffffffffffffffffffff" >"$TMPD/wrong"
 chmod 600 "$TMPD/wrong"
 prober_json "$TMPD/wrong.json" --target "$SERVER" --ports 80 --token-file "$TMPD/wrong"
 check "wrong token: AUTH_FAILED" jq_is "$TMPD/wrong.json" .agent.status AUTH_FAILED
-check "wrong token: exit 1" test "$RC" -eq 1
+check "wrong token, 80 not as expected (CLOSED): exit 1" test "$RC" -eq 1
+prober_json "$TMPD/wrong3.json" --target "$SERVER" --ports 80 --token-file "$TMPD/wrong" --expect closed
+check "wrong token, every port as expected: exit 3 (the monitor is broken, not the deploy)" test "$RC" -eq 3
+check "wrong token, exit 3: ok false in the JSON" jq_is "$TMPD/wrong3.json" .ok false
 check "agent log names the failure, never the token" \
   bash -c "grep -q 'authentication failed' '$TMPD/agent.log' && ! grep -q '$(cat "$TOKEN_FILE")' '$TMPD/agent.log'"
 prober_json "$TMPD/after.json" --target "$SERVER" --ports 80 --token-file "$TOKEN_FILE"

@@ -61,7 +61,7 @@ prober_json "$TMPD/missing.json" --target "$SERVER" --ports 80 --ssh "root@$SERV
 check "missing agent: ERROR" jq_is "$TMPD/missing.json" .agent.status ERROR
 check "missing agent: says it is not installed" \
   bash -c "jq -r .agent.message '$TMPD/missing.json' | grep -q 'not installed'"
-check "missing agent: exit 1" test "$RC" -eq 1
+check "missing agent, 80 as expected: exit 3 (a broken monitor, not a broken deploy)" test "$RC" -eq 3
 check "missing agent: 80 still probed (OPEN)" jq_is "$TMPD/missing.json" '.ports[] | select(.port == 80) | .verdict' OPEN
 
 # sshd unreachable (its port filtered too): UNREACHABLE within the ssh timeout, no hang.

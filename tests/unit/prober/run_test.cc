@@ -2,6 +2,7 @@
 #include "prober/run.h"
 
 #include "prober/platform.h"
+#include "common/protocol.h"
 
 #include <catch2/catch.hpp>
 
@@ -31,14 +32,25 @@ v1::Report report_with(v1::AgentInfo::Status agent, std::initializer_list<bool> 
 
 }  // namespace
 
-TEST_CASE("exit code: 0 only when every port met its expectation and the agent was used (or declined)") {
+TEST_CASE("exit code: 0 as expected, 1 a port not (a broken deploy), 3 only the agent missing (a broken monitor)") {
   CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {true, true})) == 0);
   CHECK(exit_code(report_with(v1::AgentInfo::DISABLED, {true})) == 0);  // --no-agent
   CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {true, false})) == 1);
-  CHECK(exit_code(report_with(v1::AgentInfo::UNREACHABLE, {true})) == 1);  // required, not reached
-  CHECK(exit_code(report_with(v1::AgentInfo::AUTH_FAILED, {true})) == 1);
-  CHECK(exit_code(report_with(v1::AgentInfo::ERROR, {true})) == 1);
+  CHECK(exit_code(report_with(v1::AgentInfo::UNREACHABLE, {true})) == 3);  // asked for, not reached
+  CHECK(exit_code(report_with(v1::AgentInfo::AUTH_FAILED, {true})) == 3);
+  CHECK(exit_code(report_with(v1::AgentInfo::ERROR, {true})) == 3);
+  CHECK(exit_code(report_with(v1::AgentInfo::UNREACHABLE, {true, false})) == 1);  // a port failing comes first
   CHECK(exit_code(report_with(v1::AgentInfo::CONNECTED, {})) == 0);
+}
+
+TEST_CASE("a target whose name does not resolve: a failed check (exit 1) with its reason, no ports") {
+  const auto r = untested_report("vps.invalid", "--target: cannot resolve vps.invalid: Name or service not known");
+  CHECK(exit_code(r) == 1);
+  CHECK(r.target() == "vps.invalid");
+  CHECK(r.error() == "--target: cannot resolve vps.invalid: Name or service not known");
+  CHECK(r.ports_size() == 0);
+  CHECK(r.schema_version() == report_schema_version);
+  CHECK_FALSE(r.ok());
 }
 
 TEST_CASE("the SYN's MSS from TCP_INFO: advmss plus the timestamp option Linux took off after the handshake") {

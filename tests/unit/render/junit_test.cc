@@ -90,6 +90,18 @@ TEST_CASE("junit: one testcase per port, a failure for each port not as expected
   CHECK(xml.find("note: a note") != std::string::npos);
 }
 
+TEST_CASE("junit: a target that was not tested (its name does not resolve) is one failed case, not an empty file") {
+  v1::Report r;
+  r.set_target("vps.invalid");
+  r.set_error("--target: cannot resolve vps.invalid: Name or service not known");
+  const auto xml = render_junit(r);
+  CHECK(count(xml, "<testcase ") == 1);
+  CHECK(xml.find("<testsuite name=\"dropspot vps.invalid\" tests=\"1\" failures=\"1\"") != std::string::npos);
+  CHECK(xml.find("<failure message=\"not tested: --target: cannot resolve vps.invalid: Name or service not known\" "
+                 "type=\"NOT_TESTED\">") != std::string::npos);
+  CHECK(xml.find("<testcase name=\"agent\"") == std::string::npos);  // the agent was not asked: no second failure
+}
+
 TEST_CASE("junit: bytes from the network never break the XML") {
   auto r = sample();
   r.mutable_ports(1)->set_summary("evil </failure><x>\x01\xfe");
