@@ -27,6 +27,22 @@ std::string service_guess(std::uint32_t port) {
   }
 }
 
+/// What the agent would add (`why`: "localise the drop"), said as fits the
+/// way it was asked for: never "use --ssh" when --ssh just failed.
+std::string agent_hint(const port_input& in, const std::string& why, const std::string& fallback) {
+  const auto status = in.agent.status();
+  const bool failed = status != v1::AgentInfo::CONNECTED && status != v1::AgentInfo::DISABLED &&
+                      status != v1::AgentInfo::STATUS_UNSPECIFIED;
+  if (failed && in.agent.path() == "ssh")
+    return "the agent would " + why + ", but it could not be used through SSH (the agent line says why)" +
+           (fallback.empty() ? std::string() : "; meanwhile: " + fallback);
+  if (status == v1::AgentInfo::AUTH_FAILED)
+    return "the agent answered but refused the token: use the one in the server's /etc/dropspot/token, and it will " +
+           why;
+  return "run the agent on the server to " + why + " (prober --ssh USER@" + host_of(in) + " ... runs it through SSH)" +
+         (fallback.empty() ? std::string() : ", or " + fallback);
+}
+
 void app_advice(const port_input& in, std::vector<std::string>& advice) {
   const std::string h = host_of(in);
   const std::string n = num(in.port);
@@ -194,8 +210,7 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
         a.push_back("ISPs that block port 25 (OP25B) sometimes redirect it to their own relay: use 587 or 465");
       break;
     case v1::FILTERED:
-      a.push_back("run the agent on the server to localise the drop (prober --ssh USER@" + h +
-                  " ... runs it through SSH), or " + tcpdump);
+      a.push_back(agent_hint(in, "localise the drop", tcpdump));
       a.push_back(
           "check the provider's packet filter / security group and the server's firewall (nft list "
           "ruleset; iptables -S) for TCP " +
@@ -206,7 +221,7 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
     case v1::CLOSED:
       a.push_back("on the server: ss -tlnp 'sport = :" + n + "'; systemctl status " + svc);
       a.push_back("if something listens, look for a reject rule: nft list ruleset; iptables -S");
-      a.push_back("run the agent on the server to tell these apart (prober --ssh USER@" + h + ")");
+      a.push_back(agent_hint(in, "tell these apart", ""));
       break;
     default: break;
   }

@@ -405,6 +405,27 @@ TEST_CASE("verdicts: one case per verdict and the edge cases") {
   }
 }
 
+TEST_CASE("client-only advice never says to use the path that just failed") {
+  auto ssh_failed = scenario().no_agent(v1::AgentInfo::AUTH_FAILED, "ssh: login refused").attempt(T, 40000, 2000);
+  ssh_failed.in.agent.set_path("ssh");
+  auto r = decide_port(ssh_failed.in);
+  INFO("advice:" << joined(r.advice()));
+  CHECK(r.verdict() == v1::FILTERED);
+  CHECK_FALSE(any_has(r.advice(), "prober --ssh"));
+  CHECK(any_has(r.advice(),
+                "could not be used through SSH (the agent line says why); meanwhile: on the server: tcpdump"));
+
+  auto token = scenario().no_agent(v1::AgentInfo::AUTH_FAILED, "wrong token").attempt(R, 40000, 1);
+  token.in.agent.set_path("tls");
+  r = decide_port(token.in);
+  CHECK(r.verdict() == v1::CLOSED);
+  CHECK(any_has(r.advice(), "refused the token: use the one in the server's /etc/dropspot/token"));
+  CHECK_FALSE(any_has(r.advice(), "run the agent on the server"));
+
+  r = decide_port(scenario().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(T, 40000, 2000).in);
+  CHECK(any_has(r.advice(), "run the agent on the server to localise the drop (prober --ssh USER@"));
+}
+
 TEST_CASE("verdicts: client-only verdicts never appear when the agent captured") {
   for (const auto& c : cases()) {
     const auto r = decide_port(c.in);
