@@ -15,6 +15,10 @@ namespace dropspot::os {
 /// terminal processing, and is false where the console cannot.
 bool ansi_terminal(std::FILE* stream);
 
+/// The width of the terminal `stream` writes to, in columns; 0 when it is
+/// not a terminal (or its width is unknown).
+int terminal_columns(std::FILE* stream);
+
 /// What stat(2) tells about a file, following links.
 struct file_facts {
   bool regular = false;

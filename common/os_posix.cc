@@ -1,4 +1,5 @@
 // POSIX side of common/os.h (Linux, macOS).
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,12 @@
 namespace dropspot::os {
 
 bool ansi_terminal(std::FILE* stream) { return ::isatty(::fileno(stream)) != 0; }
+
+int terminal_columns(std::FILE* stream) {
+  struct winsize size {};
+  if (::isatty(::fileno(stream)) == 0 || ::ioctl(::fileno(stream), TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
 
 std::optional<file_facts> examine_file(const std::string& path) {
   struct stat st {};

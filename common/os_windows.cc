@@ -18,6 +18,14 @@ bool ansi_terminal(std::FILE* stream) {
   return ::SetConsoleMode(console, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0;
 }
 
+int terminal_columns(std::FILE* stream) {
+  if (::_isatty(::_fileno(stream)) == 0) return 0;
+  CONSOLE_SCREEN_BUFFER_INFO info{};
+  HANDLE console = ::GetStdHandle(stream == stderr ? STD_ERROR_HANDLE : STD_OUTPUT_HANDLE);
+  if (console == INVALID_HANDLE_VALUE || !::GetConsoleScreenBufferInfo(console, &info)) return 0;
+  return info.srWindow.Right - info.srWindow.Left + 1;
+}
+
 std::optional<file_facts> examine_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);

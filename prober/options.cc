@@ -52,8 +52,11 @@ bool is_probe_kind(std::string_view kind) {
 }
 
 void setup_options(CLI::App& app, raw_options& raw) {
-  app.add_option("--target", raw.target, "Host to test (name or address)")->required();
-  app.add_option("--ports", raw.ports, "Ports to test, e.g. 22,25,80,443 or 8000-8010")->required();
+  // Nothing is ->required(): CLI11 checks those before it names unknown
+  // arguments, and an unknown argument is the more useful message.
+  app.add_option("host", raw.positional_target, "Host to test (name or address), or --target HOST");
+  app.add_option("--target", raw.target, "Host to test (name or address)");
+  app.add_option("-p,--ports", raw.ports, "Ports to test, e.g. 22,25,80,443 or 8000-8010 (required)");
   app.add_option("--agent", raw.agents, "Agent HOST[:PORT] (default: the target, port 7411); repeat to try several");
   app.add_option("--ssh", raw.ssh, "Control channel through SSH: [USER@]HOST[:PORT]");
   app.add_option("--ssh-command", raw.ssh_command, "The ssh invocation to use (keys, jump hosts)");
@@ -61,7 +64,7 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
   app.add_flag("--no-agent", raw.no_agent, "Client-only probes, like Test-NetConnection or nmap");
   app.add_option("--probe", raw.probes, "PORT=KIND, KIND: tcp|http|https|smtp|smtps|imap|imaps|pop3|pop3s|ssh|banner");
-  app.add_option("--timeout", raw.timeout, "Per-attempt timeout, e.g. 500ms, 2s")->capture_default_str();
+  app.add_option("-t,--timeout", raw.timeout, "Per-attempt timeout, e.g. 500ms, 2s")->capture_default_str();
   app.add_option("--app-timeout", raw.app_timeout,
                  "How long an application probe waits for the service (a greeting, a response), e.g. 5s")
       ->capture_default_str();
@@ -71,16 +74,28 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--ca-file", raw.ca_file, "CA bundle to verify certificates against");
   app.add_option("--expect", raw.expects, "Expectation: open|blocked|closed|VERDICT, or PORTS=WHAT (default: open)");
   app.add_option("--wait", raw.wait, "Repeat until expectations hold or this long has passed, e.g. 30s");
-  app.add_option("--format", raw.format, "Output: text, json or junit")->capture_default_str();
+  app.add_option("-f,--format", raw.format, "Output: text, json or junit")->capture_default_str();
+  auto* verbose = app.add_flag("-v,--verbose", raw.verbose, "Text: the evidence of every port, OPEN ones too");
+  app.add_flag("-q,--quiet", raw.quiet, "Text: only the ports not as expected, and the closing line")
+      ->excludes(verbose);
+  app.add_option("--color", raw.color, "Text in colour: auto (on a terminal, unless NO_COLOR is set), always, never")
+      ->capture_default_str();
 }
 
 result<options> validate_options(const raw_options& raw) {
   using R = result<options>;
   options o;
-  auto target = validate_host(trim(raw.target));
+  if (!raw.positional_target.empty() && !raw.target.empty() && raw.positional_target != raw.target)
+    return R::failure("two targets: " + quote(raw.positional_target) + " and --target " + quote(raw.target) +
+                      " (give one)");
+  const std::string& host = raw.positional_target.empty() ? raw.target : raw.positional_target;
+  if (raw.positional_target.empty() && raw.target.empty())
+    return R::failure("no target: prober HOST -p PORTS (or --target HOST)");
+  auto target = validate_host(trim(host));
   if (!target) return R::failure("--target: " + target.error());
   o.target = *target;
 
+  if (raw.ports.empty()) return R::failure("--ports is required: e.g. -p 22,80,443");
   auto ports = parse_port_list(raw.ports);
   if (!ports) return R::failure("--ports: " + ports.error());
   o.ports = *ports;
@@ -166,6 +181,17 @@ result<options> validate_options(const raw_options& raw) {
     o.format = output_format::junit;
   } else {
     return R::failure("--format: " + quote(raw.format) + " is not text, json or junit");
+  }
+  o.detail = raw.quiet ? verbosity::quiet : raw.verbose ? verbosity::verbose : verbosity::normal;
+  const std::string color = lower(raw.color);
+  if (color == "auto") {
+    o.color = color_mode::automatic;
+  } else if (color == "always") {
+    o.color = color_mode::always;
+  } else if (color == "never") {
+    o.color = color_mode::never;
+  } else {
+    return R::failure("--color: " + quote(raw.color) + " is not auto, always or never");
   }
   return o;
 }

@@ -9,6 +9,7 @@
 #include "common/duration.h"
 #include "common/endpoint.h"
 #include "common/result.h"
+#include "render/report.h"
 
 namespace CLI {
 class App;  // <CLI/CLI.hpp> costs ~7 s of compile time in every file that includes it
@@ -26,6 +27,7 @@ struct expectation {
 
 /// Raw strings as CLI11 collects them.
 struct raw_options {
+  std::string positional_target;  ///< `prober HOST ...`
   std::string target;
   std::string ports;
   std::vector<std::string> agents;
@@ -43,6 +45,9 @@ struct raw_options {
   std::vector<std::string> expects;
   std::string wait;
   std::string format = "text";
+  bool verbose = false;
+  bool quiet = false;
+  std::string color = "auto";
 };
 
 /// Validated options.
@@ -66,6 +71,8 @@ struct options {
   std::vector<expectation> expects;
   millis wait{0};
   output_format format = output_format::text;
+  verbosity detail = verbosity::normal;  ///< -q / -v
+  color_mode color = color_mode::automatic;
 };
 
 /// Registers every option on app, storing into raw.

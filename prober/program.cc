@@ -47,20 +47,19 @@ result<asio::ip::address> resolve_target(const std::string& host) {
 constexpr const char* help_examples = R"(
 Examples:
   The runbook's four ports; the agent runs on the server (token: `agent token`):
-    DROPSPOT_TOKEN=... prober --target www.example.com --ports 22,25,80,443
+    DROPSPOT_TOKEN=... prober www.example.com -p 22,25,80,443
+  No port to open for the agent: it runs for the session through your SSH login:
+    prober www.example.com -p 22,25,80,443 --ssh admin@www.example.com
   No agent, the client's view only (like Test-NetConnection or nmap):
-    prober --target www.example.com --ports 80,443 --no-agent
-  HTTP, HTTPS and SMTP checks:
-    prober --target HOST --ports 25,80,443 --probe 80=http --probe 443=https \
-      --probe 25=smtp
+    prober www.example.com -p 80,443 --no-agent
   CI: gate a deploy, wait up to a minute, JUnit report for the test view:
-    prober --target $HOST --ports 22,25,80,443 --token-file token \
-      --expect 22,80,443=open --expect 25=blocked --wait 60s --format junit \
-      > report.xml
+    prober $HOST -p 22,25,80,443 --token-file token --expect 22,80,443=open \
+      --expect 25=blocked --wait 60s -f junit > report.xml
 Exit status: 0 every port as expected (default: open) and the agent used;
 1 some port not as expected, or the target's name does not resolve; 2 bad
 usage (nothing else done); 3 every port as expected but the agent could not
 be used (a broken monitor, not a broken deploy). See docs/ci.md, docs/agent.md.
+Environment: DROPSPOT_TOKEN (the token), NO_COLOR (no colour with --color auto).
 )";
 
 /// A line on stderr that rewrites itself; only on a terminal.
@@ -123,7 +122,7 @@ v1::Report probe_target(const options& opts, const asio::ip::address& address, c
 }  // namespace
 
 int run_prober(int argc, char** argv) {
-  CLI::App app{"dropspot prober: finds where a TCP connection to your server dies"};
+  CLI::App app{"dropspot prober: finds where a TCP connection to your server dies", "prober"};
   app.set_version_flag("--version", "dropspot-prober " + std::string(software_version));
   raw_options raw;
   setup_options(app, raw);
@@ -157,7 +156,11 @@ int run_prober(int argc, char** argv) {
       std::cout << "\n";
       break;
     case output_format::junit: std::cout << render_junit(report); break;
-    default: std::cout << render_text(report, text_style_for_stdout()); break;
+    default: {
+      auto style = text_style_for_stdout(opts.color);
+      style.detail = opts.detail;
+      std::cout << render_text(report, style);
+    }
   }
   return exit_code(report);
 }

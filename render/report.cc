@@ -12,6 +12,7 @@
 #include "common/net.h"
 #include "common/os.h"
 #include "common/text.h"
+#include "render/commands.h"
 #include "render/evidence.h"
 #include "render/json.h"
 #include "verdict/verdict.h"
@@ -45,9 +46,10 @@ std::string fixed(double value, int decimals) {
 /// Appends `text` wrapped to `width`: the first line starts with `first`,
 /// the others with `rest` (no longer than `first`). Text is already safe
 /// (escaped). Lines break only at spaces, which are kept inside a line;
-/// words longer than a line are split.
-void wrap(std::string& out, const std::string& first, const std::string& rest, std::string_view text,
-          std::size_t width) {
+/// words longer than a line are split, unless `split_words` is false (a
+/// glued command: it stands on a line of its own, however long).
+void wrap(std::string& out, const std::string& first, const std::string& rest, std::string_view text, std::size_t width,
+          bool split_words = true) {
   std::string prefix = first;
   std::string line;
   auto flush = [&]() {
@@ -73,7 +75,7 @@ void wrap(std::string& out, const std::string& first, const std::string& rest, s
     if (!line.empty()) flush();
     for (;;) {
       const std::size_t r = width > prefix.size() ? width - prefix.size() : 1;
-      if (word.size() <= r) {
+      if (word.size() <= r || !split_words) {
         line = std::string(word);
         break;
       }
@@ -217,8 +219,26 @@ void render_app_lines(std::string& out, const v1::Report& report, std::size_t wi
   }
 }
 
+/// One item of advice: its commands never broken across lines.
+void render_advice_item(std::string& out, const std::string& advice, std::size_t width) {
+  wrap(out, "    - ", "      ", glue_commands(escape(advice), evidence_glue), width, false);
+}
+
+/// Advice given for several of the ports shown: said once, after them.
+struct shared_advice {
+  std::string text;
+  std::vector<std::uint32_t> ports;
+};
+
+std::string port_list(const std::vector<std::uint32_t>& ports) {
+  std::string s;
+  for (std::size_t i = 0; i < ports.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == ports.size() ? " and " : ", ") + num(ports[i]);
+  return s;
+}
+
 void render_details(std::string& out, const v1::Report& report, const v1::PortReport& p, const text_style& style,
-                    std::size_t width, std::uint64_t base) {
+                    std::size_t width, std::uint64_t base, const std::vector<shared_advice>& shared) {
   const std::string name = v1::Verdict_Name(p.verdict());
   std::string title = "port " + num(p.port());
   if (!p.probe().empty()) title += " (" + escape(p.probe()) + ")";
@@ -226,35 +246,93 @@ void render_details(std::string& out, const v1::Report& report, const v1::PortRe
   wrap(out, "  ", "  ", escape(p.summary()), width);
   for (const auto& line : evidence_lines(report, p, base))
     wrap(out, label(line.label), evidence_indent, line.text, width);
-  if (p.advice_size() > 0) {
-    out += "  next steps:\n";
-    for (const auto& a : p.advice()) wrap(out, "    - ", "      ", escape(a), width);
+  std::vector<std::uint32_t> shared_with;
+  bool heading = false;
+  for (const auto& a : p.advice()) {
+    const auto group = std::find_if(shared.begin(), shared.end(), [&](const auto& s) { return s.text == a; });
+    if (group != shared.end()) {
+      for (auto other : group->ports)
+        if (other != p.port() && std::find(shared_with.begin(), shared_with.end(), other) == shared_with.end())
+          shared_with.push_back(other);
+      continue;
+    }
+    if (!heading) out += "  next steps:\n";
+    heading = true;
+    render_advice_item(out, a, width);
   }
+  if (!shared_with.empty()) {
+    std::sort(shared_with.begin(), shared_with.end());
+    wrap(out, heading ? "    - " : "  next steps: ", "      ",
+         std::string(heading ? "and " : "") + "those shared with port" + (shared_with.size() > 1 ? "s " : " ") +
+             port_list(shared_with) + ", below",
+         width);
+  }
+}
+
+/// The advice that two or more of the shown ports share, in order of first use.
+template <class Shown>
+std::vector<shared_advice> shared_advice_of(const v1::Report& report, const Shown& shown) {
+  std::vector<shared_advice> all;
+  for (const auto& p : report.ports()) {
+    if (!shown(p)) continue;
+    for (const auto& a : p.advice()) {
+      auto it = std::find_if(all.begin(), all.end(), [&](const auto& s) { return s.text == a; });
+      if (it == all.end()) {
+        all.push_back({a, {p.port()}});
+      } else if (std::find(it->ports.begin(), it->ports.end(), p.port()) == it->ports.end()) {
+        it->ports.push_back(p.port());
+      }
+    }
+  }
+  std::erase_if(all, [](const auto& s) { return s.ports.size() < 2; });
+  return all;
 }
 
 }  // namespace
 
-text_style text_style_for_stdout() {
+text_style text_style_for_stdout(color_mode mode) {
   text_style style;
   const char* no_color = std::getenv("NO_COLOR");
-  style.color = os::ansi_terminal(stdout) && (no_color == nullptr || *no_color == '\0');
+  const bool terminal = os::ansi_terminal(stdout);
+  style.color = mode == color_mode::always ||
+                (mode == color_mode::automatic && terminal && (no_color == nullptr || *no_color == '\0'));
+  if (const int columns = os::terminal_columns(stdout); columns > 0) style.width = columns;
   return style;
 }
 
 std::string render_text(const v1::Report& report, const text_style& style) {
   const auto width = static_cast<std::size_t>(std::max(40, style.width));
   std::string out;
-  render_header(out, report, style, width);
+  const bool quiet = style.detail == verbosity::quiet;
+  // Whose details are shown: an OPEN port can still need work (advice).
+  const auto shown = [&](const v1::PortReport& p) {
+    if (quiet) return !p.as_expected() && !p.expect().empty();
+    return style.detail == verbosity::verbose || p.verdict() != v1::OPEN || p.advice_size() > 0;
+  };
+  if (!quiet || !report.error().empty()) render_header(out, report, style, width);
   if (report.ports_size() == 0) return out;
-  out += "\n";
-  render_table(out, report, style, width);
-  render_app_lines(out, report, width);
+  if (!quiet) {
+    out += "\n";
+    render_table(out, report, style, width);
+    render_app_lines(out, report, width);
+  }
 
   const auto base = time_base(report);
+  const auto shared = shared_advice_of(report, shown);
   for (const auto& p : report.ports()) {
-    if (p.verdict() == v1::OPEN && p.advice_size() == 0) continue;  // an OPEN port can still need work
+    if (!shown(p)) continue;
+    if (!out.empty()) out += "\n";
+    render_details(out, report, p, style, width, base, shared);
+  }
+  // Steps that several ports share, once, in groups of the same ports.
+  std::vector<std::vector<std::uint32_t>> groups;
+  for (const auto& s : shared)
+    if (std::find(groups.begin(), groups.end(), s.ports) == groups.end()) groups.push_back(s.ports);
+  for (const auto& g : groups) {
     out += "\n";
-    render_details(out, report, p, style, width, base);
+    wrap(out, "", "  ", "next steps for ports " + port_list(g) + ":", width);
+    for (const auto& s : shared)
+      if (s.ports == g) render_advice_item(out, s.text, width);
   }
 
   std::vector<std::string> unexpected;
@@ -265,11 +343,12 @@ std::string render_text(const v1::Report& report, const text_style& style) {
   if (!unexpected.empty()) {
     std::string s;
     for (const auto& u : unexpected) s += (s.empty() ? "" : ", ") + u;
-    out += "\n";
+    if (!out.empty()) out += "\n";
     wrap(out, "not as expected: ", "  ", s, width);
   } else if (report.ports_size() > 0 && !report.ports(0).expect().empty()) {
-    out += "\nevery port as expected\n";
+    out += out.empty() ? "every port as expected\n" : "\nevery port as expected\n";
   }
+  if (quiet) return out;
   if (report.notes_size() > 0) {
     out += "\nnotes:\n";
     for (const auto& n : report.notes()) wrap(out, "  - ", "    ", escape(n), width);

@@ -7,13 +7,23 @@
 
 namespace dropspot {
 
+/// How much the text report says: quiet, only the ports not as expected and
+/// the closing line; normal, the details of every port that is not OPEN (or
+/// has advice); verbose, the details of every port.
+enum class verbosity { quiet, normal, verbose };
+
 struct text_style {
   bool color = false;
-  int width = 80;  ///< columns; lines are wrapped or truncated to fit (at least 40)
+  int width = 80;  ///< columns; lines are wrapped or truncated to fit (at least 40), commands aside
+  verbosity detail = verbosity::normal;
 };
 
-/// Colour only on a terminal, and never when NO_COLOR is set.
-text_style text_style_for_stdout();
+/// --color: auto (on a terminal, unless NO_COLOR is set), always, never.
+enum class color_mode { automatic, always, never };
+
+/// For standard output: colour as `mode` says; the terminal's width, 80 when
+/// standard output is not a terminal.
+text_style text_style_for_stdout(color_mode mode = color_mode::automatic);
 
 /// The report for people: a header (target, address, the agent's status,
 /// where it was reached, round trip, how it sees us), a table with one line

@@ -83,7 +83,38 @@ TEST_CASE("prober options: bad input gets a message") {
   }
 }
 
-TEST_CASE("prober options: missing required options are CLI errors") {
-  CHECK_THROWS_AS(parse({"--ports", "80"}), CLI::ParseError);
-  CHECK_THROWS_AS(parse({"--target", "h"}), CLI::ParseError);
+TEST_CASE("prober options: a missing target or port list is named after any unknown argument") {
+  auto r = parse({"--ports", "80"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "no target: prober HOST -p PORTS (or --target HOST)");
+  r = parse({"--target", "h"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "--ports is required: e.g. -p 22,80,443");
+  // An unknown option comes first, although --target and --ports are missing.
+  try {
+    parse({"--frobnicate"});
+    FAIL("no error");
+  } catch (const CLI::ParseError& e) {
+    CHECK(std::string(e.what()).find("--frobnicate") != std::string::npos);
+  }
+}
+
+TEST_CASE("prober options: the target as an argument, short options, -v/-q, --color") {
+  auto o = parse({"vps.example.com", "-p", "22,80", "-t", "500ms", "-f", "json"}).value();
+  CHECK(o.target == "vps.example.com");
+  CHECK(o.ports == std::vector<std::uint16_t>{22, 80});
+  CHECK(o.timeout.count() == 500);
+  CHECK(o.format == output_format::json);
+  CHECK(o.detail == dropspot::verbosity::normal);
+  CHECK(o.color == dropspot::color_mode::automatic);
+  CHECK(parse({"-p", "22", "h"}).value().target == "h");  // after the options too
+  CHECK(parse({"h", "-p", "22", "--target", "h"}).ok());  // the same twice is fine
+  CHECK_FALSE(parse({"h", "-p", "22", "--target", "g"}).ok());
+  CHECK(parse({"h", "-p", "22", "-v"}).value().detail == dropspot::verbosity::verbose);
+  CHECK(parse({"h", "-p", "22", "-q"}).value().detail == dropspot::verbosity::quiet);
+  CHECK_THROWS_AS(parse({"h", "-p", "22", "-q", "-v"}), CLI::ParseError);
+  CHECK(parse({"h", "-p", "22", "--color", "always"}).value().color == dropspot::color_mode::always);
+  CHECK(parse({"h", "-p", "22", "--color", "never"}).value().color == dropspot::color_mode::never);
+  CHECK_FALSE(parse({"h", "-p", "22", "--color", "sometimes"}).ok());
+  CHECK_THROWS_AS(parse({"h", "g", "-p", "22"}), CLI::ParseError);  // one target
 }

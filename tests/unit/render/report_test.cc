@@ -1,10 +1,12 @@
 #include "render/report.h"
+#include "render/commands.h"
 
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
 
 #include "support/test_files.h"
+#include <algorithm>
 #include <sstream>
 
 #include "support/sample_report.h"
@@ -14,6 +16,16 @@ using namespace dropspot;
 using namespace dropspot::sample;
 
 namespace {
+
+/// A line longer than the width is allowed only for a command, which is never
+/// broken: the line is an advice item (or its continuation) holding one
+/// command, starting with a command word.
+bool command_line(const std::string& line) {
+  std::string_view t(line);
+  t.remove_prefix(std::min(t.size(), t.find_first_not_of(' ')));
+  if (t.substr(0, 2) == "- ") t.remove_prefix(2);
+  return dropspot::is_command_word(t.substr(0, t.find(' ')));
+}
 
 using test::lines_of;
 
@@ -46,7 +58,7 @@ TEST_CASE("report text: table layout at 80 columns, evidence for ports that are 
   INFO(text);
   for (const auto& line : lines_of(text)) {
     INFO("line: " << line);
-    CHECK(line.size() <= 80);
+    CHECK((line.size() <= 80 || command_line(line)));
     CHECK(line.find('\x1b') == std::string::npos);
   }
   // Header.
@@ -120,13 +132,108 @@ TEST_CASE("report text: other widths hold too") {
     const auto text = render_text(r, text_style{false, width});
     for (const auto& line : lines_of(text)) {
       INFO("width " << width << " line: " << line);
-      CHECK(line.size() <= static_cast<std::size_t>(width));
+      CHECK((line.size() <= static_cast<std::size_t>(width) || command_line(line)));
     }
   }
   // Wider: the summaries need no ellipsis.
   const auto wide = render_text(r, text_style{false, 200});
   CHECK(has(wide,
             "SYNs arrive, nothing answers: the server's firewall drops them: inet filter input tcp dport 80 drop\n"));
+}
+
+TEST_CASE("report text: a command in the advice is never broken across lines, at any width") {
+  const auto r = sample_report();
+  for (int width : {40, 60, 80, 132}) {
+    const auto text = render_text(r, text_style{false, width});
+    const auto lines = lines_of(text);
+    for (const auto& p : r.ports())
+      for (const auto& a : p.advice()) {
+        // Each command of the advice (its glued stretch) is whole on one line.
+        const auto glued = glue_commands(a, '\x1f');
+        std::size_t at = 0;
+        while ((at = glued.find('\x1f', at)) != std::string::npos) {
+          auto begin = glued.rfind(' ', at);
+          begin = begin == std::string::npos ? 0 : begin + 1;
+          auto end = glued.find(' ', at);
+          if (end == std::string::npos) end = glued.size();
+          std::string command = glued.substr(begin, end - begin);
+          std::replace(command.begin(), command.end(), '\x1f', ' ');
+          INFO("width " << width << ": " << command);
+          CHECK(std::any_of(lines.begin(), lines.end(),
+                            [&](const std::string& l) { return l.find(command) != std::string::npos; }));
+          at = end;
+        }
+      }
+  }
+}
+
+TEST_CASE("advice: which stretches are commands") {
+  const char g = '\x1f';
+  auto glued = [&](std::string_view s) {
+    auto out = glue_commands(s, g);
+    std::replace(out.begin(), out.end(), g, '_');
+    return out;
+  };
+  CHECK(glued("check what listens: ss -tlnp 'sport = :81' (all listeners: ss -tulnp state listening)") ==
+        "check what listens: ss_-tlnp_'sport_=_:81' (all listeners: ss_-tulnp_state_listening)");
+  CHECK(glued("check the server's firewall (nft list ruleset; iptables -S) for TCP 80") ==
+        "check the server's firewall (nft_list_ruleset;_iptables_-S) for TCP 80");
+  CHECK(glued("systemctl restart mariadb.service; check: ss -tlnp 'sport = :3306'") ==
+        "systemctl_restart_mariadb.service; check: ss_-tlnp_'sport_=_:3306'");
+  CHECK(glued("ufw allow 80/tcp") == "ufw_allow_80/tcp");
+  CHECK(glued("firewall-cmd --runtime-to-permanent, or add --permanent") ==
+        "firewall-cmd_--runtime-to-permanent, or add --permanent");
+  CHECK(glued("the service did not answer as expected: check its logs") ==
+        "the service did not answer as expected: check its logs");
+  CHECK(is_command_word("systemctl"));
+  CHECK_FALSE(is_command_word("check"));
+}
+
+TEST_CASE("report text: advice that several ports share is said once, after them") {
+  v1::Report r;
+  r.set_target("vps.example");
+  r.mutable_agent()->set_status(v1::AgentInfo::DISABLED);
+  for (std::uint32_t port : {80u, 443u, 8080u}) {
+    auto* p = r.add_ports();
+    p->set_port(port);
+    p->set_verdict(v1::FILTERED);
+    p->set_summary("no answer");
+    p->add_advice("check the provider's filter (nft list ruleset; iptables -S) for TCP " + std::to_string(port));
+    p->add_advice("from a Windows client: Test-NetConnection vps.example -Port " + std::to_string(port));
+    p->add_advice("run the agent on the server to localise the drop");
+  }
+  const auto text = render_text(r, text_style{false, 80});
+  INFO(text);
+  std::size_t n = 0;
+  for (std::size_t at = 0; (at = text.find("run the agent on the server", at)) != std::string::npos; ++at) ++n;
+  CHECK(n == 1);
+  CHECK(has(text, "next steps for ports 80, 443 and 8080:\n    - run the agent on the server to localise the drop"));
+  CHECK(has(text, "    - and those shared with ports 443 and 8080, below"));
+  CHECK(has(text, "Test-NetConnection vps.example -Port 8080"));  // per port: said under its port
+}
+
+TEST_CASE("report text: -q says only the ports not as expected; -v the evidence of OPEN ports too") {
+  auto r = sample_report();
+  for (auto& p : *r.mutable_ports()) {
+    p.set_expect("open");
+    p.set_as_expected(p.verdict() == v1::OPEN);
+  }
+  text_style quiet{false, 80, verbosity::quiet};
+  const auto q = render_text(r, quiet);
+  INFO(q);
+  CHECK_FALSE(has(q, "agent: CONNECTED"));
+  CHECK_FALSE(has(q, "PORT  PROBE"));
+  CHECK_FALSE(has(q, "port 22 (ssh)"));
+  CHECK(q.rfind("port 25 (smtp): DROPPED_IN_TRANSIT", 0) == 0);
+  CHECK(has(q, "\nnot as expected: 25 (expected open, got DROPPED_IN_TRANSIT)"));
+  CHECK_FALSE(has(q, "done in"));
+  for (auto& p : *r.mutable_ports()) p.set_as_expected(true);
+  CHECK(render_text(r, quiet) == "every port as expected\n");
+
+  text_style verbose{false, 80, verbosity::verbose};
+  const auto v = render_text(r, verbose);
+  CHECK(has(v, "port 22 (ssh): OPEN"));
+  CHECK_FALSE(has(render_text(r, text_style{false, 80}), "port 22 (ssh): OPEN"));
 }
 
 TEST_CASE("report text: colour only when asked") {
