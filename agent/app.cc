@@ -111,7 +111,7 @@ int run_server(const options& opts) {
 }  // namespace
 
 int run_agent(int argc, char** argv) {
-  CLI::App app{"dropspot agent: sees which packets of a prober's test reach this host, and why they fail"};
+  CLI::App app{"dropspot agent: sees which packets of a prober's test reach this host, and why they fail", "agent"};
   app.set_version_flag("--version", "dropspot-agent " + std::string(software_version));
   raw_options raw;
   setup_options(app, raw);

@@ -1,6 +1,7 @@
 #include "agent/host_check.h"
 #include "agent/host_files.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -269,7 +270,6 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
 v1::Report check_report(std::vector<v1::PortReport> ports, const std::string& hostname) {
   v1::Report report;
   report.set_schema_version(report_schema_version);
-  report.set_ok(true);  // the host's own view: no expectation to miss
   report.set_target(hostname);
   auto& agent = *report.mutable_agent();
   agent.set_status(v1::AgentInfo::CONNECTED);
@@ -297,15 +297,16 @@ int run_check(const std::string& ports_text, const std::string& format, const ho
   auto report = check_report(check_ports(host, services, *ports), this_host_name());
   report.mutable_agent()->set_os(host.system.os.pretty_name);
   report.set_elapsed_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+  // As the exit code: every port OPEN from the host's own view.
+  report.set_ok(std::all_of(report.ports().begin(), report.ports().end(),
+                            [](const v1::PortReport& p) { return p.verdict() == v1::OPEN; }));
   if (format == "json") {
     write_json(std::cout, report);
     std::cout << "\n";
   } else {
     std::cout << render_text(report, text_style_for_stdout());
   }
-  for (const auto& p : report.ports())
-    if (p.verdict() != v1::OPEN) return 1;
-  return 0;
+  return report.ok() ? 0 : 1;
 }
 
 }  // namespace dropspot::agent

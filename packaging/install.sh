@@ -44,8 +44,12 @@ fi
 unit_dir=/etc/systemd/system  # the local administrator's units (no package owns them)
 sysusers_dir=/etc/sysusers.d
 unit=$unit_dir/dropspot-agent.service
+completions="share/bash-completion/completions/agent share/bash-completion/completions/prober
+  share/zsh/vendor-completions/_agent share/zsh/vendor-completions/_prober
+  share/zsh/site-functions/_agent share/zsh/site-functions/_prober"
 files="$prefix/bin/agent $prefix/bin/prober $prefix/share/man/man8/agent.8 $prefix/share/man/man1/prober.1
   $prefix/share/doc/dropspot/agent.md $prefix/share/doc/dropspot/ci.md $unit $sysusers_dir/dropspot.conf"
+for c in $completions; do files="$files $prefix/$c"; done
 
 # Runs systemctl on the live host only (not for --root).
 reload_systemd() {
@@ -73,6 +77,12 @@ install -m 755 "$here/bin/agent" "$here/bin/prober" "$root$prefix/bin/"
 install -m 644 "$here/share/man/man8/agent.8" "$root$prefix/share/man/man8/"
 install -m 644 "$here/share/man/man1/prober.1" "$root$prefix/share/man/man1/"
 install -m 644 "$here/share/doc/dropspot/agent.md" "$here/share/doc/dropspot/ci.md" "$root$prefix/share/doc/dropspot/"
+for c in $completions; do
+  install -d "$root$prefix/$(dirname "$c")"
+  install -m 644 "$here/$c" "$root$prefix/$c"
+done
+# Where the token goes, root's only.
+[ -d "$root/etc/dropspot" ] || install -d -m 0700 "$root/etc/dropspot"
 
 # The agent's system user: systemd-sysusers where it exists, else useradd.
 install -d "$root$sysusers_dir"

@@ -27,15 +27,18 @@ root="$TMP/root"
 dpkg-deb -x "$deb" "$root"
 for f in usr/bin/agent usr/bin/prober; do check "$f installed, executable" test -x "$root/$f"; done
 for f in usr/lib/systemd/system/dropspot-agent.service usr/share/man/man8/agent.8 usr/share/man/man1/prober.1 \
-  usr/share/doc/dropspot/agent.md usr/share/doc/dropspot/ci.md usr/lib/sysusers.d/dropspot.conf; do
+  usr/share/doc/dropspot/agent.md usr/share/doc/dropspot/ci.md usr/lib/sysusers.d/dropspot.conf \
+  usr/share/bash-completion/completions/prober usr/share/bash-completion/completions/agent \
+  usr/share/zsh/vendor-completions/_prober usr/share/zsh/vendor-completions/_agent; do
   check "$f installed" test -s "$root/$f"
 done
 check "agent --help runs from the package" bash -c "'$root/usr/bin/agent' --help | grep -q -- --pcap-dir"
 check "prober --help runs from the package, with examples" \
-  bash -c "'$root/usr/bin/prober' --help | grep -q -- '--wait 60s --format junit'"
+  bash -c "'$root/usr/bin/prober' --help | grep -q -- '--wait 60s -f junit'"
 check "agent token from the package prints a token only on stdout" \
   bash -c "test \$('$root/usr/bin/agent' token 2>/dev/null | wc -l) -eq 1"
 check "postinst is executable" bash -c "dpkg-deb -e '$deb' '$TMP/control' && test -x '$TMP/control/postinst'"
+check "postinst makes /etc/dropspot, root's only (0700)" grep -q 'install -d -m 0700 /etc/dropspot' "$TMP/control/postinst"
 unit="$root/usr/lib/systemd/system/dropspot-agent.service"
 check "sysusers.d: the system user dropspot" grep -q '^u dropspot ' "$root/usr/lib/sysusers.d/dropspot.conf"
 for k in User=dropspot "SupplementaryGroups=systemd-journal root" "RestrictNamespaces=user net" NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes StateDirectory=dropspot \

@@ -81,11 +81,12 @@ check "rpm: requires nothing of protobuf, OpenSSL, libpcap or libxml2" \
   bash -c '! grep -Eiq "protobuf|ssl|pcap|xml" <<<"$1"' _ "$requires"
 files=$(rpm_q -l)
 for f in /usr/bin/agent /usr/bin/prober /usr/lib/systemd/system/dropspot-agent.service /usr/lib/sysusers.d/dropspot.conf \
-  /usr/share/man/man8/agent.8 /usr/share/man/man1/prober.1 /usr/share/doc/dropspot/agent.md; do
+  /usr/share/man/man8/agent.8 /usr/share/man/man1/prober.1 /usr/share/doc/dropspot/agent.md \
+  /usr/share/bash-completion/completions/prober /usr/share/zsh/site-functions/_prober; do
   check "rpm: carries $f" has_line "$files" "$f"
 done
 check "rpm: owns no directory of the distribution's (/usr/lib/systemd, /usr/share/man)" \
-  bash -c '! grep -Ex "/usr/lib/systemd|/usr/lib/systemd/system|/usr/share/man|/usr/share/man/man1|/usr/bin" <<<"$1"' _ "$files"
+  bash -c '! grep -Ex "/usr/lib/systemd|/usr/lib/systemd/system|/usr/share/man|/usr/share/man/man1|/usr/bin|/usr/share/zsh|/usr/share/zsh/site-functions|/usr/share/zsh/vendor-completions|/usr/share/bash-completion|/usr/share/bash-completion/completions" <<<"$1"' _ "$files"
 scripts=$(rpm_q --scripts)
 check "rpm: %post makes the user with systemd-sysusers" has "$scripts" 'systemd-sysusers /usr/lib/sysusers.d/dropspot.conf'
 check "rpm: %post and %postun reload systemd" test "$(grep -c 'systemctl daemon-reload' <<<"$scripts")" -eq 2
@@ -107,6 +108,9 @@ check "tgz: the unit names the installed agent" \
   grep -qx 'ExecStart=/usr/local/bin/agent --token-file /run/dropspot/token --state-dir /var/lib/dropspot' \
   "$r/etc/systemd/system/dropspot-agent.service"
 check "tgz: man pages and docs" test -s "$r/usr/local/share/man/man8/agent.8" -a -s "$r/usr/local/share/doc/dropspot/agent.md"
+check "tgz: bash and zsh completion" \
+  test -s "$r/usr/local/share/bash-completion/completions/prober" -a -s "$r/usr/local/share/zsh/site-functions/_agent"
+check "tgz: /etc/dropspot made, root's only" test "$(stat -c %a "$r/etc/dropspot")" = 700
 check "tgz: install.sh again changes nothing that fails (idempotent)" chroot "$r" sh "$dir/install.sh"
 check "tgz: the agent from the tarball runs on Debian 11" \
   bash -c "chroot '$r' /usr/local/bin/agent --version | grep -q dropspot"

@@ -30,6 +30,10 @@ for suite in "${SUITES[@]}"; do
   echo "    $suite: $release, systemd $systemd_version"
   check "$suite: apt installed the package, its dependencies met by the release" \
     grep -q '^Setting up dropspot ' "$TMPD/install.log"
+  check "$suite: the package made /etc/dropspot, root's only (0700)" \
+    test "$(host stat -c '%a %U' /etc/dropspot)" = "700 root"
+  check "$suite: bash completion installed where bash-completion looks" \
+    host test -s /usr/share/bash-completion/completions/prober
   check "$suite: the packaged unit runs the agent" test "$(host systemctl is-active dropspot-agent)" = active
   check "$suite: this systemd knows every line of the unit (none logged as unknown or ignored)" \
     bash -c '! grep -E "dropspot-agent\.service:[0-9]+: " <<<"$1"' _ "$(host journalctl -b --no-pager -o cat)"

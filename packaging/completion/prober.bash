@@ -1,0 +1,25 @@
+# bash completion for dropspot's prober(1)
+_dropspot_prober() {
+  local cur prev
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD - 1]}
+  case $prev in
+    -f | --format) COMPREPLY=($(compgen -W "text json junit" -- "$cur")); return ;;
+    --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
+    --token-file | --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --target | --agent | --ssh) COMPREPLY=($(compgen -A hostname -- "$cur")); return ;;
+    --expect) COMPREPLY=($(compgen -W "open blocked closed OPEN APP_FAILED DROPPED_IN_TRANSIT REJECTED_IN_TRANSIT
+      DROPPED_BY_HOST_FIREWALL REJECTED_BY_HOST_FIREWALL NO_LISTENER LISTENER_WRONG_ADDRESS REPLY_LOST INTERCEPTED
+      FILTERED CLOSED" -- "$cur")); return ;;
+    -p | --ports | --probe | -t | --timeout | --app-timeout | --retries | --wait | --ssh-command | --remote-agent)
+      return ;;
+  esac
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "-h --help --version --target --ports -p --agent --ssh --ssh-command --remote-agent
+      --token-file --no-agent --probe --timeout -t --app-timeout --retries --insecure --ca-file --expect --wait
+      --format -f --verbose -v --quiet -q --color" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -A hostname -- "$cur"))
+  fi
+}
+complete -F _dropspot_prober prober

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The documentation users read beside --help stays true to the command
+# line: every option that `prober --help`, `agent --help` and `agent check
+# --help` print is in the man page and in the bash and zsh completion; every
+# verdict of proto/dropspot.proto is in prober(1); the exit codes are there;
+# the completion works in bash (and parses in zsh, where installed).
+# usage: tests/docs_test.sh BUILD_DIR
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "$1/bin" && pwd)
+# shellcheck source=tests/e2e/check.sh
+source "$SRC/tests/e2e/check.sh"
+COMP=$SRC/packaging/completion
+
+# The options a --help prints: "-p,--ports TEXT", "--no-agent", "-v,--verbose".
+options_of() { "$@" --help | grep -oE '^  (-[a-zA-Z],)?--[a-z][a-z-]*' | tr ',' '\n' | sed 's/^ *//' | sort -u; }
+# In roff every '-' of an option is written '\-'.
+roff() { sed 's/-/\\-/g' <<<"$1"; }
+
+for opt in $(options_of "$BIN/prober"); do
+  check "prober(1) has $opt" grep -qF -- "$(roff "$opt")" "$SRC/docs/prober.1"
+  check "prober's bash completion has $opt" grep -qw -- "$opt" "$COMP/prober.bash"
+  check "prober's zsh completion has $opt" grep -qF -- "$opt" "$COMP/_prober"
+done
+for opt in $(options_of "$BIN/agent") $(options_of "$BIN/agent" check); do
+  check "agent(8) has $opt" grep -qF -- "$(roff "$opt")" "$SRC/docs/agent.8"
+  check "agent's bash completion has $opt" grep -qw -- "$opt" "$COMP/agent.bash"
+  check "agent's zsh completion has $opt" grep -qF -- "$opt" "$COMP/_agent"
+done
+
+# Every verdict --expect takes is explained, in the VERDICTS section.
+verdicts=$(sed -n '/^enum Verdict {/,/^}/p' "$SRC/proto/dropspot.proto" | grep -oE '^  [A-Z_]+ =' | tr -d ' =' |
+  grep -v VERDICT_UNSPECIFIED)
+section=$(sed -n '/^\.SH VERDICTS/,/^\.SH /p' "$SRC/docs/prober.1")
+for v in $verdicts; do
+  check "prober(1) explains the verdict $v" grep -qw -- "$v" <<<"$section"
+  check "the completion offers $v for --expect" grep -qw -- "$v" "$COMP/prober.bash"
+done
+status=$(sed -n '/^\.SH EXIT STATUS/,/^\.SH /p' "$SRC/docs/prober.1")
+for code in 0 1 2 3; do check "prober(1): exit status $code" grep -qx "\.B $code" <<<"$status"; done
+check "prober --help: exit status 3" bash -c "'$BIN/prober' --help | grep -q '; 3 every port as expected but the agent'"
+for page in prober.1 agent.8; do
+  check "$page renders without warnings" \
+    bash -c "! MANWIDTH=80 man --warnings -l '$SRC/docs/$page' 2>&1 >/dev/null | grep ."
+done
+
+# bash: the completion as bash runs it (COMP_WORDS, COMP_CWORD).
+complete_bash() { # complete_bash FILE WORDS...: what bash would offer for the last word
+  local file=$1
+  shift
+  bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); f=$(complete -p "$1" | sed "s/.*-F \([^ ]*\).*/\1/"); "$f"; printf "%s\n" "${COMPREPLY[@]}"' \
+    _ "$file" "$@"
+}
+check "bash: prober --fo completes to --format" grep -qx -- --format <<<"$(complete_bash "$COMP/prober.bash" prober --fo)"
+check "bash: prober -f completes the formats" \
+  test "$(complete_bash "$COMP/prober.bash" prober -f '' | tr '\n' ' ')" = "text json junit "
+check "bash: prober --expect NO_ completes the verdict" \
+  test "$(complete_bash "$COMP/prober.bash" prober --expect NO_)" = NO_LISTENER
+check "bash: agent ch completes to check" test "$(complete_bash "$COMP/agent.bash" agent ch)" = check
+check "bash: agent check --f completes check's option" \
+  test "$(complete_bash "$COMP/agent.bash" agent check --f)" = --format
+if command -v zsh >/dev/null; then
+  for f in _prober _agent; do check "zsh parses $f" zsh -n "$COMP/$f"; done
+fi
+check_summary
