@@ -20,7 +20,7 @@ DROPSPOT_PACKAGES=(
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for the fuzz targets (scripts/fuzz.sh)
   clang-format-14 clang-tidy-14  # scripts/lint.sh: .clang-format and .clang-tidy
   mmdebstrap systemd-container  # scripts/realhost.sh: a real Debian booted with its own systemd
-  zsh  # tests/docs_test.sh: the zsh completion parses
+  zsh python3-yaml  # tests/docs_test.sh: the zsh completion parses; docs/examples/*.yml read as YAML
 )
 # The Windows prober (scripts/build-windows.sh installs these itself): MinGW-w64
 # cross compiler, Wine to test prober.exe, dpkg-dev and make to build protobuf

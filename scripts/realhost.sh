@@ -14,7 +14,7 @@
 # Environment: DROPSPOT_REALHOST_CACHE (default /var/cache/dropspot-realhost);
 # REALHOST_IMAGE: full (default) or exim (Debian's default MTA, which
 # conflicts with the full image's postfix: a host of its own), both Debian 12;
-# or web: nginx, sshd and nftables on REALHOST_SUITE (bullseye, bookworm or
+# or web: nginx, sshd, nftables and sudo on REALHOST_SUITE (bullseye, bookworm or
 # trixie: Debian 11, 12, 13), for the portable package on each release.
 set -euo pipefail
 
@@ -35,7 +35,7 @@ case ${REALHOST_IMAGE:-full} in
   web)
     SUITE=${REALHOST_SUITE:-bookworm}
     case $SUITE in bullseye | bookworm | trixie) ;; *) die "REALHOST_SUITE: bullseye, bookworm or trixie, not $SUITE" ;; esac
-    PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server nftables) ;;
+    PACKAGES=(systemd systemd-sysv dbus iproute2 procps sudo nginx openssh-server nftables) ;;
   *) die "REALHOST_IMAGE: full, exim or web, not ${REALHOST_IMAGE}" ;;
 esac
 MIRRORS=("deb http://deb.debian.org/debian $SUITE main"

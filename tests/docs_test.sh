@@ -62,4 +62,32 @@ check "bash: agent check --f completes check's option" \
 if command -v zsh >/dev/null; then
   for f in _prober _agent; do check "zsh parses $f" zsh -n "$COMP/$f"; done
 fi
+# docs/examples: the CI files as GitHub and GitLab read them (tests/ci_examples.py),
+# and their prober commands through the prober's own parser: a name that
+# cannot resolve (exit 1, "cannot resolve") means every option passed; bad
+# usage would be exit 2. In a network namespace of its own when root.
+TMPD=$(mktemp -d /tmp/dropspot-docs.XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT
+check "CI examples: the keys GitHub and GitLab need are there" \
+  bash -c "python3 '$SRC/tests/ci_examples.py' '$SRC/docs/examples' >'$TMPD/commands'"
+mkdir -p "$TMPD/broken"
+cp "$SRC"/docs/examples/*.yml "$TMPD/broken/"
+sed -i '/checks: write/d' "$TMPD/broken/github-actions.yml"
+check "CI examples: the check notices a missing permission" \
+  bash -c "python3 '$SRC/tests/ci_examples.py' '$TMPD/broken' 2>&1 >/dev/null | grep -q 'checks: write'"
+ISOLATE=()
+if [ "$(id -u)" -eq 0 ] && unshare -n true 2>/dev/null; then ISOLATE=(unshare -n); fi
+touch "$TMPD/deploy_key" "$TMPD/known_hosts"
+n=0
+while read -r argv; do
+  n=$((n + 1))
+  mapfile -t args < <(jq -r '.[1:][]' <<<"$argv")
+  set +e
+  (cd "$TMPD" && "${ISOLATE[@]}" "$BIN/prober" "${args[@]}" >"$TMPD/out.$n" 2>"$TMPD/err.$n")
+  rc=$?
+  set -e
+  check "CI example $n: its prober command parses (exit $rc: the name does not resolve, not bad usage)" \
+    bash -c "test $rc -eq 1 && grep -q 'cannot resolve deploy.invalid' '$TMPD/err.$n' && grep -q '<failure' '$TMPD/out.$n'"
+done <"$TMPD/commands"
+check "CI examples: two prober commands found" test "$n" -eq 2
 check_summary

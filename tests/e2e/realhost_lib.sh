@@ -18,7 +18,8 @@ host() { "$RH" exec "$HOST_PID" "$@"; }
 # boot_host: a fresh host (the image as cached: REALHOST_IMAGE and
 # REALHOST_SUITE choose it, scripts/realhost.sh), the .deb in HOST_DEB_DIR
 # installed with HOST_INSTALL (run in that folder, mounted at /mnt/dropspot),
-# a token made, the packaged unit enabled and started; TOKEN_FILE holds its token.
+# a token made, the packaged unit enabled and started; or all of it done by
+# the shell lines HOST_SETUP (in that folder). TOKEN_FILE holds its token.
 HOST_INSTALL=${HOST_INSTALL:-"dpkg -i ./dropspot_*.deb"}
 boot_host() {
   stop_host
@@ -31,10 +32,15 @@ boot_host() {
   out=$(REALHOST_BIND="$HOST_DEB_DIR:/mnt/dropspot" REALHOST_LOG="$TMPD/host.log" "$RH" boot "$(lab ns server)" dshost)
   HOST_PID=$(sed -n 's/^PID=\([0-9]*\).*/\1/p' <<<"$out")
   "$RH" wait "$HOST_PID" 60
-  host sh -c "cd /mnt/dropspot && $HOST_INSTALL" >"$TMPD/install.log" 2>&1 || { cat "$TMPD/install.log"; return 1; }
-  host sh -c 'agent token | install -D -m 600 /dev/stdin /etc/dropspot/token'
+  if [ -n "${HOST_SETUP:-}" ]; then # the whole set-up as a user types it (README's lines)
+    host sh -ec "cd /mnt/dropspot; $HOST_SETUP" >"$TMPD/install.log" 2>&1 </dev/null ||
+      { cat "$TMPD/install.log"; return 1; }
+  else
+    host sh -c "cd /mnt/dropspot && $HOST_INSTALL" >"$TMPD/install.log" 2>&1 || { cat "$TMPD/install.log"; return 1; }
+    host sh -c 'agent token | install -D -m 600 /dev/stdin /etc/dropspot/token'
+    host systemctl enable --now dropspot-agent 2>/dev/null
+  fi
   host cat /etc/dropspot/token >"$TOKEN_FILE"
-  host systemctl enable --now dropspot-agent 2>/dev/null
   lab wait-listen server 7411 10 || { host journalctl -u dropspot-agent --no-pager | tail -n 20; return 1; }
 }
 

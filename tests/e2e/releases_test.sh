@@ -19,7 +19,17 @@ SUITES=("$@")
 HOST_DEB_DIR=$TMPD/deb
 mkdir -p "$HOST_DEB_DIR"
 cp "$PORTABLE"/packages/dropspot_*_amd64.deb "$HOST_DEB_DIR/"
-HOST_INSTALL="apt-get install -y --no-install-recommends ./dropspot_*.deb"
+# The set-up is README's "On a real server" lines, as a user pastes them;
+# the first probe is its line for the PC.
+readme_block() { # the ```sh block after README's <!-- real-server: NAME marker
+  awk -v name="$1" 'index($0, "<!-- real-server: " name) == 1 { on = 1; next }
+    on && /^```sh$/ { inside = 1; next } inside && /^```$/ { exit } inside { print }' "$E2E_ROOT/README.md"
+}
+HOST_SETUP=$(readme_block server)
+PC_LINE=$(readme_block pc)
+[ -n "$HOST_SETUP" ] && [ -n "$PC_LINE" ] || { echo "README has no real-server blocks" >&2; exit 1; }
+deb_name=$(basename "$(ls "$HOST_DEB_DIR"/dropspot_*_amd64.deb)")
+check "README installs the .deb the build makes ($deb_name)" grep -qF "./$deb_name" <<<"$HOST_SETUP"
 export REALHOST_IMAGE=web
 
 for suite in "${SUITES[@]}"; do
@@ -41,6 +51,15 @@ for suite in "${SUITES[@]}"; do
     test "$(host stat -c '%a %U' /run/dropspot/token /run/dropspot | tr '\n' ' ')" = "400 dropspot 700 dropspot "
   check "$suite: the agent runs as its system user, in systemd-journal" \
     grep -Eq '^dropspot .*systemd-journal' <<<"$(host ps -o user=,supgrp= -C agent)"
+
+  # README's line for the PC: the host's name is the lab's address, the token
+  # the one README's last line printed.
+  read -ra pc <<<"${PC_LINE//vps.example.com/$SERVER}"
+  [ "${pc[0]}" = prober ] || { echo "README's PC line is not a prober command: $PC_LINE" >&2; exit 1; }
+  (cd "$TMPD" && cp "$TOKEN_FILE" token && prober_json "$TMPD/$suite-readme.json" "${pc[@]:1}")
+  check "$suite: README's first probe: 22 and 80 OPEN, 443 NO_LISTENER, with the agent" \
+    jq_is "$TMPD/$suite-readme.json" '[.agent.status, (.ports[] | "\(.port) \(.verdict)")] | join(" ")' \
+    "CONNECTED 22 OPEN 80 OPEN 443 NO_LISTENER"
 
   # A clean host: sshd and nginx as the release starts them.
   probe "$suite-clean" --target "$SERVER" --ports 22,80
