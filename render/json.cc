@@ -236,14 +236,20 @@ void append_json(std::string& out, const Message& message, int depth) {
     }
   };
   // Protobuf's order: the fields outside any oneof in declaration order
-  // (sub-messages only when set), then the members of oneofs and proto3
-  // `optional` fields that are set, by field number.
+  // (sub-messages only when set), then the members of oneofs that are set,
+  // by field number. As protobuf's writer
+  // does by default, a singular field without presence is left out when it
+  // holds its default ("", 0, false, the enum's 0): where 0 or false is a
+  // fact (an ICMP code, ok), the field is `optional` and printed when set.
+  // Lists are printed even when empty, so that a reader can always iterate.
+  // One difference from protobuf's order: a proto3 `optional` field stands
+  // where it is declared (Report's ok opens the report).
   std::vector<const FieldDescriptor*> set_in_oneofs;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
-    if (f->containing_oneof() != nullptr) {
+    if (f->real_containing_oneof() != nullptr) {
       if (r->HasField(message, f)) set_in_oneofs.push_back(f);
-    } else if (f->is_repeated() || !f->has_presence() || r->HasField(message, f)) {
+    } else if (f->is_repeated() || r->HasField(message, f)) {
       field(f);
     }
   }

@@ -90,4 +90,10 @@ while read -r argv; do
     bash -c "test $rc -eq 1 && grep -q 'cannot resolve deploy.invalid' '$TMPD/err.$n' && grep -q '<failure' '$TMPD/out.$n'"
 done <"$TMPD/commands"
 check "CI examples: two prober commands found" test "$n" -eq 2
+# docs/json.md's example is JSON, opening with schemaVersion and ok as the prober writes them.
+check "docs/json.md: the example parses, schemaVersion and ok first" python3 -c '
+import json, re, sys
+block = re.search(r"```json\n(.*?)```", open(sys.argv[1]).read(), re.S).group(1)
+keys = list(json.loads(block))
+sys.exit(0 if keys[:2] == ["schemaVersion", "ok"] else 1)' "$SRC/docs/json.md"
 check_summary

@@ -1,14 +1,16 @@
 // render/json: the same text as protobuf's own JSON writer (add_whitespace,
-// always_print_primitive_fields, lowerCamelCase) for the messages the
-// prober and the agent print, and JSON that protobuf reads back to the same
-// message where map order makes texts differ.
+// lowerCamelCase, fields at their default left out) for the messages the
+// prober and the agent print, except that lists are printed when empty; and
+// JSON that protobuf reads back to the same message.
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "dropspot.pb.h"
 #include "render/json.h"
@@ -21,9 +23,44 @@ namespace {
 std::string protobuf_json(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
   std::string out;
   REQUIRE(google::protobuf::util::MessageToJsonString(m, &out, options).ok());
+  return out;
+}
+
+/// The same JSON values, whatever the order of members: protobuf's writer
+/// puts proto3 `optional` fields last, ours where they are declared.
+bool same_json(const std::string& a, const std::string& b) {
+  return nlohmann::json::parse(a) == nlohmann::json::parse(b);
+}
+
+/// `json` without the lines of empty lists (`"notes": [],`), the comma
+/// before a removed last member dropped: what protobuf's writer leaves out.
+std::string without_empty_lists(const std::string& json) {
+  std::vector<std::string> kept;
+  std::size_t at = 0;
+  while (at < json.size()) {
+    auto end = json.find('\n', at);
+    if (end == std::string::npos) end = json.size();
+    std::string line = json.substr(at, end - at);
+    at = end + 1;
+    const auto t = line.find_first_not_of(' ');
+    const bool empty_list =
+        t != std::string::npos && line[t] == '"' && (line.ends_with(": []") || line.ends_with(": [],"));
+    if (empty_list) {
+      if (!line.ends_with(",") && !kept.empty() && kept.back().ends_with(",")) kept.back().pop_back();
+      continue;
+    }
+    kept.push_back(line);
+  }
+  std::string out;
+  for (const auto& l : kept) out += l + "\n";
+  // An object whose members were all empty lists: protobuf writes {}.
+  for (std::size_t p; (p = out.find("{\n")) != std::string::npos;) {
+    const auto close = out.find_first_not_of(' ', p + 2);
+    if (close == std::string::npos || out[close] != '}') break;
+    out.replace(p, close - p + 1, "{}");
+  }
   return out;
 }
 
@@ -78,16 +115,52 @@ v1::Report rich_report() {
 
 TEST_CASE("json: the text protobuf's writer gives, for a report with every kind of field") {
   const auto r = rich_report();
-  CHECK(ours(r) == protobuf_json(r));
-  CHECK(ours(v1::Report()) == protobuf_json(v1::Report()));
+  CHECK(same_json(without_empty_lists(ours(r)), protobuf_json(r)));
+  CHECK(without_empty_lists(ours(v1::Report())) == protobuf_json(v1::Report()));
   v1::PortReport empty;
-  CHECK(ours(empty) == protobuf_json(empty));
+  CHECK(without_empty_lists(ours(empty)) == protobuf_json(empty));
   // write_json streams the ports one by one into their place: the same text.
-  CHECK(render_json(r) == protobuf_json(r));
-  CHECK(render_json(v1::Report()) == protobuf_json(v1::Report()));
+  CHECK(render_json(r) == ours(r));
+  CHECK(render_json(v1::Report()) == ours(v1::Report()));
   v1::Report one;
   one.add_ports()->set_port(22);
-  CHECK(render_json(one) == protobuf_json(one));
+  CHECK(without_empty_lists(render_json(one)) == protobuf_json(one));
+  // The text itself, where no optional field is set: an attempt.
+  v1::Attempt a;
+  a.set_outcome(v1::Attempt::TIMED_OUT);
+  a.set_start_unix_us(1796097548587340ULL);
+  a.set_elapsed_ms(2000.5);
+  a.set_error("timed out <after> \"2 s\"");
+  CHECK(ours(a) == protobuf_json(a));
+}
+
+TEST_CASE("json: defaults left out, lists kept, a set optional printed even at 0 or false") {
+  v1::Report r;
+  r.set_schema_version(1);
+  r.set_ok(false);
+  auto* p = r.add_ports();
+  p->set_port(80);
+  p->set_as_expected(false);
+  auto* a = p->mutable_evidence()->add_attempts();
+  a->set_outcome(v1::Attempt::UNREACHABLE);
+  a->set_icmp_type(11);
+  a->set_icmp_code(0);  // time exceeded in transit: 0 is the code
+  const auto text = ours(r);
+  INFO(text);
+  CHECK(text.find("\"ok\": false") != std::string::npos);
+  CHECK(text.find("\"asExpected\": false") != std::string::npos);
+  CHECK(text.find("\"icmpCode\": 0") != std::string::npos);
+  CHECK(text.find("\"error\"") == std::string::npos);                       // "" left out
+  CHECK(text.find("\"target\"") == std::string::npos);                      // "" left out
+  CHECK(text.find("\"elapsedMs\"") == std::string::npos);                   // 0 left out
+  CHECK(text.find("\"verdict\"") == std::string::npos);                     // VERDICT_UNSPECIFIED left out
+  CHECK(text.find("\"notes\": []") != std::string::npos);                   // a list, even empty
+  CHECK(text.rfind("{\n \"schemaVersion\": 1,\n \"ok\": false,", 0) == 0);  // they open the report
+  v1::Report back;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(text, &back).ok());
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(r, back));
+  CHECK(back.has_ok());
+  CHECK(back.ports(0).evidence().attempts(0).has_icmp_code());
 }
 
 TEST_CASE("json: control-channel messages: oneof members, bytes as base64") {
@@ -96,20 +169,20 @@ TEST_CASE("json: control-channel messages: oneof members, bytes as base64") {
     v1::Envelope e;
     e.mutable_auth()->set_mac(mac);
     INFO("mac of " << mac.size() << " bytes");
-    CHECK(ours(e) == protobuf_json(e));
+    CHECK(without_empty_lists(ours(e)) == protobuf_json(e));
   }
   v1::Envelope none;
-  CHECK(ours(none) == protobuf_json(none));
+  CHECK(without_empty_lists(ours(none)) == protobuf_json(none));
   v1::Envelope done;
   done.mutable_probes_done();  // an empty message, present
-  CHECK(ours(done) == protobuf_json(done));
+  CHECK(without_empty_lists(ours(done)) == protobuf_json(done));
 }
 
 TEST_CASE("json: doubles as protobuf prints them; non-finite ones as strings") {
   for (double v : {0.0, -0.0, 1.0, 0.1, 123456789.123, 1e21, 1e-300, 2.5e-5, 970.568599, 1.0 / 3.0,
                    std::numeric_limits<double>::max(), std::numeric_limits<double>::quiet_NaN(),
                    std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}) {
-    v1::Report r;
+    v1::Attempt r;
     r.set_elapsed_ms(v);
     INFO("value " << v);
     CHECK(ours(r) == protobuf_json(r));
