@@ -56,7 +56,8 @@ for suite in "${SUITES[@]}"; do
   # the one README's last line printed.
   read -ra pc <<<"${PC_LINE//vps.example.com/$SERVER}"
   [ "${pc[0]}" = prober ] || { echo "README's PC line is not a prober command: $PC_LINE" >&2; exit 1; }
-  (cd "$TMPD" && cp "$TOKEN_FILE" token && prober_json "$TMPD/$suite-readme.json" "${pc[@]:1}")
+  [ "$TOKEN_FILE" -ef "$TMPD/token" ] || cp "$TOKEN_FILE" "$TMPD/token"  # README's "token" file
+  (cd "$TMPD" && prober_json "$TMPD/$suite-readme.json" "${pc[@]:1}")
   check "$suite: README's first probe: 22 and 80 OPEN, 443 NO_LISTENER, with the agent" \
     jq_is "$TMPD/$suite-readme.json" '[.agent.status, (.ports[] | "\(.port) \(.verdict)")] | join(" ")' \
     "CONNECTED 22 OPEN 80 OPEN 443 NO_LISTENER"
