@@ -281,6 +281,10 @@ v1::Report check_report(std::vector<v1::PortReport> ports, const std::string& ho
 }
 
 int run_check(const std::string& ports_text, const std::string& format, const host_options& options) {
+  if (ports_text.empty()) {
+    std::cerr << "agent check: --ports is required: e.g. agent check --ports 22,80,443\n";
+    return 2;
+  }
   auto ports = parse_port_list(ports_text);
   if (!ports) {
     std::cerr << "agent check: --ports: " << ports.error() << "\n";

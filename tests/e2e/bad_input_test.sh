@@ -166,5 +166,9 @@ refused "agent_check.bad_ports" "$AGENT" check --ports 80-x
 refused "agent_check.bad_ports zero" "$AGENT" check --ports 0
 refused "agent_check.bad_format" "$AGENT" check --ports 80 --format xml
 refused "agent_check.missing --ports" "$AGENT" check
+refused "agent_check.unknown option (named before the missing --ports)" "$AGENT" check --frobnicate
+check "agent_check.unknown option: the message names it" grep -q -- "--frobnicate" "$TMPD/err"
+refused "prober.unknown option (named before the missing target and ports)" "$PROBER" --frobnicate
+check "prober.unknown option: the message names it" grep -q -- "--frobnicate" "$TMPD/err"
 
 check_summary
