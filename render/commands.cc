@@ -84,6 +84,7 @@ std::string glue_commands(std::string_view advice, char glue) {
   };
   // "..., or nft list ruleset": a command also starts after these words.
   const auto after_connective = [&](std::size_t space) {
+    if (space == 0) return false;
     const auto begin = advice.rfind(' ', space - 1);
     const auto word = advice.substr(begin == std::string_view::npos ? 0 : begin + 1,
                                     space - (begin == std::string_view::npos ? 0 : begin + 1));
