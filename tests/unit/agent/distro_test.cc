@@ -141,14 +141,7 @@ namespace {
 /// with the journal lines of a denied bind.
 service_findings httpd_denied(const std::string& root, std::uint16_t port) {
   fake_service_manager sd;
-  unit_state httpd;
-  httpd.name = "httpd.service";
-  httpd.load_state = "loaded";
-  httpd.active_state = "failed";
-  httpd.sub_state = "failed";
-  httpd.unit_file_state = "enabled";
-  httpd.result = "exit-code";
-  sd.units["httpd.service"] = httpd;
+  sd.units["httpd.service"] = unit("httpd.service", "failed", "failed", "enabled", "exit-code");
   const std::string p = std::to_string(port);
   sd.journals["httpd.service"] = {
       "Dec 01 10:00:00 web httpd[812]: (13)Permission denied: AH00072: make_sock: could not bind to address [::]:" + p,

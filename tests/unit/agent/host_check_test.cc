@@ -276,12 +276,7 @@ v1::Listener owned(std::uint32_t port, const char* process, std::uint32_t pid, c
 TEST_CASE("port_facts: interface of the SYN, saved-rules warnings, services and advice") {
   auto host = debian_host({owned(2222, "sshd", 812, "ssh.service"), owned(8080, "python3", 1000)});
   fake_service_manager sd;
-  unit_state ssh;
-  ssh.name = "ssh.service";
-  ssh.load_state = "loaded";
-  ssh.active_state = "active";
-  ssh.sub_state = "running";
-  ssh.unit_file_state = "enabled";
+  const auto ssh = unit("ssh.service", "active", "running", "enabled");
   sd.units["ssh.service"] = ssh;
   sd.units["sshd.service"] = ssh;
   const std::vector<std::uint16_t> ports{22, 443, 3306, 8080};

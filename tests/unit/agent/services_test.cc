@@ -27,19 +27,6 @@ v1::Listener listener(std::uint32_t port, const char* address, const char* proce
   return l;
 }
 
-unit_state unit(const char* name, const char* active, const char* sub, const char* file_state,
-                const char* result = "success", std::uint32_t pid = 0) {
-  unit_state u;
-  u.name = name;
-  u.load_state = "loaded";
-  u.active_state = active;
-  u.sub_state = sub;
-  u.unit_file_state = file_state;
-  u.result = result;
-  u.main_pid = pid;
-  return u;
-}
-
 bool has(const std::vector<std::string>& v, const std::string& part) {
   for (const auto& s : v)
     if (s.find(part) != std::string::npos) return true;

@@ -47,4 +47,18 @@ class fake_service_manager : public service_manager {
   }
 };
 
+/// A loaded unit as `systemctl show` describes it, for the fake's `units`.
+inline unit_state unit(const char* name, const char* active, const char* sub, const char* file_state,
+                       const char* result = "success", std::uint32_t pid = 0) {
+  unit_state u;
+  u.name = name;
+  u.load_state = "loaded";
+  u.active_state = active;
+  u.sub_state = sub;
+  u.unit_file_state = file_state;
+  u.result = result;
+  u.main_pid = pid;
+  return u;
+}
+
 }  // namespace dropspot::agent
