@@ -4,13 +4,11 @@
 // is configured for.
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
-
 #include "agent/daemon_config.h"
 #include "agent/distro.h"
 #include "agent/services.h"
 #include "support/fake_service_manager.h"
+#include "support/test_files.h"
 
 using namespace dropspot;
 using namespace dropspot::agent;
@@ -19,13 +17,7 @@ namespace {
 
 const std::string data = DROPSPOT_TEST_DATA;
 
-os_release release(const std::string& name) {
-  std::ifstream in(data + "/os-release/" + name);
-  REQUIRE(in);
-  std::stringstream s;
-  s << in.rdbuf();
-  return parse_os_release(s.str());
-}
+os_release release(const std::string& name) { return parse_os_release(test::data_file("os-release/" + name)); }
 
 bool has(const std::vector<std::string>& v, const std::string& part) {
   for (const auto& s : v)
