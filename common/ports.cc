@@ -55,6 +55,63 @@ result<std::vector<std::uint16_t>> parse_port_list(std::string_view text) {
   return ports;
 }
 
+result<std::pair<std::string_view, bool>> split_protocol_suffix(std::string_view item) {
+  using R = result<std::pair<std::string_view, bool>>;
+  item = trim(item);
+  const auto slash = item.find('/');
+  if (slash == std::string_view::npos) return std::pair{item, false};
+  if (trim(item.substr(0, slash)).empty()) return R::failure(shown(item) + ": no port before the '/'");
+  const auto suffix = lower(item.substr(slash + 1));
+  if (suffix == "udp") return std::pair{item.substr(0, slash), true};
+  if (suffix == "tcp") return std::pair{item.substr(0, slash), false};
+  return R::failure(shown(item) + ": unknown protocol " + shown(item.substr(slash + 1)) + " (tcp or udp)");
+}
+
+result<port_lists> parse_port_specs(std::string_view text) {
+  using R = result<port_lists>;
+  if (trim(text).empty()) return R::failure("empty port list");
+  std::string tcp;
+  std::string udp;
+  for (std::string_view item : split(text, ',')) {
+    if (trim(item).empty()) return R::failure("empty item in port list " + shown(text));
+    auto split_item = split_protocol_suffix(item);
+    if (!split_item) return R::failure(split_item.error());
+    auto& list = split_item->second ? udp : tcp;
+    if (!list.empty()) list += ',';
+    list += split_item->first;
+  }
+  port_lists out;
+  for (auto [list, into] : {std::pair{&tcp, &out.tcp}, std::pair{&udp, &out.udp}}) {
+    if (list->empty()) continue;
+    auto ports = parse_port_list(*list);
+    if (!ports) return R::failure(ports.error());
+    *into = std::move(*ports);
+  }
+  return out;
+}
+
+std::vector<port_key> port_keys(const std::vector<std::uint16_t>& tcp, const std::vector<std::uint16_t>& udp) {
+  std::vector<port_key> keys(tcp.begin(), tcp.end());
+  for (auto p : udp) keys.push_back(make_port_key(p, true));
+  return keys;
+}
+
+std::string port_label(std::uint32_t port, bool udp) { return std::to_string(port) + (udp ? "/udp" : ""); }
+
+std::string format_port_specs(const port_lists& ports) {
+  std::string out = format_port_list(ports.tcp);
+  if (ports.udp.empty()) return out;
+  std::string udp = format_port_list(ports.udp);
+  for (std::size_t at = 0;; ++at) {  // "5000-5002,53" -> "5000-5002/udp,53/udp"
+    at = udp.find(',', at);
+    if (at == std::string::npos) break;
+    udp.insert(at, "/udp");
+    at += 4;
+  }
+  udp += "/udp";
+  return out.empty() ? udp : out + ',' + udp;
+}
+
 std::string format_port_list(const std::vector<std::uint16_t>& ports) {
   std::string out;
   for (std::size_t i = 0; i < ports.size();) {

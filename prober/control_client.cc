@@ -376,7 +376,8 @@ asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream
     if (in.has_observation()) {
       for (const auto& packet : in.observation().packets()) {
         if (packet.port() == 0 || packet.port() > 65535) continue;
-        stream.packets[static_cast<std::uint16_t>(packet.port())].push_back(packet);
+        stream.packets[make_port_key(static_cast<std::uint16_t>(packet.port()), packet.protocol() == v1::UDP)]
+            .push_back(packet);
         if (stream.on_packet) stream.on_packet(packet);
       }
     } else if (in.has_summary()) {
@@ -413,6 +414,8 @@ void apply_ack(agent_session& session, const v1::SessionAck& ack) {
   info.set_capture_active(ack.capture_active());
   info.clear_refused_ports();
   for (auto p : ack.refused_ports()) info.add_refused_ports(p);
+  info.clear_refused_udp_ports();
+  for (auto p : ack.refused_udp_ports()) info.add_refused_udp_ports(p);
   if (!ack.capture_active()) info.set_message(info.message() + "; capture not active: " + ack.capture_note());
   session.ack = ack;
 }

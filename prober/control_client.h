@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/message_port.h"
+#include "common/ports.h"
 #include "dropspot.pb.h"
 #include "prober/options.h"
 #include "prober/ssh_transport.h"
@@ -46,7 +47,7 @@ asio::awaitable<agent_session> open_agent_session(const control_settings& settin
 
 /// What the agent streams during a session, gathered by receive_observations.
 struct agent_stream {
-  std::map<std::uint16_t, std::vector<v1::PacketEvent>> packets;  ///< by service port
+  std::map<port_key, std::vector<v1::PacketEvent>> packets;  ///< by service port (UDP ones keyed as such)
   std::optional<v1::SessionSummary> summary;
   std::string lost;  ///< why the channel ended early, if it did
   bool finished = false;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 #include "common/ports.h"
 #include "common/protocol.h"
@@ -15,6 +16,7 @@ namespace {
 
 constexpr std::array probe_kinds = {"tcp",   "http", "https", "smtp", "smtps", "imap",
                                     "imaps", "pop3", "pop3s", "ssh",  "banner"};
+constexpr std::array udp_probe_kinds = {"udp", "dns", "ntp", "wireguard", "quic"};
 constexpr std::array expect_classes = {"open", "blocked", "closed"};
 
 bool is_verdict_name(std::string_view name) {
@@ -27,9 +29,10 @@ result<expectation> parse_expectation(std::string_view text) {
   expectation e;
   std::string_view what = trim(text);
   if (auto eq = text.find('='); eq != std::string_view::npos) {
-    auto ports = parse_port_list(text.substr(0, eq));
+    auto ports = parse_port_specs(text.substr(0, eq));
     if (!ports) return R::failure("--expect " + quote(text) + ": " + ports.error());
-    e.ports = *ports;
+    e.ports = ports->tcp;
+    e.udp_ports = ports->udp;
     what = trim(text.substr(eq + 1));
   }
   const std::string low = lower(what);
@@ -51,19 +54,69 @@ bool is_probe_kind(std::string_view kind) {
   return std::find(probe_kinds.begin(), probe_kinds.end(), kind) != probe_kinds.end();
 }
 
+bool is_udp_probe_kind(std::string_view kind) {
+  return std::find(udp_probe_kinds.begin(), udp_probe_kinds.end(), kind) != udp_probe_kinds.end();
+}
+
+namespace {
+
+/// --udp-payload: hex digits (spaces and colons between bytes allowed), at
+/// most max_udp_payload bytes.
+result<std::string> parse_hex_payload(std::string_view text) {
+  using R = result<std::string>;
+  std::string digits;
+  for (char c : text) {
+    if (c == ' ' || c == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c)))
+      return R::failure(quote(text.substr(0, 40)) + " is not hex (e.g. 0102ff)");
+    digits += c;
+  }
+  if (digits.size() % 2 != 0) return R::failure("odd number of hex digits in " + quote(text.substr(0, 40)));
+  if (digits.size() / 2 > max_udp_payload)
+    return R::failure(std::to_string(digits.size() / 2) + " bytes is more than " + std::to_string(max_udp_payload));
+  std::string bytes;
+  for (std::size_t i = 0; i < digits.size(); i += 2)
+    bytes += static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16));
+  return bytes;
+}
+
+/// --dns-name: a domain name as a query carries it (letters, digits, '-',
+/// '_', dots; labels 1-63 bytes, 253 in all); a trailing dot is dropped.
+result<std::string> parse_dns_name(std::string_view text) {
+  using R = result<std::string>;
+  std::string name(trim(text));
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty() || name.size() > 253) return R::failure(quote(text.substr(0, 40)) + " is not a domain name");
+  for (auto label : split(name, '.')) {
+    if (label.empty() || label.size() > 63) return R::failure(quote(name.substr(0, 40)) + " has an empty or long label");
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+        return R::failure(quote(name.substr(0, 40)) + " holds " + quote(std::string(1, c)));
+  }
+  return name;
+}
+
+bool contains(const std::vector<std::uint16_t>& v, std::uint16_t p) { return std::find(v.begin(), v.end(), p) != v.end(); }
+
+}  // namespace
+
 void setup_options(CLI::App& app, raw_options& raw) {
   // Nothing is ->required(): CLI11 checks those before it names unknown
   // arguments, and an unknown argument is the more useful message.
   app.add_option("host", raw.positional_target, "Host to test (name or address), or --target HOST");
   app.add_option("--target", raw.target, "Host to test (name or address)");
-  app.add_option("-p,--ports", raw.ports, "Ports to test, e.g. 22,25,80,443 or 8000-8010 (required)");
+  app.add_option("-p,--ports", raw.ports, "Ports to test, e.g. 22,25,80,443, 8000-8010 or 53/udp (required)");
   app.add_option("--agent", raw.agents, "Agent HOST[:PORT] (default: the target, port 7411); repeat to try several");
   app.add_option("--ssh", raw.ssh, "Control channel through SSH: [USER@]HOST[:PORT]");
   app.add_option("--ssh-command", raw.ssh_command, "The ssh invocation to use (keys, jump hosts)");
   app.add_option("--remote-agent", raw.remote_agent, "What runs over SSH")->capture_default_str();
   app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
   app.add_flag("--no-agent", raw.no_agent, "Client-only probes, like Test-NetConnection or nmap");
-  app.add_option("--probe", raw.probes, "PORT=KIND, KIND: tcp|http|https|smtp|smtps|imap|imaps|pop3|pop3s|ssh|banner");
+  app.add_option("--probe", raw.probes,
+                 "PORT=KIND, KIND: tcp|http|https|smtp|smtps|imap|imaps|pop3|pop3s|ssh|banner; "
+                 "PORT/udp=KIND: udp|dns|ntp|wireguard|quic");
+  app.add_option("--dns-name", raw.dns_name, "Name the dns probe asks for (default: the root's NS, no recursion)");
+  app.add_option("--udp-payload", raw.udp_payload, "HEX bytes the udp probe sends (default: an empty datagram)");
   app.add_option("-t,--timeout", raw.timeout, "Per-attempt timeout, e.g. 500ms, 2s")->capture_default_str();
   app.add_option("--app-timeout", raw.app_timeout,
                  "How long an application probe waits for the service (a greeting, a response), e.g. 5s")
@@ -96,9 +149,10 @@ result<options> validate_options(const raw_options& raw) {
   o.target = *target;
 
   if (raw.ports.empty()) return R::failure("--ports is required: e.g. -p 22,80,443");
-  auto ports = parse_port_list(raw.ports);
+  auto ports = parse_port_specs(raw.ports);
   if (!ports) return R::failure("--ports: " + ports.error());
-  o.ports = *ports;
+  o.ports = ports->tcp;
+  o.udp_ports = ports->udp;
 
   for (const auto& text : raw.agents) {
     auto ep = parse_endpoint(text);
@@ -129,15 +183,36 @@ result<options> validate_options(const raw_options& raw) {
   for (const auto& text : raw.probes) {
     auto eq = text.find('=');
     if (eq == std::string::npos) return R::failure("--probe " + quote(text) + ": write PORT=KIND, e.g. 8080=http");
-    auto port = parse_port(std::string_view(text).substr(0, eq));
+    auto item = split_protocol_suffix(std::string_view(text).substr(0, eq));
+    if (!item) return R::failure("--probe " + quote(text) + ": " + item.error());
+    const bool udp = item->second;
+    auto port = parse_port(item->first);
     if (!port) return R::failure("--probe " + quote(text) + ": " + port.error());
     std::string kind = lower(trim(std::string_view(text).substr(eq + 1)));
-    if (!is_probe_kind(kind))
-      return R::failure("--probe " + quote(text) + ": unknown kind " + quote(kind) +
+    if (udp && !is_udp_probe_kind(kind))
+      return R::failure("--probe " + quote(text) + ": " +
+                        (is_probe_kind(kind) ? quote(kind) + " is a TCP probe" : "unknown kind " + quote(kind)) +
+                        " (for /udp: udp, dns, ntp, wireguard, quic)");
+    if (!udp && !is_probe_kind(kind))
+      return R::failure("--probe " + quote(text) + ": " +
+                        (is_udp_probe_kind(kind) ? quote(kind) + " is a UDP probe: write " +
+                                                       std::to_string(*port) + "/udp=" + kind
+                                                 : "unknown kind " + quote(kind)) +
                         " (tcp, http, https, smtp, smtps, imap, imaps, pop3, pop3s, ssh, banner)");
-    if (std::find(o.ports.begin(), o.ports.end(), *port) == o.ports.end())
-      return R::failure("--probe " + quote(text) + ": port " + std::to_string(*port) + " is not in --ports");
-    o.probes[*port] = kind;
+    if (!contains(udp ? o.udp_ports : o.ports, *port))
+      return R::failure("--probe " + quote(text) + ": port " + port_label(*port, udp) + " is not in --ports");
+    (udp ? o.udp_probes : o.probes)[*port] = kind;
+  }
+
+  if (!raw.dns_name.empty()) {
+    auto name = parse_dns_name(raw.dns_name);
+    if (!name) return R::failure("--dns-name: " + name.error());
+    o.dns_name = *name;
+  }
+  if (!raw.udp_payload.empty()) {
+    auto payload = parse_hex_payload(raw.udp_payload);
+    if (!payload) return R::failure("--udp-payload: " + payload.error());
+    o.udp_payload = *payload;
   }
 
   auto timeout = parse_duration(raw.timeout);
@@ -161,8 +236,11 @@ result<options> validate_options(const raw_options& raw) {
     auto e = parse_expectation(text);
     if (!e) return R::failure(e.error());
     for (auto p : e->ports)
-      if (std::find(o.ports.begin(), o.ports.end(), p) == o.ports.end())
+      if (!contains(o.ports, p))
         return R::failure("--expect " + quote(text) + ": port " + std::to_string(p) + " is not in --ports");
+    for (auto p : e->udp_ports)
+      if (!contains(o.udp_ports, p))
+        return R::failure("--expect " + quote(text) + ": port " + port_label(p, true) + " is not in --ports");
     o.expects.push_back(*e);
   }
 

@@ -19,9 +19,10 @@ namespace dropspot::prober {
 
 enum class output_format { text, json, junit };
 
-/// One --expect item: ports (empty = every port) and a class or verdict.
+/// One --expect item: ports (both empty = every port) and a class or verdict.
 struct expectation {
-  std::vector<std::uint16_t> ports;
+  std::vector<std::uint16_t> ports;      ///< TCP
+  std::vector<std::uint16_t> udp_ports;  ///< "53/udp=open"
   std::string what;  ///< "open", "blocked", "closed" or a verdict name
 };
 
@@ -37,6 +38,8 @@ struct raw_options {
   std::string token_file;
   bool no_agent = false;
   std::vector<std::string> probes;
+  std::string dns_name;
+  std::string udp_payload;
   std::string timeout = "2s";
   std::string app_timeout = "30s";
   int retries = 1;
@@ -53,14 +56,18 @@ struct raw_options {
 /// Validated options.
 struct options {
   std::string target;
-  std::vector<std::uint16_t> ports;
+  std::vector<std::uint16_t> ports;      ///< TCP ports under test
+  std::vector<std::uint16_t> udp_ports;  ///< UDP ports under test ("53/udp")
   std::vector<endpoint_spec> agents;  ///< in order of attempts; port filled in
   std::string ssh;
   std::string ssh_command;
   std::string remote_agent;
   std::string token_file;
   bool no_agent = false;
-  std::map<std::uint16_t, std::string> probes;  ///< --probe PORT=KIND
+  std::map<std::uint16_t, std::string> probes;      ///< --probe PORT=KIND
+  std::map<std::uint16_t, std::string> udp_probes;  ///< --probe PORT/udp=KIND
+  std::string dns_name;                             ///< --dns-name: what the dns probe asks for
+  std::string udp_payload;                          ///< --udp-payload, as bytes
   millis timeout{2000};
   /// The longest an application probe waits for the service: a greeting
   /// (postscreen holds SMTP's for 6 s), a response, the TLS handshake.
@@ -81,7 +88,12 @@ void setup_options(CLI::App& app, raw_options& raw);
 /// Checks and converts; the error is one line for stderr.
 result<options> validate_options(const raw_options& raw);
 
-/// Probe kinds accepted by --probe.
+/// Probe kinds accepted by --probe for TCP ports.
 bool is_probe_kind(std::string_view kind);
+/// Probe kinds accepted by --probe for UDP ports.
+bool is_udp_probe_kind(std::string_view kind);
+
+/// The most --udp-payload may hold: one datagram that passes any path without fragments.
+inline constexpr std::size_t max_udp_payload = 1200;
 
 }  // namespace dropspot::prober

@@ -58,6 +58,23 @@ asio::awaitable<void> run_bounded(std::size_t count, std::size_t limit,
   if (failure) std::rethrow_exception(failure);
 }
 
+/// Binds a probe's socket to the source address options name (else the one
+/// the routing table picks for the target) and a port the kernel picks.
+template <class Socket>
+std::error_code bind_source(Socket& socket, const typename Socket::endpoint_type& target,
+                            std::optional<asio::ip::address> local) {
+  using endpoint = typename Socket::endpoint_type;
+  std::error_code ec;
+  if (!local) local = route_source_address(socket.get_executor(), target.address());
+  if (local) {
+    socket.bind(endpoint(*local, 0), ec);
+    if (!ec) return ec;
+    ec.clear();  // the address may have gone away: let the kernel pick the whole source
+  }
+  socket.bind(endpoint(target.protocol(), 0), ec);
+  return ec;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- attempt_canceller
@@ -139,18 +156,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   }
 
   // Bind first, so the source port is known even if nothing ever answers.
-  auto local = options.local_address;
-  if (!local) local = route_source_address(executor, target.address());
-  if (local) {
-    socket.bind(tcp::endpoint(*local, 0), ec);
-    if (ec) {
-      // The address may have gone away: let the kernel pick the whole source.
-      ec.clear();
-      socket.bind(tcp::endpoint(target.protocol(), 0), ec);
-    }
-  } else {
-    socket.bind(tcp::endpoint(target.protocol(), 0), ec);
-  }
+  ec = bind_source(socket, target, options.local_address);
   if (ec) {
     fail(v1::Attempt::FAILED, "cannot bind a source port: " + ec.message());
     co_return r;
@@ -212,6 +218,87 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   co_return r;
 }
 
+// ---------------------------------------------------------------- udp_probe
+
+asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::string payload,
+                                          connect_options options, attempt_canceller* canceller) {
+  auto executor = co_await asio::this_coro::executor;
+  connect_result r;
+  v1::Attempt& a = r.attempt;
+  a.set_start_unix_us(unix_us_now());
+  const auto t0 = clock::now();
+  const bool v6 = target.address().is_v6();
+  auto fail = [&](v1::Attempt::Outcome outcome, const std::string& error) {
+    a.set_outcome(outcome);
+    a.set_error(error);
+    a.set_elapsed_ms(ms_since(t0));
+  };
+  asio::ip::udp::socket socket(executor);
+  std::error_code ec;
+  socket.open(target.protocol(), ec);
+  if (ec) {
+    fail(v1::Attempt::FAILED, "cannot open a socket: " + ec.message());
+    co_return r;
+  }
+  (void)platform::prepare_probe_socket(socket.native_handle(), v6);
+  if (options.ttl > 0) socket.set_option(asio::ip::unicast::hops(options.ttl), ec);
+  if (!ec) ec = bind_source(socket, target, options.local_address);
+  if (!ec) socket.connect(target, ec);  // no packet leaves; replies from elsewhere are not ours
+  if (ec) {
+    fail(v1::Attempt::FAILED, "cannot set up a UDP socket: " + ec.message());
+    co_return r;
+  }
+  if (auto bound = socket.local_endpoint(ec); !ec) {
+    a.set_local_address(bound.address().to_string());
+    a.set_local_port(bound.port());
+  }
+  attempt_canceller own_canceller(executor);
+  attempt_canceller& stop = canceller ? *canceller : own_canceller;
+  if (stop.cancelled()) {
+    fail(v1::Attempt::TIMED_OUT, stop.note());
+    r.cancelled = true;
+    co_return r;
+  }
+  if (options.on_start) options.on_start(a);
+  socket.send(asio::buffer(payload), 0, ec);
+  if (ec) {
+    fail(v1::Attempt::FAILED, "cannot send: " + ec.message());
+    co_return r;
+  }
+  r.sent = std::move(payload);
+  std::string buffer(65536, '\0');
+  asio::steady_timer deadline(executor, options.timeout);
+  auto outcome = co_await (socket.async_receive(asio::buffer(buffer), as_tuple_awaitable) ||
+                           deadline.async_wait(as_tuple_awaitable) || stop.wait());
+  a.set_elapsed_ms(ms_since(t0));
+  if (outcome.index() != 0) {
+    a.set_outcome(v1::Attempt::TIMED_OUT);
+    a.set_error(outcome.index() == 1 ? "no reply within " + format_duration(options.timeout) : stop.note());
+    r.cancelled = outcome.index() == 2;
+    co_return r;
+  }
+  auto [rec, n] = std::get<0>(outcome);
+  if (!rec) {
+    a.set_outcome(v1::Attempt::CONNECTED);
+    buffer.resize(n);
+    r.reply = std::move(buffer);
+    co_return r;
+  }
+  // Port-unreachable reads as ECONNREFUSED (Windows: WSAECONNRESET); with
+  // IP_RECVERR every ICMP error lands on the socket with its sender.
+  const auto icmp = platform::read_icmp_error(socket.native_handle(), v6);
+  const bool answered = icmp || rec == asio::error::connection_refused || rec == asio::error::connection_reset ||
+                        rec == asio::error::host_unreachable || rec == asio::error::network_unreachable;
+  a.set_outcome(answered ? v1::Attempt::UNREACHABLE : v1::Attempt::FAILED);
+  a.set_error(rec == asio::error::connection_reset ? "port unreachable" : rec.message());
+  if (icmp) {
+    a.set_icmp_from(icmp->from);
+    a.set_icmp_type(icmp->type);
+    a.set_icmp_code(icmp->code);
+  }
+  co_return r;
+}
+
 // ---------------------------------------------------------------- probe_runner
 
 std::size_t classic_retries(const std::vector<v1::Attempt>& so_far, int retries) {
@@ -224,7 +311,7 @@ std::size_t classic_retries(const std::vector<v1::Attempt>& so_far, int retries)
 probe_runner::probe_runner(asio::any_io_executor executor, asio::ip::address target, runner_settings settings)
     : executor_(std::move(executor)), target_(std::move(target)), settings_(settings) {}
 
-void probe_runner::decide(std::uint16_t port, std::string note) {
+void probe_runner::decide(port_key port, std::string note) {
   auto& st = ports_[port];
   if (st.decided) return;
   st.decided = true;
@@ -232,12 +319,12 @@ void probe_runner::decide(std::uint16_t port, std::string note) {
   for (auto& [local_port, stop] : st.running) stop->cancel(note);
 }
 
-bool probe_runner::decided(std::uint16_t port) const {
+bool probe_runner::decided(port_key port) const {
   auto it = ports_.find(port);
   return it != ports_.end() && it->second.decided;
 }
 
-void probe_runner::end_attempt(std::uint16_t port, std::uint32_t local_port, std::string note) {
+void probe_runner::end_attempt(port_key port, std::uint32_t local_port, std::string note) {
   auto it = ports_.find(port);
   if (it == ports_.end() || local_port == 0) return;
   for (auto& [lp, stop] : it->second.running)
@@ -271,7 +358,14 @@ asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_hand
           if (s == stop) lp = started.local_port();
         if (on_start_) on_start_(port, started);
       };
-      auto r = co_await connect_probe(tcp::endpoint(target_, port), std::move(o), stop);
+      connect_result r;  // (no co_await inside ?: — GCC 12 miscompiles it)
+      if (key_udp(port)) {
+        std::string payload = settings_.udp_payload ? settings_.udp_payload(port) : std::string();
+        r = co_await udp_probe(asio::ip::udp::endpoint(target_, key_port(port)), std::move(payload), std::move(o),
+                               stop);
+      } else {
+        r = co_await connect_probe(tcp::endpoint(target_, key_port(port)), std::move(o), stop);
+      }
       auto& running = ports_[port].running;
       std::erase_if(running, [stop](const auto& e) { return e.second == stop; });
       // An answer ends the siblings: the port's fate is known.
@@ -296,7 +390,7 @@ asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_hand
   }
 }
 
-asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<std::uint16_t> ports,
+asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<port_key> ports,
                                                            attempt_handler on_attempt) {
   std::vector<port_probe> results(ports.size());
   for (std::size_t i = 0; i < ports.size(); ++i) results[i].port = ports[i];

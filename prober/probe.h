@@ -14,6 +14,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/ports.h"
 #include "dropspot.pb.h"
 #include "prober/platform.h"
 
@@ -78,6 +80,8 @@ struct connect_result {
   std::optional<asio::ip::tcp::socket> socket;  ///< CONNECTED and keep_socket only
   std::optional<platform::tcp_facts> tcp;       ///< CONNECTED, where the OS tells
   bool cancelled = false;                       ///< the canceller ended it (TIMED_OUT)
+  std::string sent;                             ///< udp_probe: the datagram sent
+  std::string reply;                            ///< udp_probe: the datagram that came back
 };
 
 /// One TCP connect to target. Never throws for network failures: they are the
@@ -88,6 +92,15 @@ struct connect_result {
 /// firewall refused to send).
 asio::awaitable<connect_result> connect_probe(asio::ip::tcp::endpoint target, connect_options options = {},
                                               attempt_canceller* canceller = nullptr);
+
+/// One UDP probe: `payload` to target from a fresh source port (the socket
+/// connected, so only the target's datagrams count), then the first reply,
+/// an ICMP error or nothing. CONNECTED: a reply (in result.reply).
+/// UNREACHABLE: an ICMP error: port-unreachable from the target, or from a
+/// hop (icmp_* set where the platform tells them). TIMED_OUT: silence until
+/// the deadline or the canceller. FAILED: a local error.
+asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::string payload,
+                                          connect_options options = {}, attempt_canceller* canceller = nullptr);
 
 /// Pure: the outcome of a connect that completed with ec (not a timeout or a
 /// cancellation). icmp_received: the platform read an ICMP error for it.
@@ -111,11 +124,14 @@ struct runner_settings {
   int retries = 1;                ///< extra attempts for ports without an answer
   std::size_t concurrency = 256;  ///< attempts in flight at most
   bool keep_sockets = true;       ///< hand CONNECTED sockets to the handler
+  /// What a UDP port's datagram carries (ports keyed as UDP: common/ports.h);
+  /// unset: empty datagrams.
+  std::function<std::string(port_key)> udp_payload;
 };
 
 /// Every attempt for one port, in order.
 struct port_probe {
-  std::uint16_t port = 0;
+  port_key port = 0;
   std::vector<v1::Attempt> attempts;  ///< empty only if decided before its first attempt
   bool decided = false;               ///< decide() cut it short
 };
@@ -124,21 +140,21 @@ struct port_probe {
 /// follows for this port (a port decided while it waits for its next round
 /// gets no further call). The handler may move result.socket out to keep the
 /// connection; whatever it leaves there is closed when it returns.
-using attempt_handler = std::function<void(std::uint16_t port, connect_result& result, bool last)>;
+using attempt_handler = std::function<void(port_key port, connect_result& result, bool last)>;
 
 /// Called when an attempt's SYN is about to leave (see connect_options::on_start),
 /// so the caller can match the agent's packets to it while it is in flight.
-using start_handler = std::function<void(std::uint16_t port, const v1::Attempt& attempt)>;
+using start_handler = std::function<void(port_key port, const v1::Attempt& attempt)>;
 
 /// How many attempts to start next for a port, side by side, given its
 /// ended attempts (in order); 0 ends the port. Called after every batch.
-using retry_policy = std::function<std::size_t(std::uint16_t port, const std::vector<v1::Attempt>& so_far)>;
+using retry_policy = std::function<std::size_t(port_key port, const std::vector<v1::Attempt>& so_far)>;
 
 /// Pure: the policy without the agent: one attempt at a time, again while the
 /// last got no answer (needs_retry), `retries` more at most.
 std::size_t classic_retries(const std::vector<v1::Attempt>& so_far, int retries);
 
-/// Probes ports of one address, every port at once under the concurrency
+/// Probes ports of one address (TCP and UDP: ports are port_keys), every port at once under the concurrency
 /// bound; each port in batches of attempts as the retry policy says (by
 /// default classic_retries: one at a time). An answer (connected, refused,
 /// unreachable) in a batch ends its siblings.
@@ -154,16 +170,16 @@ class probe_runner {
   /// The port is decided (e.g. by the agent's evidence): its attempts in
   /// flight end now as TIMED_OUT with the note, and no further attempt
   /// starts. Callable before or during run(), from the runner's thread.
-  void decide(std::uint16_t port, std::string note = decided_note);
-  bool decided(std::uint16_t port) const;
+  void decide(port_key port, std::string note = decided_note);
+  bool decided(port_key port) const;
 
   /// Ends one attempt in flight (the one from local_port) as TIMED_OUT with
   /// the note; the retry policy then decides what follows. No effect when
   /// no such attempt runs.
-  void end_attempt(std::uint16_t port, std::uint32_t local_port, std::string note);
+  void end_attempt(port_key port, std::uint32_t local_port, std::string note);
 
   /// Probes every port; results in the order of ports. Call once at a time.
-  asio::awaitable<std::vector<port_probe>> run(std::vector<std::uint16_t> ports, attempt_handler on_attempt = {});
+  asio::awaitable<std::vector<port_probe>> run(std::vector<port_key> ports, attempt_handler on_attempt = {});
 
  private:
   struct port_state {
@@ -179,7 +195,7 @@ class probe_runner {
   asio::ip::address target_;
   runner_settings settings_;
   std::optional<asio::ip::address> local_address_;
-  std::map<std::uint16_t, port_state> ports_;
+  std::map<port_key, port_state> ports_;
   start_handler on_start_;
   retry_policy policy_;
 };

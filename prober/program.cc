@@ -89,7 +89,7 @@ constexpr std::size_t progress_min_ports = 8;
 v1::Report probe_target(const options& opts, const asio::ip::address& address, const std::string& token) {
   v1::Report report;
   progress_line progress(os::ansi_terminal(stderr));
-  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() >= progress_min_ports;
+  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() + opts.udp_ports.size() >= progress_min_ports;
   std::uint32_t runs_made = 0;
   asio::io_context io(1);
   asio::co_spawn(

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
 #if __has_include(<sys/resource.h>)
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "verdict/verdict.h"
 #include "prober/app/parse.h"
 #include "prober/app/probes.h"
+#include "prober/app/udp.h"
 #include "prober/control_client.h"
 #include "prober/probe.h"
 #include "prober/wait.h"
@@ -41,9 +43,19 @@ std::uint64_t now_unix_us() {
 }
 
 /// The probe kind for a port: --probe, else by well-known port.
-std::string probe_kind(const options& o, std::uint16_t port) {
-  if (auto it = o.probes.find(port); it != o.probes.end()) return it->second;
-  return app::default_probe_kind(port);
+std::string probe_kind(const options& o, port_key key) {
+  const auto port = key_port(key);
+  const auto& chosen = key_udp(key) ? o.udp_probes : o.probes;
+  if (auto it = chosen.find(port); it != chosen.end()) return it->second;
+  return key_udp(key) ? app::default_udp_probe_kind(port) : app::default_probe_kind(port);
+}
+
+/// Random bytes for a UDP probe's IDs (a DNS query's, QUIC's connection IDs).
+std::string random_bytes(std::size_t n) {
+  static std::mt19937_64 generator{std::random_device{}()};
+  std::string out(n, '\0');
+  for (auto& c : out) c = static_cast<char>(generator() & 0xff);
+  return out;
 }
 
 /// Attempts in flight with the agent capturing (each lasts a few round trips,
@@ -78,12 +90,12 @@ std::size_t attempts_in_flight(std::size_t want) {
 constexpr std::size_t max_app_probes = 32;
 
 /// The application probes in progress: kind and start per port.
-using app_starts = std::map<std::uint16_t, std::pair<std::string, clock::time_point>>;
+using app_starts = std::map<port_key, std::pair<std::string, clock::time_point>>;
 
 /// Runs the application probe on a connected socket once one of the
 /// max_app_probes slots is free; the result goes to apps[port].
-asio::awaitable<void> probe_application(std::map<std::uint16_t, v1::AppResult>& apps,
-                                        std::map<std::uint16_t, double>& decided_at, app_starts& running,
+asio::awaitable<void> probe_application(std::map<port_key, v1::AppResult>& apps,
+                                        std::map<port_key, double>& decided_at, app_starts& running,
                                         asio::ip::tcp::socket socket, app::app_settings settings,
                                         std::function<double()> elapsed) {
   asio::steady_timer pause(socket.get_executor());
@@ -117,19 +129,38 @@ asio::awaitable<void> show_app_waits(const app_starts& running, millis limit,
 
 /// The expectation for a port: the last --expect naming it, else the last
 /// one naming no port, else "open".
-std::string expectation_for(const options& o, std::uint16_t port) {
+std::string expectation_for(const options& o, port_key key) {
   std::string what = "open";
   for (const auto& e : o.expects)
-    if (e.ports.empty()) what = e.what;
-  for (const auto& e : o.expects)
-    if (std::find(e.ports.begin(), e.ports.end(), port) != e.ports.end()) what = e.what;
+    if (e.ports.empty() && e.udp_ports.empty()) what = e.what;
+  for (const auto& e : o.expects) {
+    const auto& named = key_udp(key) ? e.udp_ports : e.ports;
+    if (std::find(named.begin(), named.end(), key_port(key)) != named.end()) what = e.what;
+  }
   return what;
 }
 
+/// The agent saw a request of ours arrive: a SYN, or a UDP port's datagram.
+bool is_inbound_request(const v1::PacketEvent& p) {
+  return p.direction() == v1::PacketEvent::INBOUND &&
+         (p.kind() == v1::PacketEvent::SYN || p.kind() == v1::PacketEvent::DATAGRAM);
+}
+
+/// The host answered a request: a SYN-ACK or RST, a UDP reply, or an ICMP
+/// error leaving it about a UDP port (port-unreachable).
+bool is_outbound_reply(const v1::PacketEvent& p) {
+  if (p.direction() != v1::PacketEvent::OUTBOUND) return false;
+  switch (p.kind()) {
+    case v1::PacketEvent::SYN_ACK:
+    case v1::PacketEvent::RST:
+    case v1::PacketEvent::DATAGRAM: return true;
+    case v1::PacketEvent::ICMP_ERROR: return p.protocol() == v1::UDP;
+    default: return false;
+  }
+}
+
 bool saw_inbound_syn(const std::vector<v1::PacketEvent>& packets) {
-  return std::any_of(packets.begin(), packets.end(), [](const v1::PacketEvent& p) {
-    return p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN;
-  });
+  return std::any_of(packets.begin(), packets.end(), is_inbound_request);
 }
 
 bool all_timed_out(const std::vector<v1::Attempt>& attempts) {
@@ -167,7 +198,7 @@ class task_group {
 };
 
 /// One flow of a port: the port and the client's source port.
-std::uint64_t flow_key(std::uint16_t port, std::uint32_t client_port) {
+std::uint64_t flow_key(port_key port, std::uint32_t client_port) {
   return (std::uint64_t{port} << 32) | client_port;
 }
 
@@ -257,9 +288,9 @@ int routers_from_ttl(std::uint32_t ttl) {
 /// A coroutine function, not a lambda: a lambda's captures would die before
 /// the coroutine runs.
 /// (Its SYNs' source ports are recorded as they leave: hop_settings::on_start.)
-asio::awaitable<void> locate_hop(std::map<std::uint16_t, v1::HopLocation>& hops, asio::ip::address address,
-                                 std::uint16_t port, hop_settings settings) {
-  hops[port] = (co_await find_last_hop(address, port, settings)).location;
+asio::awaitable<void> locate_hop(std::map<port_key, v1::HopLocation>& hops, asio::ip::address address,
+                                 port_key port, hop_settings settings) {
+  hops[port] = (co_await find_last_hop(address, key_port(port), settings)).location;
 }
 
 }  // namespace
@@ -331,11 +362,15 @@ class run_phases {
       settings.timeout = o.timeout;
       if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
       v1::SessionStart start;
-      for (auto port : o.ports) {
-        start.add_ports(port);
+      for (auto key : keys) {
+        if (key_udp(key))
+          start.add_udp_ports(key_port(key));
+        else
+          start.add_ports(key_port(key));
         auto* plan = start.add_plan();
-        plan->set_port(port);
-        plan->set_kind(probe_kind(o, port));
+        plan->set_port(key_port(key));
+        plan->set_kind(probe_kind(o, key));
+        plan->set_protocol(key_udp(key) ? v1::UDP : v1::TCP);
       }
       if (local_address) start.set_prober_local_address(local_address->to_string());
       session = co_await open_agent_session(settings, start);
@@ -355,12 +390,15 @@ class run_phases {
   /// What decide_port needs of a port so far. `for_policy`: only what the
   /// evidence check and the retry policy read (the attempts, the packets,
   /// whether the agent captures), built for every packet the agent reports.
-  port_input base_input(std::uint16_t port, bool for_policy = false) const {
+  port_input base_input(port_key port, bool for_policy = false) const {
     port_input pi;
-    pi.port = port;
+    pi.port = key_port(port);
+    pi.udp = key_udp(port);
+    pi.reply_expected = !pi.udp || app::udp_reply_expected(probe_kind(o, port), !o.udp_payload.empty());
     if (for_policy) {
       pi.agent.set_status(session.info.status());
       *pi.agent.mutable_refused_ports() = session.info.refused_ports();
+      *pi.agent.mutable_refused_udp_ports() = session.info.refused_udp_ports();
     } else {
       pi.probe = probe_kind(o, port);
       pi.target = o.target;
@@ -378,7 +416,7 @@ class run_phases {
     if (auto it = attempts.find(port); it != attempts.end()) pi.attempts = it->second;
     if (for_policy) return pi;
     for (const auto& l : session.ack.listeners())
-      if (l.port() == port) pi.listeners.push_back(l);
+      if (l.port() == pi.port && (l.protocol() == v1::UDP) == pi.udp) pi.listeners.push_back(l);
     if (local_address) pi.prober_address = local_address->to_string();
     pi.sent_options = sent_options;
     return pi;
@@ -391,18 +429,19 @@ class run_phases {
     // With the agent most attempts last a few round trips: more of them at once.
     if (capturing) rs.concurrency = attempts_in_flight(agent_concurrency);
     rs.keep_sockets = true;  // the application probe speaks on the connected socket
+    rs.udp_payload = [this](port_key port) { return next_udp_payload(port); };
     probe_runner runner(executor, in.address, rs);
 
     // Decide a port early when the agent's evidence is complete, and end an
     // attempt early when it has told all it can (see agent_evidence_complete).
-    std::map<std::uint16_t, std::unique_ptr<asio::steady_timer>> rechecks;
+    std::map<port_key, std::unique_ptr<asio::steady_timer>> rechecks;
     // False once the runner is done: a recheck whose timer had already
     // expired (its handler queued with success, which destroying the timer
     // does not undo) or a packet that comes later must not reach `consider`
     // and `runner`, locals of this frame (a prober crashed so in CI).
     const auto considering = std::make_shared<bool>(true);
     const double margin_ms = barrier_margin_ms(rtt_ms);
-    std::function<void(std::uint16_t)> consider = [&](std::uint16_t port) {
+    std::function<void(port_key)> consider = [&](port_key port) {
       if (!*considering || !capturing || runner.decided(port)) return;
       auto it = running.find(port);
       if (it == running.end() || it->second.empty()) return;
@@ -448,12 +487,9 @@ class run_phases {
     };
     if (capturing) {
       stream.on_packet = [&](const v1::PacketEvent& p) {
-        const auto port = static_cast<std::uint16_t>(p.port());
-        if (p.direction() == v1::PacketEvent::OUTBOUND &&
-            (p.kind() == v1::PacketEvent::SYN_ACK || p.kind() == v1::PacketEvent::RST))
-          reply_heard.emplace(flow_key(port, p.dst_port()), now_unix_us());
-        if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
-          syn_heard.emplace(flow_key(port, p.src_port()), now_unix_us());
+        const auto port = make_port_key(static_cast<std::uint16_t>(p.port()), p.protocol() == v1::UDP);
+        if (is_outbound_reply(p)) reply_heard.emplace(flow_key(port, p.dst_port()), now_unix_us());
+        if (is_inbound_request(p)) syn_heard.emplace(flow_key(port, p.src_port()), now_unix_us());
         consider(port);
       };
       // Every attempt's SYN is followed by a barrier: its Pong proves the SYN
@@ -483,10 +519,10 @@ class run_phases {
       // facts) is asked for, a barrier's margin later: it answers as a
       // barrier for those SYNs, its round trip overlaps the retries and the
       // application probes, and the capture goes on until the channel closes.
-      runner.on_start([&](std::uint16_t port, const v1::Attempt& attempt) {
+      runner.on_start([&](port_key port, const v1::Attempt& attempt) {
         running[port].push_back(attempt);
         barrier.want(attempt.start_unix_us() + static_cast<std::uint64_t>(margin_ms * 1000));
-        if (ports_started.insert(port).second && ports_started.size() == o.ports.size()) {
+        if (ports_started.insert(port).second && ports_started.size() == keys.size()) {
           summary_timer.expires_after(std::chrono::microseconds(static_cast<long long>(margin_ms * 1000)));
           summary_timer.async_wait([this, considering](std::error_code ec) {
             if (ec || !*considering || !capturing) return;
@@ -495,7 +531,7 @@ class run_phases {
           });
         }
       });
-      runner.on_retry([&](std::uint16_t port, const std::vector<v1::Attempt>& so_far) {
+      runner.on_retry([&](port_key port, const std::vector<v1::Attempt>& so_far) {
         auto pi = base_input(port, true);
         pi.attempts = so_far;
         attempt_budget budget;
@@ -509,8 +545,10 @@ class run_phases {
     // agent) or the last attempt times out (without), alongside the retries.
     std::size_t hop_searches = 0;
     task_group searches(executor);
-    const auto maybe_search_hops = [&](std::uint16_t port, bool last) {
-      if (!platform::hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches) return;
+    const auto maybe_search_hops = [&](port_key port, bool last) {
+      // The search sends TTL-limited SYNs: it speaks for TCP ports only.
+      if (key_udp(port) || !platform::hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches)
+        return;
       if (!all_timed_out(attempts[port]) || runner.decided(port)) return;
       if (capturing ? saw_inbound_syn(stream.packets[port]) : !last) return;
       hop_settings hs;
@@ -523,8 +561,7 @@ class run_phases {
       int routers = 0;
       for (const auto& [other, packets] : stream.packets)
         for (const auto& p : packets)
-          if (p.direction() == v1::PacketEvent::INBOUND && p.kind() == v1::PacketEvent::SYN)
-            routers = std::max(routers, routers_from_ttl(p.ttl()));
+          if (is_inbound_request(p)) routers = std::max(routers, routers_from_ttl(p.ttl()));
       if (routers > 0) {
         hs.max_hops = routers + 3;
         // A handful of TTLs: side by side, not spaced out (the spacing keeps
@@ -547,7 +584,7 @@ class run_phases {
     bool apps_done = false;
     task_group tickers(executor);
     if (in.on_waiting) tickers.spawn(show_app_waits(apps_running, o.app_timeout, in.on_waiting, app_ticker, apps_done));
-    co_await runner.run(o.ports, [&](std::uint16_t port, connect_result& r, bool last) {
+    co_await runner.run(keys, [&](port_key port, connect_result& r, bool last) {
       // What follows an attempt with the agent is the retry policy's
       // (more_attempts): a SYN the host dropped is not retried, a lost reply
       // or SYN is, until the fate repeats or proves random.
@@ -559,6 +596,7 @@ class run_phases {
         sent_options.emplace();
         sent_options->set_mss(r.tcp->adv_mss);
       }
+      if (key_udp(port) && r.attempt.outcome() == v1::Attempt::CONNECTED) read_udp_reply(port, r);
       if (r.attempt.outcome() == v1::Attempt::CONNECTED && r.socket && !apps.count(port)) {
         app::app_settings as;
         as.kind = probe_kind(o, port);
@@ -590,7 +628,7 @@ class run_phases {
       }
       attempts[port].push_back(r.attempt);
       if (last) decided_at[port] = ms_since_start();
-      if (last && in.on_port_done) in.on_port_done(decided_at.size(), o.ports.size());
+      if (last && in.on_port_done) in.on_port_done(decided_at.size(), keys.size());
       maybe_search_hops(port, last);
     });
     *considering = false;
@@ -637,16 +675,19 @@ class run_phases {
       const std::string missing = !stream.summary ? stream.lost : stream.summary->host_facts_missing();
       if (!missing.empty())
         report.add_notes("the agent's host facts (firewall rules, services) are not in this report: " + missing +
-                         "; on the server: agent check --ports " + format_port_list(o.ports));
+                         "; on the server: agent check --ports " + format_port_specs({o.ports, o.udp_ports}));
     }
     *report.mutable_agent() = session.info;
   }
 
   v1::Report assemble() {
-    std::map<std::uint32_t, std::vector<const v1::PortFacts*>> facts_by_port;
+    std::map<port_key, std::vector<const v1::PortFacts*>> facts_by_port;
     if (stream.summary)
-      for (const auto& facts : stream.summary->ports()) facts_by_port[facts.port()].push_back(&facts);
-    for (auto port : o.ports) {
+      for (const auto& facts : stream.summary->ports())
+        if (facts.port() > 0 && facts.port() <= 65535)
+          facts_by_port[make_port_key(static_cast<std::uint16_t>(facts.port()), facts.protocol() == v1::UDP)]
+              .push_back(&facts);
+    for (auto port : keys) {
       auto pi = base_input(port);
       stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
       if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
@@ -677,8 +718,28 @@ class run_phases {
     return std::move(report);
   }
 
+  /// The request for a UDP port's next attempt (each its own IDs and time).
+  std::string next_udp_payload(port_key port) {
+    auto& sent = udp_requests[port];
+    sent.push_back(app::make_udp_request(probe_kind(o, port), o.dns_name, o.udp_payload, random_bytes(16),
+                                         now_unix_us()));
+    return sent.back().payload;
+  }
+
+  /// The reply to a UDP attempt, read against the request it answers; the
+  /// first reply read stands for the port.
+  void read_udp_reply(port_key port, const connect_result& r) {
+    if (apps.count(port)) return;
+    for (const auto& request : udp_requests[port])
+      if (request.payload == r.sent) {
+        apps[port] = app::read_udp_reply(request, r.reply, now_unix_us());
+        return;
+      }
+  }
+
   run_inputs in;
   const options& o;
+  const std::vector<port_key> keys{port_keys(o.ports, o.udp_ports)};  ///< every port under test, TCP first
   asio::any_io_executor executor;
   const clock::time_point started = clock::now();
   v1::Report report;
@@ -691,19 +752,20 @@ class run_phases {
   double rtt_ms = 0;
 
   // probe_ports: the evidence as it comes in
-  std::map<std::uint16_t, std::vector<v1::Attempt>> attempts;
-  std::map<std::uint16_t, std::vector<v1::Attempt>> running;  ///< the attempts in flight per port
+  std::map<port_key, std::vector<v1::Attempt>> attempts;
+  std::map<port_key, std::vector<v1::Attempt>> running;  ///< the attempts in flight per port
   std::map<std::uint64_t, std::uint64_t> reply_heard;         ///< flow_key -> when the agent's report of a reply came
   std::map<std::uint64_t, std::uint64_t> syn_heard;           ///< flow_key -> when the agent's report of the SYN came
   barrier_pinger barrier;
   std::uint64_t summary_requested_us = 0;  ///< when ProbesDone left (the summary is a barrier too)
-  std::set<std::uint16_t> ports_started;   ///< ports whose first SYN has left
+  std::set<port_key> ports_started;        ///< ports whose first SYN has left
   asio::steady_timer summary_timer{executor};
-  std::map<std::uint16_t, double> decided_at;
+  std::map<port_key, double> decided_at;
   std::optional<v1::TcpOptions> sent_options;  ///< learnt from the first connection
-  std::map<std::uint16_t, v1::HopLocation> hops;
-  std::map<std::uint16_t, std::set<std::uint32_t>> hop_source_ports;  ///< not the probes' SYNs
-  std::map<std::uint16_t, v1::AppResult> apps;
+  std::map<port_key, v1::HopLocation> hops;
+  std::map<port_key, std::set<std::uint32_t>> hop_source_ports;  ///< not the probes' SYNs
+  std::map<port_key, v1::AppResult> apps;
+  std::map<port_key, std::vector<app::udp_request>> udp_requests;  ///< every datagram sent, per UDP port
 };
 
 }  // namespace

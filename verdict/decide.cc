@@ -15,10 +15,9 @@ void add_advice_once(v1::PortReport& r, std::string s) {
 
 }  // namespace
 
-namespace {
-
 void fill_common(const port_input& in, v1::PortReport& r) {
   r.set_port(in.port);
+  r.set_protocol(in.udp ? v1::UDP : v1::TCP);
   r.set_probe(in.probe);
   auto* ev = r.mutable_evidence();
   for (const auto& a : in.attempts) *ev->add_attempts() = a;
@@ -29,6 +28,8 @@ void fill_common(const port_input& in, v1::PortReport& r) {
   if (in.hop) *ev->mutable_hop() = *in.hop;
   if (in.app) *r.mutable_app() = *in.app;
 }
+
+namespace {
 
 /// OPEN becomes APP_FAILED when the application probe failed.
 void apply_app(const port_input& in, judged& j) {
@@ -108,10 +109,12 @@ using namespace verdict_detail;
 bool agent_capturing(const port_input& in) {
   const auto& ag = in.agent;
   if (ag.status() != v1::AgentInfo::CONNECTED || !ag.capture_active()) return false;
-  return std::find(ag.refused_ports().begin(), ag.refused_ports().end(), in.port) == ag.refused_ports().end();
+  const auto& refused = in.udp ? ag.refused_udp_ports() : ag.refused_ports();
+  return std::find(refused.begin(), refused.end(), in.port) == refused.end();
 }
 
 v1::PortReport decide_port(const port_input& in) {
+  if (in.udp) return decide_udp_port(in);
   if (!agent_capturing(in)) return decide_client_only(in);
 
   v1::PortReport r;

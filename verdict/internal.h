@@ -22,7 +22,9 @@ inline std::string num(std::uint64_t n) { return std::to_string(n); }
 // ---------------------------------------------------------------------------
 
 /// One connection as the agent saw it: the SYNs from one source address and
-/// port (retransmissions included) and what followed.
+/// port (retransmissions included) and what followed. A UDP port's flow is
+/// alike: its datagrams in `syns`, the service's replies in `synacks`, the
+/// host's ICMP errors (port-unreachable, a firewall's reject) in `icmps`.
 struct flow {
   std::string src;  ///< normalised
   std::uint32_t src_port = 0;
@@ -61,6 +63,12 @@ struct matching {
   }
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 };
+
+/// The port's report as every verdict starts it: port, protocol, probe,
+/// the attempts, listeners, firewall, services, saved rules, hop and app.
+void fill_common(const port_input& in, v1::PortReport& r);
+/// A UDP port's verdict (udp.cc).
+v1::PortReport decide_udp_port(const port_input& in);
 
 /// When an attempt ended, on the prober's clock.
 std::uint64_t attempt_end_us(const Attempt& a);

@@ -11,6 +11,16 @@ std::uint64_t attempt_end_us(const Attempt& a) {
 
 double tolerance_ms(const port_input& in) { return std::max(50.0, 2 * in.agent.rtt_ms()); }
 
+namespace {
+
+/// What opens a flow: the prober's SYN, or its datagram to a UDP port.
+bool is_request(const PacketEvent& p) {
+  return p.direction() == PacketEvent::INBOUND &&
+         (p.kind() == PacketEvent::SYN || p.kind() == PacketEvent::DATAGRAM);
+}
+
+}  // namespace
+
 matching match_flows(const port_input& in) {
   matching m;
   m.packets = in.packets;
@@ -23,7 +33,7 @@ matching match_flows(const port_input& in) {
 
   for (std::size_t i = 0; i < m.packets.size(); ++i) {
     const auto& p = m.packets[i];
-    if (p.direction() != PacketEvent::INBOUND || p.kind() != PacketEvent::SYN) continue;
+    if (!is_request(p)) continue;
     const auto src = normalize_address(p.src());
     auto it = std::find_if(m.flows.begin(), m.flows.end(),
                            [&](const flow& f) { return f.src == src && f.src_port == p.src_port(); });
@@ -41,7 +51,7 @@ matching match_flows(const port_input& in) {
   for (std::size_t i = 0; i < m.packets.size(); ++i) {
     const auto& p = m.packets[i];
     const bool out = p.direction() == PacketEvent::OUTBOUND;
-    if (!out && p.kind() == PacketEvent::SYN) continue;
+    if (is_request(p)) continue;
     flow* owner = nullptr;
     for (auto& f : m.flows) {
       bool mine = false;
@@ -66,6 +76,7 @@ matching match_flows(const port_input& in) {
     }
     switch (p.kind()) {
       case PacketEvent::SYN_ACK:
+      case PacketEvent::DATAGRAM:  // the service's UDP reply
         if (out)
           owner->synacks.push_back(i);
         else

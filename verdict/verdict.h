@@ -31,7 +31,11 @@ namespace dropspot {
 /// Everything known about one port when its verdict is decided.
 struct port_input {
   std::uint32_t port = 0;
-  std::string probe = "tcp";   ///< probe kind: tcp|http|https|smtp|smtps|ssh|banner
+  bool udp = false;            ///< a UDP port (verdict/udp.cc): datagrams, not connections
+  /// UDP: whether the service answers the probe (false for WireGuard, an
+  /// empty datagram): a bound socket that stays silent is then OPEN.
+  bool reply_expected = true;
+  std::string probe = "tcp";   ///< probe kind: tcp|http|https|smtp|smtps|ssh|banner; udp|dns|ntp|wireguard|quic
   std::string target;          ///< the host as the user wrote it (used in advice commands)
   std::string target_address;  ///< the address the prober connected to
   /// The agent as the report shows it: status and message (why it is not

@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
             });
           }
           std::map<std::uint16_t, int> count;
-          auto results = co_await runner.run(*ports, [&](std::uint16_t port, connect_result& r, bool last) {
+          auto results = co_await runner.run(std::vector<port_key>(ports->begin(), ports->end()), [&](std::uint16_t port, connect_result& r, bool last) {
             std::cout << "attempt port=" << port << " n=" << ++count[port] << " " << attempt_fields(r.attempt)
                       << " last=" << last << " error=" << r.attempt.error() << "\n";
           });

@@ -455,7 +455,7 @@ TEST_CASE("probe_runner: open, refused and silent ports, and retries only for th
 TEST_CASE("probe_runner: the concurrency bound holds") {
   asio::io_context io;
   silent_port a(io), b(io), c(io);
-  const std::vector<std::uint16_t> ports{a.port(), b.port(), c.port()};
+  const std::vector<port_key> ports{a.port(), b.port(), c.port()};
   auto timed = [&](std::size_t concurrency) {
     runner_settings settings;
     settings.timeout = 150ms;
