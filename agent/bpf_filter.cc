@@ -7,12 +7,13 @@ namespace dropspot::agent {
 
 namespace {
 
-/// "tcp dst port 22 or tcp dst portrange 80-82"
-std::string port_clause(const std::vector<port_run>& runs, const char* dir) {
+/// "tcp dst port 22 or tcp dst portrange 80-82" (proto "udp": the same for UDP)
+std::string port_clause(const std::vector<port_run>& runs, const char* dir, const char* proto = "tcp") {
   std::string out;
   for (const auto& r : runs) {
     if (!out.empty()) out += " or ";
-    out += "tcp ";
+    out += proto;
+    out += ' ';
     out += dir;
     if (r.first == r.last) {
       out += " port " + std::to_string(r.first);
@@ -62,18 +63,27 @@ std::vector<port_run> compress_ports(std::vector<std::uint16_t> ports, std::size
   return joined;
 }
 
-std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports) {
+std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports,
+                            const std::vector<std::uint16_t>& udp_ports) {
   asio::ip::address peer = peer_in;
   if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
   const std::string p = peer.to_string();
   const bool v4 = peer.is_v4();
   const std::string ip = v4 ? "ip" : "ip6";
-  const auto runs = compress_ports(ports, max_filter_port_runs);
+  // The run budget split between the protocols by their share of the ports.
+  const std::size_t total = ports.size() + udp_ports.size();
+  const std::size_t udp_budget =
+      udp_ports.empty() ? 0
+                        : std::clamp<std::size_t>(max_filter_port_runs * udp_ports.size() / std::max<std::size_t>(total, 1),
+                                                  1, max_filter_port_runs - (ports.empty() ? 0 : 1));
+  const auto runs = compress_ports(ports, max_filter_port_runs - udp_budget);
+  const auto udp_runs = compress_ports(udp_ports, udp_budget);
 
   std::string filter;
-  if (!runs.empty()) {
-    filter += "(" + ip + " src host " + p + " and (" + port_clause(runs, "dst") + ")) or ";
-    filter += "(" + ip + " dst host " + p + " and (" + port_clause(runs, "src") + ")) or ";
+  for (const auto& [list, proto] : {std::pair{&runs, "tcp"}, std::pair{&udp_runs, "udp"}}) {
+    if (list->empty()) continue;
+    filter += "(" + ip + " src host " + p + " and (" + port_clause(*list, "dst", proto) + ")) or ";
+    filter += "(" + ip + " dst host " + p + " and (" + port_clause(*list, "src", proto) + ")) or ";
   }
   if (v4) {
     const auto bytes = peer.to_v4().to_bytes();

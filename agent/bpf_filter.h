@@ -30,13 +30,15 @@ inline constexpr std::size_t max_filter_port_runs = 128;
 /// The capture filter of a session with `peer` (an IPv4-mapped IPv6 peer is
 /// handled as IPv4) on the service `ports`:
 ///  - TCP from the peer to one of the ports, and TCP from one of the ports
-///    to the peer (both directions of the service's connections);
+///    to the peer (both directions of the service's connections); UDP
+///    likewise for `udp_ports` (the prober's datagrams, the service's replies);
 ///  - ICMP dest-unreachable / time-exceeded (ICMPv6 type 1 / 3) to or from
 ///    the peer, or quoting a packet whose destination is the peer (a router
 ///    refusing this host's reply to the peer).
 /// The quoted TCP ports are checked in user space, as are the exact ports
 /// when the list was compressed (see compress_ports). Packets carrying IPv6
 /// extension headers are not matched by libpcap's port tests.
-std::string make_bpf_filter(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
+std::string make_bpf_filter(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+                            const std::vector<std::uint16_t>& udp_ports = {});
 
 }  // namespace dropspot::agent

@@ -104,7 +104,7 @@ class interface_names {
 class frame_processor {
  public:
   frame_processor(const capture_request& request, packet_sink sink)
-      : session_(session_perspective::make(to_ip_address(request.peer), request.ports)), sink_(std::move(sink)) {}
+      : session_(session_perspective::make(to_ip_address(request.peer), request.ports, request.udp_ports)), sink_(std::move(sink)) {}
 
   /// One frame from a source; `interface` names it unless the frame carries
   /// an interface index (cooked v2) and `resolve_index` is set.
@@ -395,12 +395,12 @@ class live_capture final : public capture_handle {
 
 std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& executor, const capture_config& config,
                                               const capture_request& request, packet_sink sink, std::string& note) {
-  if (request.ports.empty()) {
+  if (request.ports.empty() && request.udp_ports.empty()) {
     note = "capture: no ports to capture";
     return nullptr;
   }
   auto processor = std::make_shared<frame_processor>(request, std::move(sink));
-  const std::string filter = make_bpf_filter(request.peer, request.ports);
+  const std::string filter = make_bpf_filter(request.peer, request.ports, request.udp_ports);
   const std::vector<std::string> devices =
       config.interfaces.empty() ? std::vector<std::string>{any_device} : config.interfaces;
   const std::string stamp = std::to_string(now_unix_us());
@@ -416,7 +416,7 @@ std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& execu
   capture_config sized = config;
   sized.buffer_bytes = static_cast<int>(
       std::min<std::size_t>(static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
-                            std::max<std::size_t>(min_buffer_bytes, request.ports.size() * buffer_bytes_per_port)));
+                            std::max<std::size_t>(min_buffer_bytes, (request.ports.size() + request.udp_ports.size()) * buffer_bytes_per_port)));
   for (const auto& device : devices) {
     pcap_t* pcap = open_device(device, sized, filter, note);
     if (!pcap) return fail();
@@ -456,7 +456,7 @@ std::optional<capture_counts> read_capture_file(const std::string& path, const c
   }
   frame_processor processor(request, sink);
   const int link_type = ::pcap_datalink(pcap);
-  if (!install_filter(pcap, make_bpf_filter(request.peer, request.ports), path, note)) {
+  if (!install_filter(pcap, make_bpf_filter(request.peer, request.ports, request.udp_ports), path, note)) {
     ::pcap_close(pcap);
     return std::nullopt;
   }

@@ -168,19 +168,21 @@ std::string install_command(package_manager p, std::string_view package) {
   return {};
 }
 
-std::string open_port_command(firewall_manager f, std::uint16_t port, std::string_view service, std::string_view zone) {
+std::string open_port_command(firewall_manager f, std::uint16_t port, std::string_view service, std::string_view zone,
+                              bool udp) {
   const auto n = std::to_string(port);
+  const std::string proto = udp ? "udp" : "tcp";
   switch (f) {
     case firewall_manager::firewalld: {
       std::string z = zone.empty() ? std::string() : " --zone=" + std::string(zone);
-      std::string what = service.empty() ? "--add-port=" + n + "/tcp" : "--add-service=" + std::string(service);
+      std::string what = service.empty() ? "--add-port=" + n + "/" + proto : "--add-service=" + std::string(service);
       return "firewall-cmd --permanent" + z + " " + what + " && firewall-cmd --reload";
     }
-    case firewall_manager::ufw: return "ufw allow " + n + "/tcp";
-    case firewall_manager::iptables: return "iptables -I INPUT -p tcp --dport " + n + " -j ACCEPT";
+    case firewall_manager::ufw: return "ufw allow " + n + "/" + proto;
+    case firewall_manager::iptables: return "iptables -I INPUT -p " + proto + " --dport " + n + " -j ACCEPT";
     case firewall_manager::nftables: break;
   }
-  return "nft insert rule inet filter input tcp dport " + n + " accept";
+  return "nft insert rule inet filter input " + proto + " dport " + n + " accept";
 }
 
 std::string save_rules_command(const host_system& host) {

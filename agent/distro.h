@@ -89,8 +89,9 @@ std::string install_command(package_manager p, std::string_view package);
 ///   ufw:       "ufw allow 80/tcp"
 ///   nftables:  "nft insert rule inet filter input tcp dport 80 accept"
 ///   iptables:  "iptables -I INPUT -p tcp --dport 80 -j ACCEPT"
+/// With udp: the same for a UDP port ("ufw allow 51820/udp", "udp dport").
 std::string open_port_command(firewall_manager f, std::uint16_t port, std::string_view service = {},
-                              std::string_view zone = {});
+                              std::string_view zone = {}, bool udp = false);
 
 /// How to keep the live rules across a reboot, for the firewall manager:
 /// "firewall-cmd --runtime-to-permanent", "nft list ruleset > /etc/nftables.conf",

@@ -46,7 +46,7 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
   }
   if (host.firewalld && !host.firewalld->unreadable.empty()) {
     v.firewall.notes.push_back("firewalld's permanent configuration not compared: " + host.firewalld->unreadable);
-  } else if (host.firewalld) {
+  } else if (host.firewalld && !pkt.udp) {  // (firewalld's zones are read for TCP ports only, yet)
     v.zone = evaluate(*host.firewalld, pkt.port, pkt.source, pkt.in_interface);
     // the live rules (firewalld's nft table) against the permanent configuration
     const bool live_blocks = !v.firewall.blocked.empty();
@@ -60,7 +60,7 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
     if (live_blocks && !v.zone->allowed) v.firewall.blocked.insert(v.firewall.blocked.begin(), v.zone->why);
   } else if (!v.firewall.unkept.empty()) {
     v.saved = v.firewall.unkept;
-    add_unique(v.advice, open_port_command(firewall_manager::ufw, pkt.port, {}, {}));
+    add_unique(v.advice, open_port_command(firewall_manager::ufw, pkt.port, {}, {}, pkt.udp));
   } else if (host.saved.found()) {
     auto saved = diagnose(host.saved.rules, pkt);
     if (v.firewall.inspected) v.saved = compare_saved(v.firewall, saved, pkt.port, host.saved.sources);
@@ -85,7 +85,7 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
     if (host.system.firewall == firewall_manager::firewalld || host.system.firewall == firewall_manager::ufw) {
       auto zone = v.zone ? v.zone->zone : std::string();
       add_unique(v.advice, open_port_command(host.system.firewall, pkt.port,
-                                             v.zone ? v.zone->service_for_port : std::string(), zone));
+                                             v.zone ? v.zone->service_for_port : std::string(), zone, pkt.udp));
     }
   }
   if (v.saved.rfind("allowed now", 0) == 0 && v.firewall.unkept.empty()) {
@@ -137,19 +137,24 @@ std::map<std::uint16_t, service_findings> find_services(host_snapshot& host, con
 std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
                                       const std::map<std::uint16_t, service_findings>& services,
                                       const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports,
-                                      const std::map<std::uint16_t, std::string>& syn_interfaces) {
+                                      const std::map<std::uint16_t, std::string>& syn_interfaces,
+                                      const std::vector<std::uint16_t>& udp_ports) {
   auto peer = peer_in;
   if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
   std::vector<v1::PortFacts> out;
-  for (auto port : ports) {
+  for (auto key : port_keys(ports, udp_ports)) {
+    const auto port = key_port(key);
     syn_packet pkt;
     pkt.v6 = peer.is_v6();
     pkt.source = peer;
     pkt.port = port;
-    if (auto it = syn_interfaces.find(port); it != syn_interfaces.end()) pkt.in_interface = it->second;
+    pkt.udp = key_udp(key);
+    // (a UDP port's arrival interface is not recorded: its interface matches stay "may match")
+    if (auto it = syn_interfaces.find(port); it != syn_interfaces.end() && !pkt.udp) pkt.in_interface = it->second;
     auto v = view_port(host, pkt);
     v1::PortFacts f;
     f.set_port(port);
+    if (pkt.udp) f.set_protocol(v1::UDP);
     f.set_in_interface(pkt.in_interface);
     f.set_firewall_inspected(v.firewall.inspected);
     for (const auto& rule : v.firewall.blocked) f.add_firewall(rule);
@@ -158,7 +163,8 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
     if (v.zone && !contains(v.firewall.blocked, v.zone->why)) notes.push_back(v.zone->why);
     add_notes(notes, v.firewall.notes, "firewall: ");
     add_notes(notes, host.saved.notes, "saved rules: ");
-    auto s = services.find(port);
+    // The services behind a port are read for TCP ports (daemon configurations, units).
+    auto s = pkt.udp ? services.end() : services.find(port);
     if (s != services.end()) {
       for (const auto& fact : s->second.facts) f.add_services(fact);
       f.set_service_summary(s->second.summary);
@@ -174,12 +180,13 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
 }
 
 std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
-    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports) {
+    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+    const std::vector<std::uint16_t>& udp_ports) {
   auto host = std::make_shared<host_snapshot>(read_host(options));
   systemd_manager manager(options.root, options.timeout);
   auto services = std::make_shared<std::map<std::uint16_t, service_findings>>(find_services(*host, ports, manager));
-  return [host, services, peer, ports](const std::map<std::uint16_t, std::string>& syn_interfaces) {
-    return port_facts(*host, *services, peer, ports, syn_interfaces);
+  return [host, services, peer, ports, udp_ports](const std::map<std::uint16_t, std::string>& syn_interfaces) {
+    return port_facts(*host, *services, peer, ports, syn_interfaces, udp_ports);
   };
 }
 

@@ -61,13 +61,15 @@ std::map<std::uint16_t, service_findings> find_services(host_snapshot& host, con
 std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
                                       const std::map<std::uint16_t, service_findings>& services,
                                       const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
-                                      const std::map<std::uint16_t, std::string>& syn_interfaces = {});
+                                      const std::map<std::uint16_t, std::string>& syn_interfaces = {},
+                                      const std::vector<std::uint16_t>& udp_ports = {});
 
 /// The session's host facts: reads the host and asks systemd now (blocking),
 /// and returns what finishes them once the SYNs' interfaces are known (fast).
 /// Fits session_services::host_facts.
 std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
-    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports);
+    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+    const std::vector<std::uint16_t>& udp_ports = {});
 
 /// `agent check`'s AgentInfo.path: the report is the host's own view.
 inline constexpr std::string_view local_check_path = "local";

@@ -29,6 +29,7 @@ namespace {
 
 /// The kernel's TCP_LISTEN state number (include/net/tcp_states.h).
 constexpr std::uint8_t tcp_state_listen = 10;
+constexpr std::uint8_t udp_state_unconnected = 7;  // TCP_CLOSE: a UDP socket that takes datagrams from anyone
 
 bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
@@ -146,7 +147,7 @@ class unique_fd {
 
 /// Dumps the LISTEN TCP sockets of one family over NETLINK_SOCK_DIAG; nothing
 /// when netlink fails (no permission, no inet_diag module, no such family).
-std::optional<std::vector<listening_socket>> dump_sock_diag(std::uint8_t family) {
+std::optional<std::vector<listening_socket>> dump_sock_diag(std::uint8_t family, bool udp) {
   unique_fd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (fd.get() < 0) return std::nullopt;
   // Runs on the agent's io thread: never wait long for the kernel.
@@ -162,8 +163,8 @@ std::optional<std::vector<listening_socket>> dump_sock_diag(std::uint8_t family)
   message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   message.header.nlmsg_seq = 1;
   message.request.sdiag_family = family;
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = 1u << tcp_state_listen;
+  message.request.sdiag_protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
+  message.request.idiag_states = 1u << (udp ? udp_state_unconnected : tcp_state_listen);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd.get(), &message, sizeof message, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) !=
@@ -176,7 +177,8 @@ std::optional<std::vector<listening_socket>> dump_sock_diag(std::uint8_t family)
     ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return std::nullopt;
-    auto status = parse_sock_diag_reply({buffer.data(), static_cast<std::size_t>(n)}, sockets);
+    auto status = parse_sock_diag_reply({buffer.data(), static_cast<std::size_t>(n)}, sockets,
+                                        udp ? udp_state_unconnected : tcp_state_listen);
     if (status.state == sock_diag_status::done) return sockets;
     if (status.state == sock_diag_status::failed) return std::nullopt;
   }
@@ -205,11 +207,11 @@ std::vector<std::uint64_t> socket_inodes_at(int root_fd, const std::string& pid_
 }
 
 /// LISTEN sockets of one /proc/net file, keeping only the expected family.
-std::vector<listening_socket> read_proc_net(const std::string& path, bool v6) {
+std::vector<listening_socket> read_proc_net(const std::string& path, bool v6, bool udp) {
   std::vector<listening_socket> out;
   auto text = read_file(path);
   if (!text) return out;
-  for (auto& s : parse_proc_net_tcp(*text))
+  for (auto& s : parse_proc_net_tcp(*text, udp ? udp_unconnected : tcp_listen))
     if (s.address.is_v6() == v6) out.push_back(std::move(s));
   return out;
 }
@@ -283,10 +285,10 @@ std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text) {
   return out;
 }
 
-std::vector<listening_socket> parse_proc_net_tcp(std::string_view text) {
+std::vector<listening_socket> parse_proc_net_tcp(std::string_view text, std::uint8_t state) {
   std::vector<listening_socket> out;
   for (const auto& socket : parse_proc_net_tcp_sockets(text)) {
-    if (socket.state != tcp_listen) continue;
+    if (socket.state != state) continue;
     listening_socket s;
     s.address = socket.local;
     s.port = socket.local_port;
@@ -342,7 +344,8 @@ cgroup_unit parse_cgroup(std::string_view text) {
   return v2.unit.empty() ? v1 : v2;
 }
 
-sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, std::vector<listening_socket>& out) {
+sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, std::vector<listening_socket>& out,
+                                       std::uint8_t state) {
   const auto malformed = sock_diag_status{sock_diag_status::failed, EBADMSG};
   std::size_t offset = 0;
   while (offset + sizeof(nlmsghdr) <= datagram.size()) {
@@ -369,7 +372,7 @@ sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, s
       inet_diag_msg msg;
       if (payload.size() < sizeof msg) return malformed;
       std::memcpy(&msg, payload.data(), sizeof msg);
-      if (msg.idiag_state == tcp_state_listen && (msg.idiag_family == AF_INET || msg.idiag_family == AF_INET6)) {
+      if (msg.idiag_state == state && (msg.idiag_family == AF_INET || msg.idiag_family == AF_INET6)) {
         listening_socket s;
         if (msg.idiag_family == AF_INET) {
           asio::ip::address_v4::bytes_type bytes;
@@ -444,8 +447,9 @@ std::vector<listening_socket> read_listening_sockets(const listener_options& opt
   std::vector<listening_socket> sockets;
   for (bool v6 : {false, true}) {
     std::optional<std::vector<listening_socket>> dumped;
-    if (options.use_sock_diag) dumped = dump_sock_diag(static_cast<std::uint8_t>(v6 ? AF_INET6 : AF_INET));
-    auto part = dumped ? std::move(*dumped) : read_proc_net(options.proc_root + (v6 ? "/net/tcp6" : "/net/tcp"), v6);
+    if (options.use_sock_diag) dumped = dump_sock_diag(static_cast<std::uint8_t>(v6 ? AF_INET6 : AF_INET), options.udp);
+    const std::string file = std::string(options.udp ? "/net/udp" : "/net/tcp") + (v6 ? "6" : "");
+    auto part = dumped ? std::move(*dumped) : read_proc_net(options.proc_root + file, v6, options.udp);
     sockets.insert(sockets.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
   }
   // What /proc/net does not say, the kernel's rules tell for all but one case:
@@ -593,6 +597,7 @@ std::vector<v1::Listener> find_listeners(const std::vector<std::uint16_t>& ports
     l.set_address(s.address.to_string());
     l.set_v6_only(s.v6_only.value_or(false));
     l.set_inode(s.inode);
+    if (options.udp) l.set_protocol(v1::UDP);
     if (auto it = owners.find(s.inode); it != owners.end()) {
       l.set_pid(it->second.pid);
       l.set_process(it->second.process);

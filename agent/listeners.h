@@ -66,14 +66,16 @@ struct proc_tcp_socket {
 };
 inline constexpr std::uint8_t tcp_established = 0x01;
 inline constexpr std::uint8_t tcp_listen = 0x0A;
+inline constexpr std::uint8_t udp_unconnected = 0x07;  ///< a bound, unconnected UDP socket (TCP_CLOSE)
 
 /// Every socket of /proc/net/tcp or /proc/net/tcp6 content. The header and any
 /// malformed line are skipped.
 std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text);
 
-/// The LISTEN sockets (st == 0A) of /proc/net/tcp or /proc/net/tcp6 content.
-/// The header and any malformed line are skipped.
-std::vector<listening_socket> parse_proc_net_tcp(std::string_view text);
+/// The LISTEN sockets (st == 0A) of /proc/net/tcp or /proc/net/tcp6 content;
+/// with state udp_unconnected, the bound UDP sockets of /proc/net/udp{,6}
+/// (the same format). The header and any malformed line are skipped.
+std::vector<listening_socket> parse_proc_net_tcp(std::string_view text, std::uint8_t state = tcp_listen);
 
 /// The inode of a socket fd link target, "socket:[12345]"; nothing otherwise.
 std::optional<std::uint64_t> parse_socket_link(std::string_view target);
@@ -107,9 +109,11 @@ struct sock_diag_status {
 
 /// Parses one datagram of an inet_diag dump reply (struct nlmsghdr stream of
 /// SOCK_DIAG_BY_FAMILY / NLMSG_DONE / NLMSG_ERROR) and appends its LISTEN
-/// sockets, with v6_only from the INET_DIAG_SKV6ONLY attribute and cgroup_id
-/// from INET_DIAG_CGROUP_ID when present.
-sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, std::vector<listening_socket>& out);
+/// sockets (state 10; a UDP dump's bound sockets: state 7), with v6_only from
+/// the INET_DIAG_SKV6ONLY attribute and cgroup_id from INET_DIAG_CGROUP_ID
+/// when present.
+sock_diag_status parse_sock_diag_reply(std::span<const std::uint8_t> datagram, std::vector<listening_socket>& out,
+                                       std::uint8_t state = 10);
 
 // ---------------------------------------------------------------------------
 // Bound-address classification (pure)
@@ -137,6 +141,9 @@ struct listener_options {
   /// Ask the kernel over netlink first (this process's network namespace);
   /// false reads only <proc_root>/net/tcp{,6}.
   bool use_sock_diag = true;
+  /// UDP: the bound, unconnected UDP sockets (/proc/net/udp{,6}) instead of
+  /// TCP's listening ones; the listeners carry protocol UDP.
+  bool udp = false;
   /// The cgroup2 mount, walked to turn a socket's cgroup id into its path;
   /// empty: where /proc/self/mounts has it (/sys/fs/cgroup, or
   /// /sys/fs/cgroup/unified on a hybrid host).

@@ -19,6 +19,7 @@ constexpr int max_ipv6_extension_headers = 8;
 
 constexpr std::uint8_t proto_icmp = 1;
 constexpr std::uint8_t proto_tcp = 6;
+constexpr std::uint8_t proto_udp = 17;
 constexpr std::uint8_t proto_icmpv6 = 58;
 
 /// The frame with the bounds every read is checked against.
@@ -173,8 +174,22 @@ packet_error parse_tcp(const frame_view& f, std::size_t off, parsed_packet& out)
   return packet_error::none;
 }
 
+packet_error parse_udp(const frame_view& f, std::size_t off, parsed_packet& out) {
+  if (!f.has(off, 8)) return f.short_by(off, 8, packet_error::bad_ip_header);
+  udp_fields& u = out.udp;
+  u.src_port = f.u16(off);
+  u.dst_port = f.u16(off + 2);
+  const std::uint16_t length = f.u16(off + 4);
+  // 0: a jumbogram's (RFC 2675); else at least the header itself.
+  if (length != 0 && length < 8) return packet_error::bad_udp_header;
+  u.payload_length = length == 0 ? 0 : static_cast<std::uint16_t>(length - 8);
+  out.kind = transport::udp;
+  out.header_length = off + 8;
+  return packet_error::none;
+}
+
 /// The packet quoted by an ICMP error at `off`: an IP header of `version`
-/// and at least the first 8 bytes of a TCP header.
+/// and at least the first 8 bytes of a TCP or UDP header.
 packet_error parse_quote(const frame_view& f, std::size_t off, int version, parsed_packet& out) {
   icmp_error_fields& e = out.icmp;
   const auto short_by = [&](std::size_t o, std::size_t len) {
@@ -187,7 +202,9 @@ packet_error parse_quote(const frame_view& f, std::size_t off, int version, pars
     const std::size_t header = std::size_t{b0 & 0x0fu} * 4;
     if ((b0 >> 4) != 4 || header < 20) return packet_error::bad_icmp_quote;
     if (!f.has(off, header)) return short_by(off, header);
-    if ((f.u16(off + 6) & 0x1fff) != 0 || f.u8(off + 9) != proto_tcp) return packet_error::bad_icmp_quote;
+    if ((f.u16(off + 6) & 0x1fff) != 0 || (f.u8(off + 9) != proto_tcp && f.u8(off + 9) != proto_udp))
+      return packet_error::bad_icmp_quote;
+    e.inner_udp = f.u8(off + 9) == proto_udp;
     e.inner_ttl = f.u8(off + 8);
     e.inner_src = ip_address::v4(f.data + off + 12);
     e.inner_dst = ip_address::v4(f.data + off + 16);
@@ -202,11 +219,17 @@ packet_error parse_quote(const frame_view& f, std::size_t off, int version, pars
     tcp = off + 40;
     const auto walked = walk_ipv6_extensions(f, tcp, next);
     if (walked == packet_error::truncated) return walked;
-    if (walked != packet_error::none || next != proto_tcp) return packet_error::bad_icmp_quote;
+    if (walked != packet_error::none || (next != proto_tcp && next != proto_udp)) return packet_error::bad_icmp_quote;
+    e.inner_udp = next == proto_udp;
   }
   if (!f.has(tcp, 8)) return short_by(tcp, 8);
   e.inner_src_port = f.u16(tcp);
   e.inner_dst_port = f.u16(tcp + 2);
+  if (e.inner_udp) {  // ports, length, checksum: nothing more to read
+    out.kind = transport::icmp_error;
+    out.header_length = tcp + 8;
+    return packet_error::none;
+  }
   e.inner_seq = f.u32(tcp + 4);
   if (f.has(tcp, 14)) {
     e.has_inner_flags = true;
@@ -243,6 +266,7 @@ packet_error parse_ipv4(frame_view& f, std::size_t off, parsed_packet& out) {
   out.src = ip_address::v4(f.data + off + 12);
   out.dst = ip_address::v4(f.data + off + 16);
   if (protocol == proto_tcp) return parse_tcp(f, off + header, out);
+  if (protocol == proto_udp) return parse_udp(f, off + header, out);
   if (protocol == proto_icmp) return parse_icmp(f, off + header, 4, out);
   return packet_error::unsupported_protocol;
 }
@@ -259,6 +283,7 @@ packet_error parse_ipv6(frame_view& f, std::size_t off, parsed_packet& out) {
   std::size_t l4 = off + 40;
   if (auto e = walk_ipv6_extensions(f, l4, next); e != packet_error::none) return e;
   if (next == proto_tcp) return parse_tcp(f, l4, out);
+  if (next == proto_udp) return parse_udp(f, l4, out);
   if (next == proto_icmpv6) return parse_icmp(f, l4, 6, out);
   return packet_error::unsupported_protocol;
 }
@@ -346,10 +371,11 @@ const char* to_string(packet_error e) {
     case packet_error::bad_ip_header: return "bad IP header (version, header length or total length)";
     case packet_error::fragment: return "non-first IP fragment";
     case packet_error::too_many_extension_headers: return "too many IPv6 extension headers";
-    case packet_error::unsupported_protocol: return "neither TCP nor ICMP";
+    case packet_error::unsupported_protocol: return "neither TCP, UDP nor ICMP";
+    case packet_error::bad_udp_header: return "bad UDP length (below the 8-byte header)";
     case packet_error::bad_tcp_header: return "bad TCP header length";
     case packet_error::icmp_not_error: return "ICMP message that is not an unreachable or time-exceeded error";
-    case packet_error::bad_icmp_quote: return "ICMP error that does not quote IP + 8 bytes of TCP";
+    case packet_error::bad_icmp_quote: return "ICMP error that does not quote IP + 8 bytes of TCP or UDP";
   }
   return "unknown";
 }
@@ -384,10 +410,12 @@ packet_error parse_packet(int link_type, std::span<const std::uint8_t> frame, pa
   }
 }
 
-session_perspective session_perspective::make(const ip_address& peer, const std::vector<std::uint16_t>& ports) {
+session_perspective session_perspective::make(const ip_address& peer, const std::vector<std::uint16_t>& ports,
+                                              const std::vector<std::uint16_t>& udp_ports) {
   session_perspective s;
   s.peer = peer.unmapped();
   for (auto p : ports) s.ports.set(p);
+  for (auto p : udp_ports) s.udp_ports.set(p);
   return s;
 }
 
@@ -395,10 +423,19 @@ std::optional<packet_role> classify(const parsed_packet& packet, const session_p
   using event = v1::PacketEvent;
   if (packet.kind == transport::icmp_error) {
     const auto& e = packet.icmp;
-    if (e.inner_src == session.peer && session.ports.test(e.inner_dst_port))
-      return packet_role{event::OUTBOUND, event::ICMP_ERROR, e.inner_dst_port};
-    if (e.inner_dst == session.peer && session.ports.test(e.inner_src_port))
-      return packet_role{event::INBOUND, event::ICMP_ERROR, e.inner_src_port};
+    const auto& ports = e.inner_udp ? session.udp_ports : session.ports;
+    if (e.inner_src == session.peer && ports.test(e.inner_dst_port))
+      return packet_role{event::OUTBOUND, event::ICMP_ERROR, e.inner_dst_port, e.inner_udp};
+    if (e.inner_dst == session.peer && ports.test(e.inner_src_port))
+      return packet_role{event::INBOUND, event::ICMP_ERROR, e.inner_src_port, e.inner_udp};
+    return std::nullopt;
+  }
+  if (packet.kind == transport::udp) {
+    const auto& u = packet.udp;
+    if (packet.src == session.peer && session.udp_ports.test(u.dst_port))
+      return packet_role{event::INBOUND, event::DATAGRAM, u.dst_port, true};
+    if (packet.dst == session.peer && session.udp_ports.test(u.src_port))
+      return packet_role{event::OUTBOUND, event::DATAGRAM, u.src_port, true};
     return std::nullopt;
   }
   const auto& t = packet.tcp;
@@ -440,6 +477,7 @@ bool to_packet_event(const parsed_packet& packet, const session_perspective& ses
   event.set_direction(role->direction);
   event.set_kind(role->kind);
   event.set_port(role->port);
+  event.set_protocol(role->udp ? v1::UDP : v1::TCP);
   set_address(packet.src, [&](const char* s) { event.set_src(s); });
   set_address(packet.dst, [&](const char* s) { event.set_dst(s); });
   event.set_ttl(packet.ttl);
@@ -452,6 +490,12 @@ bool to_packet_event(const parsed_packet& packet, const session_perspective& ses
     event.set_dst_port(e.inner_dst_port);
     event.set_seq(e.inner_seq);
     if (e.has_inner_flags) event.set_tcp_flags(e.inner_flags);
+    return true;
+  }
+  if (packet.kind == transport::udp) {
+    event.set_src_port(packet.udp.src_port);
+    event.set_dst_port(packet.udp.dst_port);
+    event.set_length(packet.udp.payload_length);
     return true;
   }
   const auto& t = packet.tcp;

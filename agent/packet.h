@@ -101,7 +101,13 @@ struct tcp_fields {
   tcp_option_summary options;
 };
 
-/// An ICMP or ICMPv6 error and the TCP packet it quotes.
+struct udp_fields {
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+  std::uint16_t payload_length = 0;  ///< from the UDP length field (0 for a jumbogram)
+};
+
+/// An ICMP or ICMPv6 error and the TCP or UDP packet it quotes.
 struct icmp_error_fields {
   std::uint8_t type = 0;
   std::uint8_t code = 0;
@@ -111,12 +117,14 @@ struct icmp_error_fields {
   std::uint16_t inner_src_port = 0;
   std::uint16_t inner_dst_port = 0;
   std::uint32_t inner_seq = 0;
+  bool inner_udp = false;        ///< the quoted packet is UDP (ports only), else TCP
   bool has_inner_flags = false;  ///< the quote reached byte 13 of the TCP header
   std::uint8_t inner_flags = 0;
 };
 
 enum class transport : std::uint8_t {
   tcp,         ///< `tcp` is filled
+  udp,         ///< `udp` is filled
   icmp_error,  ///< `icmp` is filled
 };
 
@@ -129,6 +137,7 @@ struct parsed_packet {
   std::uint8_t ttl = 0;  ///< TTL or hop limit of the outer IP header
   transport kind = transport::tcp;
   tcp_fields tcp;
+  udp_fields udp;
   icmp_error_fields icmp;
   /// Bytes of the frame up to the end of the last header parsed (the TCP
   /// header, or for an ICMP error the quoted TCP bytes read): a copy cut
@@ -145,10 +154,11 @@ enum class packet_error : std::uint8_t {
   bad_ip_header,               ///< wrong IP version, header length or total length
   fragment,                    ///< an IPv4/IPv6 non-first fragment: no transport header in it
   too_many_extension_headers,  ///< an IPv6 extension header chain longer than we walk (8)
-  unsupported_protocol,        ///< not TCP, ICMP or ICMPv6 (UDP, ESP, no-next-header, ...)
+  unsupported_protocol,        ///< not TCP, UDP, ICMP or ICMPv6 (ESP, no-next-header, ...)
   bad_tcp_header,              ///< a TCP data offset below 5 words
+  bad_udp_header,              ///< a UDP length below its 8-byte header
   icmp_not_error,              ///< ICMP other than dest-unreachable / time-exceeded (echo, packet-too-big, ...)
-  bad_icmp_quote,              ///< the quoted packet is not IP+TCP, is a fragment, or is shorter than IP + 8 TCP bytes
+  bad_icmp_quote,              ///< the quoted packet is not IP+TCP/UDP, is a fragment, or is shorter than IP + 8 bytes
 };
 
 const char* to_string(packet_error e);
@@ -165,10 +175,12 @@ packet_error parse_packet(int link_type, std::span<const std::uint8_t> frame, pa
 /// the service ports under test.
 struct session_perspective {
   ip_address peer;           ///< the prober's address (IPv4-mapped IPv6 stored as IPv4)
-  std::bitset<65536> ports;  ///< service ports on this host
+  std::bitset<65536> ports;      ///< TCP service ports on this host
+  std::bitset<65536> udp_ports;  ///< UDP service ports on this host
 
   /// Normalises the peer with unmapped() and sets the ports.
-  static session_perspective make(const ip_address& peer, const std::vector<std::uint16_t>& ports);
+  static session_perspective make(const ip_address& peer, const std::vector<std::uint16_t>& ports,
+                                  const std::vector<std::uint16_t>& udp_ports = {});
 };
 
 /// Where a packet stands in a session.
@@ -193,12 +205,15 @@ struct packet_role {
   v1::PacketEvent::Direction direction = v1::PacketEvent::DIRECTION_UNSPECIFIED;
   v1::PacketEvent::Kind kind = v1::PacketEvent::KIND_UNSPECIFIED;
   std::uint16_t port = 0;  ///< the service port under test
+  bool udp = false;        ///< of a UDP port (a datagram, or an ICMP error quoting one)
 };
 
 /// The packet's role in the session, or nullopt when it is not the session's
 /// (another peer, a port not under test).
 /// Kinds: RST when RST is set; SYN_ACK for SYN+ACK; SYN for SYN alone; ACK
-/// for any other TCP segment; ICMP_ERROR for ICMP errors.
+/// for any other TCP segment; DATAGRAM for UDP (from the peer to a UDP
+/// service port: INBOUND; from one to the peer: OUTBOUND); ICMP_ERROR for
+/// ICMP errors, quoting TCP or UDP (checked against that protocol's ports).
 std::optional<packet_role> classify(const parsed_packet& packet, const session_perspective& session);
 
 /// Fills `event` (cleared first) for a packet of the session; returns false

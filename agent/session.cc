@@ -203,15 +203,21 @@ class session_states {
   /// Checks a session request and takes its ports and length; false, with
   /// the error to send, when it cannot be served.
   bool accept_start(const v1::SessionStart& start, v1::Error::Code& code, std::string& why) {
-    if (start.ports_size() == 0 || static_cast<std::size_t>(start.ports_size()) > config_.max_ports) {
+    const auto requested = static_cast<std::size_t>(start.ports_size() + start.udp_ports_size());
+    if (requested == 0 || requested > config_.max_ports) {
       code = v1::Error::BAD_REQUEST;
       why = "a session covers 1 to " + std::to_string(config_.max_ports) + " ports";
       return false;
     }
     accepted_.clear();
     refused_.clear();
+    accepted_udp_.clear();
+    refused_udp_.clear();
     split_allowed_ports({start.ports().begin(), start.ports().end()}, config_.allow_ports, accepted_, refused_);
-    if (accepted_.empty()) {
+    // --allow-ports names port numbers: a number allowed is allowed for both transports.
+    split_allowed_ports({start.udp_ports().begin(), start.udp_ports().end()}, config_.allow_ports, accepted_udp_,
+                        refused_udp_);
+    if (accepted_.empty() && accepted_udp_.empty()) {
       code = v1::Error::PORT_NOT_ALLOWED;
       why = "none of the requested ports is allowed by this agent's --allow-ports";
       return false;
@@ -253,17 +259,17 @@ class session_states {
   /// soon as the ports are known.
   void start_capture_and_facts() {
     if (services_.start_capture) {
-      capture_ = services_.start_capture({peer_, accepted_}, packet_sink_for_prober(), capture_note_);
+      capture_ = services_.start_capture({peer_, accepted_, accepted_udp_}, packet_sink_for_prober(), capture_note_);
     } else {
       capture_note_ = "this agent was built without capture";
     }
     if (services_.host_facts)
       facts_ = start_off_io_thread<host_facts_result>(
-          executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_] {
+          executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_, udp = accepted_udp_] {
             const auto started = std::chrono::steady_clock::now();
             host_facts_result r;
             try {
-              r.finish = fn(peer, accepted);
+              r.finish = fn(peer, accepted, udp);
             } catch (const std::exception& e) {
               r.error = e.what();
               log_line("host facts: " + r.error);
@@ -288,6 +294,8 @@ class session_states {
     ack.set_agent_software("dropspot-agent " + std::string(software_version));
     for (auto p : accepted_) ack.add_ports(p);
     for (auto p : refused_) ack.add_refused_ports(p);
+    for (auto p : accepted_udp_) ack.add_udp_ports(p);
+    for (auto p : refused_udp_) ack.add_refused_udp_ports(p);
     ack.set_agent_time_unix_us(now_unix_us());
     ack.set_max_duration_ms(static_cast<std::uint32_t>(granted_.count()));
 
@@ -298,7 +306,7 @@ class session_states {
     if (services_.listeners) {
       // The listener scan takes tens of ms on a busy host: off the io thread.
       auto scan = start_off_io_thread<std::vector<v1::Listener>>(
-          executor_, [fn = services_.listeners, accepted = accepted_] { return fn(accepted); });
+          executor_, [fn = services_.listeners, accepted = accepted_, udp = accepted_udp_] { return fn(accepted, udp); });
       while (!scan->value) co_await scan->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       for (const auto& l : *scan->value) *ack.add_listeners() = l;
     }
@@ -401,7 +409,7 @@ class session_states {
     return [port_ptr = port_ptr_, pending = pending_, scheduled = scheduled_, executor = executor_,
             peer_port = peer_port_, acks, syn_interfaces = syn_interfaces_](const v1::PacketEvent& event) {
       const auto client_port = event.direction() == v1::PacketEvent::INBOUND ? event.src_port() : event.dst_port();
-      if (peer_port != 0 && client_port == peer_port) return;
+      if (peer_port != 0 && client_port == peer_port && event.protocol() != v1::UDP) return;
       if (event.direction() == v1::PacketEvent::INBOUND && event.kind() == v1::PacketEvent::SYN &&
           !event.interface().empty())
         syn_interfaces->emplace(static_cast<std::uint16_t>(event.port()), event.interface());
@@ -434,6 +442,7 @@ class session_states {
 
   // await_start's findings
   std::vector<std::uint16_t> accepted_, refused_;
+  std::vector<std::uint16_t> accepted_udp_, refused_udp_;
   std::chrono::milliseconds granted_{0};
 
   // capturing, then done

@@ -34,7 +34,8 @@ class capture_handle {
 
 struct capture_request {
   asio::ip::address peer;
-  std::vector<std::uint16_t> ports;
+  std::vector<std::uint16_t> ports;      ///< TCP
+  std::vector<std::uint16_t> udp_ports;  ///< UDP
 };
 
 using packet_sink = std::function<void(const v1::PacketEvent&)>;
@@ -43,8 +44,9 @@ using packet_sink = std::function<void(const v1::PacketEvent&)>;
 struct session_services {
   /// Starts capturing for the request; on failure returns nullptr and sets note.
   std::function<std::unique_ptr<capture_handle>(const capture_request&, packet_sink, std::string& note)> start_capture;
-  /// Listening TCP sockets on the given ports.
-  std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>&)> listeners;
+  /// Listening TCP sockets on the given ports, and bound UDP sockets on the UDP ones.
+  std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>& tcp, const std::vector<std::uint16_t>& udp)>
+      listeners;
   /// The host's facts per port for this peer (firewall rules that block it,
   /// units...). Blocking (runs nft, iptables-save, systemctl): the session
   /// calls it on a thread of its own at the start. It returns what finishes
@@ -52,7 +54,7 @@ struct session_services {
   /// port's first inbound SYN arrived on, so interface matches are exact. The
   /// session waits for it, within a bound, before sending the summary.
   std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>& syn_interfaces)>(
-      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports)>
+      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports, const std::vector<std::uint16_t>& udp_ports)>
       host_facts;
 };
 

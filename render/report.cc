@@ -11,6 +11,7 @@
 
 #include "common/net.h"
 #include "common/os.h"
+#include "common/ports.h"
 #include "common/text.h"
 #include "render/commands.h"
 #include "render/evidence.h"
@@ -36,6 +37,9 @@ const char* verdict_color(v1::Verdict v) {
 }
 
 std::string num(std::uint64_t n) { return std::to_string(n); }
+
+/// "80", "53/udp".
+std::string port_name(const v1::PortReport& p) { return port_label(p.port(), p.protocol() == v1::UDP); }
 
 std::string fixed(double value, int decimals) {
   char buf[48];
@@ -175,7 +179,7 @@ void render_header(std::string& out, const v1::Report& report, const text_style&
 void render_table(std::string& out, const v1::Report& report, const text_style& style, std::size_t width) {
   std::size_t w_port = 4, w_probe = 5, w_verdict = 7;
   for (const auto& p : report.ports()) {
-    w_port = std::max(w_port, num(p.port()).size());
+    w_port = std::max(w_port, port_name(p).size());
     w_probe = std::max(w_probe, escape(p.probe()).size());
     w_verdict = std::max(w_verdict, v1::Verdict_Name(p.verdict()).size());
   }
@@ -192,7 +196,7 @@ void render_table(std::string& out, const v1::Report& report, const text_style& 
   out += paint(style, bold) + head + paint(style, reset) + "\n";
   for (const auto& p : report.ports()) {
     const std::string name = v1::Verdict_Name(p.verdict());
-    std::string row = pad(num(p.port()), w_port) + "  " + pad(escape(p.probe()), w_probe) + "  ";
+    std::string row = pad(port_name(p), w_port) + "  " + pad(escape(p.probe()), w_probe) + "  ";
     row += paint(style, verdict_color(p.verdict())) + name + paint(style, reset);
     const std::string summary = truncate(escape(p.summary()), w_summary);
     if (own_line) {
@@ -215,7 +219,7 @@ void render_app_lines(std::string& out, const v1::Report& report, std::size_t wi
     if (first) out += "\n";
     first = false;
     const auto kind = escape(p.app().kind().empty() ? p.probe() : p.app().kind());
-    wrap(out, num(p.port()) + " " + kind + ": ", "    ", escape(p.app().detail()), width);
+    wrap(out, port_name(p) + " " + kind + ": ", "    ", escape(p.app().detail()), width);
   }
 }
 
@@ -227,20 +231,24 @@ void render_advice_item(std::string& out, const std::string& advice, std::size_t
 /// Advice given for several of the ports shown: said once, after them.
 struct shared_advice {
   std::string text;
-  std::vector<std::uint32_t> ports;
+  std::vector<port_key> ports;
 };
+
+port_key key_of(const v1::PortReport& p) {
+  return make_port_key(static_cast<std::uint16_t>(p.port()), p.protocol() == v1::UDP);
+}
 
 std::string port_list(const std::vector<std::uint32_t>& ports) {
   std::string s;
   for (std::size_t i = 0; i < ports.size(); ++i)
-    s += (i == 0 ? "" : i + 1 == ports.size() ? " and " : ", ") + num(ports[i]);
+    s += (i == 0 ? "" : i + 1 == ports.size() ? " and " : ", ") + key_label(ports[i]);
   return s;
 }
 
 void render_details(std::string& out, const v1::Report& report, const v1::PortReport& p, const text_style& style,
                     std::size_t width, std::uint64_t base, const std::vector<shared_advice>& shared) {
   const std::string name = v1::Verdict_Name(p.verdict());
-  std::string title = "port " + num(p.port());
+  std::string title = "port " + port_name(p);
   if (!p.probe().empty()) title += " (" + escape(p.probe()) + ")";
   out += title + ": " + paint(style, verdict_color(p.verdict())) + name + paint(style, reset) + "\n";
   wrap(out, "  ", "  ", escape(p.summary()), width);
@@ -252,7 +260,7 @@ void render_details(std::string& out, const v1::Report& report, const v1::PortRe
     const auto group = std::find_if(shared.begin(), shared.end(), [&](const auto& s) { return s.text == a; });
     if (group != shared.end()) {
       for (auto other : group->ports)
-        if (other != p.port() && std::find(shared_with.begin(), shared_with.end(), other) == shared_with.end())
+        if (other != key_of(p) && std::find(shared_with.begin(), shared_with.end(), other) == shared_with.end())
           shared_with.push_back(other);
       continue;
     }
@@ -278,9 +286,9 @@ std::vector<shared_advice> shared_advice_of(const v1::Report& report, const Show
     for (const auto& a : p.advice()) {
       auto it = std::find_if(all.begin(), all.end(), [&](const auto& s) { return s.text == a; });
       if (it == all.end()) {
-        all.push_back({a, {p.port()}});
-      } else if (std::find(it->ports.begin(), it->ports.end(), p.port()) == it->ports.end()) {
-        it->ports.push_back(p.port());
+        all.push_back({a, {key_of(p)}});
+      } else if (std::find(it->ports.begin(), it->ports.end(), key_of(p)) == it->ports.end()) {
+        it->ports.push_back(key_of(p));
       }
     }
   }
@@ -338,7 +346,7 @@ std::string render_text(const v1::Report& report, const text_style& style) {
   std::vector<std::string> unexpected;
   for (const auto& p : report.ports())
     if (!p.expect().empty() && !p.as_expected())
-      unexpected.push_back(num(p.port()) + " (expected " + escape(p.expect()) + ", got " +
+      unexpected.push_back(port_name(p) + " (expected " + escape(p.expect()) + ", got " +
                            v1::Verdict_Name(p.verdict()) + ")");
   if (!unexpected.empty()) {
     std::string s;

@@ -39,6 +39,7 @@ struct syn_packet {
   std::optional<asio::ip::address> source;       ///< nothing: any remote source
   std::optional<asio::ip::address> destination;  ///< nothing: any local address
   std::uint16_t port = 0;                        ///< destination port
+  bool udp = false;                              ///< a UDP datagram (and its reply) instead of a TCP SYN
   std::string in_interface;                      ///< empty: unknown (never "lo": the source is remote)
   /// The other direction: the server's SYN-ACK to that SYN, leaving through
   /// the output and postrouting hooks (OUTPUT in iptables) on in_interface.

@@ -115,7 +115,7 @@ struct ipt_eval {
         neg = true;
       } else if (o == "-p" || o == "--protocol") {
         auto p = value(i);
-        combine(p == "tcp" || p == "6" || p == "all" ? tri::yes : tri::no);
+        combine(p == (pkt.udp ? "udp" : "tcp") || p == (pkt.udp ? "17" : "6") || p == "all" ? tri::yes : tri::no);
       } else if (o == "-s" || o == "--source" || o == "-d" || o == "--destination") {
         const bool src = o == "-s" || o == "--source";
         auto list = value(i);
@@ -170,7 +170,7 @@ struct ipt_eval {
         combine(tri::yes);
       } else if (o == "-m" || o == "--match") {
         auto mod = value(i);
-        static const char* known[] = {"tcp", "multiport", "conntrack", "state", "comment", "addrtype", "limit"};
+        static const char* known[] = {"tcp", "udp", "multiport", "conntrack", "state", "comment", "addrtype", "limit"};
         if (mod == "rt" || mod == "frag") {
           // IPv6 routing headers and fragments (ufw drops type-0 routing
           // headers): a probe's SYN carries neither, nor does its answer.
@@ -202,11 +202,13 @@ struct ipt_eval {
         for (const auto& s : split_list(value(i))) any = any || s == (pkt.reply ? "ESTABLISHED" : "NEW");
         combine(any ? tri::yes : tri::no);
       } else if (o == "--syn") {
-        combine(pkt.reply ? tri::no : tri::yes);  // SYN set, ACK clear
+        combine(pkt.reply || pkt.udp ? tri::no : tri::yes);  // SYN set, ACK clear
       } else if (o == "--tcp-flags") {
         auto mask = ipt_flags(value(i));
         auto comp = ipt_flags(value(i));
-        combine(mask && comp ? ((tcp_flags_of(pkt) & *mask) == *comp ? tri::yes : tri::no) : tri::maybe);
+        combine(pkt.udp ? tri::no
+                : mask && comp ? ((tcp_flags_of(pkt) & *mask) == *comp ? tri::yes : tri::no)
+                               : tri::maybe);
       } else if (o == "--dst-type") {
         auto t = value(i);
         combine(t == (pkt.reply ? "UNICAST" : "LOCAL") ? tri::yes : tri::no);

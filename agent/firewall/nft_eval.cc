@@ -137,6 +137,11 @@ struct nft_eval {
   /// when it is unknown to dropspot (then the match "may match").
   /// `implied_no` is set when the left side cannot apply to this packet at all
   /// (ip saddr on an IPv6 packet, udp dport on TCP): nft then never matches.
+  /// A protocol value ("tcp", 6; "udp", 17) names the packet's transport.
+  tri is_own_l4(const json& v) const {
+    return (pkt.udp ? (v == "udp" || v == 17) : (v == "tcp" || v == 6)) ? tri::yes : tri::no;
+  }
+
   tri match(const json& m) {
     const auto op = m.value("op", std::string("=="));
     const json& left = field(m, "left");
@@ -151,10 +156,7 @@ struct nft_eval {
       if (proto == "ip" || proto == "ip6") {
         if ((proto == "ip6") != pkt.v6) return tri::no;  // implicit nfproto dependency
         if (field == "protocol" || field == "nexthdr")
-          return apply_op(any_of(right, [&](const json& e) {
-            const auto& v = unwrap(e);
-            return (v == "tcp" || v == 6) ? tri::yes : tri::no;
-          }));
+          return apply_op(any_of(right, [&](const json& e) { return is_own_l4(unwrap(e)); }));
         if (field == "saddr" || field == "daddr") {
           // The prober's address: the SYN's source, its reply's destination.
           const bool remote = (field == "saddr") != pkt.reply;
@@ -172,7 +174,7 @@ struct nft_eval {
           if (!eq_like) return tri::maybe;
           return apply_op(any_of(right, [&](const json& e) { return address_is(*addr, e); }));
         }
-      } else if (proto == "tcp" || proto == "th") {
+      } else if (proto == (pkt.udp ? "udp" : "tcp") || proto == "th") {
         if ((field == "dport") != pkt.reply && (field == "dport" || field == "sport")) {  // the server's port
           const long long port = pkt.port;
           if (eq_like) return apply_op(any_of(right, [&](const json& e) { return port_is(port, e); }));
@@ -190,7 +192,7 @@ struct nft_eval {
         }
         if (field == "flags") return flags_match(op, tcp_flags_of(pkt), right);
       } else if (!proto.empty()) {
-        return tri::no;  // udp, icmp, sctp ...: not a TCP packet
+        return tri::no;  // another transport (udp for a SYN, tcp for a datagram), icmp, sctp ...
       }
     }
     if (left.is_object() && left.contains("&") && field(left, "&").is_array() && field(left, "&").size() == 2) {
@@ -198,6 +200,7 @@ struct nft_eval {
       const auto& payload = field(inner, "payload");
       if (payload.is_object() && payload.value("field", std::string()) == "flags" &&
           payload.value("protocol", std::string()) == "tcp") {
+        if (pkt.udp) return tri::no;  // a TCP header's flags: no datagram has them
         auto mask = flag_bits(field(left, "&")[1]);
         if (mask) return flags_match(op == "in" ? "==" : op, tcp_flags_of(pkt) & *mask, right);
       }
@@ -207,11 +210,7 @@ struct nft_eval {
       if (key == "protocol")
         return apply_op(
             any_of(right, [&](const json& e) { return unwrap(e) == (pkt.v6 ? "ip6" : "ip") ? tri::yes : tri::no; }));
-      if (key == "l4proto")
-        return apply_op(any_of(right, [&](const json& e) {
-          const auto& v = unwrap(e);
-          return (v == "tcp" || v == 6) ? tri::yes : tri::no;
-        }));
+      if (key == "l4proto") return apply_op(any_of(right, [&](const json& e) { return is_own_l4(unwrap(e)); }));
       if (key == "nfproto")
         return apply_op(
             any_of(right, [&](const json& e) { return unwrap(e) == (pkt.v6 ? "ipv6" : "ipv4") ? tri::yes : tri::no; }));

@@ -39,13 +39,15 @@ std::string ufw_rule_name(const fw_finding& f, bool ufw_chains) {
   const auto colon = f.rule.find(": ");
   const std::string_view text =
       colon == std::string::npos ? std::string_view() : std::string_view(f.rule).substr(colon + 2);
-  const auto port = value_after(text, "tcp dport ");
+  const bool udp = text.find("udp dport ") != std::string_view::npos;
+  const auto port = value_after(text, udp ? "udp dport " : "tcp dport ");
   const auto from = value_after(text, v6 ? "ip6 saddr " : "ip saddr ");
   const std::string action = f.action == fw_action::reject ? "reject" : "deny";
+  const std::string proto = udp ? "udp" : "tcp";
   if (port.empty() && from.empty()) return {};
-  if (from.empty()) return "ufw " + action + " " + port + "/tcp";
+  if (from.empty()) return "ufw " + action + " " + port + "/" + proto;
   if (port.empty()) return "ufw " + action + " from " + from;
-  return "ufw " + action + " from " + from + " to any port " + port + " proto tcp";
+  return "ufw " + action + " from " + from + " to any port " + port + " proto " + proto;
 }
 
 std::string ufw_unkept_accept(const nft_ruleset& rules, const syn_packet& packet, const fw_finding& finding,

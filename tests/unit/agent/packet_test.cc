@@ -181,7 +181,19 @@ TEST_CASE("packet: IPv4 options, fragments and header errors") {
   ip[2] = 0;
   ip[3] = 0;  // 0: as captured (TSO)
   CHECK(parse_ok(dlt::raw, ip).tcp.options.mss == 1460);
-  ip = ipv4({.src = client, .dst = server, .protocol = 17}, bytes(8, 0));
+  // UDP: ports and the payload's length from the header; a length below 8 is malformed.
+  ip = ipv4({.src = client, .dst = server, .protocol = 17}, bytes{0x9c, 0x40, 0x00, 0x35, 0x00, 0x0c, 0, 0, 1, 2, 3, 4});
+  const auto udp = parse_ok(dlt::raw, ip);
+  CHECK(udp.kind == transport::udp);
+  CHECK(udp.udp.src_port == 40000);
+  CHECK(udp.udp.dst_port == 53);
+  CHECK(udp.udp.payload_length == 4);
+  CHECK(udp.header_length == 28);  // IP + UDP header: the payload is never kept
+  ip = ipv4({.src = client, .dst = server, .protocol = 17}, bytes{0x9c, 0x40, 0x00, 0x35, 0x00, 0x07, 0, 0});
+  CHECK(parse(dlt::raw, ip, p) == packet_error::bad_udp_header);
+  ip = ipv4({.src = client, .dst = server, .protocol = 17}, bytes(7, 0));  // cut inside the UDP header
+  CHECK(parse(dlt::raw, ip, p) == packet_error::truncated);
+  ip = ipv4({.src = client, .dst = server, .protocol = 50}, bytes(8, 0));  // ESP
   CHECK(parse(dlt::raw, ip, p) == packet_error::unsupported_protocol);
 }
 
@@ -226,8 +238,8 @@ TEST_CASE("packet: IPv6 with extension headers") {
   // No next header; UDP.
   CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 59}, {}), q) ==
         packet_error::unsupported_protocol);
-  CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 17}, bytes(8, 0)), q) ==
-        packet_error::unsupported_protocol);
+  CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 17}, bytes(8, 0)), q) == packet_error::none);
+  CHECK(q.kind == transport::udp);
 }
 
 TEST_CASE("packet: TCP options that are cut, looping or odd stop parsing safely") {
@@ -340,8 +352,14 @@ TEST_CASE("packet: ICMP that is not an error about TCP is skipped with its reaso
         packet_error::icmp_not_error);  // packet too big
   CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(128, 0, bytes(8, 0))), p) ==
         packet_error::icmp_not_error);  // echo request
-  // Quoting UDP, a later fragment, or IPv6 inside ICMPv4.
-  CHECK(parse(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, ipv4({client, server, 17}, bytes(8, 0)))), p) ==
+  // Quoting UDP: the ports only (port-unreachable for a datagram).
+  CHECK(parse(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, ipv4({client, server, 17}, bytes{0x9c, 0x40, 0, 53, 0, 8, 0, 0}))),
+              p) == packet_error::none);
+  CHECK(p.icmp.inner_udp);
+  CHECK(p.icmp.inner_src_port == 40000);
+  CHECK(p.icmp.inner_dst_port == 53);
+  // Quoting another protocol, a later fragment, or IPv6 inside ICMPv4.
+  CHECK(parse(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, ipv4({client, server, 50}, bytes(8, 0)))), p) ==
         packet_error::bad_icmp_quote);
   CHECK(parse(dlt::raw,
               ipv4({server, client, 1}, icmp(3, 3, ipv4({.src = client, .dst = server, .fragment = 10}, bytes(8, 0)))),
@@ -510,6 +528,43 @@ TEST_CASE("perspective: the peer's SYN is INBOUND, the host's answer OUTBOUND") 
   e = event_of(in_ethernet(ipv4({client, server}, tcp({.src_port = 43210, .dst_port = 22, .flags = flags::ack}))), s);
   CHECK(e.direction() == v1::PacketEvent::INBOUND);
   CHECK(e.kind() == v1::PacketEvent::ACK);
+}
+
+TEST_CASE("perspective: a UDP port's datagrams and the ICMP errors quoting them") {
+  const auto s = session_perspective::make(addr(client), {53}, {53, 51820});
+  const bytes query{0xa8, 0xca, 0x00, 0x35, 0x00, 0x1d, 0, 0};  // 43210 -> 53, 21 bytes of payload
+  auto e = event_of(in_ethernet(ipv4({.src = client, .dst = server, .protocol = 17}, query)), s);
+  CHECK(e.direction() == v1::PacketEvent::INBOUND);
+  CHECK(e.kind() == v1::PacketEvent::DATAGRAM);
+  CHECK(e.protocol() == v1::UDP);
+  CHECK(e.port() == 53);
+  CHECK(e.src_port() == 43210);
+  CHECK(e.length() == 21);
+  const bytes answer{0x00, 0x35, 0xa8, 0xca, 0x00, 0x30, 0, 0};
+  e = event_of(in_ethernet(ipv4({.src = server, .dst = client, .protocol = 17}, answer)), s);
+  CHECK(e.direction() == v1::PacketEvent::OUTBOUND);
+  CHECK(e.kind() == v1::PacketEvent::DATAGRAM);
+  CHECK(e.port() == 53);
+  CHECK(e.length() == 40);
+  // The host's port-unreachable for a datagram to 51820 leaves towards the peer.
+  const bytes to_wg{0xa8, 0xca, 0xca, 0x6c, 0x00, 0x08, 0, 0};
+  e = event_of(in_ethernet(ipv4({server, client, 1}, icmp(3, 3, ipv4({.src = client, .dst = server, .protocol = 17}, to_wg)))),
+               s);
+  CHECK(e.direction() == v1::PacketEvent::OUTBOUND);
+  CHECK(e.kind() == v1::PacketEvent::ICMP_ERROR);
+  CHECK(e.protocol() == v1::UDP);
+  CHECK(e.port() == 51820);
+  CHECK(e.icmp_type() == 3);
+  CHECK(e.icmp_code() == 3);
+  // UDP to a TCP-only port, TCP to a UDP-only port: not the session's.
+  v1::PacketEvent other;
+  const bytes to_22{0xa8, 0xca, 0x00, 0x16, 0x00, 0x08, 0, 0};
+  CHECK_FALSE(to_packet_event(parse_ok(dlt::en10mb, in_ethernet(ipv4({.src = client, .dst = server, .protocol = 17}, to_22))),
+                              session_perspective::make(addr(client), {22}, {53}), 1, "eth0", other));
+  CHECK_FALSE(to_packet_event(parse_ok(dlt::en10mb, in_ethernet(client_syn())),
+                              session_perspective::make(addr(client), {}, {8080}), 1, "eth0", other));
+  // A TCP SYN keeps protocol TCP.
+  CHECK(event_of(in_ethernet(client_syn()), session_with(client, {8080})).protocol() == v1::TCP);
 }
 
 TEST_CASE("perspective: other peers and ports are not the session's") {
