@@ -16,6 +16,7 @@ DROPSPOT_PACKAGES=(
   libxml2-dev  # the agent reads firewalld's zone and service XML with libxml2
   libxml2-utils  # xmllint: JUnit output checked against tests/data/junit.xsd
   nginx openssl python3  # real peers for tests/e2e/app_probes_test.sh (nginx is run with its own config)
+  dnsmasq-base  # a real DNS server for tests/e2e/udp_test.sh (run in the lab, no service)
   nmap wrk  # scripts/bench.sh: the peers the benchmarks are measured against
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for the fuzz targets (scripts/fuzz.sh)
   clang-format-14 clang-tidy-14  # scripts/lint.sh: .clang-format and .clang-tidy
