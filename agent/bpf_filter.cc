@@ -73,9 +73,10 @@ std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<
   // The run budget split between the protocols by their share of the ports.
   const std::size_t total = ports.size() + udp_ports.size();
   const std::size_t udp_budget =
-      udp_ports.empty() ? 0
-                        : std::clamp<std::size_t>(max_filter_port_runs * udp_ports.size() / std::max<std::size_t>(total, 1),
-                                                  1, max_filter_port_runs - (ports.empty() ? 0 : 1));
+      udp_ports.empty()
+          ? 0
+          : std::clamp<std::size_t>(max_filter_port_runs * udp_ports.size() / std::max<std::size_t>(total, 1), 1,
+                                    max_filter_port_runs - (ports.empty() ? 0 : 1));
   const auto runs = compress_ports(ports, max_filter_port_runs - udp_budget);
   const auto udp_runs = compress_ports(udp_ports, udp_budget);
 

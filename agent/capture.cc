@@ -104,7 +104,8 @@ class interface_names {
 class frame_processor {
  public:
   frame_processor(const capture_request& request, packet_sink sink)
-      : session_(session_perspective::make(to_ip_address(request.peer), request.ports, request.udp_ports)), sink_(std::move(sink)) {}
+      : session_(session_perspective::make(to_ip_address(request.peer), request.ports, request.udp_ports)),
+        sink_(std::move(sink)) {}
 
   /// One frame from a source; `interface` names it unless the frame carries
   /// an interface index (cooked v2) and `resolve_index` is set.
@@ -414,9 +415,10 @@ std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& execu
   // sized by what the session can bring (a few dozen frames a port), so many
   // small sessions stay small; config.buffer_bytes is the most.
   capture_config sized = config;
-  sized.buffer_bytes = static_cast<int>(
-      std::min<std::size_t>(static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
-                            std::max<std::size_t>(min_buffer_bytes, (request.ports.size() + request.udp_ports.size()) * buffer_bytes_per_port)));
+  sized.buffer_bytes = static_cast<int>(std::min<std::size_t>(
+      static_cast<std::size_t>(std::max(config.buffer_bytes, 0)),
+      std::max<std::size_t>(min_buffer_bytes,
+                            (request.ports.size() + request.udp_ports.size()) * buffer_bytes_per_port)));
   for (const auto& device : devices) {
     pcap_t* pcap = open_device(device, sized, filter, note);
     if (!pcap) return fail();

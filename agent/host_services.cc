@@ -35,7 +35,7 @@ session_services host_services(const asio::any_io_executor& executor, const opti
   };
   host.saved_rules = opts.saved_rules;
   services.host_facts = [host](const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
-                                const std::vector<std::uint16_t>& udp_ports) {
+                               const std::vector<std::uint16_t>& udp_ports) {
     return host_port_facts(host, peer, ports, udp_ports);
   };
   return services;

@@ -174,7 +174,7 @@ packet_error parse_packet(int link_type, std::span<const std::uint8_t> frame, pa
 /// The agent's side of one session: who the peer is and which ports are
 /// the service ports under test.
 struct session_perspective {
-  ip_address peer;           ///< the prober's address (IPv4-mapped IPv6 stored as IPv4)
+  ip_address peer;               ///< the prober's address (IPv4-mapped IPv6 stored as IPv4)
   std::bitset<65536> ports;      ///< TCP service ports on this host
   std::bitset<65536> udp_ports;  ///< UDP service ports on this host
 

@@ -203,7 +203,8 @@ class session_states {
   /// Checks a session request and takes its ports and length; false, with
   /// the error to send, when it cannot be served.
   bool accept_start(const v1::SessionStart& start, v1::Error::Code& code, std::string& why) {
-    const auto requested = static_cast<std::size_t>(start.ports_size() + start.udp_ports_size());
+    const auto requested =
+        static_cast<std::size_t>(start.ports_size()) + static_cast<std::size_t>(start.udp_ports_size());
     if (requested == 0 || requested > config_.max_ports) {
       code = v1::Error::BAD_REQUEST;
       why = "a session covers 1 to " + std::to_string(config_.max_ports) + " ports";
@@ -306,7 +307,8 @@ class session_states {
     if (services_.listeners) {
       // The listener scan takes tens of ms on a busy host: off the io thread.
       auto scan = start_off_io_thread<std::vector<v1::Listener>>(
-          executor_, [fn = services_.listeners, accepted = accepted_, udp = accepted_udp_] { return fn(accepted, udp); });
+          executor_,
+          [fn = services_.listeners, accepted = accepted_, udp = accepted_udp_] { return fn(accepted, udp); });
       while (!scan->value) co_await scan->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       for (const auto& l : *scan->value) *ack.add_listeners() = l;
     }

@@ -54,7 +54,8 @@ struct session_services {
   /// port's first inbound SYN arrived on, so interface matches are exact. The
   /// session waits for it, within a bound, before sending the summary.
   std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>& syn_interfaces)>(
-      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports, const std::vector<std::uint16_t>& udp_ports)>
+      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+      const std::vector<std::uint16_t>& udp_ports)>
       host_facts;
 };
 

@@ -85,7 +85,7 @@ result<port_lists> parse_port_specs(std::string_view text) {
     if (list->empty()) continue;
     auto ports = parse_port_list(*list);
     if (!ports) return R::failure(ports.error());
-    *into = std::move(*ports);
+    *into = *ports;
   }
   return out;
 }

@@ -88,7 +88,8 @@ result<std::string> parse_dns_name(std::string_view text) {
   if (!name.empty() && name.back() == '.') name.pop_back();
   if (name.empty() || name.size() > 253) return R::failure(quote(text.substr(0, 40)) + " is not a domain name");
   for (auto label : split(name, '.')) {
-    if (label.empty() || label.size() > 63) return R::failure(quote(name.substr(0, 40)) + " has an empty or long label");
+    if (label.empty() || label.size() > 63)
+      return R::failure(quote(name.substr(0, 40)) + " has an empty or long label");
     for (char c : label)
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
         return R::failure(quote(name.substr(0, 40)) + " holds " + quote(std::string(1, c)));
@@ -96,7 +97,9 @@ result<std::string> parse_dns_name(std::string_view text) {
   return name;
 }
 
-bool contains(const std::vector<std::uint16_t>& v, std::uint16_t p) { return std::find(v.begin(), v.end(), p) != v.end(); }
+bool contains(const std::vector<std::uint16_t>& v, std::uint16_t p) {
+  return std::find(v.begin(), v.end(), p) != v.end();
+}
 
 }  // namespace
 
@@ -195,9 +198,9 @@ result<options> validate_options(const raw_options& raw) {
                         " (for /udp: udp, dns, ntp, wireguard, quic)");
     if (!udp && !is_probe_kind(kind))
       return R::failure("--probe " + quote(text) + ": " +
-                        (is_udp_probe_kind(kind) ? quote(kind) + " is a UDP probe: write " +
-                                                       std::to_string(*port) + "/udp=" + kind
-                                                 : "unknown kind " + quote(kind)) +
+                        (is_udp_probe_kind(kind)
+                             ? quote(kind) + " is a UDP probe: write " + std::to_string(*port) + "/udp=" + kind
+                             : "unknown kind " + quote(kind)) +
                         " (tcp, http, https, smtp, smtps, imap, imaps, pop3, pop3s, ssh, banner)");
     if (!contains(udp ? o.udp_ports : o.ports, *port))
       return R::failure("--probe " + quote(text) + ": port " + port_label(*port, udp) + " is not in --ports");

@@ -23,7 +23,7 @@ enum class output_format { text, json, junit };
 struct expectation {
   std::vector<std::uint16_t> ports;      ///< TCP
   std::vector<std::uint16_t> udp_ports;  ///< "53/udp=open"
-  std::string what;  ///< "open", "blocked", "closed" or a verdict name
+  std::string what;                      ///< "open", "blocked", "closed" or a verdict name
 };
 
 /// Raw strings as CLI11 collects them.
@@ -58,7 +58,7 @@ struct options {
   std::string target;
   std::vector<std::uint16_t> ports;      ///< TCP ports under test
   std::vector<std::uint16_t> udp_ports;  ///< UDP ports under test ("53/udp")
-  std::vector<endpoint_spec> agents;  ///< in order of attempts; port filled in
+  std::vector<endpoint_spec> agents;     ///< in order of attempts; port filled in
   std::string ssh;
   std::string ssh_command;
   std::string remote_agent;

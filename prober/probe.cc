@@ -220,8 +220,8 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
 
 // ---------------------------------------------------------------- udp_probe
 
-asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::string payload,
-                                          connect_options options, attempt_canceller* canceller) {
+asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::string payload, connect_options options,
+                                          attempt_canceller* canceller) {
   auto executor = co_await asio::this_coro::executor;
   connect_result r;
   v1::Attempt& a = r.attempt;
@@ -390,8 +390,7 @@ asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_hand
   }
 }
 
-asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<port_key> ports,
-                                                           attempt_handler on_attempt) {
+asio::awaitable<std::vector<port_probe>> probe_runner::run(std::vector<port_key> ports, attempt_handler on_attempt) {
   std::vector<port_probe> results(ports.size());
   for (std::size_t i = 0; i < ports.size(); ++i) results[i].port = ports[i];
   local_address_ = route_source_address(executor_, target_);

@@ -94,9 +94,8 @@ using app_starts = std::map<port_key, std::pair<std::string, clock::time_point>>
 
 /// Runs the application probe on a connected socket once one of the
 /// max_app_probes slots is free; the result goes to apps[port].
-asio::awaitable<void> probe_application(std::map<port_key, v1::AppResult>& apps,
-                                        std::map<port_key, double>& decided_at, app_starts& running,
-                                        asio::ip::tcp::socket socket, app::app_settings settings,
+asio::awaitable<void> probe_application(std::map<port_key, v1::AppResult>& apps, std::map<port_key, double>& decided_at,
+                                        app_starts& running, asio::ip::tcp::socket socket, app::app_settings settings,
                                         std::function<double()> elapsed) {
   asio::steady_timer pause(socket.get_executor());
   while (running.size() >= max_app_probes) {
@@ -122,7 +121,7 @@ asio::awaitable<void> show_app_waits(const app_starts& running, millis limit,
     std::vector<app_waiting> waiting;
     const auto now = clock::now();
     for (const auto& [port, start] : running)
-      waiting.push_back({port, start.first, std::chrono::duration_cast<millis>(now - start.second)});
+      waiting.push_back({key_port(port), start.first, std::chrono::duration_cast<millis>(now - start.second)});
     if (auto line = app_wait_line(waiting, limit); !line.empty()) show(line);
   }
 }
@@ -198,9 +197,7 @@ class task_group {
 };
 
 /// One flow of a port: the port and the client's source port.
-std::uint64_t flow_key(port_key port, std::uint32_t client_port) {
-  return (std::uint64_t{port} << 32) | client_port;
-}
+std::uint64_t flow_key(port_key port, std::uint32_t client_port) { return (std::uint64_t{port} << 32) | client_port; }
 
 /// How much later than a SYN a barrier must leave to prove it missing: the
 /// Ping and the SYN cross the same path, so a small share of the round trip
@@ -288,8 +285,8 @@ int routers_from_ttl(std::uint32_t ttl) {
 /// A coroutine function, not a lambda: a lambda's captures would die before
 /// the coroutine runs.
 /// (Its SYNs' source ports are recorded as they leave: hop_settings::on_start.)
-asio::awaitable<void> locate_hop(std::map<port_key, v1::HopLocation>& hops, asio::ip::address address,
-                                 port_key port, hop_settings settings) {
+asio::awaitable<void> locate_hop(std::map<port_key, v1::HopLocation>& hops, asio::ip::address address, port_key port,
+                                 hop_settings settings) {
   hops[port] = (co_await find_last_hop(address, key_port(port), settings)).location;
 }
 
@@ -685,8 +682,8 @@ class run_phases {
     if (stream.summary)
       for (const auto& facts : stream.summary->ports())
         if (facts.port() > 0 && facts.port() <= 65535)
-          facts_by_port[make_port_key(static_cast<std::uint16_t>(facts.port()), facts.protocol() == v1::UDP)]
-              .push_back(&facts);
+          facts_by_port[make_port_key(static_cast<std::uint16_t>(facts.port()), facts.protocol() == v1::UDP)].push_back(
+              &facts);
     for (auto port : keys) {
       auto pi = base_input(port);
       stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
@@ -721,8 +718,8 @@ class run_phases {
   /// The request for a UDP port's next attempt (each its own IDs and time).
   std::string next_udp_payload(port_key port) {
     auto& sent = udp_requests[port];
-    sent.push_back(app::make_udp_request(probe_kind(o, port), o.dns_name, o.udp_payload, random_bytes(16),
-                                         now_unix_us()));
+    sent.push_back(
+        app::make_udp_request(probe_kind(o, port), o.dns_name, o.udp_payload, random_bytes(16), now_unix_us()));
     return sent.back().payload;
   }
 
@@ -754,8 +751,8 @@ class run_phases {
   // probe_ports: the evidence as it comes in
   std::map<port_key, std::vector<v1::Attempt>> attempts;
   std::map<port_key, std::vector<v1::Attempt>> running;  ///< the attempts in flight per port
-  std::map<std::uint64_t, std::uint64_t> reply_heard;         ///< flow_key -> when the agent's report of a reply came
-  std::map<std::uint64_t, std::uint64_t> syn_heard;           ///< flow_key -> when the agent's report of the SYN came
+  std::map<std::uint64_t, std::uint64_t> reply_heard;    ///< flow_key -> when the agent's report of a reply came
+  std::map<std::uint64_t, std::uint64_t> syn_heard;      ///< flow_key -> when the agent's report of the SYN came
   barrier_pinger barrier;
   std::uint64_t summary_requested_us = 0;  ///< when ProbesDone left (the summary is a barrier too)
   std::set<port_key> ports_started;        ///< ports whose first SYN has left

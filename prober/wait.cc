@@ -63,7 +63,8 @@ std::string wait_progress_line(const v1::Report& last, std::uint32_t runs, milli
     if (p.as_expected()) {
       ++ok;
     } else if (waiting.size() < 40) {
-      waiting += (waiting.empty() ? "" : ", ") + port_label(p.port(), p.protocol() == v1::UDP) + " (" + v1::Verdict_Name(p.verdict()) + ")";
+      waiting += (waiting.empty() ? "" : ", ") + port_label(p.port(), p.protocol() == v1::UDP) + " (" +
+                 v1::Verdict_Name(p.verdict()) + ")";
     }
   }
   std::string s = "run " + std::to_string(runs) + ", " + format_duration(elapsed / 100 * 100) + " of " +

@@ -80,7 +80,8 @@ std::string xml_escape(std::string_view text, bool keep_newlines) {
 }
 
 std::string junit_case_name(const v1::PortReport& port) {
-  return (port.protocol() == v1::UDP ? "udp/" : "tcp/") + num(port.port()) + " " + (port.probe().empty() ? std::string("tcp") : escape(port.probe()));
+  return (port.protocol() == v1::UDP ? "udp/" : "tcp/") + num(port.port()) + " " +
+         (port.probe().empty() ? std::string("tcp") : escape(port.probe()));
 }
 
 std::string render_junit(const v1::Report& report) {

@@ -15,8 +15,7 @@ namespace {
 
 /// What opens a flow: the prober's SYN, or its datagram to a UDP port.
 bool is_request(const PacketEvent& p) {
-  return p.direction() == PacketEvent::INBOUND &&
-         (p.kind() == PacketEvent::SYN || p.kind() == PacketEvent::DATAGRAM);
+  return p.direction() == PacketEvent::INBOUND && (p.kind() == PacketEvent::SYN || p.kind() == PacketEvent::DATAGRAM);
 }
 
 }  // namespace

@@ -43,9 +43,7 @@ bool from_target(const port_input& in, const Attempt& a) {
   return a.icmp_from().empty() || normalize_address(a.icmp_from()) == normalize_address(in.target_address);
 }
 
-std::string app_kind(const port_input& in) {
-  return in.app && !in.app->kind().empty() ? in.app->kind() : in.probe;
-}
+std::string app_kind(const port_input& in) { return in.app && !in.app->kind().empty() ? in.app->kind() : in.probe; }
 
 /// "dnsmasq (pid 812, dnsmasq.service) on 0.0.0.0:53".
 std::string socket_list(const std::vector<const v1::Listener*>& ls, std::uint32_t port) {
@@ -63,7 +61,8 @@ judged judge_udp_client_only(const port_input& in, const Attempt& a) {
     case Attempt::REFUSED:
       if (from_target(in, a)) {
         j.verdict = v1::CLOSED;
-        j.summary = "port unreachable from the server: nothing is bound to it, or a firewall rejects (client-only view)";
+        j.summary =
+            "port unreachable from the server: nothing is bound to it, or a firewall rejects (client-only view)";
       } else {
         j.verdict = v1::FILTERED;
         j.summary = "rejected: ICMP " + attempt_icmp(a) + " from " + a.icmp_from() + " (client-only view)";
@@ -156,8 +155,9 @@ judged judge_udp_attempt(const port_input& in, const matching& m, std::size_t in
       j.summary = "the service replied";
     } else {
       j.verdict = v1::INTERCEPTED;
-      j.summary = "a reply came that the server never sent (the agent saw no datagram arrive): something between "
-                  "you and the server answers in its name";
+      j.summary =
+          "a reply came that the server never sent (the agent saw no datagram arrive): something between "
+          "you and the server answers in its name";
     }
     return j;
   }
@@ -184,8 +184,9 @@ judged judge_udp_attempt(const port_input& in, const matching& m, std::size_t in
   }
   if (!f->synacks.empty()) {
     j.verdict = v1::REPLY_LOST;
-    j.summary = "the service replied (the agent saw the reply leave) and the reply never reached you: the way back "
-                "drops it";
+    j.summary =
+        "the service replied (the agent saw the reply leave) and the reply never reached you: the way back "
+        "drops it";
     return j;
   }
   if (!f->icmps.empty()) {
@@ -228,7 +229,9 @@ std::vector<std::string> advise_udp(Verdict v, const port_input& in, const liste
       out.push_back("allow the replies from UDP port " + p +
                     " out of the server and back in: the provider's outbound rules, this machine's firewall, NAT");
       break;
-    case v1::INTERCEPTED: out.push_back("find what answers in the server's name: traceroute -U -p " + p + " " + host); break;
+    case v1::INTERCEPTED:
+      out.push_back("find what answers in the server's name: traceroute -U -p " + p + " " + host);
+      break;
     case v1::APP_FAILED: {
       const auto kind = app_kind(in);
       if (kind == "dns")

@@ -31,7 +31,7 @@ namespace dropspot {
 /// Everything known about one port when its verdict is decided.
 struct port_input {
   std::uint32_t port = 0;
-  bool udp = false;            ///< a UDP port (verdict/udp.cc): datagrams, not connections
+  bool udp = false;  ///< a UDP port (verdict/udp.cc): datagrams, not connections
   /// UDP: whether the service answers the probe (false for WireGuard, an
   /// empty datagram): a bound socket that stays silent is then OPEN.
   bool reply_expected = true;

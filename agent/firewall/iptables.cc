@@ -206,7 +206,7 @@ struct ipt_eval {
       } else if (o == "--tcp-flags") {
         auto mask = ipt_flags(value(i));
         auto comp = ipt_flags(value(i));
-        combine(pkt.udp ? tri::no
+        combine(pkt.udp        ? tri::no
                 : mask && comp ? ((tcp_flags_of(pkt) & *mask) == *comp ? tri::yes : tri::no)
                                : tri::maybe);
       } else if (o == "--dst-type") {

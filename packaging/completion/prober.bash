@@ -11,12 +11,14 @@ _dropspot_prober() {
     --expect) COMPREPLY=($(compgen -W "open blocked closed OPEN APP_FAILED DROPPED_IN_TRANSIT REJECTED_IN_TRANSIT
       DROPPED_BY_HOST_FIREWALL REJECTED_BY_HOST_FIREWALL NO_LISTENER LISTENER_WRONG_ADDRESS REPLY_LOST INTERCEPTED
       FILTERED CLOSED" -- "$cur")); return ;;
-    -p | --ports | --probe | -t | --timeout | --app-timeout | --retries | --wait | --ssh-command | --remote-agent)
+    -p | --ports | --probe | -t | --timeout | --app-timeout | --retries | --wait | --ssh-command | --remote-agent | \
+      --dns-name | --udp-payload)
       return ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "-h --help --version --target --ports -p --agent --ssh --ssh-command --remote-agent
-      --token-file --no-agent --probe --timeout -t --app-timeout --retries --insecure --ca-file --expect --wait
+      --token-file --no-agent --probe --dns-name --udp-payload --timeout -t --app-timeout --retries --insecure
+      --ca-file --expect --wait
       --format -f --verbose -v --quiet -q --color" -- "$cur"))
   else
     COMPREPLY=($(compgen -A hostname -- "$cur"))

@@ -110,9 +110,9 @@ std::string address_text(std::string_view rdata) {
   std::string out;  // IPv6, uncompressed groups: enough for a report line
   for (std::size_t i = 0; i + 1 < rdata.size(); i += 2) {
     if (i > 0) out += ':';
-    std::snprintf(buf, sizeof buf, "%x",
-                  static_cast<unsigned>(static_cast<unsigned char>(rdata[i]) << 8 |
-                                        static_cast<unsigned char>(rdata[i + 1])));
+    std::snprintf(
+        buf, sizeof buf, "%x",
+        static_cast<unsigned>(static_cast<unsigned char>(rdata[i]) << 8 | static_cast<unsigned char>(rdata[i + 1])));
     out += buf;
   }
   return out;
@@ -122,7 +122,8 @@ v1::AppResult read_dns(const udp_request& req, std::string_view reply) {
   const bytes_view b{reply};
   if (!b.has(0, 12))
     return result("dns", false, "a " + std::to_string(reply.size()) + "-byte reply, shorter than a DNS header");
-  if (b.u16(0) != req.dns_id) return result("dns", false, "a reply whose ID is not our query's: not a DNS answer to us");
+  if (b.u16(0) != req.dns_id)
+    return result("dns", false, "a reply whose ID is not our query's: not a DNS answer to us");
   const auto flags = b.u16(2);
   if ((flags & 0x8000) == 0) return result("dns", false, "a DNS query came back, not a response");
   const unsigned rcode = flags & 0x000f;
@@ -173,7 +174,9 @@ v1::AppResult read_dns(const udp_request& req, std::string_view reply) {
     r.set_detail(req.dns_name + ": " + (list.empty() ? "no A record (NOERROR, empty answer)" : list));
   else
     r.set_detail(req.dns_name + ": " + dns_rcode_name(rcode) +
-                 (rcode == 3 ? " (no such name)" : rcode == 5 ? " (the server will not answer this for us)" : ""));
+                 (rcode == 3   ? " (no such name)"
+                  : rcode == 5 ? " (the server will not answer this for us)"
+                               : ""));
   return r;
 }
 

@@ -34,11 +34,11 @@ bool udp_reply_expected(std::string_view kind, bool has_payload);
 struct udp_request {
   std::string kind;
   std::string payload;
-  std::string dns_name;         ///< dns: the name asked for ("" = the root's NS, no recursion)
-  std::uint16_t dns_id = 0;     ///< dns: the query's ID
-  std::uint64_t ntp_sent = 0;   ///< ntp: the transmit timestamp sent (NTP format)
-  std::string quic_dcid;        ///< quic: our destination connection ID
-  std::string quic_scid;        ///< quic: our source connection ID
+  std::string dns_name;        ///< dns: the name asked for ("" = the root's NS, no recursion)
+  std::uint16_t dns_id = 0;    ///< dns: the query's ID
+  std::uint64_t ntp_sent = 0;  ///< ntp: the transmit timestamp sent (NTP format)
+  std::string quic_dcid;       ///< quic: our destination connection ID
+  std::string quic_scid;       ///< quic: our source connection ID
 };
 
 /// Builds the request of `kind`. `random` supplies IDs and the fill bytes

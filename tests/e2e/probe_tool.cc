@@ -132,10 +132,12 @@ int main(int argc, char** argv) {
             });
           }
           std::map<std::uint16_t, int> count;
-          auto results = co_await runner.run(std::vector<port_key>(ports->begin(), ports->end()), [&](std::uint16_t port, connect_result& r, bool last) {
-            std::cout << "attempt port=" << port << " n=" << ++count[port] << " " << attempt_fields(r.attempt)
-                      << " last=" << last << " error=" << r.attempt.error() << "\n";
-          });
+          auto results = co_await runner.run(std::vector<port_key>(ports->begin(), ports->end()),
+                                             [&](std::uint16_t port, connect_result& r, bool last) {
+                                               std::cout << "attempt port=" << port << " n=" << ++count[port] << " "
+                                                         << attempt_fields(r.attempt) << " last=" << last
+                                                         << " error=" << r.attempt.error() << "\n";
+                                             });
           for (auto& t : timers) t->cancel();
           std::map<std::string, int> outcomes;
           for (const auto& p : results) {

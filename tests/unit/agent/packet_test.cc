@@ -182,7 +182,8 @@ TEST_CASE("packet: IPv4 options, fragments and header errors") {
   ip[3] = 0;  // 0: as captured (TSO)
   CHECK(parse_ok(dlt::raw, ip).tcp.options.mss == 1460);
   // UDP: ports and the payload's length from the header; a length below 8 is malformed.
-  ip = ipv4({.src = client, .dst = server, .protocol = 17}, bytes{0x9c, 0x40, 0x00, 0x35, 0x00, 0x0c, 0, 0, 1, 2, 3, 4});
+  ip =
+      ipv4({.src = client, .dst = server, .protocol = 17}, bytes{0x9c, 0x40, 0x00, 0x35, 0x00, 0x0c, 0, 0, 1, 2, 3, 4});
   const auto udp = parse_ok(dlt::raw, ip);
   CHECK(udp.kind == transport::udp);
   CHECK(udp.udp.src_port == 40000);
@@ -353,7 +354,8 @@ TEST_CASE("packet: ICMP that is not an error about TCP is skipped with its reaso
   CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(128, 0, bytes(8, 0))), p) ==
         packet_error::icmp_not_error);  // echo request
   // Quoting UDP: the ports only (port-unreachable for a datagram).
-  CHECK(parse(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, ipv4({client, server, 17}, bytes{0x9c, 0x40, 0, 53, 0, 8, 0, 0}))),
+  CHECK(parse(dlt::raw,
+              ipv4({server, client, 1}, icmp(3, 3, ipv4({client, server, 17}, bytes{0x9c, 0x40, 0, 53, 0, 8, 0, 0}))),
               p) == packet_error::none);
   CHECK(p.icmp.inner_udp);
   CHECK(p.icmp.inner_src_port == 40000);
@@ -548,8 +550,9 @@ TEST_CASE("perspective: a UDP port's datagrams and the ICMP errors quoting them"
   CHECK(e.length() == 40);
   // The host's port-unreachable for a datagram to 51820 leaves towards the peer.
   const bytes to_wg{0xa8, 0xca, 0xca, 0x6c, 0x00, 0x08, 0, 0};
-  e = event_of(in_ethernet(ipv4({server, client, 1}, icmp(3, 3, ipv4({.src = client, .dst = server, .protocol = 17}, to_wg)))),
-               s);
+  e = event_of(
+      in_ethernet(ipv4({server, client, 1}, icmp(3, 3, ipv4({.src = client, .dst = server, .protocol = 17}, to_wg)))),
+      s);
   CHECK(e.direction() == v1::PacketEvent::OUTBOUND);
   CHECK(e.kind() == v1::PacketEvent::ICMP_ERROR);
   CHECK(e.protocol() == v1::UDP);
@@ -559,8 +562,9 @@ TEST_CASE("perspective: a UDP port's datagrams and the ICMP errors quoting them"
   // UDP to a TCP-only port, TCP to a UDP-only port: not the session's.
   v1::PacketEvent other;
   const bytes to_22{0xa8, 0xca, 0x00, 0x16, 0x00, 0x08, 0, 0};
-  CHECK_FALSE(to_packet_event(parse_ok(dlt::en10mb, in_ethernet(ipv4({.src = client, .dst = server, .protocol = 17}, to_22))),
-                              session_perspective::make(addr(client), {22}, {53}), 1, "eth0", other));
+  CHECK_FALSE(
+      to_packet_event(parse_ok(dlt::en10mb, in_ethernet(ipv4({.src = client, .dst = server, .protocol = 17}, to_22))),
+                      session_perspective::make(addr(client), {22}, {53}), 1, "eth0", other));
   CHECK_FALSE(to_packet_event(parse_ok(dlt::en10mb, in_ethernet(client_syn())),
                               session_perspective::make(addr(client), {}, {8080}), 1, "eth0", other));
   // A TCP SYN keeps protocol TCP.
