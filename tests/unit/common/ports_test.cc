@@ -46,3 +46,31 @@ TEST_CASE("port_of_listen: the port of a listen address as configuration files a
   CHECK_FALSE(dropspot::port_of_listen("0.0.0.0:0"));
   CHECK_FALSE(dropspot::port_of_listen("host:http"));
 }
+
+TEST_CASE("port lists with transports: /udp, /tcp, ranges, both for one number") {
+  using dropspot::format_port_specs;
+  using dropspot::parse_port_specs;
+  auto p = parse_port_specs("22,80,53/udp,51820/UDP,5000-5002/udp,443/tcp,53").value();
+  CHECK(p.tcp == V{22, 53, 80, 443});
+  CHECK(p.udp == V{53, 5000, 5001, 5002, 51820});
+  CHECK(p.size() == 9);
+  CHECK(format_port_specs(p) == "22,53,80,443,53/udp,5000-5002/udp,51820/udp");
+  CHECK(parse_port_specs(format_port_specs(p)).value().udp == p.udp);
+  CHECK(format_port_specs(parse_port_specs("53/udp").value()) == "53/udp");
+  CHECK(parse_port_specs("80").value().udp.empty());
+  for (const char* bad : {"53/icmp", "/udp", "53/", "22,,53/udp", "0/udp", "70000/udp", "53/udp/udp", "5-1/udp", ""}) {
+    INFO("input: " << bad);
+    auto r = parse_port_specs(bad);
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(r.error().empty());
+  }
+  CHECK(parse_port_specs("53/icmp").error().find("unknown protocol 'icmp' (tcp or udp)") != std::string::npos);
+  CHECK(dropspot::port_label(53, true) == "53/udp");
+  CHECK(dropspot::port_label(53, false) == "53");
+  const auto keys = dropspot::port_keys({80}, {53});
+  REQUIRE(keys.size() == 2);
+  CHECK(dropspot::key_port(keys[1]) == 53);
+  CHECK(dropspot::key_udp(keys[1]));
+  CHECK_FALSE(dropspot::key_udp(keys[0]));
+  CHECK(dropspot::key_label(keys[1]) == "53/udp");
+}

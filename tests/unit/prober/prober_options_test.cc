@@ -73,6 +73,16 @@ TEST_CASE("prober options: bad input gets a message") {
       {"--target", "h", "--ports", "80", "--app-timeout", "50ms"},
       {"--target", "h", "--ports", "80", "--app-timeout", "3m"},
       {"--target", "h", "--ports", "80", "--app-timeout", "soon"},
+      {"--target", "h", "--ports", "53/icmp"},
+      {"--target", "h", "--ports", "53/udp", "--probe", "53/udp=http"},
+      {"--target", "h", "--ports", "53", "--probe", "53=dns"},
+      {"--target", "h", "--ports", "53", "--probe", "53/udp=dns"},
+      {"--target", "h", "--ports", "53/udp", "--expect", "53=open"},
+      {"--target", "h", "--ports", "53/udp", "--udp-payload", "xyz"},
+      {"--target", "h", "--ports", "53/udp", "--udp-payload", "abc"},
+      {"--target", "h", "--ports", "53/udp", "--udp-payload", std::string(2402, 'a')},
+      {"--target", "h", "--ports", "53/udp", "--dns-name", "bad..name"},
+      {"--target", "h", "--ports", "53/udp", "--dns-name", "a name"},
   };
   for (const auto& args : bad) {
     INFO(args[2] << " " << (args.size() > 4 ? args[4] + " " + args[5] : ""));
@@ -117,4 +127,24 @@ TEST_CASE("prober options: the target as an argument, short options, -v/-q, --co
   CHECK(parse({"h", "-p", "22", "--color", "never"}).value().color == dropspot::color_mode::never);
   CHECK_FALSE(parse({"h", "-p", "22", "--color", "sometimes"}).ok());
   CHECK_THROWS_AS(parse({"h", "g", "-p", "22"}), CLI::ParseError);  // one target
+}
+
+TEST_CASE("prober options: UDP ports, their probes and expectations") {
+  auto o = parse({"h", "-p", "22,53/udp,51820/udp", "--probe", "51820/udp=udp", "--probe", "22=ssh", "--expect",
+                  "53/udp=open", "--expect", "51820/udp,22=blocked", "--udp-payload", "01:02 ff", "--dns-name",
+                  "Example.COM."})
+               .value();
+  CHECK(o.ports == std::vector<std::uint16_t>{22});
+  CHECK(o.udp_ports == std::vector<std::uint16_t>{53, 51820});
+  CHECK(o.udp_probes.at(51820) == "udp");
+  CHECK(o.probes.at(22) == "ssh");
+  REQUIRE(o.expects.size() == 2);
+  CHECK(o.expects[0].udp_ports == std::vector<std::uint16_t>{53});
+  CHECK(o.expects[0].ports.empty());
+  CHECK(o.expects[1].udp_ports == std::vector<std::uint16_t>{51820});
+  CHECK(o.expects[1].ports == std::vector<std::uint16_t>{22});
+  CHECK(o.udp_payload == std::string("\x01\x02\xff", 3));
+  CHECK(o.dns_name == "Example.COM");
+  CHECK(parse({"h", "-p", "53", "--probe", "53=dns"}).error().find("53/udp=dns") != std::string::npos);
+  CHECK(parse({"h", "-p", "53/x"}).error() == "--ports: '53/x': unknown protocol 'x' (tcp or udp)");
 }

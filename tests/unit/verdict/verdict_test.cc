@@ -118,6 +118,26 @@ struct scenario {
     in.hop = h;
     return *this;
   }
+  /// A UDP port: datagrams instead of connections.
+  scenario& udp(const char* probe = "udp", bool reply_expected = true) {
+    in.udp = true;
+    in.probe = probe;
+    in.reply_expected = reply_expected;
+    return *this;
+  }
+  scenario& datagram_in(std::uint32_t client_port, double t_ms) {
+    packet(v1::PacketEvent::INBOUND, v1::PacketEvent::DATAGRAM, client_port, t_ms).set_protocol(v1::UDP);
+    return *this;
+  }
+  scenario& datagram_out(std::uint32_t client_port, double t_ms) {
+    packet(v1::PacketEvent::OUTBOUND, v1::PacketEvent::DATAGRAM, client_port, t_ms).set_protocol(v1::UDP);
+    return *this;
+  }
+  scenario& rule(const char* text) {
+    in.firewall.emplace_back(text);
+    in.firewall_inspected = true;
+    return *this;
+  }
   scenario& app(bool ok, const char* detail) {
     v1::AppResult r;
     r.set_kind(in.probe);
@@ -822,4 +842,100 @@ TEST_CASE("path notes: said once for the ports that share them, per port where t
   CHECK(r.ports(1).evidence().notes(0) == "the server saw 2 SYNs from the same port");  // a port's own fact stays
   CHECK(r.ports(2).evidence().notes(0) == odd);                                         // one port only: stays with it
   CHECK(r.ports(3).evidence().notes_size() == 0);
+}
+
+TEST_CASE("udp verdicts: what the host did with the datagram decides") {
+  const auto udp_listen = [](scenario& s, const char* address, const char* process) -> scenario& {
+    s.listen(address, process);
+    s.in.listeners.back().set_protocol(v1::UDP);
+    return s;
+  };
+  struct udp_case {
+    const char* name;
+    port_input in;
+    v1::Verdict verdict;
+    const char* summary;
+  };
+  std::vector<udp_case> v;
+  {
+    scenario s(53);
+    s.udp("dns").attempt(C, 40000, 1.0).datagram_in(40000, 0.4).datagram_out(40000, 0.5).app(true, "NOERROR, 13 answers");
+    v.push_back({"a reply", udp_listen(s, "0.0.0.0", "dnsmasq").in, v1::OPEN, "dns: NOERROR, 13 answers"});
+  }
+  {
+    scenario s(53);
+    s.udp("dns").attempt(C, 40000, 1.0).datagram_in(40000, 0.4).datagram_out(40000, 0.5).app(false, "SERVFAIL");
+    v.push_back({"an error reply", s.in, v1::APP_FAILED, "replied with an error: SERVFAIL"});
+  }
+  {
+    scenario s(51820);
+    s.udp("wireguard", false).attempt(T, 40000, 1000).datagram_in(40000, 0.4);
+    v.push_back({"silent by design", udp_listen(s, "::", "wg").in, v1::OPEN, "stays silent by design"});
+  }
+  {
+    scenario s(53);
+    s.udp("dns").attempt(T, 40000, 1000).datagram_in(40000, 0.4);
+    v.push_back({"delivered, no answer", udp_listen(s, "0.0.0.0", "dnsmasq").in, v1::APP_FAILED, "no dns reply came"});
+  }
+  v.push_back({"port unreachable, nothing bound",
+               scenario(5001).udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 3).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 3).in,
+               v1::NO_LISTENER, "nothing is bound to UDP port 5001"});
+  v.push_back({"nothing left, nothing bound (rate-limited)",
+               scenario(5001).udp().attempt(T, 40000, 1000).datagram_in(40000, 0.4).rule("").in, v1::NO_LISTENER,
+               "rate-limited"});
+  v.push_back({"dropped by a rule", scenario(5002).udp().attempt(T, 40000, 1000).datagram_in(40000, 0.4)
+                                        .rule("table inet filter chain input handle 4: udp dport 5002 drop").in,
+               v1::DROPPED_BY_HOST_FIREWALL, "udp dport 5002 drop"});
+  {
+    scenario s(5003);
+    s.udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 3).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 3);
+    v.push_back({"port unreachable while bound: a reject rule", udp_listen(s, "0.0.0.0", "socat").in,
+                 v1::REJECTED_BY_HOST_FIREWALL, "although socat"});
+  }
+  v.push_back({"admin-prohibited from the host",
+               scenario(5003).udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 13).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 13).in,
+               v1::REJECTED_BY_HOST_FIREWALL, "rejected it"});
+  {
+    scenario s(5005);
+    s.udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 3).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 3);
+    v.push_back({"bound to loopback", udp_listen(s, "127.0.0.1", "socat").in, v1::LISTENER_WRONG_ADDRESS, "127.0.0.1:5005 only"});
+  }
+  v.push_back({"never arrived", scenario(5004).udp().attempt(T, 40000, 1000).attempt(T, 40001, 1000, 5).in,
+               v1::DROPPED_IN_TRANSIT, "never reached the server"});
+  v.push_back({"a router's reject", scenario(5004).udp().attempt(U, 40000, 1.0).icmp_from("198.51.100.1", 3, 13).in,
+               v1::REJECTED_IN_TRANSIT, "from 198.51.100.1, before the server"});
+  v.push_back({"the reply lost",
+               scenario(5007).udp().attempt(T, 40000, 1000).datagram_in(40000, 0.4).datagram_out(40000, 0.5).in,
+               v1::REPLY_LOST, "the reply never reached you"});
+  v.push_back({"an answer the server never sent", scenario(53).udp("dns").attempt(C, 40000, 1.0).in, v1::INTERCEPTED,
+               "never sent"});
+  v.push_back({"client only: a reply", scenario(5006).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(C, 40000, 1.0).in,
+               v1::OPEN, "replied"});
+  v.push_back({"client only: port unreachable",
+               scenario(5001).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(U, 40000, 1.0).icmp_from(server, 3, 3).in,
+               v1::CLOSED, "port unreachable"});
+  v.push_back({"client only: silence", scenario(51820).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(T, 40000, 1000).in,
+               v1::FILTERED, "open or filtered"});
+  for (auto& c : v) {
+    INFO(c.name);
+    // rule("") stands for "the rulesets were read, no rule blocks"
+    std::erase(c.in.firewall, std::string());
+    const auto r = decide_port(c.in);
+    CHECK(r.protocol() == v1::UDP);
+    CHECK(v1::Verdict_Name(r.verdict()) == v1::Verdict_Name(c.verdict));
+    INFO("summary: " << r.summary());
+    CHECK(has(r.summary(), c.summary));
+  }
+}
+
+TEST_CASE("udp verdicts: the retry policy reads datagrams as it reads SYNs") {
+  // Seen, nothing left: the host decided; unseen: a lost datagram (retried); the reply left: lost on the way back.
+  auto silent = scenario(51820).udp("wireguard", false).attempt(T, 40000, 1000).datagram_in(40000, 0.4).in;
+  CHECK(attempt_fates(silent) == std::vector<attempt_fate>{attempt_fate::host_silent});
+  auto unseen = scenario(5004).udp().attempt(T, 40000, 1000).in;
+  CHECK(attempt_fates(unseen) == std::vector<attempt_fate>{attempt_fate::syn_unseen});
+  auto lost = scenario(5007).udp().attempt(T, 40000, 1000).datagram_in(40000, 0.4).datagram_out(40000, 0.5).in;
+  CHECK(attempt_fates(lost) == std::vector<attempt_fate>{attempt_fate::reply_lost});
+  CHECK(more_attempts(attempt_fates(unseen), attempt_budget{}) > 0);
+  CHECK(more_attempts(attempt_fates(silent), attempt_budget{}) == 0);
 }
