@@ -24,6 +24,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
 
+  if (auto specs = parse_port_specs(text)) {
+    const auto& lists = specs.value();
+    if (lists.empty()) std::abort();
+    auto again = parse_port_specs(format_port_specs(lists));
+    if (!again || again.value().tcp != lists.tcp || again.value().udp != lists.udp) std::abort();
+  } else if (specs.error().empty()) {
+    std::abort();
+  }
+
   if (auto port = parse_port(text)) {
     if (port.value() == 0) std::abort();
   }
