@@ -119,7 +119,7 @@ int run_agent(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "Diagnose ports on this host alone: listeners, firewall rules");
   std::string check_ports_list, check_format = "text";
   // Not ->required(): CLI11 would say so before it names an unknown argument.
-  check_cmd->add_option("--ports", check_ports_list, "Ports: 22,80,8000-8010 (required)");
+  check_cmd->add_option("--ports", check_ports_list, "Ports: 22,80,8000-8010,53/udp (required)");
   check_cmd->add_option("--format", check_format, "text or json")->capture_default_str();
   host_options check_host;
   add_host_options(*check_cmd, check_host.root, check_host.saved_rules);

@@ -113,6 +113,9 @@ host_snapshot read_host(const host_options& options) {
   // iptables-persistent's files are not what such a host boots with.
   if (!h.firewalld && (!h.system.ufw_active || !so.files.empty())) h.saved = read_saved_rules(so);
   h.listeners = find_listeners({});
+  listener_options udp;
+  udp.udp = true;
+  h.udp_listeners = find_listeners({}, udp);
   h.configs = read_daemon_configs(options.root);
   h.installed = installed_daemons(options.root);
   return h;
@@ -192,17 +195,25 @@ std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::stri
 
 std::vector<v1::PortReport> check_ports(const host_snapshot& host,
                                         const std::map<std::uint16_t, service_findings>& services,
-                                        const std::vector<std::uint16_t>& ports) {
+                                        const std::vector<std::uint16_t>& ports,
+                                        const std::vector<std::uint16_t>& udp_ports) {
   std::vector<v1::PortReport> out;
-  for (auto port : ports) {
+  for (auto key : port_keys(ports, udp_ports)) {
+    const auto port = key_port(key);
+    const bool udp = key_udp(key);
     v1::PortReport c;
     c.set_port(port);
-    c.set_probe("tcp");
+    c.set_protocol(udp ? v1::UDP : v1::TCP);
+    c.set_probe(udp ? "udp" : "tcp");
     auto& ev = *c.mutable_evidence();
     std::vector<std::string> notes, advice, saved;
     const auto n = std::to_string(port);
+    // A UDP port's words: datagrams, bound sockets, ss -u.
+    const std::string packets = udp ? "datagrams" : "SYNs";
+    const std::string listens = udp ? "is bound to UDP port " : "listens on port ";
+    const std::string ss = udp ? "ss -ulnp" : "ss -tlnp";
     bool public_listener = false;
-    for (const auto& l : host.listeners)
+    for (const auto& l : udp ? host.udp_listeners : host.listeners)
       if (l.port() == port) {
         *ev.add_listeners() = l;
         if (!is_loopback_address(l.address())) public_listener = true;
@@ -213,6 +224,7 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
       syn_packet pkt;
       pkt.v6 = v6;
       pkt.port = port;
+      pkt.udp = udp;
       auto v = view_port(host, pkt);
       const auto& d = v.firewall;
       inspected = inspected || d.inspected;
@@ -227,7 +239,7 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
     add_notes(notes, host.saved.notes, "saved rules: ");
     if (!inspected) notes.push_back("firewall: no ruleset could be read (nft, iptables-save): run as root");
     const service_findings* svc = nullptr;
-    if (auto s = services.find(port); s != services.end()) svc = &s->second;
+    if (auto s = services.find(port); s != services.end() && !udp) svc = &s->second;
     if (svc) {
       for (const auto& f : svc->facts) ev.add_services(f);
       for (const auto& note : svc->notes) notes.push_back("services: " + note);
@@ -236,31 +248,30 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
     const std::string who = no_listener ? std::string("a process") : listener_owner(ev.listeners(0));
     if (action == fw_action::drop || action == fw_action::reject) {
       c.set_verdict(action == fw_action::drop ? v1::DROPPED_BY_HOST_FIREWALL : v1::REJECTED_BY_HOST_FIREWALL);
-      c.set_summary(std::string("the host firewall ") + (action == fw_action::drop ? "drops" : "rejects") +
-                    " SYNs to port " + n + ": " + ev.firewall(0).substr(6));
+      c.set_summary(std::string("the host firewall ") + (action == fw_action::drop ? "drops" : "rejects") + " " +
+                    packets + " to port " + n + ": " + ev.firewall(0).substr(6));
       if (no_listener)
-        notes.push_back("nothing listens on port " + n + " either" +
+        notes.push_back((udp ? "nothing is bound to UDP port " : "nothing listens on port ") + n + " either" +
                         (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
     } else if (no_listener) {
       c.set_verdict(v1::NO_LISTENER);
-      c.set_summary("nothing listens on port " + n +
+      c.set_summary((udp ? "nothing is bound to UDP port " : "nothing listens on port ") + n +
                     (svc && !svc->summary.empty() ? ": " + svc->summary : std::string()));
     } else if (!public_listener) {
       c.set_verdict(v1::LISTENER_WRONG_ADDRESS);
-      c.set_summary(who + " listens on port " + n + " only on " + ev.listeners(0).address() +
+      c.set_summary(who + " " + listens + n + " only on " + ev.listeners(0).address() +
                     ": unreachable from other hosts");
-      advice.push_back(
-          "make it listen on 0.0.0.0 / :: (its configuration: listen/bind address), then: ss -tlnp 'sport = :" + n +
-          "'");
+      advice.push_back("make it listen on 0.0.0.0 / :: (its configuration: listen/bind address), then: " + ss +
+                       " 'sport = :" + n + "'");
     } else {
       c.set_verdict(v1::OPEN);
-      std::string summary = who + " listens on port " + n + " and no firewall rule blocks it";
+      std::string summary = who + " " + listens + n + " and no firewall rule blocks it";
       if (svc && !svc->summary.empty()) summary += ", but " + svc->summary;
       c.set_summary(summary);
     }
     if (svc)
       for (const auto& a : svc->advice) add_unique(advice, a);
-    if (no_listener) add_unique(advice, "check: ss -tlnp 'sport = :" + n + "'");
+    if (no_listener) add_unique(advice, "check: " + ss + " 'sport = :" + n + "'");
     for (const auto& l : ev.listeners())
       if (!l.unit().empty() && c.verdict() != v1::OPEN) {
         add_unique(advice, "systemctl status " + l.unit() + "; journalctl -u " + l.unit() + " -n 50");
@@ -292,7 +303,7 @@ int run_check(const std::string& ports_text, const std::string& format, const ho
     std::cerr << "agent check: --ports is required: e.g. agent check --ports 22,80,443\n";
     return 2;
   }
-  auto ports = parse_port_list(ports_text);
+  auto ports = parse_port_specs(ports_text);
   if (!ports) {
     std::cerr << "agent check: --ports: " << ports.error() << "\n";
     return 2;
@@ -304,8 +315,8 @@ int run_check(const std::string& ports_text, const std::string& format, const ho
   const auto started = std::chrono::steady_clock::now();
   auto host = read_host(options);
   systemd_manager manager(options.root, options.timeout);
-  auto services = find_services(host, *ports, manager);
-  auto report = check_report(check_ports(host, services, *ports), this_host_name());
+  auto services = find_services(host, ports->tcp, manager);
+  auto report = check_report(check_ports(host, services, ports->tcp, ports->udp), this_host_name());
   report.mutable_agent()->set_os(host.system.os.pretty_name);
   report.set_elapsed_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
   // As the exit code: every port OPEN from the host's own view.

@@ -39,6 +39,7 @@ struct host_snapshot {
   std::optional<firewalld_config> firewalld;  ///< permanent configuration, when firewalld runs
   host_system system;                         ///< distribution, firewall manager, systemd
   std::vector<v1::Listener> listeners;        ///< every port (a moved service listens elsewhere)
+  std::vector<v1::Listener> udp_listeners;    ///< every bound UDP socket
   std::vector<daemon_config> configs;         ///< sshd_config, nginx, apache, postfix ports
   std::vector<std::string> installed;         ///< known daemons whose binary exists
 };
@@ -79,10 +80,12 @@ inline constexpr std::string_view local_check_path = "local";
 /// has it (no attempts, no packets): OPEN (a listener on a public address and
 /// no rule blocks), NO_LISTENER, LISTENER_WRONG_ADDRESS (loopback only),
 /// DROPPED_BY_HOST_FIREWALL, REJECTED_BY_HOST_FIREWALL. Blocking rules are
-/// prefixed with their family ("IPv4: ", "IPv6: ").
+/// prefixed with their family ("IPv4: ", "IPv6: "). UDP ports likewise, with
+/// `host.udp_listeners` and rules evaluated for a datagram (no services).
 std::vector<v1::PortReport> check_ports(const host_snapshot& host,
                                         const std::map<std::uint16_t, service_findings>& services,
-                                        const std::vector<std::uint16_t>& ports);
+                                        const std::vector<std::uint16_t>& ports,
+                                        const std::vector<std::uint16_t>& udp_ports = {});
 
 /// The report message of `agent check`: target and agent host are this host,
 /// the agent CONNECTED with path local_check_path. render/ prints it as it

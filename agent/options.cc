@@ -59,9 +59,13 @@ result<options> validate_options(const raw_options& raw) {
     o.interfaces.push_back(name);
   }
   if (!raw.allow_ports.empty()) {
-    auto ports = parse_port_list(raw.allow_ports);
+    // Port numbers, for TCP and UDP alike ("53/udp" is taken as 53).
+    auto ports = parse_port_specs(raw.allow_ports);
     if (!ports) return R::failure("--allow-ports: " + ports.error());
-    o.allow_ports = *ports;
+    o.allow_ports = ports->tcp;
+    o.allow_ports.insert(o.allow_ports.end(), ports->udp.begin(), ports->udp.end());
+    std::sort(o.allow_ports.begin(), o.allow_ports.end());
+    o.allow_ports.erase(std::unique(o.allow_ports.begin(), o.allow_ports.end()), o.allow_ports.end());
   }
   o.pcap_dir = raw.pcap_dir;
   o.state_dir = raw.state_dir;

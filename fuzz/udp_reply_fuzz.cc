@@ -19,8 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view reply(reinterpret_cast<const char*>(data) + 1, size - 1);
   constexpr std::uint64_t now = 1'764'500'000'000'000;
   // Fixed IDs, so that seeds can answer the request (the DNS ID is "01").
-  const auto request =
-      make_udp_request(kinds[pick], pick == 1 ? "test.example" : "", "ping", "0123456789abcdef", now);
+  const auto request = make_udp_request(kinds[pick], pick == 1 ? "test.example" : "", "ping", "0123456789abcdef", now);
   const auto r = read_udp_reply(request, reply, now);
   if (r.kind() != kinds[pick] || !r.has_ok()) std::abort();
   const auto bytes = r.fields().find("bytes");

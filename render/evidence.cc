@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/net.h"
+#include "common/ports.h"
 #include "common/text.h"
 
 namespace dropspot {
@@ -70,6 +71,7 @@ std::string packet_kind(const v1::PacketEvent& e) {
     case v1::PacketEvent::SYN_ACK: return "SYN-ACK";
     case v1::PacketEvent::RST: return "RST";
     case v1::PacketEvent::ACK: return "ACK";
+    case v1::PacketEvent::DATAGRAM: return "UDP " + num(e.length()) + " bytes";
     case v1::PacketEvent::ICMP_ERROR:
       return "ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code());
     default: return "packet";
@@ -157,7 +159,8 @@ std::vector<evidence_line> evidence_lines(const v1::Report& report, const v1::Po
   if (ev.agent_packets_size() == 0 && agent_there && report.agent().capture_active())
     add("agent", "saw no packet for this port");
   for (const auto& e : ev.agent_packets()) add("agent", packet_line(e, base));
-  if (agent_there && ev.listeners_size() == 0) add("listener", "none on port " + num(p.port()));
+  if (agent_there && ev.listeners_size() == 0)
+    add("listener", "none on port " + port_label(p.port(), p.protocol() == v1::UDP));
   for (const auto& l : ev.listeners()) add("listener", listener_line(l, p.port()));
   if (ev.has_hop()) add("hop", hop_line(ev.hop()));
   for (const auto& f : ev.firewall()) add("firewall", escape(f));

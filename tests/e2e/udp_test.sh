@@ -92,6 +92,18 @@ expect "$TMPD/alone.json" 51820 FILTERED
 check "no agent: silence reads 'open or filtered'" \
   bash -c "jq -r '.ports[] | select(.port == 51820) | .summary' '$TMPD/alone.json' | grep -q 'open or filtered'"
 
+# agent check on the server alone: the same host facts for UDP ports.
+set +e
+on server "$AGENT" check --ports 5001/udp,5002/udp,5003/udp,5005/udp,51820/udp --format json >"$TMPD/check.json" 2>"$TMPD/check.err"
+set -e
+expect "$TMPD/check.json" 5001 NO_LISTENER
+expect "$TMPD/check.json" 5002 DROPPED_BY_HOST_FIREWALL
+expect "$TMPD/check.json" 5003 REJECTED_BY_HOST_FIREWALL
+expect "$TMPD/check.json" 5005 LISTENER_WRONG_ADDRESS
+expect "$TMPD/check.json" 51820 OPEN
+check "check: the drop's advice opens UDP, not TCP" \
+  bash -c "jq -r '.ports[] | select(.port == 5002) | .advice[]' '$TMPD/check.json' | grep -qv 'tcp dport'"
+
 # Text and JUnit name UDP ports so.
 set +e
 on client "$PROBER" --target "$S4" --ports 8090,5001/udp --token-file "$TOKEN_FILE" >"$TMPD/out.txt" 2>&1

@@ -105,7 +105,7 @@ TEST_CASE("udp: the probe kind by port, and which kinds expect a reply") {
 
 TEST_CASE("udp: dns queries and replies") {
   auto q = make_udp_request("dns", "", "", random16, now_us);
-  REQUIRE(q.payload.size() == 17);                  // header + root name + type + class
+  REQUIRE(q.payload.size() == 17);                                // header + root name + type + class
   CHECK((static_cast<unsigned char>(q.payload[2]) & 0x01) == 0);  // no recursion asked for the root's NS
   CHECK(q.payload.substr(12) == std::string("\0\0\x02\0\x01", 5));
 
@@ -127,9 +127,11 @@ TEST_CASE("udp: dns queries and replies") {
 
   auto named = make_udp_request("dns", "test.example", "", random16, now_us);
   CHECK((static_cast<unsigned char>(named.payload[2]) & 0x01) == 1);  // RD
-  CHECK(named.payload.find(std::string("\x04test\x07" "example\0", 14)) == 12);
-  r = read_udp_reply(named, dns_reply(named, 0, {std::string("\xc0\x00\x02\x35", 4), std::string("\xc0\x00\x02\x36", 4)}),
-                     now_us);
+  CHECK(named.payload.find(std::string("\x04test\x07"
+                                       "example\0",
+                                       14)) == 12);
+  r = read_udp_reply(
+      named, dns_reply(named, 0, {std::string("\xc0\x00\x02\x35", 4), std::string("\xc0\x00\x02\x36", 4)}), now_us);
   CHECK(r.ok());
   CHECK(r.fields().at("addresses") == "192.0.2.53, 192.0.2.54");
   CHECK(r.detail() == "test.example: 192.0.2.53, 192.0.2.54");
