@@ -243,13 +243,14 @@ std::optional<firewalld_config> read_firewalld_config(const std::string& root) {
 namespace {
 
 /// The service's TCP ports cover `port` (following includes).
-bool service_covers(const firewalld_config& cfg, const std::string& name, std::uint16_t port, int depth = 0) {
+bool service_covers(const firewalld_config& cfg, const std::string& name, std::uint16_t port, std::string_view proto,
+                    int depth = 0) {
   auto it = cfg.services.find(name);
   if (it == cfg.services.end() || depth > 8) return false;
   for (const auto& p : it->second.ports)
-    if (p.covers(port)) return true;
+    if (p.covers(port, proto)) return true;
   for (const auto& inc : it->second.includes)
-    if (service_covers(cfg, inc, port, depth + 1)) return true;
+    if (service_covers(cfg, inc, port, proto, depth + 1)) return true;
   return false;
 }
 
@@ -270,9 +271,10 @@ bool service_is_exactly(const firewalld_config& cfg, const std::string& name, st
 }  // namespace
 
 fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std::optional<asio::ip::address>& source_in,
-                     const std::string& interface) {
+                     const std::string& interface, bool udp) {
   fwd_verdict v;
-  const auto n = std::to_string(port) + "/tcp";
+  const std::string_view proto = udp ? "udp" : "tcp";
+  const auto n = std::to_string(port) + "/" + std::string(proto);
   auto source = source_in;
   if (source && source->is_v6() && source->to_v6().is_v4_mapped())
     source = asio::ip::make_address_v4(asio::ip::v4_mapped, source->to_v6());
@@ -281,7 +283,7 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
   // not run: --add-port then.
   for (const char* known :
        {"ssh", "smtp", "smtp-submission", "smtps", "http", "https", "imap", "imaps", "pop3", "pop3s"})
-    if (service_is_exactly(cfg, known, port)) {
+    if (!udp && service_is_exactly(cfg, known, port)) {
       v.service_for_port = known;
       break;
     }
@@ -331,8 +333,8 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
       if (!m) return false;
       if (*m == r.source_invert) return false;
     }
-    if (!r.service.empty()) return service_covers(cfg, r.service, port);
-    if (r.port) return r.port->covers(port);
+    if (!r.service.empty()) return service_covers(cfg, r.service, port, proto);
+    if (r.port) return r.port->covers(port, proto);
     return true;  // a source-only rule covers every port
   };
   for (const auto& r : zone->rich_rules)
@@ -350,14 +352,14 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
       return v;
     }
   for (const auto& s : zone->services)
-    if (service_covers(cfg, s, port)) {
+    if (service_covers(cfg, s, port, proto)) {
       v.allowed = true;
       v.action = "accept";
       v.why = "firewalld " + zname + " allows service " + s + " (" + n + ")";
       return v;
     }
   for (const auto& p : zone->ports)
-    if (p.covers(port)) {
+    if (p.covers(port, proto)) {
       v.allowed = true;
       v.action = "accept";
       v.why = "firewalld " + zname + " allows port " + port_text(p);

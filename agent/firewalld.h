@@ -35,7 +35,9 @@ namespace dropspot::agent {
 struct fwd_port {
   std::string protocol;  ///< tcp, udp, sctp, dccp
   std::uint16_t low = 0, high = 0;
-  bool covers(std::uint16_t port) const { return protocol == "tcp" && low <= port && port <= high; }
+  bool covers(std::uint16_t port, std::string_view proto = "tcp") const {
+    return protocol == proto && low <= port && port <= high;
+  }
 };
 
 /// One `<rule>` of a zone.
@@ -100,9 +102,10 @@ struct fwd_verdict {
 };
 
 /// The zone decision for a SYN from `source` (nothing: any remote source)
-/// arriving on `interface` ("" unknown).
+/// arriving on `interface` ("" unknown); with udp, for a datagram (the zone's
+/// udp ports and the services' udp ports).
 fwd_verdict evaluate(const firewalld_config& config, std::uint16_t port, const std::optional<asio::ip::address>& source,
-                     const std::string& interface);
+                     const std::string& interface, bool udp = false);
 
 /// Whether firewalld runs: <root>/run/firewalld.pid or <root>/run/firewalld exists.
 bool firewalld_running(const std::string& root = "/");

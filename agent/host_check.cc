@@ -46,8 +46,8 @@ port_view view_port(const host_snapshot& host, const syn_packet& pkt) {
   }
   if (host.firewalld && !host.firewalld->unreadable.empty()) {
     v.firewall.notes.push_back("firewalld's permanent configuration not compared: " + host.firewalld->unreadable);
-  } else if (host.firewalld && !pkt.udp) {  // (firewalld's zones are read for TCP ports only, yet)
-    v.zone = evaluate(*host.firewalld, pkt.port, pkt.source, pkt.in_interface);
+  } else if (host.firewalld) {
+    v.zone = evaluate(*host.firewalld, pkt.port, pkt.source, pkt.in_interface, pkt.udp);
     // the live rules (firewalld's nft table) against the permanent configuration
     const bool live_blocks = !v.firewall.blocked.empty();
     if (live_blocks && v.zone->allowed)

@@ -217,9 +217,18 @@ std::vector<std::string> advise_udp(Verdict v, const port_input& in, const liste
     case v1::REJECTED_BY_HOST_FIREWALL:
       out.push_back("on the server: nft list ruleset | grep -n " + p + "   (or iptables -S | grep " + p + ")");
       break;
-    case v1::NO_LISTENER:
+    case v1::NO_LISTENER: {
       out.push_back("on the server: ss -ulnp 'sport = :" + p + "'   (nothing is bound: start the service)");
+      const auto kind = app_kind(in);
+      if (kind == "wireguard")
+        out.push_back(
+            "on the server: systemctl status wg-quick@wg0; wg show   (ListenPort in /etc/wireguard/wg0.conf)");
+      else if (kind == "dns")
+        out.push_back("on the server: systemctl status named unbound dnsmasq   (whichever serves DNS here)");
+      else if (kind == "ntp")
+        out.push_back("on the server: systemctl status chrony ntpsec   (and its allow / restrict lines for clients)");
       break;
+    }
     case v1::LISTENER_WRONG_ADDRESS:
       out.push_back("bind the service to the public address or to 0.0.0.0 / [::] (now: " +
                     listener_list(lv.other, in.port) + ")");
@@ -234,9 +243,12 @@ std::vector<std::string> advise_udp(Verdict v, const port_input& in, const liste
       break;
     case v1::APP_FAILED: {
       const auto kind = app_kind(in);
-      if (kind == "dns")
-        out.push_back("dig @" + host + " -p " + p + " " + (in.app && !in.app->detail().empty() ? "" : ". NS"));
-      else if (kind == "ntp")
+      if (kind == "dns") {
+        std::string query = ". NS +norecurse";  // the probe's own question, unless the user named one
+        if (in.app)
+          if (auto it = in.app->fields().find("name"); it != in.app->fields().end()) query = it->second;
+        out.push_back("dig @" + host + " -p " + p + " " + query);
+      } else if (kind == "ntp")
         out.push_back("on the server: chronyc tracking   (or ntpq -p)");
       for (const auto* l : lv.accepting)
         if (!l->unit().empty()) {

@@ -169,6 +169,7 @@ v1::AppResult read_dns(const udp_request& req, std::string_view reply) {
       r.set_detail(dns_rcode_name(rcode) + (rcode == 2 ? ": the server failed to answer" : ""));
     return r;
   }
+  f["name"] = req.dns_name;
   r.set_ok(rcode == 0);
   if (rcode == 0)
     r.set_detail(req.dns_name + ": " + (list.empty() ? "no A record (NOERROR, empty answer)" : list));

@@ -66,7 +66,7 @@ win_json() {
 
 verdict_is() { jq_is "$1" ".ports[] | select(.port == $2) | .verdict" "$3"; }
 # The port -> verdict map of a report, one line per port.
-verdicts() { jq -r '.ports[] | "\(.port) \(.verdict)"' "$1" 2>/dev/null | sort -n; }
+verdicts() { jq -r '.ports[] | "\(.port)/\(.protocol) \(.verdict)"' "$1" 2>/dev/null | sort -n; }
 same_verdicts() { # same_verdicts LINUX_JSON WINDOWS_JSON
   local a b
   a=$(verdicts "$1")
@@ -139,6 +139,33 @@ check "e2e: 8083 DROPPED_IN_TRANSIT" verdict_is "$windows" 8083 DROPPED_IN_TRANS
 check "e2e: the same verdicts as the Linux prober" same_verdicts "$linux" "$windows"
 check "e2e: Windows report notes that hop search is not available" \
   bash -c "jq -r '.notes[]' '$windows' | grep -q 'no hop search'"
+
+# UDP (issue 17): the same verdicts as Linux with the agent, and the client's
+# own view (port unreachable as Windows reports it through the socket).
+on server socat -u UDP6-RECV:51820,ipv6only=0 /dev/null >/dev/null 2>&1 &
+UDP_SILENT=$!
+on server socat UDP6-RECVFROM:5006,ipv6only=0,fork SYSTEM:'printf pong' >/dev/null 2>&1 &
+UDP_ECHO=$!
+for port in 51820 5006; do
+  for _ in $(seq 50); do on server ss -Hul "sport = :$port" | grep -q . && break; sleep 0.1; done
+done
+UDP_PORTS=80,51820/udp,5001/udp,5006/udp
+prober_json "$TMPD/linux-udp.json" --target "$SERVER" --ports "$UDP_PORTS" --token-file "$TOKEN_FILE" --timeout 1s \
+  --udp-payload 70696e67
+win_json "$TMPD/windows-udp.json" --target "$SERVER" --ports "$UDP_PORTS" --token-file "$TOKEN_WIN" --timeout 1s \
+  --udp-payload 70696e67
+udp_verdict_is() { jq_is "$1" ".ports[] | select(.port == $2 and .protocol == \"UDP\") | .verdict" "$3"; }
+check "udp: 51820/udp OPEN (delivered to a silent socket)" udp_verdict_is "$TMPD/windows-udp.json" 51820 OPEN
+check "udp: 5001/udp NO_LISTENER" udp_verdict_is "$TMPD/windows-udp.json" 5001 NO_LISTENER
+check "udp: 5006/udp OPEN (a reply)" udp_verdict_is "$TMPD/windows-udp.json" 5006 OPEN
+check "udp: the same verdicts as the Linux prober" same_verdicts "$TMPD/linux-udp.json" "$TMPD/windows-udp.json"
+win_json "$TMPD/alone-udp.json" --target "$SERVER" --ports 5001/udp,5006/udp,51820/udp --no-agent --timeout 500ms \
+  --udp-payload 70
+check "udp, no agent: 5006/udp OPEN" udp_verdict_is "$TMPD/alone-udp.json" 5006 OPEN
+check "udp, no agent: 5001/udp CLOSED (port unreachable through the socket)" \
+  udp_verdict_is "$TMPD/alone-udp.json" 5001 CLOSED
+check "udp, no agent: 51820/udp FILTERED (open or filtered)" udp_verdict_is "$TMPD/alone-udp.json" 51820 FILTERED
+kill "$UDP_SILENT" "$UDP_ECHO" 2>/dev/null || true
 
 # --ssh is not built for Windows yet: said plainly, probes still run.
 out="$TMPD/ssh.json"

@@ -128,3 +128,16 @@ TEST_CASE("firewalld: the zone of the source or interface allows or rejects the 
   CHECK(dropped.action == "drop");
   CHECK(dropped.why.find("target DROP: dropped") != std::string::npos);
 }
+
+TEST_CASE("firewalld: a UDP port is allowed by the zone's udp ports and services, not by their tcp ones") {
+  auto cfg = *read_firewalld_config(root);
+  auto dhcp = evaluate(cfg, 546, addr("203.0.113.5"), "eth0", true);  // dhcpv6-client: 546/udp
+  CHECK(dhcp.allowed);
+  CHECK(dhcp.why == "firewalld zone public (interface eth0) allows service dhcpv6-client (546/udp)");
+  CHECK_FALSE(evaluate(cfg, 546, addr("203.0.113.5"), "eth0").allowed);  // not for TCP
+  auto ranged = evaluate(cfg, 8003, addr("203.0.113.5"), "eth0", true);  // 8000-8010/tcp only
+  CHECK_FALSE(ranged.allowed);
+  CHECK(ranged.why.find("does not allow 8003/udp") != std::string::npos);
+  CHECK(ranged.service_for_port.empty());
+  CHECK_FALSE(evaluate(cfg, 80, addr("203.0.113.5"), "eth0", true).allowed);  // http is 80/tcp
+}
