@@ -360,6 +360,7 @@ asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_hand
       };
       connect_result r;  // (no co_await inside ?: — GCC 12 miscompiles it)
       if (key_udp(port)) {
+        o.timeout = settings_.udp_timeout;
         std::string payload = settings_.udp_payload ? settings_.udp_payload(port) : std::string();
         r = co_await udp_probe(asio::ip::udp::endpoint(target_, key_port(port)), std::move(payload), std::move(o),
                                stop);

@@ -124,6 +124,7 @@ struct runner_settings {
   int retries = 1;                ///< extra attempts for ports without an answer
   std::size_t concurrency = 256;  ///< attempts in flight at most
   bool keep_sockets = true;       ///< hand CONNECTED sockets to the handler
+  millis udp_timeout{2000};       ///< per UDP attempt: a program answers, not the kernel
   /// What a UDP port's datagram carries (ports keyed as UDP: common/ports.h);
   /// unset: empty datagrams.
   std::function<std::string(port_key)> udp_payload;

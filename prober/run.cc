@@ -392,6 +392,11 @@ class run_phases {
     pi.port = key_port(port);
     pi.udp = key_udp(port);
     pi.reply_expected = !pi.udp || app::udp_reply_expected(probe_kind(o, port), !o.udp_payload.empty());
+    if (pi.udp && pi.reply_expected)
+      pi.awaiting_service =
+          std::any_of(session.ack.listeners().begin(), session.ack.listeners().end(), [&](const v1::Listener& l) {
+            return l.protocol() == v1::UDP && l.port() == pi.port && !is_loopback_address(l.address());
+          });
     if (for_policy) {
       pi.agent.set_status(session.info.status());
       *pi.agent.mutable_refused_ports() = session.info.refused_ports();
@@ -422,6 +427,8 @@ class run_phases {
   asio::awaitable<void> probe_ports() {
     runner_settings rs;
     rs.timeout = attempt_timeout(o.timeout, rtt_ms, capturing);
+    // A UDP service's answer comes from a program, not the kernel: the user's timeout.
+    rs.udp_timeout = o.timeout;
     rs.retries = o.retries;
     // With the agent most attempts last a few round trips: more of them at once.
     if (capturing) rs.concurrency = attempts_in_flight(agent_concurrency);

@@ -387,6 +387,10 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
     return after_grace(m.time(r), "the host replied and the prober did not get the reply: it was lost",
                        "the host replied: waiting for the prober to get it");
   }
+  if (in.udp && in.awaiting_service) {  // a program answers, not the kernel: it may take its time
+    c.why = "the datagram arrived at a bound socket: waiting for the service's reply";
+    return c;
+  }
   if (timing.syn_heard_unix_us > 0 && timing.barrier_unix_us >= timing.syn_heard_unix_us + margin_us) {
     c.complete = true;
     c.why = "the SYN arrived, and a barrier sent after the prober heard of it came back with no reply from the host";

@@ -35,6 +35,11 @@ struct port_input {
   /// UDP: whether the service answers the probe (false for WireGuard, an
   /// empty datagram): a bound socket that stays silent is then OPEN.
   bool reply_expected = true;
+  /// UDP: a reply is expected and a socket is bound for the port, so a
+  /// datagram that arrived and met silence may still be answered: a program
+  /// answers, not the kernel (a recursive DNS lookup takes its time). The
+  /// evidence check then waits for the attempt's own timeout.
+  bool awaiting_service = false;
   std::string probe = "tcp";   ///< probe kind: tcp|http|https|smtp|smtps|ssh|banner; udp|dns|ntp|wireguard|quic
   std::string target;          ///< the host as the user wrote it (used in advice commands)
   std::string target_address;  ///< the address the prober connected to

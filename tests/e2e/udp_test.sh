@@ -35,14 +35,15 @@ bg socat -u UDP4-RECV:5003 /dev/null                           # bound, behind a
 bg socat -u UDP4-RECV:5005,bind=127.0.0.1 /dev/null            # loopback only
 bg socat UDP6-RECVFROM:5006,ipv6only=0,fork SYSTEM:'printf pong'  # answers
 bg socat UDP6-RECVFROM:5007,ipv6only=0,fork SYSTEM:'printf pong'  # answers; the reply is dropped
+bg socat UDP6-RECVFROM:5008,ipv6only=0,fork SYSTEM:'sleep 0.4; printf pong'  # answers, slowly (a recursive lookup)
 cleanup_daemons() { kill "${DAEMONS[@]}" 2>/dev/null || true; }
 trap 'cleanup_daemons; e2e_cleanup' EXIT
-for port in 53 51820 5002 5003 5005 5006 5007; do
+for port in 53 51820 5002 5003 5005 5006 5007 5008; do
   for _ in $(seq 50); do on server ss -Hulnt "sport = :$port" | grep -q . && break; sleep 0.1; done
 done
 start_agent
 
-PORTS=8090,53/udp,51820/udp,5001/udp,5002/udp,5003/udp,5004/udp,5005/udp,5006/udp,5007/udp
+PORTS=8090,53/udp,51820/udp,5001/udp,5002/udp,5003/udp,5004/udp,5005/udp,5006/udp,5007/udp,5008/udp
 prober_json "$TMPD/v4.json" --target "$S4" --ports "$PORTS" --token-file "$TOKEN_FILE" --udp-payload 70696e67 \
   --probe 5006/udp=udp --timeout 1s
 verdict() { jq -r --argjson p "$2" '.ports[] | select(.port == $p and .protocol == "UDP") | .verdict' "$1"; }
@@ -66,6 +67,7 @@ for f in "$TMPD/v4.json"; do
   expect "$f" 5005 LISTENER_WRONG_ADDRESS
   expect "$f" 5006 OPEN
   expect "$f" 5007 REPLY_LOST
+  expect "$f" 5008 OPEN  # the agent saw the datagram delivered; the prober waits for the program's answer
   check "v4: the advice for 5001 lists UDP sockets" \
     bash -c "jq -r '.ports[] | select(.port == 5001) | .advice[]' '$f' | grep -qF 'ss -ulnp'"
 done

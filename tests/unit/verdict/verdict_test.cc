@@ -859,7 +859,11 @@ TEST_CASE("udp verdicts: what the host did with the datagram decides") {
   std::vector<udp_case> v;
   {
     scenario s(53);
-    s.udp("dns").attempt(C, 40000, 1.0).datagram_in(40000, 0.4).datagram_out(40000, 0.5).app(true, "NOERROR, 13 answers");
+    s.udp("dns")
+        .attempt(C, 40000, 1.0)
+        .datagram_in(40000, 0.4)
+        .datagram_out(40000, 0.5)
+        .app(true, "NOERROR, 13 answers");
     v.push_back({"a reply", udp_listen(s, "0.0.0.0", "dnsmasq").in, v1::OPEN, "dns: NOERROR, 13 answers"});
   }
   {
@@ -878,13 +882,24 @@ TEST_CASE("udp verdicts: what the host did with the datagram decides") {
     v.push_back({"delivered, no answer", udp_listen(s, "0.0.0.0", "dnsmasq").in, v1::APP_FAILED, "no dns reply came"});
   }
   v.push_back({"port unreachable, nothing bound",
-               scenario(5001).udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 3).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 3).in,
+               scenario(5001)
+                   .udp()
+                   .attempt(U, 40000, 1.0)
+                   .icmp_from(server, 3, 3)
+                   .datagram_in(40000, 0.4)
+                   .icmp_out(40000, 0.5, 3, 3)
+                   .in,
                v1::NO_LISTENER, "nothing is bound to UDP port 5001"});
   v.push_back({"nothing left, nothing bound (rate-limited)",
                scenario(5001).udp().attempt(T, 40000, 1000).datagram_in(40000, 0.4).rule("").in, v1::NO_LISTENER,
                "rate-limited"});
-  v.push_back({"dropped by a rule", scenario(5002).udp().attempt(T, 40000, 1000).datagram_in(40000, 0.4)
-                                        .rule("table inet filter chain input handle 4: udp dport 5002 drop").in,
+  v.push_back({"dropped by a rule",
+               scenario(5002)
+                   .udp()
+                   .attempt(T, 40000, 1000)
+                   .datagram_in(40000, 0.4)
+                   .rule("table inet filter chain input handle 4: udp dport 5002 drop")
+                   .in,
                v1::DROPPED_BY_HOST_FIREWALL, "udp dport 5002 drop"});
   {
     scenario s(5003);
@@ -893,12 +908,19 @@ TEST_CASE("udp verdicts: what the host did with the datagram decides") {
                  v1::REJECTED_BY_HOST_FIREWALL, "although socat"});
   }
   v.push_back({"admin-prohibited from the host",
-               scenario(5003).udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 13).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 13).in,
+               scenario(5003)
+                   .udp()
+                   .attempt(U, 40000, 1.0)
+                   .icmp_from(server, 3, 13)
+                   .datagram_in(40000, 0.4)
+                   .icmp_out(40000, 0.5, 3, 13)
+                   .in,
                v1::REJECTED_BY_HOST_FIREWALL, "rejected it"});
   {
     scenario s(5005);
     s.udp().attempt(U, 40000, 1.0).icmp_from(server, 3, 3).datagram_in(40000, 0.4).icmp_out(40000, 0.5, 3, 3);
-    v.push_back({"bound to loopback", udp_listen(s, "127.0.0.1", "socat").in, v1::LISTENER_WRONG_ADDRESS, "127.0.0.1:5005 only"});
+    v.push_back({"bound to loopback", udp_listen(s, "127.0.0.1", "socat").in, v1::LISTENER_WRONG_ADDRESS,
+                 "127.0.0.1:5005 only"});
   }
   v.push_back({"never arrived", scenario(5004).udp().attempt(T, 40000, 1000).attempt(T, 40001, 1000, 5).in,
                v1::DROPPED_IN_TRANSIT, "never reached the server"});
@@ -909,12 +931,19 @@ TEST_CASE("udp verdicts: what the host did with the datagram decides") {
                v1::REPLY_LOST, "the reply never reached you"});
   v.push_back({"an answer the server never sent", scenario(53).udp("dns").attempt(C, 40000, 1.0).in, v1::INTERCEPTED,
                "never sent"});
-  v.push_back({"client only: a reply", scenario(5006).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(C, 40000, 1.0).in,
-               v1::OPEN, "replied"});
+  v.push_back({"client only: a reply",
+               scenario(5006).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(C, 40000, 1.0).in, v1::OPEN,
+               "replied"});
   v.push_back({"client only: port unreachable",
-               scenario(5001).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(U, 40000, 1.0).icmp_from(server, 3, 3).in,
+               scenario(5001)
+                   .udp()
+                   .no_agent(v1::AgentInfo::DISABLED, "--no-agent")
+                   .attempt(U, 40000, 1.0)
+                   .icmp_from(server, 3, 3)
+                   .in,
                v1::CLOSED, "port unreachable"});
-  v.push_back({"client only: silence", scenario(51820).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(T, 40000, 1000).in,
+  v.push_back({"client only: silence",
+               scenario(51820).udp().no_agent(v1::AgentInfo::DISABLED, "--no-agent").attempt(T, 40000, 1000).in,
                v1::FILTERED, "open or filtered"});
   for (auto& c : v) {
     INFO(c.name);
@@ -938,4 +967,17 @@ TEST_CASE("udp verdicts: the retry policy reads datagrams as it reads SYNs") {
   CHECK(attempt_fates(lost) == std::vector<attempt_fate>{attempt_fate::reply_lost});
   CHECK(more_attempts(attempt_fates(unseen), attempt_budget{}) > 0);
   CHECK(more_attempts(attempt_fates(silent), attempt_budget{}) == 0);
+
+  // A running attempt whose datagram arrived at a bound socket: a barrier with
+  // nothing leaving decides a kernel's silence, not a program's (it may be
+  // looking the answer up); without a socket for it, the barrier decides.
+  auto running = scenario(53).udp("dns").attempt(Outcome::OUTCOME_UNSPECIFIED, 40000, 0).datagram_in(40000, 0.4).in;
+  evidence_timing timing;
+  timing.syn_heard_unix_us = at_ms(1);
+  timing.barrier_unix_us = at_ms(30);
+  CHECK(agent_evidence_complete(running, at_ms(40), 1.0, timing).complete);
+  running.awaiting_service = true;
+  const auto waiting = agent_evidence_complete(running, at_ms(40), 1.0, timing);
+  CHECK_FALSE(waiting.complete);
+  CHECK_FALSE(waiting.end_attempt);
 }
