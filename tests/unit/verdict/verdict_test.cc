@@ -971,7 +971,7 @@ TEST_CASE("udp verdicts: the retry policy reads datagrams as it reads SYNs") {
   // A running attempt whose datagram arrived at a bound socket: a barrier with
   // nothing leaving decides a kernel's silence, not a program's (it may be
   // looking the answer up); without a socket for it, the barrier decides.
-  auto running = scenario(53).udp("dns").attempt(Outcome::OUTCOME_UNSPECIFIED, 40000, 0).datagram_in(40000, 0.4).in;
+  auto running = scenario(53).udp("dns").attempt(v1::Attempt::OUTCOME_UNSPECIFIED, 40000, 0).datagram_in(40000, 0.4).in;
   evidence_timing timing;
   timing.syn_heard_unix_us = at_ms(1);
   timing.barrier_unix_us = at_ms(30);
