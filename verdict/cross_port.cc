@@ -15,7 +15,9 @@ std::vector<std::string> cross_port_notes(const v1::Report& report) {
   std::vector<std::string> notes;
   const bool with_agent = report.agent().status() == v1::AgentInfo::CONNECTED;
   std::map<std::uint32_t, Verdict> by_port;
-  for (const auto& p : report.ports()) by_port[p.port()] = p.verdict();
+  // The inferences by port number (OP25B, 80 and 443) are about TCP services.
+  for (const auto& p : report.ports())
+    if (p.protocol() != v1::UDP) by_port[p.port()] = p.verdict();
   auto verdict_of = [&](std::uint32_t port) -> std::optional<Verdict> {
     auto it = by_port.find(port);
     if (it == by_port.end()) return std::nullopt;
@@ -130,30 +132,30 @@ std::vector<std::string> cross_port_notes(const v1::Report& report) {
 }
 
 void gather_path_notes(v1::Report& report) {
-  static constexpr std::string_view path_prefixes[] = {"the SYN arrived with TTL ", "source address translated: "};
+  static constexpr std::string_view path_prefixes[] = {"the SYN arrived with TTL ", "the datagram arrived with TTL ",
+                                                       "source address translated: "};
   const auto is_path_note = [](const std::string& note) {
     return std::any_of(std::begin(path_prefixes), std::end(path_prefixes),
                        [&](std::string_view prefix) { return note.rfind(prefix, 0) == 0; });
   };
-  std::map<std::string, std::vector<std::uint16_t>> ports_by_note;
+  std::map<std::string, port_lists> ports_by_note;
   std::vector<std::string> order;  // first seen first
   for (const auto& p : report.ports())
     for (const auto& note : p.evidence().notes())
       if (is_path_note(note)) {
         auto& ports = ports_by_note[note];
         if (ports.empty()) order.push_back(note);
-        ports.push_back(static_cast<std::uint16_t>(p.port()));
+        (p.protocol() == v1::UDP ? ports.udp : ports.tcp).push_back(static_cast<std::uint16_t>(p.port()));
       }
   for (const auto& note : order) {
-    const auto& ports = ports_by_note[note];
+    auto ports = ports_by_note[note];
     if (ports.size() < 2) continue;
     for (auto& p : *report.mutable_ports()) {
       auto* notes = p.mutable_evidence()->mutable_notes();
       notes->erase(std::remove(notes->begin(), notes->end(), note), notes->end());
     }
-    auto sorted = ports;
-    std::sort(sorted.begin(), sorted.end());
-    report.add_notes("ports " + format_port_list(sorted) + ": " + note);
+    for (auto* list : {&ports.tcp, &ports.udp}) std::sort(list->begin(), list->end());
+    report.add_notes("ports " + format_port_specs(ports) + ": " + note);
   }
 }
 

@@ -63,15 +63,15 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
   if (syn.ttl() > 0) {
     const auto init = initial_ttl(syn.ttl());
     const auto routers = init - syn.ttl();
-    notes.push_back("the SYN arrived with TTL " + num(syn.ttl()) + ": " +
+    notes.push_back(std::string(in.udp ? "the datagram" : "the SYN") + " arrived with TTL " + num(syn.ttl()) + ": " +
                     (routers == 0 ? std::string("no router") : num(routers) + (routers == 1 ? " router" : " routers")) +
                     " between the prober and the server (initial TTL " + num(init) + ")");
   }
   option_notes(in, syn, notes);
-  if (f.syns.size() > 1)
+  if (f.syns.size() > 1 && !in.udp)
     notes.push_back("the server saw " + num(f.syns.size()) + " SYNs from the same port: the prober retransmitted, " +
                     (f.replied() ? "the answers did not reach it" : "nothing answered"));
-  if (f.synacks.size() > 1)
+  if (f.synacks.size() > 1 && !in.udp)
     notes.push_back("the server sent " + num(f.synacks.size()) + " SYN-ACKs: it retransmitted, no ACK came back");
   if (!f.icmps_in.empty()) {
     const auto& e = m.at(f.icmps_in.front());
@@ -91,7 +91,8 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
     const auto tol_us = static_cast<std::uint64_t>(tolerance_ms(in) * 1000);
     const auto t_syn = m.time(f.syns.front());
     if (t_syn > end + tol_us)
-      notes.push_back("the SYN reached the server " + ms_text(static_cast<double>(t_syn - end) / 1000.0) +
+      notes.push_back(std::string(in.udp ? "the datagram" : "the SYN") + " reached the server " +
+                      ms_text(static_cast<double>(t_syn - end) / 1000.0) +
                       " after the prober gave up: a very slow path, or raise --timeout");
     const auto r = m.first_reply(f);
     if (r != matching::npos && m.time(r) > end + tol_us && t_syn <= end + tol_us)

@@ -981,3 +981,27 @@ TEST_CASE("udp verdicts: the retry policy reads datagrams as it reads SYNs") {
   CHECK_FALSE(waiting.complete);
   CHECK_FALSE(waiting.end_attempt);
 }
+
+TEST_CASE("path notes and port inferences keep TCP and UDP ports of one number apart") {
+  auto r = report_of({{53, v1::OPEN}, {25, v1::DROPPED_IN_TRANSIT}, {587, v1::OPEN}});
+  auto* udp = r.add_ports();
+  udp->set_port(53);
+  udp->set_protocol(v1::UDP);
+  udp->set_verdict(v1::OPEN);
+  auto* udp25 = r.add_ports();  // a UDP 25 that reaches the server says nothing about OP25B
+  udp25->set_port(25);
+  udp25->set_protocol(v1::UDP);
+  udp25->set_verdict(v1::NO_LISTENER);
+  const std::string ttl = "the SYN arrived with TTL 62: 2 routers between the prober and the server (initial TTL 64)";
+  const std::string dgram =
+      "the datagram arrived with TTL 62: 2 routers between the prober and the server (initial TTL 64)";
+  r.mutable_ports(0)->mutable_evidence()->add_notes(ttl);
+  r.mutable_ports(2)->mutable_evidence()->add_notes(ttl);
+  r.mutable_ports(3)->mutable_evidence()->add_notes(dgram);
+  r.mutable_ports(4)->mutable_evidence()->add_notes(dgram);
+  gather_path_notes(r);
+  REQUIRE(r.notes_size() == 2);
+  CHECK(r.notes(0) == "ports 53,587: " + ttl);
+  CHECK(r.notes(1) == "ports 25/udp,53/udp: " + dgram);
+  CHECK(any_has(cross_port_notes(r), "OP25B"));  // TCP 25 dropped while 587 arrives, whatever UDP 25 did
+}
