@@ -140,7 +140,7 @@ std::map<std::uint16_t, service_findings> find_services(host_snapshot& host, con
 std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
                                       const std::map<std::uint16_t, service_findings>& services,
                                       const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports,
-                                      const std::map<std::uint16_t, std::string>& syn_interfaces,
+                                      const std::map<port_key, std::string>& syn_interfaces,
                                       const std::vector<std::uint16_t>& udp_ports) {
   auto peer = peer_in;
   if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
@@ -152,8 +152,7 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
     pkt.source = peer;
     pkt.port = port;
     pkt.udp = key_udp(key);
-    // (a UDP port's arrival interface is not recorded: its interface matches stay "may match")
-    if (auto it = syn_interfaces.find(port); it != syn_interfaces.end() && !pkt.udp) pkt.in_interface = it->second;
+    if (auto it = syn_interfaces.find(key); it != syn_interfaces.end()) pkt.in_interface = it->second;
     auto v = view_port(host, pkt);
     v1::PortFacts f;
     f.set_port(port);
@@ -182,13 +181,13 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
   return out;
 }
 
-std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
+std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>&)> host_port_facts(
     const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
     const std::vector<std::uint16_t>& udp_ports) {
   auto host = std::make_shared<host_snapshot>(read_host(options));
   systemd_manager manager(options.root, options.timeout);
   auto services = std::make_shared<std::map<std::uint16_t, service_findings>>(find_services(*host, ports, manager));
-  return [host, services, peer, ports, udp_ports](const std::map<std::uint16_t, std::string>& syn_interfaces) {
+  return [host, services, peer, ports, udp_ports](const std::map<port_key, std::string>& syn_interfaces) {
     return port_facts(*host, *services, peer, ports, syn_interfaces, udp_ports);
   };
 }

@@ -21,6 +21,7 @@
 #include "agent/firewalld.h"
 #include "agent/saved_rules.h"
 #include "agent/services.h"
+#include "common/ports.h"
 #include "dropspot.pb.h"
 
 namespace dropspot::agent {
@@ -55,20 +56,21 @@ std::map<std::uint16_t, service_findings> find_services(host_snapshot& host, con
 
 /// PortFacts for each port: `firewall` holds the rules that drop/reject a SYN
 /// from `peer` (v4-mapped peers count as IPv4) arriving on the interface
-/// `syn_interfaces` names for the port (unknown when absent: interface
+/// `syn_interfaces` names for the port (keyed as common/ports.h port_key: a
+/// UDP port's datagrams by its UDP key; unknown when absent: interface
 /// matches then "may match"), `firewall_inspected` whether any ruleset could
 /// be read, `saved_rules` a live/saved difference, `services` and `advice`
 /// from `services`, `notes` the uncertainties ("firewall: ", at most 6 each).
 std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
                                       const std::map<std::uint16_t, service_findings>& services,
                                       const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
-                                      const std::map<std::uint16_t, std::string>& syn_interfaces = {},
+                                      const std::map<port_key, std::string>& syn_interfaces = {},
                                       const std::vector<std::uint16_t>& udp_ports = {});
 
 /// The session's host facts: reads the host and asks systemd now (blocking),
 /// and returns what finishes them once the SYNs' interfaces are known (fast).
 /// Fits session_services::host_facts.
-std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> host_port_facts(
+std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>&)> host_port_facts(
     const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
     const std::vector<std::uint16_t>& udp_ports = {});
 

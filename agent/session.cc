@@ -116,7 +116,7 @@ namespace {
 /// What reading the host's facts yields: the function that finishes them
 /// once the SYNs' interfaces are known, or why there is none.
 struct host_facts_result {
-  std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>&)> finish;
+  std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>&)> finish;
   std::string error;
 };
 
@@ -412,9 +412,11 @@ class session_states {
             peer_port = peer_port_, acks, syn_interfaces = syn_interfaces_](const v1::PacketEvent& event) {
       const auto client_port = event.direction() == v1::PacketEvent::INBOUND ? event.src_port() : event.dst_port();
       if (peer_port != 0 && client_port == peer_port && event.protocol() != v1::UDP) return;
-      if (event.direction() == v1::PacketEvent::INBOUND && event.kind() == v1::PacketEvent::SYN &&
+      if (event.direction() == v1::PacketEvent::INBOUND &&
+          (event.kind() == v1::PacketEvent::SYN || event.kind() == v1::PacketEvent::DATAGRAM) &&
           !event.interface().empty())
-        syn_interfaces->emplace(static_cast<std::uint16_t>(event.port()), event.interface());
+        syn_interfaces->emplace(make_port_key(static_cast<std::uint16_t>(event.port()), event.protocol() == v1::UDP),
+                                event.interface());
       if (event.kind() == v1::PacketEvent::ACK &&
           ++(*acks)[(std::uint64_t{client_port} << 16) | event.port()] > max_acks_per_flow)
         return;
@@ -456,8 +458,8 @@ class session_states {
   std::shared_ptr<v1::Envelope> pending_ = std::make_shared<v1::Envelope>();
   std::shared_ptr<bool> scheduled_ = std::make_shared<bool>(true);
   /// The interface each port's first inbound SYN arrived on, for the host facts.
-  std::shared_ptr<std::map<std::uint16_t, std::string>> syn_interfaces_ =
-      std::make_shared<std::map<std::uint16_t, std::string>>();
+  std::shared_ptr<std::map<port_key, std::string>> syn_interfaces_ =
+      std::make_shared<std::map<port_key, std::string>>();
   std::shared_ptr<off_thread_result<host_facts_result>> facts_;
 };
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/message_port.h"
+#include "common/ports.h"
 #include "common/protocol.h"
 #include "dropspot.pb.h"
 
@@ -53,7 +54,7 @@ struct session_services {
   /// the facts (fast) once the packets are known: given the interface each
   /// port's first inbound SYN arrived on, so interface matches are exact. The
   /// session waits for it, within a bound, before sending the summary.
-  std::function<std::function<std::vector<v1::PortFacts>(const std::map<std::uint16_t, std::string>& syn_interfaces)>(
+  std::function<std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>& syn_interfaces)>(
       const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
       const std::vector<std::uint16_t>& udp_ports)>
       host_facts;

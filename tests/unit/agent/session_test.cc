@@ -236,7 +236,7 @@ agent::session_services slow_host_facts(std::chrono::milliseconds delay, bool fa
     std::this_thread::sleep_for(delay);
     if (finished) *finished = true;
     if (fail) throw std::runtime_error("nft: out of memory");
-    return [ports](const std::map<std::uint16_t, std::string>&) {
+    return [ports](const std::map<port_key, std::string>&) {
       std::vector<v1::PortFacts> out;
       for (auto p : ports) {
         v1::PortFacts f;
