@@ -75,6 +75,12 @@ std::error_code bind_source(Socket& socket, const typename Socket::endpoint_type
   return ec;
 }
 
+/// A UDP socket's handle as prober/platform.h takes it (Asio on Windows wraps
+/// the SOCKET in a type of its own per protocol).
+platform::native_socket handle_of(asio::ip::udp::socket& socket) {
+  return platform::native_socket(static_cast<asio::detail::socket_type>(socket.native_handle()));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- attempt_canceller
@@ -240,7 +246,7 @@ asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::s
     fail(v1::Attempt::FAILED, "cannot open a socket: " + ec.message());
     co_return r;
   }
-  (void)platform::prepare_probe_socket(socket.native_handle(), v6);
+  (void)platform::prepare_probe_socket(handle_of(socket), v6);
   if (options.ttl > 0) socket.set_option(asio::ip::unicast::hops(options.ttl), ec);
   if (!ec) ec = bind_source(socket, target, options.local_address);
   if (!ec) socket.connect(target, ec);  // no packet leaves; replies from elsewhere are not ours
@@ -286,7 +292,7 @@ asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::s
   }
   // Port-unreachable reads as ECONNREFUSED (Windows: WSAECONNRESET); with
   // IP_RECVERR every ICMP error lands on the socket with its sender.
-  const auto icmp = platform::read_icmp_error(socket.native_handle(), v6);
+  const auto icmp = platform::read_icmp_error(handle_of(socket), v6);
   const bool answered = icmp || rec == asio::error::connection_refused || rec == asio::error::connection_reset ||
                         rec == asio::error::host_unreachable || rec == asio::error::network_unreachable;
   a.set_outcome(answered ? v1::Attempt::UNREACHABLE : v1::Attempt::FAILED);
