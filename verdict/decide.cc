@@ -124,20 +124,8 @@ v1::PortReport decide_port(const port_input& in) {
 
   std::vector<judged> per;
   per.reserve(in.attempts.size());
-  int chosen = -1;
-  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
-    per.push_back(judge_attempt(in, m, i));
-    const auto& j = per.back();
-    if (j.verdict == v1::VERDICT_UNSPECIFIED) continue;
-    if (chosen < 0) {
-      chosen = static_cast<int>(i);
-      continue;
-    }
-    const auto& c = per[static_cast<std::size_t>(chosen)];
-    if ((c.failed_locally && !j.failed_locally) ||
-        (c.failed_locally == j.failed_locally && rank(j.verdict) >= rank(c.verdict)))
-      chosen = static_cast<int>(i);
-  }
+  for (std::size_t i = 0; i < in.attempts.size(); ++i) per.push_back(judge_attempt(in, m, i));
+  const int chosen = deciding_attempt(per);
   if (chosen < 0) {
     r.set_verdict(v1::VERDICT_UNSPECIFIED);
     r.set_summary("not probed");

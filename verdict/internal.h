@@ -109,6 +109,11 @@ struct judged {
   bool failed_locally = false;     ///< from a FAILED attempt
 };
 
+/// Which of the judged attempts decides the port: one that left this machine
+/// before one that failed locally, then the one that got furthest (rank),
+/// the later on ties; -1 when none has a verdict.
+int deciding_attempt(const std::vector<judged>& per);
+
 /// One attempt with the agent capturing: its flow decides.
 judged judge_attempt(const port_input& in, const matching& m, std::size_t index);
 /// Client-only verdict of one attempt (no agent capture).

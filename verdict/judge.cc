@@ -221,6 +221,22 @@ judged judge_attempt(const port_input& in, const matching& m, std::size_t index)
 }
 
 /// Client-only verdict of one attempt (no agent capture).
+int deciding_attempt(const std::vector<judged>& per) {
+  int chosen = -1;
+  for (std::size_t i = 0; i < per.size(); ++i) {
+    const auto& j = per[i];
+    if (j.verdict == v1::VERDICT_UNSPECIFIED) continue;
+    if (chosen >= 0) {
+      const auto& c = per[static_cast<std::size_t>(chosen)];
+      if (!(c.failed_locally && !j.failed_locally) &&
+          !(c.failed_locally == j.failed_locally && rank(j.verdict) >= rank(c.verdict)))
+        continue;
+    }
+    chosen = static_cast<int>(i);
+  }
+  return chosen;
+}
+
 judged judge_client_only(const Attempt& a) {
   judged j;
   switch (a.outcome()) {

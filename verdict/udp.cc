@@ -284,19 +284,9 @@ v1::PortReport decide_udp_port(const port_input& in) {
   const auto lv = check_listeners(in, dst);
 
   std::vector<judged> per;
-  int chosen = -1;
-  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
+  for (std::size_t i = 0; i < in.attempts.size(); ++i)
     per.push_back(capturing ? judge_udp_attempt(in, m, i, lv, dst) : judge_udp_client_only(in, in.attempts[i]));
-    const auto& j = per.back();
-    if (chosen < 0) {
-      chosen = static_cast<int>(i);
-      continue;
-    }
-    const auto& c = per[static_cast<std::size_t>(chosen)];
-    if ((c.failed_locally && !j.failed_locally) ||
-        (c.failed_locally == j.failed_locally && rank(j.verdict) >= rank(c.verdict)))
-      chosen = static_cast<int>(i);
-  }
+  const int chosen = deciding_attempt(per);
   if (chosen < 0) {
     r.set_verdict(v1::VERDICT_UNSPECIFIED);
     r.set_summary("not probed");
