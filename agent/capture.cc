@@ -17,6 +17,7 @@
 #include "agent/bpf_filter.h"
 #include "agent/log.h"
 #include "agent/packet.h"
+#include "common/duration.h"
 
 namespace dropspot::agent {
 
@@ -38,12 +39,6 @@ ip_address to_ip_address(const asio::ip::address& a) {
 
 std::uint64_t to_unix_us(const timeval& tv) {
   return static_cast<std::uint64_t>(tv.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(tv.tv_usec);
-}
-
-std::uint64_t now_unix_us() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
 }
 
 bool parsable_link_type(int dlt) {

@@ -24,12 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::uint64_t now_unix_us() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
-
 /// Sends an error and reports the outcome; the caller closes.
 asio::awaitable<session_outcome> refuse(message_port& port, v1::Error::Code code, std::string message,
                                         session_outcome outcome) {

@@ -68,4 +68,10 @@ std::string format_duration(millis d) {
   return buf;
 }
 
+std::uint64_t now_unix_us() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
 }  // namespace dropspot

@@ -165,12 +165,12 @@ result<options> validate_options(const raw_options& raw) {
   }
 
   if (!raw.ssh.empty()) {
-    std::string_view host = raw.ssh;
-    if (auto at = host.rfind('@'); at != std::string_view::npos) {
+    std::string_view ssh_host = raw.ssh;
+    if (auto at = ssh_host.rfind('@'); at != std::string_view::npos) {
       if (at == 0) return R::failure("--ssh: empty user name in " + quote(raw.ssh));
-      host = host.substr(at + 1);
+      ssh_host = ssh_host.substr(at + 1);
     }
-    auto ep = parse_endpoint(host);
+    auto ep = parse_endpoint(ssh_host);
     if (!ep) return R::failure("--ssh: " + ep.error());
     o.ssh = raw.ssh;
   }

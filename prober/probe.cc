@@ -21,12 +21,6 @@ using namespace asio::experimental::awaitable_operators;
 using clock = std::chrono::steady_clock;
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
-std::uint64_t unix_us_now() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
-
 double ms_since(clock::time_point start) {
   return std::chrono::duration<double, std::milli>(clock::now() - start).count();
 }
@@ -75,10 +69,35 @@ std::error_code bind_source(Socket& socket, const typename Socket::endpoint_type
   return ec;
 }
 
-/// A UDP socket's handle as prober/platform.h takes it (Asio on Windows wraps
+/// A socket's handle as prober/platform.h takes it (Asio on Windows wraps
 /// the SOCKET in a type of its own per protocol).
-platform::native_socket handle_of(asio::ip::udp::socket& socket) {
+template <class Socket>
+platform::native_socket handle_of(Socket& socket) {
   return platform::native_socket(static_cast<asio::detail::socket_type>(socket.native_handle()));
+}
+
+/// Opens a probe's socket, asks for ICMP errors on it, sets the TTL and binds
+/// it (see bind_source), so that the source is known (set in `a`) even if
+/// nothing ever answers. The error, in one line, when a step fails.
+template <class Socket>
+std::optional<std::string> set_up_probe_socket(Socket& socket, const typename Socket::endpoint_type& target,
+                                               const connect_options& options, v1::Attempt& a) {
+  std::error_code ec;
+  socket.open(target.protocol(), ec);
+  if (ec) return "cannot open a socket: " + ec.message();
+  // Without it there are no ICMP details, but the probe still works.
+  (void)platform::prepare_probe_socket(handle_of(socket), target.address().is_v6());
+  if (options.ttl > 0) {
+    socket.set_option(asio::ip::unicast::hops(options.ttl), ec);
+    if (ec) return "cannot set the TTL: " + ec.message();
+  }
+  ec = bind_source(socket, target, options.local_address);
+  if (ec) return "cannot bind a source port: " + ec.message();
+  if (auto bound = socket.local_endpoint(ec); !ec) {
+    a.set_local_address(bound.address().to_string());
+    a.set_local_port(bound.port());
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -135,7 +154,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   auto executor = co_await asio::this_coro::executor;
   connect_result r;
   v1::Attempt& a = r.attempt;
-  a.set_start_unix_us(unix_us_now());
+  a.set_start_unix_us(now_unix_us());
   const auto t0 = clock::now();
   const bool v6 = target.address().is_v6();
   auto fail = [&](v1::Attempt::Outcome outcome, const std::string& error) {
@@ -145,32 +164,11 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   };
 
   tcp::socket socket(executor);
+  if (auto error = set_up_probe_socket(socket, target, options, a)) {
+    fail(v1::Attempt::FAILED, *error);
+    co_return r;
+  }
   std::error_code ec;
-  socket.open(target.protocol(), ec);
-  if (ec) {
-    fail(v1::Attempt::FAILED, "cannot open a socket: " + ec.message());
-    co_return r;
-  }
-  // Without it there are no ICMP details, but the probe still works.
-  (void)platform::prepare_probe_socket(socket.native_handle(), v6);
-  if (options.ttl > 0) {
-    socket.set_option(asio::ip::unicast::hops(options.ttl), ec);
-    if (ec) {
-      fail(v1::Attempt::FAILED, "cannot set the TTL: " + ec.message());
-      co_return r;
-    }
-  }
-
-  // Bind first, so the source port is known even if nothing ever answers.
-  ec = bind_source(socket, target, options.local_address);
-  if (ec) {
-    fail(v1::Attempt::FAILED, "cannot bind a source port: " + ec.message());
-    co_return r;
-  }
-  if (auto bound = socket.local_endpoint(ec); !ec) {
-    a.set_local_address(bound.address().to_string());
-    a.set_local_port(bound.port());
-  }
 
   attempt_canceller own_canceller(executor);
   attempt_canceller& stop = canceller ? *canceller : own_canceller;
@@ -231,7 +229,7 @@ asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::s
   auto executor = co_await asio::this_coro::executor;
   connect_result r;
   v1::Attempt& a = r.attempt;
-  a.set_start_unix_us(unix_us_now());
+  a.set_start_unix_us(now_unix_us());
   const auto t0 = clock::now();
   const bool v6 = target.address().is_v6();
   auto fail = [&](v1::Attempt::Outcome outcome, const std::string& error) {
@@ -240,23 +238,15 @@ asio::awaitable<connect_result> udp_probe(asio::ip::udp::endpoint target, std::s
     a.set_elapsed_ms(ms_since(t0));
   };
   asio::ip::udp::socket socket(executor);
+  if (auto error = set_up_probe_socket(socket, target, options, a)) {
+    fail(v1::Attempt::FAILED, *error);
+    co_return r;
+  }
   std::error_code ec;
-  socket.open(target.protocol(), ec);
+  socket.connect(target, ec);  // no packet leaves; replies from elsewhere are not ours
   if (ec) {
-    fail(v1::Attempt::FAILED, "cannot open a socket: " + ec.message());
+    fail(v1::Attempt::FAILED, "cannot connect the UDP socket: " + ec.message());
     co_return r;
-  }
-  (void)platform::prepare_probe_socket(handle_of(socket), v6);
-  if (options.ttl > 0) socket.set_option(asio::ip::unicast::hops(options.ttl), ec);
-  if (!ec) ec = bind_source(socket, target, options.local_address);
-  if (!ec) socket.connect(target, ec);  // no packet leaves; replies from elsewhere are not ours
-  if (ec) {
-    fail(v1::Attempt::FAILED, "cannot set up a UDP socket: " + ec.message());
-    co_return r;
-  }
-  if (auto bound = socket.local_endpoint(ec); !ec) {
-    a.set_local_address(bound.address().to_string());
-    a.set_local_port(bound.port());
   }
   attempt_canceller own_canceller(executor);
   attempt_canceller& stop = canceller ? *canceller : own_canceller;
