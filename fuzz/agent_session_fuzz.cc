@@ -62,17 +62,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (with_capture)
     services.start_capture = [](const agent::capture_request& request, agent::packet_sink sink,
                                 std::string& note) -> std::unique_ptr<agent::capture_handle> {
-      if (request.ports.empty()) {
+      if (request.ports.empty() && request.udp_ports.empty()) {
         note = "no ports";
         return nullptr;
       }
       return std::make_unique<fake_capture>(request, sink);
     };
-  services.listeners = [](const std::vector<std::uint16_t>& ports) {
+  services.listeners = [](const std::vector<std::uint16_t>& ports, const std::vector<std::uint16_t>& udp_ports) {
     std::vector<v1::Listener> out;
     for (auto p : ports) {
       out.emplace_back().set_port(p);
       if (out.size() == 4) break;
+    }
+    for (auto p : udp_ports) {
+      auto& l = out.emplace_back();
+      l.set_port(p);
+      l.set_protocol(v1::UDP);
+      if (out.size() == 8) break;
     }
     return out;
   };
