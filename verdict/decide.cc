@@ -6,14 +6,10 @@
 namespace dropspot {
 
 namespace verdict_detail {
-namespace {
 
-/// Advice says each command once.
 void add_advice_once(v1::PortReport& r, std::string s) {
   if (std::find(r.advice().begin(), r.advice().end(), s) == r.advice().end()) r.add_advice(std::move(s));
 }
-
-}  // namespace
 
 void fill_common(const port_input& in, v1::PortReport& r) {
   r.set_port(in.port);

@@ -67,6 +67,8 @@ struct matching {
 /// The port's report as every verdict starts it: port, protocol, probe,
 /// the attempts, listeners, firewall, services, saved rules, hop and app.
 void fill_common(const port_input& in, v1::PortReport& r);
+/// Advice says each command once: appends s unless r has it already.
+void add_advice_once(v1::PortReport& r, std::string s);
 /// A UDP port's verdict (udp.cc).
 v1::PortReport decide_udp_port(const port_input& in);
 

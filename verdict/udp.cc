@@ -45,11 +45,6 @@ bool from_target(const port_input& in, const Attempt& a) {
 
 std::string app_kind(const port_input& in) { return in.app && !in.app->kind().empty() ? in.app->kind() : in.probe; }
 
-/// "dnsmasq (pid 812, dnsmasq.service) on 0.0.0.0:53".
-std::string socket_list(const std::vector<const v1::Listener*>& ls, std::uint32_t port) {
-  return listener_list(ls, port);
-}
-
 judged judge_udp_client_only(const port_input& in, const Attempt& a) {
   judged j;
   switch (a.outcome()) {
@@ -94,7 +89,7 @@ judged host_rejected(const port_input& in, const listener_view& lv, bool v6, std
     if (!in.firewall.empty())
       j.summary += ": " + in.firewall.front();
     else if (lv.fit == listener_view::accepts)
-      j.summary += " although " + socket_list(lv.accepting, in.port) + " is bound for it";
+      j.summary += " although " + listener_list(lv.accepting, in.port) + " is bound for it";
   } else if (lv.fit == listener_view::elsewhere) {
     j.verdict = v1::LISTENER_WRONG_ADDRESS;
     j.summary = wrong_address_summary(lv, in.port, dst) + ": the kernel answered port unreachable";
@@ -113,7 +108,7 @@ judged host_silent(const port_input& in, const listener_view& lv, const std::str
     j.verdict = v1::DROPPED_BY_HOST_FIREWALL;
     j.summary = "the datagram reached the server and its firewall dropped it: " + in.firewall.front();
   } else if (lv.fit == listener_view::accepts) {
-    const auto who = socket_list(lv.accepting, in.port);
+    const auto who = listener_list(lv.accepting, in.port);
     if (in.reply_expected) {
       j.verdict = v1::APP_FAILED;
       j.summary = "the datagram reached " + who + ", and no " + app_kind(in) + " reply came back";
@@ -196,10 +191,6 @@ judged judge_udp_attempt(const port_input& in, const matching& m, std::size_t in
     return j;
   }
   return host_silent(in, lv, dst);
-}
-
-void add_once(v1::PortReport& r, std::string s) {
-  if (std::find(r.advice().begin(), r.advice().end(), s) == r.advice().end()) r.add_advice(std::move(s));
 }
 
 std::vector<std::string> advise_udp(Verdict v, const port_input& in, const listener_view& lv) {
@@ -336,8 +327,8 @@ v1::PortReport decide_udp_port(const port_input& in) {
   const auto v = j.verdict;
   if (capturing && (v == v1::OPEN || v == v1::APP_FAILED || v == v1::DROPPED_BY_HOST_FIREWALL ||
                     v == v1::REJECTED_BY_HOST_FIREWALL || v == v1::NO_LISTENER || v == v1::LISTENER_WRONG_ADDRESS))
-    for (const auto& s : in.host_advice) add_once(r, s);
-  for (auto& s : advise_udp(v, in, lv)) add_once(r, std::move(s));
+    for (const auto& s : in.host_advice) add_advice_once(r, s);
+  for (auto& s : advise_udp(v, in, lv)) add_advice_once(r, std::move(s));
   return r;
 }
 
