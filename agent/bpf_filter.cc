@@ -97,7 +97,8 @@ std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<
     // The quoted IPv6 header starts 8 bytes into the ICMPv6 message; its
     // destination address 24 bytes into that.
     filter +=
-        "(icmp6 and (icmp6[icmp6type] = icmp6-destinationunreach or icmp6[icmp6type] = icmp6-timeexceeded)"
+        "(icmp6 and (icmp6[icmp6type] = icmp6-destinationunreach or icmp6[icmp6type] = icmp6-packettoobig or "
+        "icmp6[icmp6type] = icmp6-timeexceeded)"
         " and (ip6 host " +
         p + " or (";
     for (int i = 0; i < 4; ++i) {

@@ -174,6 +174,15 @@ packet_error parse_tcp(const frame_view& f, std::size_t off, parsed_packet& out)
   return packet_error::none;
 }
 
+/// A parsed TCP packet's payload length: the IP packet's size less the
+/// headers up to the TCP header's end (the IP header at ip).
+packet_error with_payload_length(packet_error e, std::size_t ip, parsed_packet& out) {
+  const std::size_t headers = out.header_length - ip;
+  if (e == packet_error::none && out.ip_length > headers)
+    out.tcp.payload_length = static_cast<std::uint32_t>(out.ip_length - headers);
+  return e;
+}
+
 packet_error parse_udp(const frame_view& f, std::size_t off, parsed_packet& out) {
   if (!f.has(off, 8)) return f.short_by(off, 8, packet_error::bad_ip_header);
   udp_fields& u = out.udp;
@@ -245,9 +254,11 @@ packet_error parse_icmp(const frame_view& f, std::size_t off, int version, parse
   const std::uint8_t type = f.u8(off);
   out.icmp.type = type;
   out.icmp.code = f.u8(off + 1);
-  const bool error = version == 4 ? (type == 3 || type == 11)  // dest-unreachable, time-exceeded
-                                  : (type == 1 || type == 3);  // dest-unreachable, time-exceeded
+  // dest-unreachable, time-exceeded; ICMPv6 also packet-too-big
+  const bool error = version == 4 ? (type == 3 || type == 11) : (type == 1 || type == 2 || type == 3);
   if (!error) return packet_error::icmp_not_error;
+  if (version == 4 && type == 3 && out.icmp.code == 4) out.icmp.mtu = f.u16(off + 6);  // RFC 1191
+  if (version == 6 && type == 2) out.icmp.mtu = f.u32(off + 4);                        // RFC 4443 3.2
   return parse_quote(f, off + 8, version, out);
 }
 
@@ -265,7 +276,8 @@ packet_error parse_ipv4(frame_view& f, std::size_t off, parsed_packet& out) {
   const std::uint8_t protocol = f.u8(off + 9);
   out.src = ip_address::v4(f.data + off + 12);
   out.dst = ip_address::v4(f.data + off + 16);
-  if (protocol == proto_tcp) return parse_tcp(f, off + header, out);
+  out.ip_length = static_cast<std::uint32_t>(total);
+  if (protocol == proto_tcp) return with_payload_length(parse_tcp(f, off + header, out), off, out);
   if (protocol == proto_udp) return parse_udp(f, off + header, out);
   if (protocol == proto_icmp) return parse_icmp(f, off + header, 4, out);
   return packet_error::unsupported_protocol;
@@ -280,9 +292,10 @@ packet_error parse_ipv6(frame_view& f, std::size_t off, parsed_packet& out) {
   out.ttl = f.u8(off + 7);
   out.src = ip_address::v6(f.data + off + 8);
   out.dst = ip_address::v6(f.data + off + 24);
+  out.ip_length = payload == 0 ? 0 : static_cast<std::uint32_t>(40 + payload);
   std::size_t l4 = off + 40;
   if (auto e = walk_ipv6_extensions(f, l4, next); e != packet_error::none) return e;
-  if (next == proto_tcp) return parse_tcp(f, l4, out);
+  if (next == proto_tcp) return with_payload_length(parse_tcp(f, l4, out), off, out);
   if (next == proto_udp) return parse_udp(f, l4, out);
   if (next == proto_icmpv6) return parse_icmp(f, l4, 6, out);
   return packet_error::unsupported_protocol;
@@ -481,6 +494,7 @@ bool to_packet_event(const parsed_packet& packet, const session_perspective& ses
   set_address(packet.src, [&](const char* s) { event.set_src(s); });
   set_address(packet.dst, [&](const char* s) { event.set_dst(s); });
   event.set_ttl(packet.ttl);
+  event.set_ip_length(packet.ip_length);
   if (!interface.empty()) event.set_interface(interface.data(), interface.size());
   if (packet.kind == transport::icmp_error) {
     const auto& e = packet.icmp;
@@ -490,6 +504,7 @@ bool to_packet_event(const parsed_packet& packet, const session_perspective& ses
     event.set_dst_port(e.inner_dst_port);
     event.set_seq(e.inner_seq);
     if (e.has_inner_flags) event.set_tcp_flags(e.inner_flags);
+    if (e.mtu != 0) event.set_mtu(e.mtu);
     return true;
   }
   if (packet.kind == transport::udp) {
@@ -504,6 +519,7 @@ bool to_packet_event(const parsed_packet& packet, const session_perspective& ses
   event.set_tcp_flags(t.flags);
   event.set_seq(t.seq);
   event.set_ack(t.ack);
+  event.set_length(t.payload_length);
   const auto& o = t.options;
   if (o.kind_count > 0) {
     auto& opts = *event.mutable_options();

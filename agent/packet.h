@@ -99,6 +99,7 @@ struct tcp_fields {
   std::uint8_t flags = 0;  ///< tcp_flag bits
   std::uint16_t window = 0;
   tcp_option_summary options;
+  std::uint32_t payload_length = 0;  ///< from the IP length fields (0 when they say nothing: TSO, jumbograms)
 };
 
 struct udp_fields {
@@ -120,6 +121,9 @@ struct icmp_error_fields {
   bool inner_udp = false;        ///< the quoted packet is UDP (ports only), else TCP
   bool has_inner_flags = false;  ///< the quote reached byte 13 of the TCP header
   std::uint8_t inner_flags = 0;
+  /// 'fragmentation needed' (ICMP 3/4) and 'packet too big' (ICMPv6 2): the
+  /// MTU of the link the packet did not fit (0: not said).
+  std::uint32_t mtu = 0;
 };
 
 enum class transport : std::uint8_t {
@@ -134,7 +138,8 @@ struct parsed_packet {
   std::uint32_t if_index = 0;  ///< from a cooked v2 header; 0 when unknown
   ip_address src;
   ip_address dst;
-  std::uint8_t ttl = 0;  ///< TTL or hop limit of the outer IP header
+  std::uint8_t ttl = 0;         ///< TTL or hop limit of the outer IP header
+  std::uint32_t ip_length = 0;  ///< the outer IP packet's size from its header (0: not said)
   transport kind = transport::tcp;
   tcp_fields tcp;
   udp_fields udp;

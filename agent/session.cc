@@ -76,8 +76,35 @@ std::shared_ptr<off_thread_result<T>> start_off_io_thread(const asio::any_io_exe
 
 }  // namespace
 
-/// Plain ACK/data packets forwarded per flow at most.
+/// Plain ACK/data packets forwarded per flow at most; beyond them, the
+/// service's data segments sent again (a retransmission: the same sequence
+/// number as one sent before, with data), the sign of a path that loses
+/// them (a path-MTU black hole loses every full-size one), up to a cap.
 constexpr unsigned max_acks_per_flow = 4;
+constexpr unsigned max_resent_per_flow = 8;
+constexpr std::size_t max_seqs_per_flow = 256;
+
+namespace {
+
+/// What the sink remembers of one flow's plain ACK/data packets.
+struct flow_tally {
+  unsigned acks = 0;
+  unsigned resent = 0;
+  std::vector<std::uint32_t> sent_seqs;  ///< the service's data segments' sequence numbers, the first max_seqs_per_flow
+};
+
+/// Whether a plain ACK/data packet goes to the prober.
+bool forward_ack(const v1::PacketEvent& event, flow_tally& t) {
+  const bool data_out = event.direction() == v1::PacketEvent::OUTBOUND && event.length() > 0;
+  if (data_out) {
+    const bool resent = std::find(t.sent_seqs.begin(), t.sent_seqs.end(), event.seq()) != t.sent_seqs.end();
+    if (resent) return ++t.resent <= max_resent_per_flow;
+    if (t.sent_seqs.size() < max_seqs_per_flow) t.sent_seqs.push_back(event.seq());
+  }
+  return ++t.acks <= max_acks_per_flow;
+}
+
+}  // namespace
 
 const char* to_string(session_outcome o) {
   switch (o) {
@@ -401,7 +428,7 @@ class session_states {
   /// evidence: over SSH on a port under test it would feed on itself. Plain
   /// ACK/data packets are capped per flow: the handshake is what counts.
   packet_sink packet_sink_for_prober() {
-    auto acks = std::make_shared<std::map<std::uint64_t, unsigned>>();
+    auto acks = std::make_shared<std::map<std::uint64_t, flow_tally>>();
     return [port_ptr = port_ptr_, pending = pending_, scheduled = scheduled_, executor = executor_,
             peer_port = peer_port_, acks, syn_interfaces = syn_interfaces_](const v1::PacketEvent& event) {
       const auto client_port = event.direction() == v1::PacketEvent::INBOUND ? event.src_port() : event.dst_port();
@@ -412,7 +439,7 @@ class session_states {
         syn_interfaces->emplace(make_port_key(static_cast<std::uint16_t>(event.port()), event.protocol() == v1::UDP),
                                 event.interface());
       if (event.kind() == v1::PacketEvent::ACK &&
-          ++(*acks)[(std::uint64_t{client_port} << 16) | event.port()] > max_acks_per_flow)
+          !forward_ack(event, (*acks)[(std::uint64_t{client_port} << 16) | event.port()]))
         return;
       *pending->mutable_observation()->add_packets() = event;
       if (*scheduled) return;

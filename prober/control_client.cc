@@ -14,6 +14,7 @@
 #include "common/protocol.h"
 #include "common/spawn.h"
 #include "common/tls.h"
+#include "prober/platform.h"
 #include "prober/ssh_transport.h"
 
 namespace dropspot::prober {
@@ -193,6 +194,13 @@ asio::awaitable<attempt_result> try_endpoint(const control_settings& s, const en
   double connect_ms = 0;
   for (const auto& ep : endpoints) {
     socket = tcp::socket(executor);
+    // Packets no larger than IPv6's minimum MTU, both ways: the channel must
+    // finish on a path that swallows full-size packets (a path-MTU black
+    // hole, the very fault it may be there to show). The cost is a few more
+    // packets for the host facts. Where the OS refuses, the default stays.
+    std::error_code open_failed;
+    socket.open(ep.protocol(), open_failed);
+    if (!open_failed) (void)platform::set_max_segment(socket.native_handle(), control_mss(ep.address().is_v6()));
     asio::steady_timer timer(executor, s.timeout);
     const auto t0 = clock::now();
     auto outcome = co_await (socket.async_connect(ep, asio::experimental::as_tuple(asio::use_awaitable)) ||

@@ -33,6 +33,10 @@ struct agent_session {
   bool summary_requested = false;  ///< ProbesDone sent (request_summary)
 };
 
+/// The control channel's MSS over TCP: packets of at most 1280 bytes (IPv6's
+/// minimum MTU, which every path must pass) either way.
+constexpr int control_mss(bool v6) { return v6 ? 1280 - 60 : 1280 - 40; }
+
 struct control_settings {
   std::vector<endpoint_spec> agents;  ///< in order
   std::string target;                 ///< --target as given

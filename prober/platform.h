@@ -66,6 +66,22 @@ std::optional<int> finished_connect(native_socket socket);
 /// After a successful connect: MSS and RTT, where the OS tells them.
 std::optional<tcp_facts> read_tcp_facts(native_socket socket);
 
+/// Before connect: the largest segment the connection sends and asks the
+/// peer to send (TCP_MAXSEG: our SYN advertises it), so that no packet of it,
+/// either way, is larger than mss plus the headers: the path-MTU search's
+/// tool (prober/mtu_search.h). An error where the OS does not allow it.
+std::error_code set_max_segment(native_socket socket, int mss);
+
+/// A connected TCP socket's view of its path, for the path-MTU search.
+struct path_state {
+  std::uint32_t unacked = 0;   ///< bytes written that the peer has not acknowledged (sent or not)
+  std::uint32_t path_mtu = 0;  ///< the path MTU the kernel holds for the peer (IP_MTU / IPV6_MTU); 0: unknown
+  std::uint32_t rcv_mss = 0;   ///< the largest segment payload received, as the kernel estimates it; 0: unknown
+};
+
+/// nullopt where the OS does not tell (then no direction can be named).
+std::optional<path_state> read_path_state(native_socket socket, bool v6);
+
 /// True where a TTL-limited connect fails at once with the router's ICMP
 /// time-exceeded and its address (Linux): the hop search relies on that.
 bool hop_search_available();

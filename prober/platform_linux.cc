@@ -1,10 +1,12 @@
 // Linux side of the seam: IP_RECVERR and the socket error queue.
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -97,6 +99,26 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   facts.rtt_us = info.tcpi_rtt;
   facts.adv_mss = syn_mss_from_advmss(info.tcpi_advmss, (info.tcpi_options & TCPI_OPT_TIMESTAMPS) != 0);
   return facts;
+}
+
+std::error_code set_max_segment(native_socket socket, int mss) {
+  if (::setsockopt(socket, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) != 0) return {errno, std::generic_category()};
+  return {};
+}
+
+std::optional<path_state> read_path_state(native_socket socket, bool v6) {
+  path_state s;
+  int queued = 0;
+  if (::ioctl(socket, SIOCOUTQ, &queued) != 0) return std::nullopt;
+  s.unacked = static_cast<std::uint32_t>(std::max(queued, 0));
+  int mtu = 0;
+  socklen_t length = sizeof mtu;
+  if (::getsockopt(socket, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &length) == 0 && mtu > 0)
+    s.path_mtu = static_cast<std::uint32_t>(mtu);
+  tcp_info info{};
+  length = sizeof info;
+  if (::getsockopt(socket, IPPROTO_TCP, TCP_INFO, &info, &length) == 0) s.rcv_mss = info.tcpi_rcv_mss;
+  return s;
 }
 
 // The same places Go's crypto/x509 looks (root_linux.go), in its order.

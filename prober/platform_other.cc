@@ -13,6 +13,10 @@ std::optional<icmp_info> read_icmp_error(native_socket, bool) { return std::null
 
 std::optional<tcp_facts> read_tcp_facts(native_socket) { return std::nullopt; }
 
+std::error_code set_max_segment(native_socket, int) { return std::make_error_code(std::errc::operation_not_supported); }
+
+std::optional<path_state> read_path_state(native_socket, bool) { return std::nullopt; }
+
 int add_system_roots(x509_store_st*) { return 0; }
 
 bool hop_search_available() { return false; }

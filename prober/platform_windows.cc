@@ -53,6 +53,27 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   return facts;  // adv_mss: Windows does not tell the MSS its own SYN advertised
 }
 
+std::error_code set_max_segment(native_socket socket, int mss) {
+  // TCP_MAXSEG can be set before connect on Windows 10 1709 and later.
+  DWORD value = static_cast<DWORD>(mss);
+  if (::setsockopt(socket, IPPROTO_TCP, TCP_MAXSEG, reinterpret_cast<const char*>(&value), sizeof value) != 0)
+    return {::WSAGetLastError(), std::system_category()};
+  return {};
+}
+
+std::optional<path_state> read_path_state(native_socket socket, bool) {
+  DWORD version = 0;
+  TCP_INFO_v0 info{};
+  DWORD returned = 0;
+  if (::WSAIoctl(socket, SIO_TCP_INFO, &version, sizeof version, &info, sizeof info, &returned, nullptr, nullptr) !=
+          0 ||
+      returned < sizeof info)
+    return std::nullopt;
+  path_state s;
+  s.unacked = info.BytesInFlight;  // sent and not acknowledged; Windows does not tell the path MTU
+  return s;
+}
+
 int add_system_roots(x509_store_st* store) {
   HCERTSTORE system = ::CertOpenSystemStoreW(0, L"ROOT");
   if (system == nullptr) return 0;

@@ -169,6 +169,12 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     co_return r;
   }
   std::error_code ec;
+  if (options.mss > 0) {
+    if (auto failed = platform::set_max_segment(socket.native_handle(), options.mss)) {
+      fail(v1::Attempt::FAILED, "cannot set the MSS to " + std::to_string(options.mss) + ": " + failed.message());
+      co_return r;
+    }
+  }
 
   attempt_canceller own_canceller(executor);
   attempt_canceller& stop = canceller ? *canceller : own_canceller;

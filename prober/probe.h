@@ -63,6 +63,10 @@ struct connect_options {
   std::optional<asio::ip::address> local_address;
   /// IP TTL / IPv6 hop limit of the SYN; 0 keeps the system default.
   int ttl = 0;
+  /// TCP only: the MSS the SYN advertises and the connection keeps to both
+  /// ways (platform::set_max_segment); 0 keeps the route's. The path-MTU
+  /// search's packet size. An OS that refuses it makes the attempt FAILED.
+  int mss = 0;
   /// Keep the socket of a CONNECTED attempt (application probes speak on it);
   /// when false it is closed before connect_probe returns.
   bool keep_socket = true;

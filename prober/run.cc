@@ -23,6 +23,8 @@
 #include "prober/app/probes.h"
 #include "prober/app/udp.h"
 #include "prober/barrier.h"
+#include "prober/mtu_search.h"
+#include "prober/task_group.h"
 #include "prober/control_client.h"
 #include "prober/probe.h"
 #include "prober/wait.h"
@@ -88,9 +90,12 @@ constexpr std::size_t max_app_probes = 32;
 using app_starts = std::map<port_key, std::pair<std::string, clock::time_point>>;
 
 /// Runs the application probe on a connected socket once one of the
-/// max_app_probes slots is free; the result goes to apps[port].
-asio::awaitable<void> probe_application(std::map<port_key, v1::AppResult>& apps, std::map<port_key, double>& decided_at,
-                                        app_starts& running, asio::ip::tcp::socket socket, app::app_settings settings,
+/// max_app_probes slots is free; the result goes to apps[port], how it went
+/// to traces[port].
+asio::awaitable<void> probe_application(std::map<port_key, v1::AppResult>& apps,
+                                        std::map<port_key, app::probe_trace>& traces,
+                                        std::map<port_key, double>& decided_at, app_starts& running,
+                                        asio::ip::tcp::socket socket, app::app_settings settings,
                                         std::function<double()> elapsed) {
   asio::steady_timer pause(socket.get_executor());
   while (running.size() >= max_app_probes) {
@@ -99,9 +104,19 @@ asio::awaitable<void> probe_application(std::map<port_key, v1::AppResult>& apps,
   }
   const auto port = settings.port;
   running[port] = {settings.kind, clock::now()};
-  apps[port] = co_await app::run_app_probe(std::move(socket), std::move(settings));
+  apps[port] = co_await app::run_app_probe(std::move(socket), std::move(settings), &traces[port]);
   running.erase(port);
   decided_at[port] = elapsed();
+}
+
+/// The stall watch's search for one port (prober/mtu_search.h): true, with
+/// the finding in found[port], when it shows a black hole.
+asio::awaitable<bool> search_mtu(std::shared_ptr<std::map<port_key, v1::PathMtu>> found, port_key port,
+                                 mtu_search_settings settings) {
+  auto finding = co_await search_path_mtu(std::move(settings));
+  if (!finding) co_return false;
+  (*found)[port] = std::move(*finding);
+  co_return true;
 }
 
 /// Shows app_wait_line every half second until `stopped` is set and
@@ -162,34 +177,13 @@ bool all_timed_out(const std::vector<v1::Attempt>& attempts) {
                                           [](const v1::Attempt& a) { return a.outcome() == v1::Attempt::TIMED_OUT; });
 }
 
-/// Coroutines spawned as the run goes, awaited together at the end.
-class task_group {
- public:
-  explicit task_group(const asio::any_io_executor& executor)
-      : executor_(executor), all_done_(std::make_shared<asio::steady_timer>(executor, clock::time_point::max())) {}
-
-  void spawn(asio::awaitable<void> task) {
-    ++*running_;
-    asio::co_spawn(executor_, std::move(task),
-                   [running = running_, done = all_done_, failure = failure_](std::exception_ptr e) {
-                     if (e && !*failure) *failure = e;
-                     if (--*running == 0) done->cancel();
-                   });
-  }
-
-  /// Returns when every task has ended; rethrows the first exception one
-  /// of them ended by.
-  asio::awaitable<void> wait() {
-    if (*running_ > 0) co_await all_done_->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    if (*failure_) std::rethrow_exception(std::exchange(*failure_, nullptr));
-  }
-
- private:
-  asio::any_io_executor executor_;
-  std::shared_ptr<std::size_t> running_ = std::make_shared<std::size_t>(0);
-  std::shared_ptr<asio::steady_timer> all_done_;
-  std::shared_ptr<std::exception_ptr> failure_ = std::make_shared<std::exception_ptr>();
-};
+/// The prober's port of a packet the agent saw: the source of what came in,
+/// the destination of what left; an ICMP error's quote, either way, has the
+/// service's port on one side and ours on the other.
+std::uint32_t client_port_of(const v1::PacketEvent& p) {
+  if (p.kind() == v1::PacketEvent::ICMP_ERROR) return p.src_port() == p.port() ? p.dst_port() : p.src_port();
+  return p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
+}
 
 /// One flow of a port: the port and the client's source port.
 std::uint64_t flow_key(port_key port, std::uint32_t client_port) { return (std::uint64_t{port} << 32) | client_port; }
@@ -329,12 +323,12 @@ class run_phases {
     }
     pi.agent.set_capture_active(capturing);
     if (auto it = stream.packets.find(port); it != stream.packets.end()) pi.packets = it->second;
-    // The hop search's own SYNs (if some got through after all) are not evidence about the probes.
-    if (auto it = hop_source_ports.find(port); it != hop_source_ports.end())
-      std::erase_if(pi.packets, [&](const v1::PacketEvent& p) {
-        const auto client_port = p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
-        return it->second.count(client_port) > 0;
-      });
+    // The hop search's own SYNs (if some got through after all) and the
+    // path-MTU search's connections are not evidence about the probes.
+    for (const auto* searched :
+         {&hop_source_ports, static_cast<const decltype(hop_source_ports)*>(mtu_source_ports.get())})
+      if (auto it = searched->find(port); it != searched->end())
+        std::erase_if(pi.packets, [&](const v1::PacketEvent& p) { return it->second.count(client_port_of(p)) > 0; });
     if (auto it = attempts.find(port); it != attempts.end()) pi.attempts = it->second;
     if (for_policy) return pi;
     for (const auto& l : session.ack.listeners())
@@ -545,9 +539,10 @@ class run_phases {
         as.connected_at = clock::now() - std::chrono::microseconds(now_us > done_us ? now_us - done_us : 0);
         as.insecure = o.insecure;
         as.ca_file = o.ca_file;
+        watch_for_blackhole(port, r, as);
         apps[port];  // reserved: one application probe per port
-        app_probes.spawn(probe_application(apps, decided_at, apps_running, std::move(*r.socket), std::move(as),
-                                           [this] { return ms_since_start(); }));
+        app_probes.spawn(probe_application(apps, app_traces, decided_at, apps_running, std::move(*r.socket),
+                                           std::move(as), [this] { return ms_since_start(); }));
         r.socket.reset();
       }
       attempts[port].push_back(r.attempt);
@@ -590,6 +585,38 @@ class run_phases {
       it = (it->second.last_hop() == 0 && it->second.note().empty()) ? hops.erase(it) : std::next(it);
   }
 
+  /// Bulk data (the HTTP probes') is watched for a stall; a stall runs the
+  /// path-MTU search (prober/mtu_search.h) over the port.
+  void watch_for_blackhole(port_key port, const connect_result& r, app::app_settings& as) {
+    if (as.kind != "http" && as.kind != "https") return;
+    std::error_code ec;
+    const auto local = r.socket->local_endpoint(ec);
+    const auto peer = r.socket->remote_endpoint(ec);
+    if (ec) return;
+    const bool v6 = peer.address().is_v6();
+    // Full size: what our SYN advertised, plus the headers (the server's
+    // packets are that large on a clean path); the request fills one too.
+    const std::uint32_t header = v6 ? 60 : 40;
+    const std::uint32_t mss = r.tcp && r.tcp->adv_mss ? r.tcp->adv_mss : 1500 - header;
+    as.request_size = 2 * mss;
+    // Once the answer is due, a pause of many round trips (the sender's
+    // retransmission timer doubles from 200 ms) is not the path's speed.
+    const double rtt = std::max(rtt_ms, r.tcp ? r.tcp->rtt_us / 1000.0 : 0.0);
+    as.stall_after = std::min(o.app_timeout, std::max(millis(1500), millis(static_cast<long long>(10 * rtt))));
+    mtu_search_settings ms;
+    ms.target = peer;
+    ms.local_address = local.address();
+    ms.app = as;
+    ms.full = mss + header;
+    ms.attempt_timeout = as.stall_after + millis(static_cast<long long>(4 * rtt) + 200);
+    ms.on_start = [sources = mtu_source_ports, port](std::uint32_t local_port) { (*sources)[port].insert(local_port); };
+    as.on_stall = [found = mtu_found, port, ms](const app::stall_report& stalled) {
+      auto settings = ms;
+      settings.stalled = stalled;
+      return search_mtu(found, port, std::move(settings));
+    };
+  }
+
   /// The agent's summary (bounded wait), and what it says about the session.
   asio::awaitable<void> finish_session() {
     if (session.port) {
@@ -616,6 +643,12 @@ class run_phases {
       stream.packets.erase(port);  // copied: freed as the reports grow (a sweep's peak memory)
       if (auto it = hops.find(port); it != hops.end()) pi.hop = it->second;
       if (auto it = apps.find(port); it != apps.end()) pi.app = it->second;
+      if (auto it = mtu_found->find(port); it != mtu_found->end()) pi.mtu_search = it->second;
+      if (auto it = app_traces.find(port); it != app_traces.end()) {
+        pi.kernel_path_mtu = it->second.path_mtu;
+        pi.app_complete = it->second.complete;
+      }
+      if (sent_options && sent_options->mss()) pi.full_size = sent_options->mss() + (in.address.is_v6() ? 60 : 40);
       if (stream.summary) {
         pi.capture_drops = stream.summary->packets_dropped();
         const auto& port_facts = facts_by_port[port];
@@ -689,6 +722,12 @@ class run_phases {
   std::map<port_key, v1::HopLocation> hops;
   std::map<port_key, std::set<std::uint32_t>> hop_source_ports;  ///< not the probes' SYNs
   std::map<port_key, v1::AppResult> apps;
+  std::map<port_key, app::probe_trace> app_traces;
+  /// The path-MTU searches' findings and source ports: shared with their
+  /// attempts, which a search cancelled mid-round leaves running.
+  std::shared_ptr<std::map<port_key, v1::PathMtu>> mtu_found = std::make_shared<std::map<port_key, v1::PathMtu>>();
+  std::shared_ptr<std::map<port_key, std::set<std::uint32_t>>> mtu_source_ports =
+      std::make_shared<std::map<port_key, std::set<std::uint32_t>>>();
   std::map<port_key, std::vector<app::udp_request>> udp_requests;  ///< every datagram sent, per UDP port
 };
 

@@ -70,10 +70,11 @@ std::string packet_kind(const v1::PacketEvent& e) {
     case v1::PacketEvent::SYN: return "SYN";
     case v1::PacketEvent::SYN_ACK: return "SYN-ACK";
     case v1::PacketEvent::RST: return "RST";
-    case v1::PacketEvent::ACK: return "ACK";
+    case v1::PacketEvent::ACK: return e.length() > 0 ? "data " + num(e.length()) + " bytes" : "ACK";
     case v1::PacketEvent::DATAGRAM: return "UDP " + num(e.length()) + " bytes";
     case v1::PacketEvent::ICMP_ERROR:
-      return "ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code());
+      return "ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code()) +
+             (e.mtu() > 0 ? " (mtu " + num(e.mtu()) + ")" : std::string());
     default: return "packet";
   }
 }
@@ -114,6 +115,23 @@ std::string hop_line(const v1::HopLocation& h) {
   if (!h.last_hop_address().empty()) s += " (" + escape(h.last_hop_address()) + ")";
   if (h.path_length() > 0) s += " of " + num(h.path_length());
   if (!h.note().empty()) s += "; " + escape(h.note());
+  return s;
+}
+
+std::string path_mtu_line(const v1::PathMtu& m) {
+  std::string s;
+  const auto way = [&](std::uint32_t size, const char* to) {
+    if (size == 0) return;
+    s += (s.empty() ? "" : ", ") + num(size) + " bytes pass " + to;
+  };
+  way(m.to_server(), "towards the server");
+  way(m.to_client(), "towards you");
+  if (m.full_size() > 0) s += " (the ends use " + num(m.full_size()) + ")";
+  if (m.blackhole_size() > 0) {
+    s += "; full-size packets vanish";
+    for (int i = 0; i < m.blackhole_size(); ++i) s += (i ? " and " : " ") + escape(m.blackhole(i));
+  }
+  s += m.source() == "search" ? "; measured by a size search" : "; learnt by path-MTU discovery";
   return s;
 }
 
@@ -163,6 +181,7 @@ std::vector<evidence_line> evidence_lines(const v1::Report& report, const v1::Po
     add("listener", "none on port " + port_label(p.port(), p.protocol() == v1::UDP));
   for (const auto& l : ev.listeners()) add("listener", listener_line(l, p.port()));
   if (ev.has_hop()) add("hop", hop_line(ev.hop()));
+  if (ev.has_path_mtu()) add("path", path_mtu_line(ev.path_mtu()));
   for (const auto& f : ev.firewall()) add("firewall", escape(f));
   for (const auto& f : ev.saved_rules()) add("saved", escape(f));
   for (const auto& f : ev.services()) add("service", escape(f));

@@ -103,6 +103,13 @@ usage: $PROG fault NAME ARGS...   (nft rules go in table 'inet $NFT_TABLE' of th
   host-drop-iptables-legacy PORT  the same with iptables-legacy/ip6tables-legacy
   intercept PORT [--silent|--http|--echo]  isp prerouting: redirect tcp dport PORT from the clients
                             to a listener on isp itself (started here, default --http)
+  mtu-small MTU             the isp-provider link's MTU (both ends) lowered to MTU (1280-1499):
+                            a tunnel in the middle of the path; path-MTU discovery works
+  mtu-blackhole MTU [DIR]   the same, and the routers drop the ICMP 'fragmentation needed' /
+                            'packet too big' they send about it (their output), so full-size
+                            packets vanish. DIR: to-client (provider's: the server's packets),
+                            to-server (isp's: the clients'), both (default)
+  host-drop-frag-needed     server input: drop ICMP 'fragmentation needed' and ICMPv6 'packet too big'
   clear [NODE]              delete the lab's nft tables, iptables rules and intercept listeners
   show [NODE]               print the lab's nft tables and iptables rules
 TYPE: admin-prohibited, port-unreachable, host-unreachable, no-route.
@@ -579,6 +586,17 @@ fault_install() {
 		check_port "$port"
 		case ${2:---http} in --silent | --http | --echo) ;; *) usage_error "bad mode '$2'" ;; esac
 		;;
+	mtu-small | mtu-blackhole)
+		fault_mtu "$name" "$@"
+		return
+		;;
+	host-drop-frag-needed)
+		(( $# == 0 )) || usage_error "usage: $PROG fault $name"
+		require_lab
+		nft_rule server input "icmp type destination-unreachable icmp code frag-needed drop" "$name"
+		nft_rule server input "icmpv6 type packet-too-big drop" "$name"
+		return
+		;;
 	*) usage_error "unknown fault '$name' (run '$PROG fault help')" ;;
 	esac
 	port=$((10#$port))
@@ -621,6 +639,32 @@ fault_install() {
 	esac
 }
 
+# The middle link (isp to-provider, provider to-isp) with a smaller MTU, as a
+# tunnel or PPPoE link on a real path; `clear` puts it back to 1500. With
+# mtu-blackhole the router(s) drop the ICMP errors they generate about it.
+fault_mtu() {
+	local name=$1
+	shift
+	local usage="usage: $PROG fault $name MTU"
+	[[ $name == mtu-small ]] || usage+=" [to-client|to-server|both]"
+	[[ $# == 1 || ($# == 2 && $name == mtu-blackhole) ]] || usage_error "$usage"
+	[[ $1 =~ ^[0-9]{4}$ ]] && (( 10#$1 >= 1280 && 10#$1 <= 1499 )) || usage_error "bad MTU '$1' (1280-1499)"
+	local mtu=$((10#$1)) dir=${2:-both} router
+	case $dir in to-client | to-server | both) ;; *) usage_error "bad direction '$dir' (to-client, to-server or both)" ;; esac
+	require_lab
+	n isp ip link set dev to-provider mtu "$mtu"
+	n provider ip link set dev to-isp mtu "$mtu"
+	echo "$mtu" >"$(state_dir)/mtu"
+	log "isp-provider link MTU $mtu"
+	[[ $name == mtu-blackhole ]] || return 0
+	# provider forwards the server's packets towards the clients, isp the clients' towards the server.
+	for router in provider isp; do
+		[[ $dir == both || ($dir == to-client && $router == provider) || ($dir == to-server && $router == isp) ]] || continue
+		nft_rule "$router" output "icmp type destination-unreachable icmp code frag-needed drop" "$name $mtu"
+		nft_rule "$router" output "icmpv6 type packet-too-big drop" "$name $mtu"
+	done
+}
+
 # iptables_cmds_used NODE: which iptables commands the lab used in NODE.
 iptables_cmds_used() {
 	[[ -e $(state_dir)/iptables ]] || return 0
@@ -646,6 +690,17 @@ fault_clear() {
 			[[ ! -e $f ]] || stop_pidfile "$f"
 		done
 	done
+	if [[ -e $(state_dir)/mtu ]] && [[ -z ${1:-} || $1 == isp || $1 == provider ]]; then
+		n isp ip link set dev to-provider mtu 1500
+		n provider ip link set dev to-isp mtu 1500
+		rm -f "$(state_dir)/mtu"
+		# The path MTUs the ends learnt (kept 10 minutes) go with it.
+		local end
+		for end in client client2 server; do
+			n "$end" ip route flush cache
+			n "$end" ip -6 route flush cache
+		done
+	fi
 	log "faults cleared on: $(fault_nodes "${1:-}" | tr '\n' ' ')"
 }
 

@@ -115,6 +115,9 @@ std::vector<std::string> advise(Verdict v, const port_input& in, const listener_
   switch (v) {
     case v1::OPEN: break;
     case v1::APP_FAILED: app_advice(in, a); break;
+    case v1::PATH_MTU_BLACKHOLE:
+      for (auto& s : path_mtu_advice(in)) a.push_back(std::move(s));
+      break;
     case v1::DROPPED_IN_TRANSIT:
       if (ctx.failed_locally) {
         a.push_back(

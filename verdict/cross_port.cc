@@ -30,7 +30,7 @@ std::vector<std::string> cross_port_notes(const v1::Report& report) {
   auto reaches = [](Verdict v) {
     return v == v1::OPEN || v == v1::APP_FAILED || v == v1::DROPPED_BY_HOST_FIREWALL ||
            v == v1::REJECTED_BY_HOST_FIREWALL || v == v1::NO_LISTENER || v == v1::LISTENER_WRONG_ADDRESS ||
-           v == v1::REPLY_LOST || v == v1::CLOSED;
+           v == v1::REPLY_LOST || v == v1::CLOSED || v == v1::PATH_MTU_BLACKHOLE;
   };
   auto list = [](std::vector<std::uint16_t> ports) {
     std::sort(ports.begin(), ports.end());

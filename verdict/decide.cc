@@ -65,7 +65,8 @@ v1::PortReport decide_client_only(const port_input& in) {
     notes.push_back("loss: " + num(failures) + " of " + num(in.attempts.size()) +
                     " attempts failed before one connected");
   apply_app(in, chosen);
-  if (chosen.verdict != v1::OPEN) notes.push_back(client_only_reason(in));
+  apply_path_mtu(in, chosen, notes, r);
+  if (chosen.verdict != v1::OPEN && chosen.verdict != v1::PATH_MTU_BLACKHOLE) notes.push_back(client_only_reason(in));
   const auto lv = check_listeners(in, normalize_address(in.target_address));
   if (in.agent.status() == v1::AgentInfo::CONNECTED && in.listeners_known) {
     if (chosen.verdict == v1::CLOSED && lv.fit == listener_view::none)
@@ -206,6 +207,7 @@ v1::PortReport decide_port(const port_input& in) {
   const std::string dst = f != nullptr && !f->dst.empty() ? f->dst : normalize_address(in.target_address);
   const auto lv = check_listeners(in, dst);
   apply_app(in, j);
+  apply_path_mtu(in, j, notes, r);
   if (f == nullptr && (j.verdict == v1::DROPPED_IN_TRANSIT || j.verdict == v1::REJECTED_IN_TRANSIT)) {
     if (lv.fit == listener_view::accepts)
       notes.push_back("the server is ready: " + listener_list(lv.accepting, in.port));

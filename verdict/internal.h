@@ -2,7 +2,9 @@
 // The verdict engine's parts, shared between its files (not for use outside
 // verdict/): the matching of packets to attempts, listener fit, per-attempt
 // judgement, notes and advice. verdict/verdict.h is the public face.
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,5 +152,35 @@ struct advice_context {
 };
 
 std::vector<std::string> advise(Verdict v, const port_input& in, const listener_view& lv, const advice_context& ctx);
+
+// ---------------------------------------------------------------------------
+// Path MTU (mtu.cc)
+// ---------------------------------------------------------------------------
+
+/// An ICMP 'fragmentation needed' or ICMPv6 'packet too big': a path-MTU
+/// signal, not a rejection.
+bool is_fragmentation_needed(const PacketEvent& p);
+
+/// The agent's packets about the path's MTU on this port.
+struct mtu_evidence {
+  std::size_t icmp_arrived = 0;   ///< ICMP 'fragmentation needed' / 'packet too big' about the server's packets
+  std::uint32_t icmp_mtu = 0;     ///< the smallest next-hop MTU they named (0: none named)
+  std::size_t resent = 0;         ///< the server's data segments sent again
+  std::uint32_t resent_size = 0;  ///< the largest of them, IP bytes
+  std::string interface;          ///< where the agent saw the flow (for advice)
+};
+mtu_evidence agent_mtu_evidence(const port_input& in);
+
+/// The search's finding (with the agent's ICMP), or a smaller path MTU that
+/// path-MTU discovery handles; nullopt when nothing below the full size is known.
+std::optional<v1::PathMtu> path_mtu_of(const port_input& in, const mtu_evidence& agent);
+
+/// A handshake that completed (OPEN, or APP_FAILED from the stall) becomes
+/// PATH_MTU_BLACKHOLE with the search's finding; an OPEN port whose path has
+/// a smaller MTU that discovery handles gets a note. Sets evidence.path_mtu.
+void apply_path_mtu(const port_input& in, judged& j, std::vector<std::string>& notes, v1::PortReport& r);
+
+/// PATH_MTU_BLACKHOLE's commands: tracepath, MSS clamping, the MTU, ICMP.
+std::vector<std::string> path_mtu_advice(const port_input& in);
 
 }  // namespace dropspot::verdict_detail

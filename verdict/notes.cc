@@ -73,8 +73,10 @@ void flow_notes(const port_input& in, const matching& m, const flow& f, const At
                     (f.replied() ? "the answers did not reach it" : "nothing answered"));
   if (f.synacks.size() > 1 && !in.udp)
     notes.push_back("the server sent " + num(f.synacks.size()) + " SYN-ACKs: it retransmitted, no ACK came back");
-  if (!f.icmps_in.empty()) {
-    const auto& e = m.at(f.icmps_in.front());
+  const auto rejecting = std::find_if(f.icmps_in.begin(), f.icmps_in.end(),
+                                      [&](std::size_t i) { return !is_fragmentation_needed(m.at(i)); });
+  if (rejecting != f.icmps_in.end()) {
+    const auto& e = m.at(*rejecting);
     notes.push_back("an ICMP " + icmp_error_name(looks_ipv6(e.src()), e.icmp_type(), e.icmp_code()) + " from " +
                     e.src() + " came back about the server's reply: the return path rejects it");
   }

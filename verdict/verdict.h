@@ -64,6 +64,12 @@ struct port_input {
   std::optional<v1::TcpOptions> sent_options;  ///< the SYN options our kernel sends (MSS...)
   std::optional<v1::HopLocation> hop;          ///< last hop that forwarded the SYN
   std::optional<v1::AppResult> app;            ///< application probe; ok=false means APP_FAILED
+  /// The path-MTU search's finding (prober/mtu_search.h): full-size packets
+  /// vanish; the verdict is PATH_MTU_BLACKHOLE.
+  std::optional<v1::PathMtu> mtu_search;
+  bool app_complete = false;          ///< the application probe's answer came whole (bulk data flowed)
+  std::uint32_t kernel_path_mtu = 0;  ///< the path MTU our kernel held for the server after the probe (0: unknown)
+  std::uint32_t full_size = 0;        ///< our SYN's MSS plus headers: the packets' size on a clean path (0: unknown)
 };
 
 /// True when the agent's packet evidence counts for this port: the agent is

@@ -104,6 +104,7 @@ void arm(const link_ptr& l, millis step) {
   l->timer.async_wait([l, generation](std::error_code ec) {
     if (ec || generation != l->generation) return;
     l->expired = true;
+    l->state = path_state_of(l);
     std::error_code ignored;
     l->socket.close(ignored);
   });
@@ -141,6 +142,8 @@ asio::awaitable<bool> read_more(link_ptr l, std::size_t cap, millis step) {
     std::tie(ec, n) = co_await l->socket.async_read_some(asio::buffer(chunk.data(), want), as_tuple_awaitable);
   disarm(l);
   if (n > 0 && !l->first_byte) l->first_byte = clock::now();
+  if (n > 0) l->last_activity = clock::now();
+  l->received += n;
   l->buffer.append(chunk.data(), n);
   if (!ec) co_return true;
   if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) l->closed_by_peer = true;
@@ -156,8 +159,42 @@ asio::awaitable<bool> send(link_ptr l, std::string data) {
   else
     std::tie(ec, std::ignore) = co_await asio::async_write(l->socket, asio::buffer(data), as_tuple_awaitable);
   disarm(l);
+  l->last_activity = clock::now();
   if (ec) l->error = l->expired ? "no progress within " + format_duration(l->waited) : ec.message();
   co_return !ec;
+}
+
+std::optional<platform::path_state> path_state_of(const link_ptr& l) {
+  if (!l->socket.is_open()) return l->state;
+  std::error_code ec;
+  const auto peer = l->socket.remote_endpoint(ec);
+  if (ec) return l->state;
+  return platform::read_path_state(l->socket.native_handle(), peer.address().is_v6());
+}
+
+asio::awaitable<bool> watch_stall(link_ptr l) {
+  asio::steady_timer timer(l->socket.get_executor());
+  for (;;) {
+    const auto due = l->last_activity + l->settings.stall_after;
+    if (clock::now() < due) {
+      timer.expires_at(due);
+      co_await timer.async_wait(as_tuple_awaitable);
+      continue;
+    }
+    stall_report report;
+    report.received = l->received;
+    if (auto state = path_state_of(l)) {
+      report.acked_known = true;
+      report.request_unacked = state->unacked > 0;
+      report.path_mtu = state->path_mtu;
+    }
+    if (co_await l->settings.on_stall(report)) co_return true;
+    break;
+  }
+  // Not a black hole: the probe's own deadlines decide; this ends when it does.
+  timer.expires_at(clock::time_point::max());
+  co_await timer.async_wait(as_tuple_awaitable);
+  co_return false;
 }
 
 void consume(const link_ptr& l, std::size_t n) { l->buffer.erase(0, std::min(n, l->buffer.size())); }
@@ -237,8 +274,10 @@ asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, 
     SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
   }
   arm(l, s.step_timeout);
+  l->last_activity = clock::now();
   std::tie(ec) = co_await l->tls->async_handshake(asio::ssl::stream_base::client, as_tuple_awaitable);
   disarm(l);
+  l->last_activity = clock::now();
   if (ec) {
     r.set_ok(false);
     if (l->expired)

@@ -21,6 +21,7 @@
 #include "dropspot.pb.h"
 #include "prober/app/parse.h"
 #include "prober/app/probes.h"
+#include "prober/platform.h"
 
 namespace dropspot::prober::app {
 
@@ -57,8 +58,16 @@ struct link {
   bool total_hit = false;                                          ///< the deadline that passed was the whole probe's
   millis waited{0};                                                ///< the last operation's deadline
   std::string error;                                               ///< the last failure in the OS's or OpenSSL's words
+  clock::time_point last_activity = clock::now();  ///< the last byte sent or received: the stall watch's clock
+  std::size_t received = 0;                        ///< bytes read in all
+  bool complete = false;                           ///< the answer came whole (probe_trace::complete)
+  std::optional<platform::path_state> state;       ///< read as a deadline closed the socket
 };
 using link_ptr = std::shared_ptr<link>;
+
+/// The kernel's view of the connection's path (platform::read_path_state),
+/// or what it was when a deadline closed the socket.
+std::optional<platform::path_state> path_state_of(const link_ptr& l);
 
 /// The watchdog: closes the socket when `step` (or the whole probe's
 /// deadline) passes; disarm() before the next step.
@@ -93,6 +102,11 @@ asio::awaitable<parsed<T>> read_answer(link_ptr l, Parse parse, std::size_t cap,
     }
   }
 }
+
+/// The stall watch (app_settings::on_stall): true once the search it asked
+/// found a black hole (the probe ends with it); otherwise it waits until the
+/// probe's own work ends and cancels it.
+asio::awaitable<bool> watch_stall(link_ptr l);
 
 void consume(const link_ptr& l, std::size_t n);
 millis since(clock::time_point from);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "common/text.h"
 
@@ -103,11 +104,34 @@ parsed<http_response> parse_http_head(std::string_view data, std::size_t max_hea
   return out;
 }
 
-std::string http_request(std::string_view host, std::uint16_t port, bool tls) {
+std::string http_request(std::string_view host, std::uint16_t port, bool tls, std::size_t size) {
   std::string h(host);
   if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
   if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
-  return "GET / HTTP/1.1\r\nHost: " + h + "\r\nUser-Agent: dropspot-prober\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+  std::string request = "GET / HTTP/1.1\r\nHost: " + h + "\r\nUser-Agent: dropspot-prober\r\nAccept: */*\r\n";
+  const std::string padding = "X-Dropspot-Padding: ";
+  constexpr std::size_t max_size = 8000;  // under every server's header limit (nginx: 8k a line)
+  const std::size_t tail = std::string_view("Connection: close\r\n\r\n").size();
+  const std::size_t want = std::min(size, max_size);
+  if (want > request.size() + tail + padding.size() + 2) {
+    request += padding;
+    request.append(want - request.size() - tail - 2, 'x');
+    request += "\r\n";
+  }
+  return request + "Connection: close\r\n\r\n";
+}
+
+std::optional<std::size_t> http_body_want(const http_response& response, std::size_t cap) {
+  // No body: HEAD is never sent; 1xx, 204 and 304 carry none (RFC 9112 6.3).
+  if (response.status < 200 || response.status == 204 || response.status == 304) return 0;
+  if (auto te = response.header("transfer-encoding"); te && !te->empty()) return std::nullopt;  // chunked: to the close
+  if (auto cl = response.header("content-length")) {
+    std::size_t n = 0;
+    const auto* first = cl->data();
+    const auto [end, ec] = std::from_chars(first, first + cl->size(), n);
+    if (ec == std::errc() && end == first + cl->size()) return std::min(n, cap);
+  }
+  return std::nullopt;
 }
 
 v1::AppResult http_result(const http_response& response) {

@@ -50,8 +50,14 @@ struct http_response {
 parsed<http_response> parse_http_head(std::string_view data, std::size_t max_head);
 
 /// The request a probe sends: GET / with Host (host:port unless port is the
-/// scheme's default; IPv6 literals in brackets), User-Agent, Connection: close.
-std::string http_request(std::string_view host, std::uint16_t port, bool tls);
+/// scheme's default; IPv6 literals in brackets), User-Agent, Connection: close;
+/// with size, an X-Dropspot-Padding field makes it at least size bytes long
+/// (servers accept 8 KB of header fields and more; size is capped there).
+std::string http_request(std::string_view host, std::uint16_t port, bool tls, std::size_t size = 0);
+
+/// How much of the body a probe reads: up to Content-Length or the cap.
+/// nullopt: until the server closes (no length given; Connection: close asked for).
+std::optional<std::size_t> http_body_want(const http_response& response, std::size_t cap);
 
 /// The application result of a parsed response: fields status, reason, server,
 /// location, hsts; 5xx fails, 4xx passes with a note, 3xx names the target.

@@ -1,6 +1,7 @@
 #include "prober/app/probes.h"
 
 #include <algorithm>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/address.hpp>
 #include <chrono>
 #include <exception>
@@ -15,8 +16,10 @@ namespace dropspot::prober::app {
 namespace {
 
 using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
 
 constexpr std::size_t max_http_head = 64 * 1024;
+constexpr std::size_t max_http_body = 64 * 1024;  // enough to fill a path with full-size packets
 constexpr std::size_t max_ssh = 8 * 1024;
 constexpr std::size_t max_banner = 4 * 1024;
 
@@ -56,11 +59,14 @@ asio::awaitable<void> probe_ssh(link_ptr l, v1::AppResult& r) {
   }
 }
 
-asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
+/// The HTTP exchange: TLS if asked, the request, the head, then the body up
+/// to max_http_body (bulk data: what a black hole on the path stops).
+asio::awaitable<void> http_exchange(link_ptr l, v1::AppResult& r, bool tls) {
   std::string tls_summary;
   if (tls && !co_await start_tls(l, r, "http/1.1", tls_summary)) co_return;
   const auto prefix = tls_summary.empty() ? std::string() : tls_summary + "; ";
-  if (!co_await send(l, http_request(bare_host(l->settings.host), l->settings.port, tls))) {
+  const auto request = http_request(bare_host(l->settings.host), l->settings.port, tls, l->settings.request_size);
+  if (!co_await send(l, request)) {
     r.set_ok(false);
     r.set_detail(prefix + "cannot send the HTTP request: " + l->error);
     co_return;
@@ -83,14 +89,49 @@ asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
                     "): the application behind the web server is slow (a proxied backend, PHP, a database)");
   const auto http = http_result(p.value);
   for (const auto& [k, v] : http.fields()) (*r.mutable_fields())[k] = v;
+  // The body, as a browser would read it: a stall here with the head in is
+  // what a path-MTU black hole looks like (the watch's search tells).
+  const auto head = p.value.head_size;
+  const auto want = http_body_want(p.value, max_http_body);
+  const auto body = [&] { return l->buffer.size() - std::min(head, l->buffer.size()); };
+  while (!want || body() < *want) {
+    if (!co_await read_more(l, head + (want ? *want : max_http_body), l->settings.step_timeout)) {
+      if (l->closed_by_peer && !want) break;  // the end of a body without a length
+      if (!want && body() >= max_http_body) break;
+      const bool cert_failed = !r.ok();
+      r.set_ok(false);
+      if (!cert_failed)
+        r.set_detail(
+            prefix + http.detail() + ", but the body " +
+            (l->closed_by_peer ? "ended early: the server closed the connection" : "stopped: " + silence(l, "body")) +
+            " after " + std::to_string(body()) + (want ? " of " + std::to_string(*want) : "") + " bytes");
+      co_return;
+    }
+  }
+  l->complete = true;
+  (*r.mutable_fields())["body_bytes"] = std::to_string(std::min(body(), want.value_or(body())));
   if (!r.ok()) co_return;  // the certificate failure stays the headline
   r.set_ok(http.ok());
   r.set_detail(http.detail() + (tls_summary.empty() ? std::string() : "; " + tls_summary));
 }
 
+asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
+  if (!l->settings.on_stall) {
+    co_await http_exchange(l, r, tls);
+    co_return;
+  }
+  auto outcome = co_await (http_exchange(l, r, tls) || watch_stall(l));
+  if (outcome.index() == 1 && std::get<1>(outcome)) {
+    r.set_ok(false);
+    r.set_detail(std::string(tls && !r.fields().count("tls_version") ? "the TLS handshake" : "the HTTP response") +
+                 " stopped after " + std::to_string(l->received) +
+                 " bytes: full-size packets do not pass the path (see the path MTU)");
+  }
+}
+
 }  // namespace
 
-asio::awaitable<v1::AppResult> run_app_probe(tcp::socket socket, app_settings settings) {
+asio::awaitable<v1::AppResult> run_app_probe(tcp::socket socket, app_settings settings, probe_trace* trace) {
   auto l = std::make_shared<link>(std::move(socket), std::move(settings));
   const auto& kind = l->settings.kind;
   v1::AppResult r;
@@ -114,6 +155,16 @@ asio::awaitable<v1::AppResult> run_app_probe(tcp::socket socket, app_settings se
     r.set_detail(std::string("the probe failed: ") + e.what());
   }
   disarm(l);
+  if (trace) {
+    trace->complete = l->complete;
+    trace->received = l->received;
+    if (auto state = path_state_of(l)) {
+      trace->acked_known = true;
+      trace->request_acked = state->unacked == 0;
+      trace->path_mtu = state->path_mtu;
+      trace->rcv_mss = state->rcv_mss;
+    }
+  }
   std::error_code ignored;
   l->socket.close(ignored);
   co_return r;

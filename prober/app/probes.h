@@ -24,7 +24,9 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -34,6 +36,27 @@
 typedef struct x509_st X509;
 
 namespace dropspot::prober::app {
+
+/// What the stall watch knows when a probe's answer stopped coming.
+struct stall_report {
+  bool request_unacked = false;  ///< part of what we sent was never acknowledged (the way to the server)
+  bool acked_known = false;      ///< the OS told (else request_unacked says nothing)
+  std::size_t received = 0;      ///< bytes of the service's answer that came
+  std::uint32_t path_mtu = 0;    ///< the path MTU our kernel holds for the server now (0: unknown)
+};
+
+/// How a probe went, beyond its result: what the path-MTU search
+/// (prober/mtu_search.h) reads from each of its attempts, and the path facts
+/// the kernel learnt on the way.
+struct probe_trace {
+  bool complete = false;       ///< the answer came whole (an HTTP response: its head and body, to the cap)
+  bool request_acked = false;  ///< all we sent was acknowledged (known where the OS tells: see acked_known)
+  bool acked_known = false;
+  std::size_t received = 0;    ///< bytes read from the connection (TLS records included)
+  std::uint32_t path_mtu = 0;  ///< the path MTU towards the server the kernel held at the end (0: unknown)
+  std::uint32_t rcv_mss = 0;   ///< the largest segment payload that came (0: unknown)
+  bool blackhole = false;      ///< the stall watch's search found full-size packets vanishing: the probe ended
+};
 
 struct app_settings {
   std::string kind = "tcp";  ///< tcp|banner|ssh|http|https|smtp|smtps|imap|imaps|pop3|pop3s
@@ -48,11 +71,23 @@ struct app_settings {
   std::optional<std::chrono::steady_clock::time_point> connected_at;
   bool insecure = false;  ///< --insecure: a certificate that fails verification passes, noted
   std::string ca_file;    ///< --ca-file: trusted besides the system store
+  /// The HTTP request padded (a header of its own) to at least this many
+  /// bytes, so that it fills a full-size packet: the way to the server is
+  /// tested with bulk data too. 0: unpadded.
+  std::size_t request_size = 0;
+  /// The stall watch (http, https): when nothing has come or gone for this
+  /// long while an answer is due (the TLS handshake, the HTTP response),
+  /// on_stall is asked (the path-MTU search); when it says true, full-size
+  /// packets vanish on the path and the probe ends at once, else it goes on
+  /// to its own deadlines. Unset on_stall: no watch.
+  millis stall_after{2000};
+  std::function<asio::awaitable<bool>(stall_report)> on_stall;
 };
 
 /// Runs the probe settings.kind on socket and closes it. Never throws for
-/// what the peer does; fills kind, ok, detail and fields.
-asio::awaitable<v1::AppResult> run_app_probe(asio::ip::tcp::socket socket, app_settings settings);
+/// what the peer does; fills kind, ok, detail and fields, and trace if given.
+asio::awaitable<v1::AppResult> run_app_probe(asio::ip::tcp::socket socket, app_settings settings,
+                                             probe_trace* trace = nullptr);
 
 /// Certificate facts for the report (fields cert_subject, cert_issuer,
 /// cert_not_after, cert_days_left); returns the days left (negative when

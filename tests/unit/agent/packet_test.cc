@@ -18,6 +18,7 @@ const std::string server = "203.0.113.2";
 const std::string router = "192.0.2.2";
 const std::string client6 = "2001:db8:1::2";
 const std::string server6 = "2001:db8:2::2";
+const std::string router6 = "2001:db8:12::2";
 
 ip_address addr(const std::string& text) { return ip_address::parse(text).value(); }
 
@@ -349,8 +350,8 @@ TEST_CASE("packet: ICMP that is not an error about TCP is skipped with its reaso
   const bytes syn = client_syn();
   CHECK(parse(dlt::raw, ipv4({client, server, 1}, icmp(8, 0, bytes(16, 0))), p) == packet_error::icmp_not_error);
   CHECK(parse(dlt::raw, ipv4({client, server, 1}, icmp(5, 1, syn)), p) == packet_error::icmp_not_error);  // redirect
-  CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(2, 0, bytes(48, 0))), p) ==
-        packet_error::icmp_not_error);  // packet too big
+  CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(4, 0, bytes(48, 0))), p) ==
+        packet_error::icmp_not_error);  // parameter problem
   CHECK(parse(dlt::raw, ipv6({.src = server6, .dst = client6, .next = 58}, icmp(128, 0, bytes(8, 0))), p) ==
         packet_error::icmp_not_error);  // echo request
   // Quoting UDP: the ports only (port-unreachable for a datagram).
@@ -376,6 +377,42 @@ TEST_CASE("packet: ICMP that is not an error about TCP is skipped with its reaso
   auto cut = ipv4({server, client, 1}, icmp(3, 3, syn));
   cut[3] = 20 + 8 + 20 + 4;
   CHECK(parse(dlt::raw, cut, p) == packet_error::bad_icmp_quote);
+}
+
+TEST_CASE("packet: data lengths from the IP header, and the MTU in 'fragmentation needed' / 'packet too big'") {
+  // A data segment: the length comes from the IP header, not the capture.
+  const bytes data =
+      ipv4({server, client, 6}, cat({tcp({.src_port = 80, .dst_port = 40000, .flags = flags::ack}), bytes(1448, 'x')}));
+  auto p = parse_ok(dlt::raw, data);
+  CHECK(p.ip_length == 20 + 20 + 1448);
+  CHECK(p.tcp.payload_length == 1448);
+  // Cut to its headers (a snap length): the lengths still say the whole.
+  p = parse_ok(dlt::raw, bytes(data.begin(), data.begin() + 40));
+  CHECK(p.tcp.payload_length == 1448);
+  const bytes data6 = ipv6({.src = server6, .dst = client6, .next = 6},
+                           cat({tcp({.src_port = 443, .dst_port = 40000, .flags = flags::ack}), bytes(1208, 'x')}));
+  p = parse_ok(dlt::raw, data6);
+  CHECK(p.ip_length == 40 + 20 + 1208);
+  CHECK(p.tcp.payload_length == 1208);
+  CHECK(parse_ok(dlt::raw, client_syn()).tcp.payload_length == 0);
+
+  // A router's 'fragmentation needed' about the server's segment, next-hop MTU 1400 (RFC 1191).
+  bytes frag = icmp(3, 4, bytes(data.begin(), data.begin() + 28));
+  frag[6] = 1400 >> 8;
+  frag[7] = 1400 & 0xff;
+  p = parse_ok(dlt::raw, ipv4({router, server, 1, 254}, frag));
+  CHECK(p.kind == transport::icmp_error);
+  CHECK(p.icmp.mtu == 1400);
+  CHECK(p.icmp.inner_src_port == 80);
+  // ICMPv6 packet too big: the MTU in 32 bits (RFC 4443 3.2).
+  bytes big = icmp(2, 0, bytes(data6.begin(), data6.begin() + 48));
+  big[6] = 1280 >> 8;
+  big[7] = 1280 & 0xff;
+  p = parse_ok(dlt::raw, ipv6({.src = router6, .dst = server6, .next = 58}, big));
+  CHECK(p.icmp.type == 2);
+  CHECK(p.icmp.mtu == 1280);
+  // Other errors carry none.
+  CHECK(parse_ok(dlt::raw, ipv4({server, client, 1}, icmp(3, 3, client_syn()))).icmp.mtu == 0);
 }
 
 TEST_CASE("packet: every truncation of a header-only frame is refused") {
