@@ -29,6 +29,7 @@ std::string step_text(std::uint32_t size, const std::vector<mtu_attempt>& attemp
       s += " no connection,";
       continue;
     }
+    if (a.padded && a.limited) s += " to the server held smaller by the server's MSS,";
     if (mtu_tells(a, mtu_way::to_server))
       s += std::string(" to the server ") + (mtu_passed(a, mtu_way::to_server) ? "passed" : "lost") + ",";
     if (mtu_tells(a, mtu_way::to_client))
@@ -65,7 +66,7 @@ bool failed_at(std::uint32_t size, const std::vector<mtu_attempt>& done, mtu_way
 
 bool mtu_tells(const mtu_attempt& a, mtu_way way) {
   if (a.failed) return false;
-  if (way == mtu_way::to_server) return a.padded && (a.acked_known || a.complete);
+  if (way == mtu_way::to_server) return a.padded && !a.limited && (a.acked_known || a.complete);
   return !a.padded || a.complete || (a.acked_known && a.acked);
 }
 
@@ -144,6 +145,9 @@ asio::awaitable<void> try_size(mtu_search_settings s, std::shared_ptr<mtu_attemp
     out->failed = true;
     co_return;
   }
+  // Our send MSS (TCP_INFO, the options' 12 bytes of timestamps aside)
+  // against the size: a server that learnt a smaller path MTU advertises less.
+  if (r.tcp && r.tcp->mss > 0 && static_cast<int>(r.tcp->mss) + 12 < mss_for_packet(size, v6)) out->limited = true;
   auto as = s.app;
   as.on_stall = nullptr;
   if (!out->padded) as.request_size = 0;

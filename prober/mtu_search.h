@@ -40,6 +40,10 @@ struct mtu_attempt {
   bool acked = false;      ///< all we sent was acknowledged
   bool acked_known = false;
   bool failed = false;  ///< the connection itself failed (no handshake): no evidence either way
+  /// The server's MSS held our packets below the size (its kernel learnt a
+  /// smaller path MTU from an ICMP error about its own packets): no
+  /// evidence about the way to the server at this size.
+  bool limited = false;
 };
 
 enum class mtu_way { to_server, to_client };

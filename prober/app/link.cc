@@ -43,6 +43,20 @@ std::string short_subject(const v1::AppResult& r, const char* field = "cert_subj
   return s.substr(cn, comma == std::string::npos ? std::string::npos : comma - cn);
 }
 
+/// A GREASE extension (RFC 8701: servers ignore it, whatever it holds) that
+/// makes our ClientHello fill a full-size packet, as post-quantum key shares
+/// make browsers' do: the way to the server is tested with the handshake.
+constexpr unsigned grease_extension = 0x0a0a;
+constexpr std::size_t max_hello_padding = 4096;
+
+int add_hello_padding(SSL*, unsigned int, unsigned int, const unsigned char** out, std::size_t* outlen, X509*,
+                      std::size_t, int*, void* add_arg) {
+  static const std::array<unsigned char, max_hello_padding> zeros{};
+  *out = zeros.data();
+  *outlen = std::min(*static_cast<const std::size_t*>(add_arg), zeros.size());
+  return 1;
+}
+
 }  // namespace
 
 long certificate_fields(X509* cert, std::int64_t now_unix, v1::AppResult& into) {
@@ -188,7 +202,14 @@ asio::awaitable<bool> watch_stall(link_ptr l) {
       report.request_unacked = state->unacked > 0;
       report.path_mtu = state->path_mtu;
     }
-    if (co_await l->settings.on_stall(report)) co_return true;
+    if (co_await l->settings.on_stall(report)) {
+      // The probe ends now: closing the socket ends its pending read or
+      // write at once (a cancellation alone may not reach it).
+      l->state = path_state_of(l);
+      std::error_code ignored;
+      l->socket.close(ignored);
+      co_return true;
+    }
     break;
   }
   // Not a black hole: the probe's own deadlines decide; this ends when it does.
@@ -255,6 +276,11 @@ asio::awaitable<bool> start_tls(link_ptr l, v1::AppResult& r, std::string alpn, 
     }
   }
   ctx.set_verify_mode(asio::ssl::verify_none);  // judged after the handshake, to report what was seen
+  // Half the padded request's size: a ClientHello of about one full packet.
+  l->hello_padding = s.request_size / 2;
+  if (l->hello_padding > 0)
+    SSL_CTX_add_custom_ext(ctx.native_handle(), grease_extension, SSL_EXT_CLIENT_HELLO, add_hello_padding, nullptr,
+                           &l->hello_padding, nullptr, nullptr);
   l->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(l->socket, ctx);
   SSL* ssl = l->tls->native_handle();
   const auto host = bare_host(s.host);

@@ -62,6 +62,7 @@ struct link {
   std::size_t received = 0;                        ///< bytes read in all
   bool complete = false;                           ///< the answer came whole (probe_trace::complete)
   std::optional<platform::path_state> state;       ///< read as a deadline closed the socket
+  std::size_t hello_padding = 0;                   ///< bytes of padding in our ClientHello
 };
 using link_ptr = std::shared_ptr<link>;
 

@@ -72,8 +72,9 @@ struct app_settings {
   bool insecure = false;  ///< --insecure: a certificate that fails verification passes, noted
   std::string ca_file;    ///< --ca-file: trusted besides the system store
   /// The HTTP request padded (a header of its own) to at least this many
-  /// bytes, so that it fills a full-size packet: the way to the server is
-  /// tested with bulk data too. 0: unpadded.
+  /// bytes, and the TLS ClientHello by half as many (a GREASE extension), so
+  /// that they fill full-size packets: the way to the server is tested with
+  /// bulk data too. 0: unpadded.
   std::size_t request_size = 0;
   /// The stall watch (http, https): when nothing has come or gone for this
   /// long while an answer is due (the TLS handshake, the HTTP response),
