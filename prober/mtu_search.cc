@@ -84,20 +84,33 @@ std::vector<mtu_attempt> next_mtu_attempts(std::uint32_t full, bool v6, const st
     if (std::none_of(done.begin(), done.end(), same) && std::none_of(next.begin(), next.end(), same))
       next.push_back({size, padded});
   };
+  // Round one asks little of a server that may just be slow: the full size
+  // and sizes every path passes. Only when those differ, the usual MTUs.
   if (done.empty()) {
     add(full, true);
-    for (auto mtu : common_mtus)
-      if (mtu < full) add(mtu, true);
+    if (full > 1280) add(1280, true);
     if (!v6) add(576, true);
     return next;
   }
-  for (auto way : {mtu_way::to_server, mtu_way::to_client}) {
-    const auto b = bracket_of(full, done, way);
-    if (b.lo == 0 || b.lo >= full || b.hi - b.lo <= precision) continue;  // nothing passes, all does, or close enough
-    const std::size_t n = width / 2;
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto size = static_cast<std::uint32_t>(b.lo + (std::uint64_t{b.hi - b.lo} * k) / (n + 1));
-      if (size > b.lo && size < b.hi) add(size, true);
+  const bool first_round_only = std::all_of(done.begin(), done.end(), [&](const mtu_attempt& a) {
+    return a.size == full || a.size == 1280 || a.size == 576;
+  });
+  if (first_round_only) {
+    const auto server = bracket_of(full, done, mtu_way::to_server);
+    const auto client = bracket_of(full, done, mtu_way::to_client);
+    const bool differ = (server.lo > 0 && server.lo < full) || (client.lo > 0 && client.lo < full);
+    if (!differ) return next;  // nothing passes, or everything: not a matter of size
+    for (auto mtu : common_mtus)
+      if (mtu < full && mtu > 1280) add(mtu, true);
+  } else {
+    for (auto way : {mtu_way::to_server, mtu_way::to_client}) {
+      const auto b = bracket_of(full, done, way);
+      if (b.lo == 0 || b.lo >= full || b.hi - b.lo <= precision) continue;  // nothing passes, all does, or close enough
+      const std::size_t n = width / 2;
+      for (std::size_t k = 1; k <= n; ++k) {
+        const auto size = static_cast<std::uint32_t>(b.lo + (std::uint64_t{b.hi - b.lo} * k) / (n + 1));
+        if (size > b.lo && size < b.hi) add(size, true);
+      }
     }
   }
   // The way back where our padded request was lost: asked small.
@@ -157,6 +170,9 @@ asio::awaitable<void> try_size(mtu_search_settings s, std::shared_ptr<mtu_attemp
   as.connected_at.reset();
   app::probe_trace trace;
   (void)co_await app::run_app_probe(std::move(*r.socket), std::move(as), &trace);
+  // A black hole never closes a connection: a server that did (sshd's
+  // MaxStartups, a busy server) says nothing about the size.
+  out->failed = trace.closed_by_peer;
   out->complete = trace.complete;
   out->acked = trace.request_acked;
   out->acked_known = trace.acked_known;
@@ -177,21 +193,23 @@ asio::awaitable<std::optional<v1::PathMtu>> search_path_mtu(mtu_search_settings 
   // larger sizes cannot be tried, and the stalled probe stands for them.
   const bool learnt = s.stalled.path_mtu > 0 && s.stalled.path_mtu < s.full;
   std::vector<mtu_attempt> done;
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 3; ++round) {
     auto next = next_mtu_attempts(s.full, v6, done);
     if (round == 0) done.push_back(stalled);
     if (learnt) std::erase_if(next, [&](const mtu_attempt& a) { return a.size > s.stalled.path_mtu; });
     if (next.empty()) break;
     // The attempts' results are shared with them: a waiter cancelled
     // mid-round (the probe's own answer came) leaves them running safely.
-    std::vector<std::shared_ptr<mtu_attempt>> results;
-    task_group group(executor);
-    for (const auto& a : next) {
-      results.push_back(std::make_shared<mtu_attempt>(a));
-      group.spawn(try_size(s, results.back()));
+    for (std::size_t from = 0; from < next.size(); from += std::max<std::size_t>(s.at_once, 1)) {
+      std::vector<std::shared_ptr<mtu_attempt>> results;
+      task_group group(executor);
+      for (std::size_t i = from; i < next.size() && i < from + std::max<std::size_t>(s.at_once, 1); ++i) {
+        results.push_back(std::make_shared<mtu_attempt>(next[i]));
+        group.spawn(try_size(s, results.back()));
+      }
+      co_await group.wait();
+      for (const auto& r : results) done.push_back(*r);
     }
-    co_await group.wait();
-    for (const auto& r : results) done.push_back(*r);
   }
   auto found = judge_mtu_search(s.full, done);
   if (found && learnt && (found->to_server() == 0 || found->to_server() > s.stalled.path_mtu))

@@ -54,11 +54,13 @@ bool mtu_tells(const mtu_attempt& a, mtu_way way);
 bool mtu_passed(const mtu_attempt& a, mtu_way way);
 
 /// Pure: the next round's attempts, given those so far; empty to stop.
-/// Round one: padded, at the full size, the common link MTUs below it down
-/// to 1280, and 576 for IPv4. Then, for each way whose largest passing size
-/// and the smallest failing one above it lie more than `precision` apart,
-/// up to width/2 padded sizes evenly between; and unpadded attempts at the
-/// sizes whose padded request was lost, so that the way back is seen there.
+/// Round one, padded: the full size, 1280 and (IPv4) 576: a slow server gets
+/// two or three more requests, no more. When a way passed below the full
+/// size and not at it, round two: the common link MTUs in between. Then, for
+/// each way whose largest passing size and the smallest failing one above it
+/// lie more than `precision` apart, up to width/2 padded sizes evenly
+/// between. From round two on, unpadded attempts at the sizes whose padded
+/// request was lost, so that the way back is seen there.
 std::vector<mtu_attempt> next_mtu_attempts(std::uint32_t full, bool v6, const std::vector<mtu_attempt>& done,
                                            std::size_t width = 8, std::uint32_t precision = 20);
 
@@ -77,6 +79,7 @@ struct mtu_search_settings {
   app::app_settings app;     ///< the probe to repeat (its on_stall unset)
   std::uint32_t full = 0;    ///< the full packet size (our SYN's MSS plus headers)
   millis attempt_timeout{};  ///< one attempt: the connect and the whole answer
+  std::size_t at_once = 32;  ///< connections at a time (a round's beyond it wait for the first)
   /// The probe whose answer stalled: the first attempt at the full size. It
   /// is tried again unless our kernel has since learnt a smaller path MTU
   /// (an ICMP error came back for our own packets): then new connections

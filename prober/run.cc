@@ -585,10 +585,11 @@ class run_phases {
       it = (it->second.last_hop() == 0 && it->second.note().empty()) ? hops.erase(it) : std::next(it);
   }
 
-  /// Bulk data (the HTTP probes') is watched for a stall; a stall runs the
-  /// path-MTU search (prober/mtu_search.h) over the port.
+  /// Bulk data (the HTTP probes' answers, the TLS handshake, SSH's key
+  /// exchange) is watched for a stall; a stall runs the path-MTU search
+  /// (prober/mtu_search.h) over the port.
   void watch_for_blackhole(port_key port, const connect_result& r, app::app_settings& as) {
-    if (as.kind != "http" && as.kind != "https") return;
+    if (as.kind != "http" && as.kind != "https" && as.kind != "ssh") return;
     std::error_code ec;
     const auto local = r.socket->local_endpoint(ec);
     const auto peer = r.socket->remote_endpoint(ec);
@@ -609,6 +610,8 @@ class run_phases {
     ms.app = as;
     ms.full = mss + header;
     ms.attempt_timeout = as.stall_after + millis(static_cast<long long>(4 * rtt) + 200);
+    // sshd drops unauthenticated connections beyond MaxStartups (10 by default).
+    if (as.kind == "ssh") ms.at_once = 8;
     ms.on_start = [sources = mtu_source_ports, port](std::uint32_t local_port) { (*sources)[port].insert(local_port); };
     as.on_stall = [found = mtu_found, port, ms](const app::stall_report& stalled) {
       auto settings = ms;

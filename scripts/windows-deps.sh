@@ -60,8 +60,10 @@ build_protobuf() {
   local src=$cache/src/protobuf-$version
   [ -d "$src" ] || fetch_source protobuf "$version" "$src"
   # 3.21 keeps its CMake project in cmake/. (An interrupted build resumes.)
+  # -O1, not Release's -O3: a third less compile time (descriptor.cc: 13 s
+  # against 20 s), and the prober's speed is its network's, not protobuf's.
   nice cmake -S "$src/cmake" -B "$src/build-mingw" -G Ninja \
-    -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
     -DCMAKE_INSTALL_PREFIX="$prefix" \
     -Dprotobuf_BUILD_TESTS=OFF -Dprotobuf_BUILD_PROTOC_BINARIES=OFF \
     -Dprotobuf_BUILD_SHARED_LIBS=OFF -Dprotobuf_WITH_ZLIB=OFF \
@@ -80,8 +82,9 @@ build_openssl() {
   (
     cd "$src"
     # Static libraries only (build_libs: no apps), no tests or engines, none of the
-    # legacy or national ciphers that dropspot's TLS 1.2/1.3 never uses.
-    nice ./Configure mingw64 no-shared no-tests no-engine no-module \
+    # legacy or national ciphers that dropspot's TLS 1.2/1.3 never uses; -O1
+    # after OpenSSL's -O3 (a few handshakes a run need no faster crypto).
+    nice ./Configure mingw64 no-shared no-tests no-engine no-module -O1 \
       no-comp no-dtls no-srp no-idea no-mdc2 no-rc5 no-camellia no-seed no-aria \
       no-sm2 no-sm3 no-sm4 no-whirlpool no-cast no-bf no-rc2 no-gost \
       --cross-compile-prefix=$triple- --prefix="$prefix" --libdir=lib >&2

@@ -402,9 +402,99 @@ parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size) {
     for (unsigned char c : t)
       if (c < 0x20 || c >= 0x7f) return bad<ssh_ident>("malformed SSH identification " + quote(t));
     id.preamble = lines;
+    id.size = pos;
     out.status = parse_status::done;
     return out;
   }
+}
+
+namespace {
+
+std::uint32_t be32(std::string_view d, std::size_t at) {
+  return (std::uint32_t{static_cast<unsigned char>(d[at])} << 24) |
+         (std::uint32_t{static_cast<unsigned char>(d[at + 1])} << 16) |
+         (std::uint32_t{static_cast<unsigned char>(d[at + 2])} << 8) | static_cast<unsigned char>(d[at + 3]);
+}
+
+/// A name-list at `at` of payload (uint32 length, comma-separated ASCII);
+/// nullopt when it does not fit.
+std::optional<std::vector<std::string>> name_list(std::string_view payload, std::size_t& at) {
+  if (payload.size() < at + 4) return std::nullopt;
+  const auto n = be32(payload, at);
+  if (payload.size() - at - 4 < n) return std::nullopt;
+  std::vector<std::string> names;
+  std::string_view list = payload.substr(at + 4, n);
+  at += 4 + n;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    names.push_back(escape(list.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return names;
+}
+
+void put32(std::string& out, std::size_t n) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+}
+
+void put_list(std::string& out, const std::string& list) {
+  put32(out, list.size());
+  out += list;
+}
+
+}  // namespace
+
+parsed<ssh_kexinit> parse_ssh_kexinit(std::string_view data, std::size_t max_size) {
+  parsed<ssh_kexinit> out;
+  if (data.size() < 5) return out;
+  const auto length = be32(data, 0);
+  if (length < 12 || length > max_size)
+    return bad<ssh_kexinit>("not an SSH binary packet after the identification (length " + std::to_string(length) +
+                            ")");
+  const auto padding = static_cast<unsigned char>(data[4]);
+  if (padding + 1u > length) return bad<ssh_kexinit>("a malformed SSH packet (padding longer than the packet)");
+  if (data.size() < 4 + std::size_t{length}) return out;
+  const auto payload = data.substr(5, length - padding - 1);
+  if (payload.empty() || payload[0] != 20)
+    return bad<ssh_kexinit>("the server's first SSH packet is message " +
+                            std::to_string(payload.empty() ? 0 : static_cast<unsigned char>(payload[0])) +
+                            ", not the key exchange's KEXINIT (20)");
+  std::size_t at = 1 + 16;  // the message number, the cookie
+  auto kex = name_list(payload, at);
+  auto host_key = kex ? name_list(payload, at) : std::nullopt;
+  if (!kex || !host_key) return bad<ssh_kexinit>("a malformed KEXINIT (its name-lists do not fit)");
+  out.value.kex = std::move(*kex);
+  out.value.host_key = std::move(*host_key);
+  out.value.size = 4 + std::size_t{length};
+  out.status = parse_status::done;
+  return out;
+}
+
+std::string ssh_client_hello(std::size_t size) {
+  std::string kex = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
+                    "ecdh-sha2-nistp256,diffie-hellman-group14-sha256";
+  // Names nobody implements are skipped in negotiation (RFC 4253 7.1).
+  for (int i = 0; kex.size() < size; ++i) kex += ",x-pad-" + std::to_string(i) + "-0123456789abcdef@dropspot.invalid";
+  std::string payload(1, '\x14');  // SSH_MSG_KEXINIT
+  payload += std::string(16, '\x2a');  // the cookie: random in a real client, nothing depends on it here
+  put_list(payload, kex);
+  put_list(payload, "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256");
+  for (int i = 0; i < 2; ++i) put_list(payload, "chacha20-poly1305@openssh.com,aes128-ctr,aes256-gcm@openssh.com");
+  for (int i = 0; i < 2; ++i) put_list(payload, "hmac-sha2-256-etm@openssh.com,hmac-sha2-256");
+  for (int i = 0; i < 2; ++i) put_list(payload, "none");
+  for (int i = 0; i < 2; ++i) put_list(payload, "");
+  payload += std::string(1, '\0');  // first_kex_packet_follows
+  put32(payload, 0);                 // reserved
+  // Padding to a multiple of 8 with the 5-byte header, at least 4 bytes.
+  std::size_t padding = 8 - (payload.size() + 5) % 8;
+  if (padding < 4) padding += 8;
+  std::string packet;
+  put32(packet, payload.size() + padding + 1);
+  packet += static_cast<char>(padding);
+  packet += payload;
+  packet += std::string(padding, '\0');
+  return "SSH-2.0-dropspot_prober\r\n" + packet;
 }
 
 // ---------------------------------------------------------------- banner

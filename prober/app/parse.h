@@ -132,6 +132,7 @@ struct ssh_ident {
   std::string software;      ///< "OpenSSH_9.2p1"
   std::string comments;      ///< "Debian-2"
   std::size_t preamble = 0;  ///< lines the server sent before it (RFC 4253 4.2 allows some)
+  std::size_t size = 0;      ///< bytes up to the end of the identification line
 };
 
 /// Finds the identification line "SSH-protoversion-softwareversion [comments]"
@@ -139,6 +140,25 @@ struct ssh_ident {
 /// than 255 bytes, an identification without software version, or none within
 /// max_size bytes. Any protocol version is done ("1.5" too): the caller judges.
 parsed<ssh_ident> parse_ssh_ident(std::string_view data, std::size_t max_size);
+
+/// The server's SSH_MSG_KEXINIT (RFC 4253 7.1): the first binary packet after
+/// the identification, its algorithms in order of preference.
+struct ssh_kexinit {
+  std::vector<std::string> kex;       ///< key exchange methods
+  std::vector<std::string> host_key;  ///< host key algorithms
+  std::size_t size = 0;               ///< the packet's bytes on the wire
+};
+
+/// Parses the first binary packet (RFC 4253 6: uint32 length, padding
+/// length, payload, padding; no MAC yet) as a KEXINIT. bad: a length under
+/// 12 or over max_size, padding longer than the packet, another message, or
+/// name-lists that do not fit the payload.
+parsed<ssh_kexinit> parse_ssh_kexinit(std::string_view data, std::size_t max_size);
+
+/// Our identification and KEXINIT for the SSH probe: the algorithms OpenSSH
+/// offers, the kex list padded with names nobody implements (ignored, RFC
+/// 4253 7.1) to at least `size` bytes so that it fills a full-size packet.
+std::string ssh_client_hello(std::size_t size);
 
 // ---------------------------------------------------------------- banner
 

@@ -21,6 +21,7 @@ using namespace asio::experimental::awaitable_operators;
 constexpr std::size_t max_http_head = 64 * 1024;
 constexpr std::size_t max_http_body = 64 * 1024;  // enough to fill a path with full-size packets
 constexpr std::size_t max_ssh = 8 * 1024;
+constexpr std::size_t max_ssh_packet = 35000;  // RFC 4253 6.1: what every implementation must take
 constexpr std::size_t max_banner = 4 * 1024;
 
 asio::awaitable<void> probe_banner(link_ptr l, v1::AppResult& r, bool required) {
@@ -39,7 +40,10 @@ asio::awaitable<void> probe_banner(link_ptr l, v1::AppResult& r, bool required) 
   }
 }
 
-asio::awaitable<void> probe_ssh(link_ptr l, v1::AppResult& r) {
+/// The SSH exchange: the server's identification, ours and our KEXINIT
+/// (padded to fill a packet when asked), then the server's KEXINIT: the key
+/// exchange's first bulk data (some 1 KB, more with post-quantum methods).
+asio::awaitable<void> ssh_exchange(link_ptr l, v1::AppResult& r) {
   auto p =
       co_await read_answer<ssh_ident>(l, parse_ssh_ident, max_ssh, l->settings.step_timeout, "SSH identification line");
   if (p.status != parse_status::done) {
@@ -56,6 +60,53 @@ asio::awaitable<void> probe_ssh(link_ptr l, v1::AppResult& r) {
     r.set_ok(false);
     r.set_detail(escape(p.value.line) + ": SSH protocol " + escape(p.value.protocol) +
                  " only, which current clients do not speak");
+    co_return;
+  }
+  consume(l, p.value.size);
+  if (!co_await send(l, ssh_client_hello(l->settings.request_size / 2))) {
+    r.set_ok(false);
+    r.set_detail(escape(p.value.line) + "; cannot send our identification: " + l->error);
+    co_return;
+  }
+  auto kex = co_await read_answer<ssh_kexinit>(l, parse_ssh_kexinit, max_ssh_packet, l->settings.step_timeout,
+                                               "key exchange (KEXINIT)");
+  if (kex.status != parse_status::done) {
+    r.set_ok(false);
+    r.set_detail(escape(p.value.line) + ", but " + kex.error);
+    co_return;
+  }
+  l->complete = true;
+  const auto first = [](const std::vector<std::string>& names) {
+    std::string s;
+    for (std::size_t i = 0; i < names.size() && i < 3; ++i) s += (i ? "," : "") + names[i];
+    return s + (names.size() > 3 ? ",..." : "");
+  };
+  f["ssh_kex"] = first(kex.value.kex);
+  f["ssh_host_keys"] = first(kex.value.host_key);
+  f["ssh_kexinit_bytes"] = std::to_string(kex.value.size);
+}
+
+/// Runs an exchange under the stall watch when one is set (app_settings::
+/// on_stall); true when the watch ended it: full-size packets do not pass.
+template <class Exchange>
+asio::awaitable<bool> watched(link_ptr l, Exchange exchange) {
+  if (!l->settings.on_stall) {
+    co_await exchange();
+    co_return false;
+  }
+  auto outcome = co_await (exchange() || watch_stall(l));
+  co_return outcome.index() == 1 && std::get<1>(outcome);
+}
+
+std::string stalled_detail(const link_ptr& l, const std::string& what) {
+  return what + " stopped after " + std::to_string(l->received) +
+         " bytes: full-size packets do not pass the path (see the path MTU)";
+}
+
+asio::awaitable<void> probe_ssh(link_ptr l, v1::AppResult& r) {
+  if (co_await watched(l, [&] { return ssh_exchange(l, r); })) {
+    r.set_ok(false);
+    r.set_detail(stalled_detail(l, "the SSH key exchange"));
   }
 }
 
@@ -116,16 +167,10 @@ asio::awaitable<void> http_exchange(link_ptr l, v1::AppResult& r, bool tls) {
 }
 
 asio::awaitable<void> probe_http(link_ptr l, v1::AppResult& r, bool tls) {
-  if (!l->settings.on_stall) {
-    co_await http_exchange(l, r, tls);
-    co_return;
-  }
-  auto outcome = co_await (http_exchange(l, r, tls) || watch_stall(l));
-  if (outcome.index() == 1 && std::get<1>(outcome)) {
+  if (co_await watched(l, [&] { return http_exchange(l, r, tls); })) {
     r.set_ok(false);
-    r.set_detail(std::string(tls && !r.fields().count("tls_version") ? "the TLS handshake" : "the HTTP response") +
-                 " stopped after " + std::to_string(l->received) +
-                 " bytes: full-size packets do not pass the path (see the path MTU)");
+    r.set_detail(
+        stalled_detail(l, tls && !r.fields().count("tls_version") ? "the TLS handshake" : "the HTTP response"));
   }
 }
 
@@ -158,6 +203,7 @@ asio::awaitable<v1::AppResult> run_app_probe(tcp::socket socket, app_settings se
   if (trace) {
     trace->complete = l->complete;
     trace->received = l->received;
+    trace->closed_by_peer = l->closed_by_peer && !l->complete;
     if (auto state = path_state_of(l)) {
       trace->acked_known = true;
       trace->request_acked = state->unacked == 0;

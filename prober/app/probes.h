@@ -56,6 +56,7 @@ struct probe_trace {
   std::uint32_t path_mtu = 0;  ///< the path MTU towards the server the kernel held at the end (0: unknown)
   std::uint32_t rcv_mss = 0;   ///< the largest segment payload that came (0: unknown)
   bool blackhole = false;      ///< the stall watch's search found full-size packets vanishing: the probe ended
+  bool closed_by_peer = false;  ///< the server closed the connection before the answer was whole
 };
 
 struct app_settings {

@@ -101,7 +101,18 @@ peer_script() { # peer_script NAME BODY: a per-connection script for socat
   printf '#!/bin/bash\n%s\n' "$2" >"$TMPD/$1.sh"
   chmod 755 "$TMPD/$1.sh"
 }
-peer_script ssh "printf 'SSH-2.0-OpenSSH_9.2p1 Debian-2\\r\\n'; sleep 5"
+# An SSH server's identification and KEXINIT (RFC 4253 7.1), as the probe
+# reads them: the key exchange's first packet is bulk data too (issue 18).
+python3 - "$TMPD/kexinit.bin" <<'PY'
+import struct, sys
+lists = [b"curve25519-sha256,ecdh-sha2-nistp256", b"ssh-ed25519", b"aes128-ctr", b"aes128-ctr",
+         b"hmac-sha2-256", b"hmac-sha2-256", b"none", b"none", b"", b""]
+payload = b"\x14" + b"\x2a" * 16 + b"".join(struct.pack(">I", len(l)) + l for l in lists) + b"\x00" + b"\x00" * 4
+pad = 8 - (len(payload) + 5) % 8
+pad += 8 if pad < 4 else 0
+open(sys.argv[1], "wb").write(struct.pack(">IB", len(payload) + pad + 1, pad) + payload + b"\x00" * pad)
+PY
+peer_script ssh "printf 'SSH-2.0-OpenSSH_9.2p1 Debian-2\\r\\n'; cat '$TMPD/kexinit.bin'; sleep 5"
 peer_script garbage "head -c 10485760 /dev/urandom"
 peer_script endless "printf 'HTTP/1.1 200 OK\\r\\nX-Long: '; head -c 10485760 /dev/zero | tr '\\0' a"
 peer_script half "printf 'SSH-2.0-Half'; sleep 5"

@@ -7,6 +7,7 @@
 #   80    a 64 KiB page                      8080  a 6-byte page
 #   443   the same 64 KiB over TLS, with a certificate chain of two RSA-4096
 #         certificates (some 3 KB: more than one packet, as a real chain is)
+# and Debian's sshd on 22 (its KEXINIT is 1 KB; ours, padded, a full packet).
 # Each scenario starts from `fault clear`, which also flushes the path MTUs
 # the ends learnt (Linux keeps them 10 minutes), with the server's
 # connections of the last one killed (ss -K).
@@ -70,6 +71,7 @@ on server "$NGINX" -p "$NG" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
 for p in 80 443 8080; do
   lab wait-listen server $p 5 || { cat "$NG/error.log" "$NG/stdout.log" >&2; exit 1; }
 done
+start_lab_sshd no
 start_agent
 
 port_is() { # port_is FILE PORT JQ_EXPR EXPECTED
@@ -93,19 +95,22 @@ scenario() { # scenario FAULT ARGS...: a clean lab, then the fault
   [ $# -eq 0 ] || lab fault "$@" >/dev/null 2>&1
 }
 PROBE=(--target "$SERVER" --token-file "$TOKEN_FILE" --ca-file "$PKI/ca.pem")
-ALL=(--ports 80,443,8080)
+ALL=(--ports 80,443,8080,22)
 
 # ---------------------------------------------------------------- a clean path
 scenario
 prober_json "$TMPD/clean.json" "${PROBE[@]}" "${ALL[@]}"
 check "clean: exit 0, every port open" test "$RC" -eq 0
-for p in 80 443 8080; do
+for p in 80 443 8080 22; do
   check "clean: $p OPEN" port_is "$TMPD/clean.json" $p .verdict OPEN
   check "clean: $p has no path MTU" port_is "$TMPD/clean.json" $p '.evidence.pathMtu == null' true
 done
 check "clean: no MTU note anywhere" test "$(grep -c 'path-MTU\|path MTU' "$TMPD/clean.json")" -eq 0
 check "clean: 80's body was read (64 KiB)" port_is "$TMPD/clean.json" 80 '.app.fields.body_bytes' 65536
 check "clean: 443's TLS chain verified" port_is "$TMPD/clean.json" 443 '.app.fields.verify' ok
+check "clean: 22 OPEN, sshd's KEXINIT read" has "$TMPD/clean.json" 22 '.verdict + " " + .app.fields.ssh_kex' \
+  "^OPEN .*curve25519-sha256"
+check "clean: 22 has no path MTU" port_is "$TMPD/clean.json" 22 '.evidence.pathMtu == null' true
 
 # ---------------------------------------------------------------- black hole, both ways
 scenario mtu-blackhole 1400 both
@@ -121,6 +126,9 @@ for p in 80 443; do
 done
 check "both: 80's summary in one line" has "$TMPD/both.json" 80 .summary \
   "^full-size packets never get through, either way; the path passes 1400 bytes; ICMP 'fragmentation needed' does not come back$"
+check "both: 22 PATH_MTU_BLACKHOLE (our KEXINIT fills a packet)" port_is "$TMPD/both.json" 22 \
+  '.verdict + " " + (.evidence.pathMtu.blackhole | index("toServer") != null | tostring)' "PATH_MTU_BLACKHOLE true"
+check "both: 22 stalled in the key exchange" has "$TMPD/both.json" 22 .app.detail "^the SSH key exchange stopped after"
 check "both: 443 stalled in the TLS handshake or the response" has "$TMPD/both.json" 443 .app.detail "stopped after"
 check "both: advice clamps the MSS" has "$TMPD/both.json" 80 '.advice[]' "tcp option maxseg size set rt mtu"
 check "both: advice, the iptables equivalent" has "$TMPD/both.json" 80 '.advice[]' "TCPMSS --clamp-mss-to-pmtu"

@@ -263,6 +263,45 @@ TEST_CASE("SSH identification: plain, with comments, after other lines") {
   CHECK(p.value.preamble == 2);
 }
 
+TEST_CASE("SSH identification: its size, where the binary packets start") {
+  const auto p = parse_ssh_ident("Welcome\r\nSSH-2.0-OpenSSH_9.2p1\r\n\0\0", 8192);
+  REQUIRE(p.status == parse_status::done);
+  CHECK(p.value.size == 32);
+}
+
+TEST_CASE("SSH KEXINIT: ours, read back; the server's cut anywhere; malformed ones") {
+  const std::string hello = ssh_client_hello(1460);
+  const std::string id = "SSH-2.0-dropspot_prober\r\n";
+  REQUIRE(hello.rfind(id, 0) == 0);
+  const std::string packet = hello.substr(id.size());
+  CHECK(packet.size() >= 1460);    // fills a full-size packet
+  CHECK(packet.size() % 8 == 0);   // RFC 4253 6: the packet a multiple of the block size (8)
+  auto k = parse_ssh_kexinit(packet + "trailing", 35000);
+  REQUIRE(k.status == parse_status::done);
+  CHECK(k.value.size == packet.size());
+  REQUIRE(k.value.kex.size() > 5);
+  CHECK(k.value.kex[1] == "curve25519-sha256");
+  CHECK(k.value.host_key.front() == "ssh-ed25519");
+  // Unpadded: no names of ours beyond the real ones.
+  const auto small = parse_ssh_kexinit(ssh_client_hello(0).substr(id.size()), 35000);
+  REQUIRE(small.status == parse_status::done);
+  CHECK(small.value.kex.size() == 5);
+  for (std::size_t cut = 0; cut < packet.size(); cut += 97)
+    CHECK(parse_ssh_kexinit(packet.substr(0, cut), 35000).status == parse_status::need_more);
+
+  const auto bad = [](std::string data) { return parse_ssh_kexinit(data, 35000).status == parse_status::bad; };
+  CHECK(bad(std::string("\0\0\0\x04\x02xyz", 8)));                    // shorter than any packet
+  CHECK(bad(std::string("\0\x10\0\0\x04", 5)));                        // 1 MiB: over the limit
+  CHECK(bad("HTTP/1.1 400 Bad Request\r\n"));                           // not a binary packet at all
+  std::string other = packet;
+  other[5] = 21;  // NEWKEYS, not KEXINIT
+  CHECK(bad(other));
+  std::string overlong = packet;
+  overlong[5 + 17 + 1] = '\x7f';  // the kex name-list claims more than the payload holds
+  CHECK(bad(overlong));
+  CHECK(bad(std::string("\0\0\0\x10\xc8", 5) + std::string(16, '\x14')));  // padding longer than the packet
+}
+
 TEST_CASE("SSH identification: malformed input") {
   CHECK(parse_ssh_ident(std::string("SSH-2.0-x\0y\r\n", 13), 8192).status == parse_status::bad);
   CHECK(parse_ssh_ident("SSH-2.0-\r\n", 8192).status == parse_status::bad);

@@ -24,7 +24,7 @@ std::vector<mtu_attempt> search(std::uint32_t full, bool v6, std::uint32_t to_se
                                 std::size_t* connections = nullptr) {
   std::vector<mtu_attempt> done;
   std::size_t made = 0;
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 3; ++round) {
     auto next = next_mtu_attempts(full, v6, done);
     if (round == 0) done.push_back(run_on_path({full, true}, to_server, to_client));
     for (auto& a : next) done.push_back(run_on_path(a, to_server, to_client));
@@ -36,14 +36,26 @@ std::vector<mtu_attempt> search(std::uint32_t full, bool v6, std::uint32_t to_se
 
 }  // namespace
 
-TEST_CASE("mtu search: round one tries the full size and the usual link MTUs, padded") {
+TEST_CASE("mtu search: round one asks little (a slow server may be all it is), round two the usual MTUs") {
   const auto first = next_mtu_attempts(1500, false, {});
-  REQUIRE(first.size() >= 10);
-  CHECK(first.front().size == 1500);
-  CHECK(first.back().size == 576);  // IPv4's minimum
+  REQUIRE(first.size() == 3);
+  CHECK(first[0].size == 1500);
+  CHECK(first[1].size == 1280);
+  CHECK(first[2].size == 576);  // IPv4's minimum
   for (const auto& a : first) CHECK(a.padded);
   const auto six = next_mtu_attempts(1500, true, {});
+  REQUIRE(six.size() == 2);
   CHECK(six.back().size == 1280);  // IPv6's minimum: nothing below it
+  // Everything stalls alike: three requests in all, then nothing more.
+  std::vector<mtu_attempt> slow;
+  for (auto a : first) slow.push_back(run_on_path(a, 0, 0));
+  CHECK(next_mtu_attempts(1500, false, slow).empty());
+  // Only the small sizes pass: the usual link MTUs come next.
+  std::vector<mtu_attempt> hole;
+  for (auto a : first) hole.push_back(run_on_path(a, 1400, 1400));
+  const auto second = next_mtu_attempts(1500, false, hole);
+  CHECK(second.size() >= 10);
+  CHECK(std::any_of(second.begin(), second.end(), [](const mtu_attempt& a) { return a.size == 1400 && a.padded; }));
   // A path already at the minimum has nothing to search.
   CHECK(next_mtu_attempts(1280, true, {}).empty());
 }
