@@ -590,10 +590,10 @@ class run_phases {
   /// (prober/mtu_search.h) over the port.
   void watch_for_blackhole(port_key port, const connect_result& r, app::app_settings& as) {
     if (as.kind != "http" && as.kind != "https" && as.kind != "ssh") return;
-    std::error_code ec;
-    const auto local = r.socket->local_endpoint(ec);
-    const auto peer = r.socket->remote_endpoint(ec);
-    if (ec) return;
+    std::error_code local_failed, peer_failed;
+    const auto local = r.socket->local_endpoint(local_failed);
+    const auto peer = r.socket->remote_endpoint(peer_failed);
+    if (local_failed || peer_failed) return;
     const bool v6 = peer.address().is_v6();
     // Full size: what our SYN advertised, plus the headers (the server's
     // packets are that large on a clean path); the request fills one too.
