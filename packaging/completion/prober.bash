@@ -10,7 +10,7 @@ _dropspot_prober() {
     --target | --agent | --ssh) COMPREPLY=($(compgen -A hostname -- "$cur")); return ;;
     --expect) COMPREPLY=($(compgen -W "open blocked closed OPEN APP_FAILED DROPPED_IN_TRANSIT REJECTED_IN_TRANSIT
       DROPPED_BY_HOST_FIREWALL REJECTED_BY_HOST_FIREWALL NO_LISTENER LISTENER_WRONG_ADDRESS REPLY_LOST INTERCEPTED
-      FILTERED CLOSED" -- "$cur")); return ;;
+      PATH_MTU_BLACKHOLE FILTERED CLOSED" -- "$cur")); return ;;
     -p | --ports | --probe | -t | --timeout | --app-timeout | --retries | --wait | --ssh-command | --remote-agent | \
       --dns-name | --udp-payload)
       return ;;
