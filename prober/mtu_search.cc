@@ -152,7 +152,6 @@ asio::awaitable<void> try_size(mtu_search_settings s, std::shared_ptr<mtu_attemp
   co.local_address = s.local_address;
   if (size != s.full) co.mss = mss_for_packet(size, v6);
   if (s.on_start) co.on_start = [&](const v1::Attempt& a) { s.on_start(a.local_port()); };
-  const auto started = std::chrono::steady_clock::now();
   auto r = co_await connect_probe(s.target, co);
   if (r.attempt.outcome() != v1::Attempt::CONNECTED || !r.socket) {
     out->failed = true;
@@ -164,9 +163,11 @@ asio::awaitable<void> try_size(mtu_search_settings s, std::shared_ptr<mtu_attemp
   auto as = s.app;
   as.on_stall = nullptr;
   if (!out->padded) as.request_size = 0;
-  const auto left = s.attempt_timeout - std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
-  as.step_timeout = std::max(left, millis(100));
-  as.total_timeout = as.step_timeout;
+  // Each step (the TLS handshake, the answer's next bytes) within the
+  // attempt's time: a full-size packet lost stops one step for good, while a
+  // busy server or prober (twenty TLS handshakes at once) only slows them.
+  as.step_timeout = s.attempt_timeout;
+  as.total_timeout = 3 * s.attempt_timeout;
   as.connected_at.reset();
   app::probe_trace trace;
   (void)co_await app::run_app_probe(std::move(*r.socket), std::move(as), &trace);

@@ -78,7 +78,7 @@ struct mtu_search_settings {
   std::optional<asio::ip::address> local_address;
   app::app_settings app;     ///< the probe to repeat (its on_stall unset)
   std::uint32_t full = 0;    ///< the full packet size (our SYN's MSS plus headers)
-  millis attempt_timeout{};  ///< one attempt: the connect and the whole answer
+  millis attempt_timeout{};  ///< one attempt's connect, and each of its steps (three of them at most in all)
   std::size_t at_once = 32;  ///< connections at a time (a round's beyond it wait for the first)
   /// The probe whose answer stalled: the first attempt at the full size. It
   /// is tried again unless our kernel has since learnt a smaller path MTU
