@@ -53,8 +53,14 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
   return facts;  // adv_mss: Windows does not tell the MSS its own SYN advertised
 }
 
+// The Windows SDK's ws2ipdef.h has it; MinGW's headers do not.
+#ifndef TCP_MAXSEG
+#define TCP_MAXSEG 4
+#endif
+
 std::error_code set_max_segment(native_socket socket, int mss) {
-  // TCP_MAXSEG can be set before connect on Windows 10 1709 and later.
+  // Windows 10 documents TCP_MAXSEG for reading; where setting it is refused,
+  // the search's attempts fail and tell nothing (docs/windows.md).
   DWORD value = static_cast<DWORD>(mss);
   if (::setsockopt(socket, IPPROTO_TCP, TCP_MAXSEG, reinterpret_cast<const char*>(&value), sizeof value) != 0)
     return {::WSAGetLastError(), std::system_category()};
