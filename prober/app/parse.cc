@@ -472,11 +472,12 @@ parsed<ssh_kexinit> parse_ssh_kexinit(std::string_view data, std::size_t max_siz
 }
 
 std::string ssh_client_hello(std::size_t size) {
-  std::string kex = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
-                    "ecdh-sha2-nistp256,diffie-hellman-group14-sha256";
+  std::string kex =
+      "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
+      "ecdh-sha2-nistp256,diffie-hellman-group14-sha256";
   // Names nobody implements are skipped in negotiation (RFC 4253 7.1).
   for (int i = 0; kex.size() < size; ++i) kex += ",x-pad-" + std::to_string(i) + "-0123456789abcdef@dropspot.invalid";
-  std::string payload(1, '\x14');  // SSH_MSG_KEXINIT
+  std::string payload(1, '\x14');      // SSH_MSG_KEXINIT
   payload += std::string(16, '\x2a');  // the cookie: random in a real client, nothing depends on it here
   put_list(payload, kex);
   put_list(payload, "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256");
@@ -485,7 +486,7 @@ std::string ssh_client_hello(std::size_t size) {
   for (int i = 0; i < 2; ++i) put_list(payload, "none");
   for (int i = 0; i < 2; ++i) put_list(payload, "");
   payload += std::string(1, '\0');  // first_kex_packet_follows
-  put32(payload, 0);                 // reserved
+  put32(payload, 0);                // reserved
   // Padding to a multiple of 8 with the 5-byte header, at least 4 bytes.
   std::size_t padding = 8 - (payload.size() + 5) % 8;
   if (padding < 4) padding += 8;

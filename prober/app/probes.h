@@ -52,10 +52,10 @@ struct probe_trace {
   bool complete = false;       ///< the answer came whole (an HTTP response: its head and body, to the cap)
   bool request_acked = false;  ///< all we sent was acknowledged (known where the OS tells: see acked_known)
   bool acked_known = false;
-  std::size_t received = 0;    ///< bytes read from the connection (TLS records included)
-  std::uint32_t path_mtu = 0;  ///< the path MTU towards the server the kernel held at the end (0: unknown)
-  std::uint32_t rcv_mss = 0;   ///< the largest segment payload that came (0: unknown)
-  bool blackhole = false;      ///< the stall watch's search found full-size packets vanishing: the probe ended
+  std::size_t received = 0;     ///< bytes read from the connection (TLS records included)
+  std::uint32_t path_mtu = 0;   ///< the path MTU towards the server the kernel held at the end (0: unknown)
+  std::uint32_t rcv_mss = 0;    ///< the largest segment payload that came (0: unknown)
+  bool blackhole = false;       ///< the stall watch's search found full-size packets vanishing: the probe ended
   bool closed_by_peer = false;  ///< the server closed the connection before the answer was whole
 };
 

@@ -274,8 +274,8 @@ TEST_CASE("SSH KEXINIT: ours, read back; the server's cut anywhere; malformed on
   const std::string id = "SSH-2.0-dropspot_prober\r\n";
   REQUIRE(hello.rfind(id, 0) == 0);
   const std::string packet = hello.substr(id.size());
-  CHECK(packet.size() >= 1460);    // fills a full-size packet
-  CHECK(packet.size() % 8 == 0);   // RFC 4253 6: the packet a multiple of the block size (8)
+  CHECK(packet.size() >= 1460);   // fills a full-size packet
+  CHECK(packet.size() % 8 == 0);  // RFC 4253 6: the packet a multiple of the block size (8)
   auto k = parse_ssh_kexinit(packet + "trailing", 35000);
   REQUIRE(k.status == parse_status::done);
   CHECK(k.value.size == packet.size());
@@ -290,9 +290,9 @@ TEST_CASE("SSH KEXINIT: ours, read back; the server's cut anywhere; malformed on
     CHECK(parse_ssh_kexinit(packet.substr(0, cut), 35000).status == parse_status::need_more);
 
   const auto bad = [](std::string data) { return parse_ssh_kexinit(data, 35000).status == parse_status::bad; };
-  CHECK(bad(std::string("\0\0\0\x04\x02xyz", 8)));                    // shorter than any packet
-  CHECK(bad(std::string("\0\x10\0\0\x04", 5)));                        // 1 MiB: over the limit
-  CHECK(bad("HTTP/1.1 400 Bad Request\r\n"));                           // not a binary packet at all
+  CHECK(bad(std::string("\0\0\0\x04\x02xyz", 8)));  // shorter than any packet
+  CHECK(bad(std::string("\0\x10\0\0\x04", 5)));     // 1 MiB: over the limit
+  CHECK(bad("HTTP/1.1 400 Bad Request\r\n"));       // not a binary packet at all
   std::string other = packet;
   other[5] = 21;  // NEWKEYS, not KEXINIT
   CHECK(bad(other));
