@@ -3,6 +3,9 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <cstdio>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -111,6 +114,13 @@ int run_server(const options& opts) {
 }  // namespace
 
 int run_agent(int argc, char** argv) {
+#ifdef __GLIBC__
+  // Every session reads the host (nft, iptables, systemd) on a thread of its
+  // own, and glibc gives each new thread an arena of its own (up to 8 per
+  // CPU) that keeps its freed memory: two arenas hold the agent's resident
+  // memory under 50 sessions at once to the 64 MiB target (docs/benchmarks.md).
+  mallopt(M_ARENA_MAX, 2);
+#endif
   CLI::App app{"dropspot agent: sees which packets of a prober's test reach this host, and why they fail", "agent"};
   app.set_version_flag("--version", "dropspot-agent " + std::string(software_version));
   raw_options raw;

@@ -308,12 +308,14 @@ row "4 memory: agent, 1 session, MiB" "$(awk -v k="$one_kib" 'BEGIN {printf "%.1
 start_agent
 base_kib=$(vm_hwm_kib "$AGENT_PID")
 # Each session stays open for a few seconds: port 9000 accepts and never
-# answers, and its http probe waits for --timeout.
+# answers, and its banner probe waits for it. (Not the http probe: its stall
+# watch would run a path-MTU search against the silent port, connections
+# this measurement is not about.)
 pids=()
 for i in $(seq "$SESSIONS"); do
   node=client; (( i % 2 )) && node=client2
   # timeout: a prober has been seen to hang here (waiting with no timer and no socket)
-  on "$node" timeout 60 "$PROBER" $(prober_args) --ports "$MATRIX,9000" "${PROBES_MATRIX[@]}" --probe 9000=http --timeout 8s \
+  on "$node" timeout 60 "$PROBER" $(prober_args) --ports "$MATRIX,9000" "${PROBES_MATRIX[@]}" --probe 9000=banner --timeout 8s \
     >"$TMPD/many.$i.json" 2>"$TMPD/many.$i.err" &
   pids+=($!)
 done
@@ -347,7 +349,8 @@ wrk_rps() { # wrk_rps: requests/s of one wrk run from client
   on client wrk -t1 -c16 -d"${WRK_SECONDS}s" "http://$SERVER/" 2>/dev/null | awk '/^Requests\/sec:/ {print $2}'
 }
 session_for() { # session_for SECONDS: a prober from client2 whose session watches port 80
-  on client2 "$PROBER" $(prober_args) --ports 80,9000 --probe 9000=http --timeout "$1s" >"$TMPD/watch.json" 2>&1 &
+  # 9000=banner: a silent port held open without the http probe's stall watch (see 4).
+  on client2 "$PROBER" $(prober_args) --ports 80,9000 --probe 9000=banner --timeout "$1s" >"$TMPD/watch.json" 2>&1 &
   WATCH_PID=$!
   for _ in $(seq 50); do
     [ "$(on server ss -Htn state established "( sport = :7411 )" | wc -l)" -ge 1 ] && break
