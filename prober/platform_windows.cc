@@ -39,7 +39,10 @@ std::optional<int> finished_connect(native_socket socket) {
   return 0;
 }
 
-std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
+namespace {
+
+/// SIO_TCP_INFO version 0 of a connected socket.
+std::optional<TCP_INFO_v0> tcp_info_of(native_socket socket) {
   DWORD version = 0;
   TCP_INFO_v0 info{};
   DWORD returned = 0;
@@ -47,9 +50,17 @@ std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
           0 ||
       returned < sizeof info)
     return std::nullopt;
+  return info;
+}
+
+}  // namespace
+
+std::optional<tcp_facts> read_tcp_facts(native_socket socket) {
+  const auto info = tcp_info_of(socket);
+  if (!info) return std::nullopt;
   tcp_facts facts;
-  facts.mss = info.Mss;
-  facts.rtt_us = info.RttUs;
+  facts.mss = info->Mss;
+  facts.rtt_us = info->RttUs;
   return facts;  // adv_mss: Windows does not tell the MSS its own SYN advertised
 }
 
@@ -68,15 +79,10 @@ std::error_code set_max_segment(native_socket socket, int mss) {
 }
 
 std::optional<path_state> read_path_state(native_socket socket, bool) {
-  DWORD version = 0;
-  TCP_INFO_v0 info{};
-  DWORD returned = 0;
-  if (::WSAIoctl(socket, SIO_TCP_INFO, &version, sizeof version, &info, sizeof info, &returned, nullptr, nullptr) !=
-          0 ||
-      returned < sizeof info)
-    return std::nullopt;
+  const auto info = tcp_info_of(socket);
+  if (!info) return std::nullopt;
   path_state s;
-  s.unacked = info.BytesInFlight;  // sent and not acknowledged; Windows does not tell the path MTU
+  s.unacked = info->BytesInFlight;  // sent and not acknowledged; Windows does not tell the path MTU
   return s;
 }
 

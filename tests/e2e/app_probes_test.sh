@@ -17,8 +17,6 @@
 source "$(dirname "$0")/lib.sh"
 e2e_setup "$1"
 HERE=$(cd "$(dirname "$0")" && pwd)
-command -v nginx >/dev/null || NGINX=/usr/sbin/nginx
-NGINX=${NGINX:-nginx}
 
 SERVER=$(lab addr server 4)
 SERVER6=$(lab addr server 6)
@@ -42,21 +40,7 @@ mkdir -p "$PKI"
 
 # ---------------------------------------------------------------- nginx
 NG=$TMPD/nginx
-mkdir -p "$NG"
-cat >"$NG/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/error.log;
-events { worker_connections 64; }
-http {
-  access_log $NG/access.log;
-  client_body_temp_path $NG/body;
-  proxy_temp_path $NG/proxy;
-  fastcgi_temp_path $NG/fastcgi;
-  uwsgi_temp_path $NG/uwsgi;
-  scgi_temp_path $NG/scgi;
+lab_nginx "$NG" 80 443 8080 8081 8443 <<EOF
   server_tokens on;
   server {
     listen 80; listen [::]:80;
@@ -77,12 +61,7 @@ http {
   }
   server { listen 8080; listen [::]:8080; location / { return 503; } }
   server { listen 8081; listen [::]:8081; location / { return 404; } }
-}
 EOF
-on server "$NGINX" -p "$NG" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
-for p in 80 443 8080 8081 8443; do
-  lab wait-listen server $p 5 || { cat "$NG/error.log" "$NG/stdout.log" >&2; exit 1; }
-done
 
 # ---------------------------------------------------------------- the other peers
 SMTP_PEER=(python3 "$HERE/smtp_peer.py" --cert "$PKI/leaf.pem" --key "$PKI/leaf.key")

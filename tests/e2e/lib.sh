@@ -115,6 +115,42 @@ CONF
   SSH="ssh -i $TMPD/user_key -o UserKnownHostsFile=$TMPD/known_hosts -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR"
 }
 
+# lab_nginx DIR PORT... <SERVERS: Debian's nginx in the server namespace with
+# its own config, pid and logs under DIR (never /etc/nginx); stdin holds the
+# server blocks (and any other directives) of its http block. Waits until it
+# listens on each PORT; the caller stops it by DIR/nginx.pid.
+lab_nginx() {
+  local dir=$1
+  shift
+  local nginx=nginx
+  command -v nginx >/dev/null || nginx=/usr/sbin/nginx
+  mkdir -p "$dir"
+  {
+    cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 512; }
+http {
+  access_log $dir/access.log;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+EOF
+    cat
+    echo "}"
+  } >"$dir/nginx.conf"
+  on server "$nginx" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+  local p
+  for p in "$@"; do
+    lab wait-listen server "$p" 5 || { cat "$dir/error.log" "$dir/stdout.log" >&2; return 1; }
+  done
+}
+
 # e2e_finish: the closing line; when a check failed, what the agent said in
 # each report and the end of its log, so a failure in CI explains itself.
 e2e_finish() {

@@ -14,8 +14,6 @@
 # usage: mtu_test.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 e2e_setup "$1"
-command -v nginx >/dev/null || NGINX=/usr/sbin/nginx
-NGINX=${NGINX:-nginx}
 SERVER=$(lab addr server 4)
 SERVER6=$(lab addr server 6)
 
@@ -41,20 +39,7 @@ NG=$TMPD/nginx
 mkdir -p "$NG/html" "$NG/small"
 head -c 49152 /dev/urandom | base64 -w 76 >"$NG/html/index.html"  # 64 KiB of text
 printf 'small\n' >"$NG/small/index.html"
-cat >"$NG/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/error.log;
-events { worker_connections 512; }
-http {
-  access_log $NG/access.log;
-  client_body_temp_path $NG/body;
-  proxy_temp_path $NG/proxy;
-  fastcgi_temp_path $NG/fastcgi;
-  uwsgi_temp_path $NG/uwsgi;
-  scgi_temp_path $NG/scgi;
+lab_nginx "$NG" 80 443 8080 <<EOF
   # Connections stuck sending into a black hole go within the scenario.
   send_timeout 5s;
   server { listen 80; listen [::]:80; root $NG/html; }
@@ -65,12 +50,7 @@ http {
     ssl_certificate_key $PKI/leaf.key;
     root $NG/html;
   }
-}
 EOF
-on server "$NGINX" -p "$NG" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
-for p in 80 443 8080; do
-  lab wait-listen server $p 5 || { cat "$NG/error.log" "$NG/stdout.log" >&2; exit 1; }
-done
 start_lab_sshd no
 start_agent
 
