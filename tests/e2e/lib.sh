@@ -85,6 +85,18 @@ jq_is() { # jq_is FILE FILTER EXPECTED
   return 1
 }
 
+port_is() { # port_is FILE PORT JQ_EXPR EXPECTED: the port's JQ_EXPR is EXPECTED
+  jq_is "$1" ".ports[] | select(.port == $2) | $3" "$4"
+}
+
+port_matches() { # port_matches FILE PORT JQ_EXPR REGEX: some line of the port's JQ_EXPR matches
+  local got
+  got=$(jq -r ".ports[] | select(.port == $2) | $3" "$1" 2>/dev/null)
+  if grep -Eq -- "$4" <<<"$got"; then return 0; fi
+  echo "    port $2 $3 = '$(head -c 400 <<<"$got")', expected to match /$4/" >&2
+  return 1
+}
+
 # start_lab_sshd PERMIT_ROOT_LOGIN: Debian's OpenSSH server in the server
 # namespace on port 22 (IPv4 and IPv6) with its own host key, config and pid
 # file in TMPD; logins with the key TMPD/user_key only (authorized for every
