@@ -196,7 +196,6 @@ asio::awaitable<bool> watch_stall(link_ptr l) {
       continue;
     }
     stall_report report;
-    report.received = l->received;
     if (auto state = path_state_of(l)) {
       report.acked_known = true;
       report.request_unacked = state->unacked > 0;

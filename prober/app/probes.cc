@@ -202,7 +202,6 @@ asio::awaitable<v1::AppResult> run_app_probe(tcp::socket socket, app_settings se
   disarm(l);
   if (trace) {
     trace->complete = l->complete;
-    trace->received = l->received;
     trace->closed_by_peer = l->closed_by_peer && !l->complete;
     if (auto state = path_state_of(l)) {
       trace->acked_known = true;

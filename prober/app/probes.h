@@ -41,7 +41,6 @@ namespace dropspot::prober::app {
 struct stall_report {
   bool request_unacked = false;  ///< part of what we sent was never acknowledged (the way to the server)
   bool acked_known = false;      ///< the OS told (else request_unacked says nothing)
-  std::size_t received = 0;      ///< bytes of the service's answer that came
   std::uint32_t path_mtu = 0;    ///< the path MTU our kernel holds for the server now (0: unknown)
 };
 
@@ -52,10 +51,8 @@ struct probe_trace {
   bool complete = false;       ///< the answer came whole (an HTTP response: its head and body, to the cap)
   bool request_acked = false;  ///< all we sent was acknowledged (known where the OS tells: see acked_known)
   bool acked_known = false;
-  std::size_t received = 0;     ///< bytes read from the connection (TLS records included)
   std::uint32_t path_mtu = 0;   ///< the path MTU towards the server the kernel held at the end (0: unknown)
   std::uint32_t rcv_mss = 0;    ///< the largest segment payload that came (0: unknown)
-  bool blackhole = false;       ///< the stall watch's search found full-size packets vanishing: the probe ended
   bool closed_by_peer = false;  ///< the server closed the connection before the answer was whole
 };
 
