@@ -43,9 +43,11 @@ for port in 53 51820 5002 5003 5005 5006 5007 5008; do
 done
 start_agent
 
+# --timeout 3s: socat's echo forks a shell per datagram, which takes over a
+# second on a CI machine busy fetching images (1 s read APP_FAILED so, once).
 PORTS=8090,53/udp,51820/udp,5001/udp,5002/udp,5003/udp,5004/udp,5005/udp,5006/udp,5007/udp,5008/udp
 prober_json "$TMPD/v4.json" --target "$S4" --ports "$PORTS" --token-file "$TOKEN_FILE" --udp-payload 70696e67 \
-  --probe 5006/udp=udp --timeout 1s
+  --probe 5006/udp=udp --timeout 3s
 verdict() { jq -r --argjson p "$2" '.ports[] | select(.port == $p and .protocol == "UDP") | .verdict' "$1"; }
 expect() { # expect FILE PORT VERDICT
   check "$(basename "$1" .json): $2/udp $3" test "$(verdict "$1" "$2")" = "$3"
@@ -80,14 +82,14 @@ prober_json "$TMPD/noname.json" --target "$S4" --ports 53/udp --token-file "$TOK
 check "dns-name: a name the server will not resolve is APP_FAILED" jq_is "$TMPD/noname.json" '.ports[0].verdict' APP_FAILED
 
 # IPv6: the same server over its IPv6 address.
-prober_json "$TMPD/v6.json" --target "$S6" --ports 53/udp,51820/udp,5001/udp,5004/udp --token-file "$TOKEN_FILE" --timeout 1s
+prober_json "$TMPD/v6.json" --target "$S6" --ports 53/udp,51820/udp,5001/udp,5004/udp --token-file "$TOKEN_FILE" --timeout 3s
 expect "$TMPD/v6.json" 53 OPEN
 expect "$TMPD/v6.json" 51820 OPEN
 expect "$TMPD/v6.json" 5001 NO_LISTENER
 expect "$TMPD/v6.json" 5004 DROPPED_IN_TRANSIT
 
 # The client's view alone: a reply, port unreachable, silence.
-prober_json "$TMPD/alone.json" --target "$S4" --ports 5006/udp,5001/udp,51820/udp --no-agent --udp-payload 70 --timeout 500ms
+prober_json "$TMPD/alone.json" --target "$S4" --ports 5006/udp,5001/udp,51820/udp --no-agent --udp-payload 70 --timeout 2s
 expect "$TMPD/alone.json" 5006 OPEN
 expect "$TMPD/alone.json" 5001 CLOSED
 expect "$TMPD/alone.json" 51820 FILTERED

@@ -149,17 +149,19 @@ UDP_ECHO=$!
 for port in 51820 5006; do
   for _ in $(seq 50); do on server ss -Hul "sport = :$port" | grep -q . && break; sleep 0.1; done
 done
+# --timeout 3s: socat forks a shell per datagram, slow on a busy CI machine
+# (with 1 s the Linux prober once read APP_FAILED on 5006 there).
 UDP_PORTS=80,51820/udp,5001/udp,5006/udp
-prober_json "$TMPD/linux-udp.json" --target "$SERVER" --ports "$UDP_PORTS" --token-file "$TOKEN_FILE" --timeout 1s \
+prober_json "$TMPD/linux-udp.json" --target "$SERVER" --ports "$UDP_PORTS" --token-file "$TOKEN_FILE" --timeout 3s \
   --udp-payload 70696e67
-win_json "$TMPD/windows-udp.json" --target "$SERVER" --ports "$UDP_PORTS" --token-file "$TOKEN_WIN" --timeout 1s \
+win_json "$TMPD/windows-udp.json" --target "$SERVER" --ports "$UDP_PORTS" --token-file "$TOKEN_WIN" --timeout 3s \
   --udp-payload 70696e67
 udp_verdict_is() { jq_is "$1" ".ports[] | select(.port == $2 and .protocol == \"UDP\") | .verdict" "$3"; }
 check "udp: 51820/udp OPEN (delivered to a silent socket)" udp_verdict_is "$TMPD/windows-udp.json" 51820 OPEN
 check "udp: 5001/udp NO_LISTENER" udp_verdict_is "$TMPD/windows-udp.json" 5001 NO_LISTENER
 check "udp: 5006/udp OPEN (a reply)" udp_verdict_is "$TMPD/windows-udp.json" 5006 OPEN
 check "udp: the same verdicts as the Linux prober" same_verdicts "$TMPD/linux-udp.json" "$TMPD/windows-udp.json"
-win_json "$TMPD/alone-udp.json" --target "$SERVER" --ports 5001/udp,5006/udp,51820/udp --no-agent --timeout 500ms \
+win_json "$TMPD/alone-udp.json" --target "$SERVER" --ports 5001/udp,5006/udp,51820/udp --no-agent --timeout 2s \
   --udp-payload 70
 check "udp, no agent: 5006/udp OPEN" udp_verdict_is "$TMPD/alone-udp.json" 5006 OPEN
 # Windows reports a port-unreachable to a connected UDP socket as
