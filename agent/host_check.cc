@@ -11,7 +11,6 @@
 #include "common/ports.h"
 #include "common/protocol.h"
 #include "common/text.h"
-#include "common/protocol.h"
 #include "render/report.h"
 
 namespace dropspot::agent {
@@ -160,6 +159,9 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
     f.set_in_interface(pkt.in_interface);
     f.set_firewall_inspected(v.firewall.inspected);
     for (const auto& rule : v.firewall.blocked) f.add_firewall(rule);
+    // The server's kernel learns a smaller path MTU from this ICMP (issue 18).
+    if (!pkt.udp)
+      for (const auto& rule : diagnose(host.live, pkt.too_big_about()).blocked) f.add_icmp_firewall(rule);
     if (!v.saved.empty()) f.add_saved_rules(v.saved);
     std::vector<std::string> notes;
     if (v.zone && !contains(v.firewall.blocked, v.zone->why)) notes.push_back(v.zone->why);
@@ -234,6 +236,16 @@ std::vector<v1::PortReport> check_ports(const host_snapshot& host,
       if (v.zone && !v6) add_unique(notes, v.zone->why);
       if (d.blocked.size() && (action == fw_action::none || action == fw_action::accept)) action = d.action;
       add_notes(notes, d.notes, "firewall: ");
+      if (udp) continue;
+      // A latent fault: path-MTU discovery breaks for the port's clients
+      // behind a smaller MTU (issue 18).
+      const auto icmp = diagnose(host.live, pkt.too_big_about());
+      if (!icmp.blocked.empty())
+        add_unique(notes,
+                   family + "the firewall drops " + (v6 ? "ICMPv6 'packet too big'" : "ICMP 'fragmentation needed'") +
+                       ", which path-MTU discovery needs: full-size packets to clients behind a smaller "
+                       "MTU (a tunnel, PPPoE, a VPN) vanish (" +
+                       icmp.blocked.front() + "); allow it: " + icmp_too_big_accept_command(icmp.blocked.front(), v6));
     }
     add_notes(notes, host.saved.notes, "saved rules: ");
     if (!inspected) notes.push_back("firewall: no ruleset could be read (nft, iptables-save): run as root");

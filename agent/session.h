@@ -35,8 +35,8 @@ class capture_handle {
 
 struct capture_request {
   asio::ip::address peer;
-  std::vector<std::uint16_t> ports;      ///< TCP
-  std::vector<std::uint16_t> udp_ports;  ///< UDP
+  std::vector<std::uint16_t> ports;        ///< TCP
+  std::vector<std::uint16_t> udp_ports{};  ///< UDP
 };
 
 using packet_sink = std::function<void(const v1::PacketEvent&)>;

@@ -664,6 +664,7 @@ class run_phases {
           if (pi.service_summary.empty()) pi.service_summary = facts->service_summary();
           for (const auto& s : facts->saved_rules()) pi.saved_rules.push_back(s);
           for (const auto& a : facts->advice()) pi.host_advice.push_back(a);
+          for (const auto& rule : facts->icmp_firewall()) pi.icmp_firewall.push_back(rule);
         }
       }
       auto port_report = decide_port(pi);

@@ -11,6 +11,7 @@
 //   anything else                                            -> unchanged
 #include <algorithm>
 
+#include "common/firewall_rule.h"
 #include "verdict/internal.h"
 
 namespace dropspot::verdict_detail {
@@ -102,11 +103,18 @@ void apply_path_mtu(const port_input& in, judged& j, std::vector<std::string>& n
   std::string which = to_client && to_server ? "full-size packets never get through, either way"
                       : to_server            ? "full-size packets from you never reach the server"
                                              : "full-size packets from the server never reach you";
-  std::string why = m->icmp_dropped_by_host()
-                        ? icmp +
+  // The rules of the server's firewall that drop the ICMP (the agent
+  // evaluated its ruleset for it): they matter for the server's packets.
+  const auto& rules = to_client ? in.icmp_firewall : std::vector<std::string>{};
+  std::string why = icmp + " does not come back";
+  if (m->icmp_dropped_by_host())
+    why = rules.empty() ? icmp +
                               " reaches the server, yet it keeps sending full-size packets (a firewall there "
                               "drops the ICMP before the kernel sees it)"
-                        : icmp + " does not come back";
+                        : icmp + " reaches the server, and its firewall drops it (" + rules.front() + ")";
+  else if (!rules.empty())
+    why += " (and the server's firewall would drop it too)";
+  for (const auto& rule : rules) r.mutable_evidence()->add_firewall(icmp + ": " + rule);
   j.verdict = v1::PATH_MTU_BLACKHOLE;
   j.summary = which + "; the path passes " + passes + " bytes; " + why;
   std::string steps = "path-MTU search (sizes in bytes, each a fresh connection): ";
@@ -147,13 +155,21 @@ std::vector<std::string> path_mtu_advice(const port_input& in) {
   else
     a.push_back("or lower the server's MTU to the path's: ip link set dev " + iface + " mtu " + num(mtu) +
                 " (and in its network configuration, to keep it)");
-  if (m.icmp_dropped_by_host())
+  const bool to_client = std::find(holes.begin(), holes.end(), "toClient") != holes.end();
+  std::vector<std::string> fixes;
+  if (to_client)
+    for (const auto& rule : in.icmp_firewall)
+      if (auto fix = icmp_too_big_accept_command(rule, v6); !fix.empty())
+        fixes.push_back("the server's firewall drops the ICMP (" + rule + "): let it in first: " + fix);
+  if (!fixes.empty())
+    a.insert(a.end(), fixes.begin(), fixes.end());
+  else if (m.icmp_dropped_by_host())
     a.push_back(
         "the ICMP arrives at the server and is dropped there: allow it first: nft insert rule inet filter "
         "input " +
         std::string(v6 ? "icmpv6 type packet-too-big accept" : "icmp type destination-unreachable accept") +
         " (iptables: iptables -I INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT)");
-  else
+  if (!m.icmp_dropped_by_host())
     a.push_back(std::string("let ") +
                 (v6 ? "ICMPv6 type 2 ('packet too big')" : "ICMP type 3 code 4 ('fragmentation needed')") +
                 " through: the provider's filter or security group, the tunnel's end, and the host firewalls "

@@ -47,19 +47,21 @@ struct port_input {
   /// CONNECTED), capture_active, peer_address (how it sees us), rtt_ms,
   /// refused_ports (--allow-ports), path and endpoint.
   v1::AgentInfo agent;
-  std::int64_t agent_clock_offset_us = 0;      ///< agent clock minus prober clock
-  std::uint64_t capture_drops = 0;             ///< SessionSummary.packets_dropped: evidence may be missing
-  std::vector<v1::Attempt> attempts;           ///< the prober's attempts, in order
-  std::vector<v1::PacketEvent> packets;        ///< the agent's packets for this port, any order
-  bool listeners_known = true;                 ///< false when the agent could not list sockets
-  std::vector<v1::Listener> listeners;         ///< the agent's listeners on this port
-  std::vector<std::string> agent_notes;        ///< PortFacts.notes, copied into the evidence
-  std::vector<std::string> firewall;           ///< matching firewall rules the agent found
-  bool firewall_inspected = false;             ///< the agent read the rulesets (empty firewall: no rule blocks)
-  std::vector<std::string> host_services;      ///< PortFacts.services: units, journal lines, moved ports
-  std::string service_summary;                 ///< PortFacts.service_summary ("nginx.service failed")
-  std::vector<std::string> saved_rules;        ///< PortFacts.saved_rules: live rules differ from the saved ones
-  std::vector<std::string> host_advice;        ///< PortFacts.advice: commands for this host, first in the advice
+  std::int64_t agent_clock_offset_us = 0;  ///< agent clock minus prober clock
+  std::uint64_t capture_drops = 0;         ///< SessionSummary.packets_dropped: evidence may be missing
+  std::vector<v1::Attempt> attempts;       ///< the prober's attempts, in order
+  std::vector<v1::PacketEvent> packets;    ///< the agent's packets for this port, any order
+  bool listeners_known = true;             ///< false when the agent could not list sockets
+  std::vector<v1::Listener> listeners;     ///< the agent's listeners on this port
+  std::vector<std::string> agent_notes;    ///< PortFacts.notes, copied into the evidence
+  std::vector<std::string> firewall;       ///< matching firewall rules the agent found
+  bool firewall_inspected = false;         ///< the agent read the rulesets (empty firewall: no rule blocks)
+  std::vector<std::string> host_services;  ///< PortFacts.services: units, journal lines, moved ports
+  std::string service_summary;             ///< PortFacts.service_summary ("nginx.service failed")
+  std::vector<std::string> saved_rules;    ///< PortFacts.saved_rules: live rules differ from the saved ones
+  std::vector<std::string> host_advice;    ///< PortFacts.advice: commands for this host, first in the advice
+  /// PortFacts.icmp_firewall: host rules that drop the ICMP path-MTU discovery needs
+  std::vector<std::string> icmp_firewall;
   std::string prober_address;                  ///< our source address as the prober knows it (for NAT)
   std::optional<v1::TcpOptions> sent_options;  ///< the SYN options our kernel sends (MSS...)
   std::optional<v1::HopLocation> hop;          ///< last hop that forwarded the SYN

@@ -37,7 +37,7 @@ firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet&
     const bool ufw_chains = has_ufw_chains(*snap.nft);
     const auto ufw = ufw_rule_name(f, ufw_chains);
     if (!ufw.empty()) out.blocked.push_back(ufw);
-    out.unkept = ufw_unkept_accept(*snap.nft, packet, f, ufw_chains);
+    if (!packet.too_big) out.unkept = ufw_unkept_accept(*snap.nft, packet, f, ufw_chains);
     if (add(std::move(f))) {
       // a rule of an iptables-nft table: quote the iptables line too
       const auto& ipt = packet.v6 ? snap.iptables_nft_v6 : snap.iptables_nft_v4;
@@ -64,7 +64,7 @@ firewall_diagnosis diagnose_one(const firewall_snapshot& snap, const syn_packet&
 
 firewall_diagnosis diagnose(const firewall_snapshot& snap, const syn_packet& packet) {
   auto in = diagnose_one(snap, packet);
-  if (!in.blocked.empty() || packet.reply) return in;
+  if (!in.blocked.empty() || packet.reply || packet.too_big) return in;
   // The SYN passes: does its answer get out? A rule in the output path that
   // drops the SYN-ACK looks, from outside, like one that drops the SYN.
   auto out = diagnose_one(snap, packet.answer());

@@ -1,5 +1,6 @@
 #pragma once
-// Host firewall attribution: which rule drops or rejects a TCP SYN to a port.
+// Host firewall attribution: which rule drops or rejects a TCP SYN to a port
+// (a UDP datagram; the ICMP that path-MTU discovery needs).
 //
 // Sources: the nftables ruleset as JSON (`nft -j list ruleset`, which also
 // holds the rules iptables-nft made) with its text form (`nft -a list ruleset`)
@@ -40,7 +41,14 @@ struct syn_packet {
   std::optional<asio::ip::address> destination;  ///< nothing: any local address
   std::uint16_t port = 0;                        ///< destination port
   bool udp = false;                              ///< a UDP datagram (and its reply) instead of a TCP SYN
-  std::string in_interface;                      ///< empty: unknown (never "lo": the source is remote)
+  /// An ICMP 'fragmentation needed' (IPv4: type 3 code 4) or ICMPv6 'packet
+  /// too big' (type 2) instead: a router's answer to the server's full-size
+  /// segment of this port's connection, coming in like the SYN (on
+  /// in_interface, to the server) from an unknown router (`source` unset),
+  /// conntrack state related (original direction). Path-MTU discovery
+  /// needs it to reach the server's kernel (issue 18).
+  bool too_big = false;
+  std::string in_interface;  ///< empty: unknown (never "lo": the source is remote)
   /// The other direction: the server's SYN-ACK to that SYN, leaving through
   /// the output and postrouting hooks (OUTPUT in iptables) on in_interface.
   /// Addresses and ports keep their meaning (source: the prober's), conntrack
@@ -50,6 +58,16 @@ struct syn_packet {
   syn_packet answer() const {
     auto r = *this;
     r.reply = true;
+    return r;
+  }
+  /// The ICMP that tells the server its segments on this port are too big
+  /// (see `too_big`).
+  syn_packet too_big_about() const {
+    auto r = *this;
+    r.udp = false;
+    r.reply = false;
+    r.too_big = true;
+    r.source.reset();
     return r;
   }
 };

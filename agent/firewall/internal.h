@@ -70,7 +70,10 @@ std::optional<std::vector<std::string>> values_after(std::string_view text, std:
 /// its rate). Where nft printed no translation ("xt match recent"): unknown.
 /// With `reply`, for the server's SYN-ACK instead: established, reply
 /// direction, to a remote unicast address.
-xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text, bool reply = false);
+/// With `too_big`, for the ICMP 'fragmentation needed' / 'packet too big'
+/// about the connection (syn_packet::too_big): conntrack state related.
+xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text, bool reply = false,
+                   bool too_big = false);
 
 }  // namespace dropspot::agent::firewall_detail
 

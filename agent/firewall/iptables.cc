@@ -95,6 +95,24 @@ struct ipt_eval {
     bool go = false;     ///< -g
   };
 
+  /// -p's value names the packet's protocol.
+  bool own_protocol(const std::string& p) const {
+    if (p == "all") return true;
+    if (pkt.too_big) return pkt.v6 ? (p == "ipv6-icmp" || p == "icmpv6" || p == "58") : (p == "icmp" || p == "1");
+    return p == (pkt.udp ? "udp" : "tcp") || p == (pkt.udp ? "17" : "6");
+  }
+
+  /// --icmp-type / --icmpv6-type for the 'fragmentation needed' / 'packet
+  /// too big' packet: a name ("fragmentation-needed", "destination-
+  /// unreachable", "packet-too-big") or TYPE[/CODE].
+  tri icmp_type_matches(bool v6, const std::string& spec) const {
+    if (v6 != pkt.v6) return tri::no;
+    if (v6) return spec == "packet-too-big" || spec == "2" || spec == "2/0" ? tri::yes : tri::no;
+    if (spec == "fragmentation-needed" || spec == "destination-unreachable" || spec == "3" || spec == "3/4")
+      return tri::yes;
+    return tri::no;
+  }
+
   rule_result run_rule(const ipt_rule& rule) {
     current = &rule;
     rule_result r;
@@ -115,7 +133,7 @@ struct ipt_eval {
         neg = true;
       } else if (o == "-p" || o == "--protocol") {
         auto p = value(i);
-        combine(p == (pkt.udp ? "udp" : "tcp") || p == (pkt.udp ? "17" : "6") || p == "all" ? tri::yes : tri::no);
+        combine(own_protocol(p) ? tri::yes : tri::no);
       } else if (o == "-s" || o == "--source" || o == "-d" || o == "--destination") {
         const bool src = o == "-s" || o == "--source";
         auto list = value(i);
@@ -170,7 +188,8 @@ struct ipt_eval {
         combine(tri::yes);
       } else if (o == "-m" || o == "--match") {
         auto mod = value(i);
-        static const char* known[] = {"tcp", "udp", "multiport", "conntrack", "state", "comment", "addrtype", "limit"};
+        static const char* known[] = {"tcp",     "udp",      "multiport", "conntrack", "state",
+                                      "comment", "addrtype", "limit",     "icmp",      "icmp6"};
         if (mod == "rt" || mod == "frag") {
           // IPv6 routing headers and fragments (ufw drops type-0 routing
           // headers): a probe's SYN carries neither, nor does its answer.
@@ -179,6 +198,15 @@ struct ipt_eval {
           note("an iptables match dropspot does not evaluate (-m " + mod + "): the rule may match");
           combine(tri::maybe);
         }
+      } else if (pkt.too_big &&
+                 (o == "--dport" || o == "--destination-port" || o == "--sport" || o == "--source-port" ||
+                  o == "--dports" || o == "--destination-ports" || o == "--sports" || o == "--source-ports" ||
+                  o == "--ports" || o == "--syn" || o == "--tcp-flags")) {
+        if (o == "--tcp-flags") value(i);
+        if (o != "--syn") value(i);
+        combine(tri::no);  // an ICMP message has no ports or TCP flags
+      } else if (o == "--icmp-type" || o == "--icmpv6-type") {
+        combine(!pkt.too_big ? tri::no : icmp_type_matches(o == "--icmpv6-type", value(i)));
       } else if ((o == "--dport" || o == "--destination-port") != pkt.reply &&
                  (o == "--dport" || o == "--destination-port" || o == "--sport" || o == "--source-port")) {
         combine(port_in_spec(pkt.port, value(i)) ? tri::yes : tri::no);  // the server's port
@@ -199,7 +227,8 @@ struct ipt_eval {
         combine(tri::maybe);
       } else if (o == "--ctstate" || o == "--state") {
         bool any = false;
-        for (const auto& s : split_list(value(i))) any = any || s == (pkt.reply ? "ESTABLISHED" : "NEW");
+        for (const auto& s : split_list(value(i)))
+          any = any || s == (pkt.too_big ? "RELATED" : pkt.reply ? "ESTABLISHED" : "NEW");
         combine(any ? tri::yes : tri::no);
       } else if (o == "--syn") {
         combine(pkt.reply || pkt.udp ? tri::no : tri::yes);  // SYN set, ACK clear

@@ -1,4 +1,4 @@
-// nftables: what the ruleset does with a SYN.
+// nftables: what the ruleset does with a SYN (a datagram, an ICMP error).
 #include <algorithm>
 
 #include "agent/firewall/internal.h"
@@ -139,7 +139,36 @@ struct nft_eval {
   /// (ip saddr on an IPv6 packet, udp dport on TCP): nft then never matches.
   /// A protocol value ("tcp", 6; "udp", 17) names the packet's transport.
   tri is_own_l4(const json& v) const {
+    if (pkt.too_big)
+      return (pkt.v6 ? (v == "ipv6-icmp" || v == "icmpv6" || v == 58) : (v == "icmp" || v == 1)) ? tri::yes : tri::no;
     return (pkt.udp ? (v == "udp" || v == 17) : (v == "tcp" || v == 6)) ? tri::yes : tri::no;
+  }
+
+  /// icmp type/code, icmpv6 type/code of the 'fragmentation needed' / 'packet
+  /// too big' packet (pkt.too_big).
+  tri icmp_field(const std::string& proto, const std::string& field, const json& right, const std::string& op) {
+    if (proto != (pkt.v6 ? "icmpv6" : "icmp")) return tri::no;  // the other family's ICMP
+    const bool eq_like = op == "==" || op == "!=" || op == "in";
+    auto is = [&](std::initializer_list<const char*> names, long long value) {
+      return [&, names, value](const json& e) {
+        const auto& v = unwrap(e);
+        if (auto n = number(v)) return *n == value ? tri::yes : tri::no;
+        if (!v.is_string()) return tri::maybe;
+        for (const auto* name : names)
+          if (v == name) return tri::yes;
+        return tri::no;
+      };
+    };
+    if (field != "type" && field != "code") {
+      doubt("matches the ICMP " + field + ": assumed to match");
+      return tri::maybe;
+    }
+    if (!eq_like) return tri::maybe;
+    tri t = field == "type" ? (pkt.v6 ? any_of(right, is({"packet-too-big"}, 2))
+                                      : any_of(right, is({"destination-unreachable"}, 3)))
+                            : (pkt.v6 ? any_of(right, is({"no-route"}, 0))
+                                      : any_of(right, is({"frag-needed", "fragmentation-needed"}, 4)));
+    return op == "!=" ? negate(t) : t;
   }
 
   tri match(const json& m) {
@@ -174,6 +203,9 @@ struct nft_eval {
           if (!eq_like) return tri::maybe;
           return apply_op(any_of(right, [&](const json& e) { return address_is(*addr, e); }));
         }
+      } else if (pkt.too_big) {
+        if (proto == "icmp" || proto == "icmpv6") return icmp_field(proto, field, right, op);
+        return tri::no;  // tcp, udp, th (an ICMP message has no ports), sctp ...
       } else if (proto == (pkt.udp ? "udp" : "tcp") || proto == "th") {
         if ((field == "dport") != pkt.reply && (field == "dport" || field == "sport")) {  // the server's port
           const long long port = pkt.port;
@@ -200,7 +232,7 @@ struct nft_eval {
       const auto& payload = field(inner, "payload");
       if (payload.is_object() && payload.value("field", std::string()) == "flags" &&
           payload.value("protocol", std::string()) == "tcp") {
-        if (pkt.udp) return tri::no;  // a TCP header's flags: no datagram has them
+        if (pkt.udp || pkt.too_big) return tri::no;  // a TCP header's flags: no datagram or ICMP has them
         auto mask = flag_bits(field(left, "&")[1]);
         if (mask) return flags_match(op == "in" ? "==" : op, tcp_flags_of(pkt) & *mask, right);
       }
@@ -254,7 +286,8 @@ struct nft_eval {
         // "in" and arrays are bit tests: new is in {new, untracked}
         return apply_op(any_of(right, [&](const json& e) {
           const auto& v = unwrap(e);
-          const char* state = pkt.reply ? "established" : "new";
+          // An ICMP error about a tracked connection is "related".
+          const char* state = pkt.too_big ? "related" : pkt.reply ? "established" : "new";
           if (v.is_array()) {
             for (const auto& x : v)
               if (x == state) return tri::yes;
@@ -273,6 +306,8 @@ struct nft_eval {
         return apply_op(any_of(right, [&](const json& e) {
           const auto& v = unwrap(e);
           if (pkt.reply && (v == "confirmed" || v == "seen-reply")) return tri::yes;  // its SYN-ACK
+          // the connection an ICMP error relates to has seen both ways
+          if (pkt.too_big && (v == "confirmed" || v == "seen-reply" || v == "assured")) return tri::yes;
           if (v == "dnat" && has_dnat()) {
             doubt("ct status dnat: a DNAT rule of this ruleset may have rewritten the SYN: assumed to match");
             return tri::maybe;
@@ -390,7 +425,7 @@ struct nft_eval {
       } else if (k == "xt") {
         const auto type = val.is_object() ? val.value("type", std::string()) : std::string();
         const auto name = val.is_object() ? val.value("name", std::string()) : std::string();
-        switch (judge_xt(type, name, rule.text, pkt.reply)) {
+        switch (judge_xt(type, name, rule.text, pkt.reply, pkt.too_big)) {
           case xt_effect::matches:
           case xt_effect::no_effect: break;
           case xt_effect::no_match: return {tri::no, {}, {}};

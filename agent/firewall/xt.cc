@@ -1,5 +1,6 @@
 // iptables extensions inside nft rules (iptables-nft): judged for a first SYN
-// from the text nft translates them to.
+// (its reply; an ICMP 'fragmentation needed') from the text nft translates
+// them to.
 #include <algorithm>
 
 #include "agent/firewall/internal.h"
@@ -47,7 +48,27 @@ xt_effect from_set(const std::optional<std::vector<std::string>>& values, bool n
 
 }  // namespace
 
-xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text, bool reply) {
+namespace {
+
+/// An icmp/icmp6 match for the 'fragmentation needed' / 'packet too big'
+/// packet, from nft's translation ("icmp type destination-unreachable icmp
+/// code frag-needed", "icmpv6 type packet-too-big").
+xt_effect judge_icmp_too_big(std::string_view name, std::string_view rule_text) {
+  bool negated = false;
+  const bool v6 = name == "icmp6";
+  auto type = values_after(rule_text, v6 ? "icmpv6 type " : "icmp type ", negated);
+  if (!type) return xt_effect::unknown;
+  auto effect =
+      v6 ? from_set(type, negated, {"packet-too-big", "2"}) : from_set(type, negated, {"destination-unreachable", "3"});
+  if (effect != xt_effect::matches || v6) return effect;
+  if (auto code = values_after(rule_text, "icmp code ", negated))
+    return from_set(code, negated, {"frag-needed", "fragmentation-needed", "4"});
+  return effect;
+}
+
+}  // namespace
+
+xt_effect judge_xt(std::string_view type, std::string_view name, std::string_view rule_text, bool reply, bool too_big) {
   bool negated = false;
   if (type == "target") {
     if (name == "LOG" || name == "NFLOG") return xt_effect::no_effect;
@@ -55,13 +76,15 @@ xt_effect judge_xt(std::string_view type, std::string_view name, std::string_vie
     return xt_effect::unknown;
   }
   if (name == "comment") return xt_effect::no_effect;
-  if (name == "limit") return xt_effect::matches;                     // as nft's own limit: assumed under its rate
-  if (name == "icmp" || name == "icmp6") return xt_effect::no_match;  // a TCP SYN is no ICMP
+  if (name == "limit") return xt_effect::matches;  // as nft's own limit: assumed under its rate
+  if (name == "icmp" || name == "icmp6") return too_big ? judge_icmp_too_big(name, rule_text) : xt_effect::no_match;
+  if ((name == "tcp" || name == "udp" || name == "multiport") && too_big) return xt_effect::no_match;
   if (name == "rt") return xt_effect::no_match;  // IPv6 routing header (ufw drops type 0): a SYN carries none
   if (name == "conntrack" || name == "state") {
     // A first SYN: conntrack state new, no status bit (not DNATed, not yet
     // confirmed or seen a reply), direction original.
-    if (auto states = values_after(rule_text, "ct state ", negated)) return from_set(states, negated, {"new"});
+    if (auto states = values_after(rule_text, "ct state ", negated))
+      return from_set(states, negated, {too_big ? "related" : reply ? "established" : "new"});
     if (auto status = values_after(rule_text, "ct status ", negated)) return from_set(status, negated, {});
     return xt_effect::unknown;
   }

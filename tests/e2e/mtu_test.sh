@@ -165,9 +165,12 @@ lab fault host-drop-frag-needed >/dev/null 2>&1
 prober_json "$TMPD/host.json" "${PROBE[@]}" --ports 80
 check "host drops ICMP: 80 PATH_MTU_BLACKHOLE" port_is "$TMPD/host.json" 80 .verdict PATH_MTU_BLACKHOLE
 check "host drops ICMP: the ICMP reached the server" port_is "$TMPD/host.json" 80 .evidence.pathMtu.icmpDroppedByHost true
-check "host drops ICMP: summary says so" port_matches "$TMPD/host.json" 80 .summary "reaches the server, yet it keeps sending"
-check "host drops ICMP: advice allows it first" port_matches "$TMPD/host.json" 80 '.advice[]' \
-  "nft insert rule inet filter input icmp type destination-unreachable accept"
+check "host drops ICMP: summary names the rule" port_matches "$TMPD/host.json" 80 .summary \
+  "reaches the server, and its firewall drops it \\(table inet dropspot_lab chain input handle [0-9]+: icmp type destination-unreachable icmp code frag-needed drop"
+check "host drops ICMP: the rule in the evidence" port_matches "$TMPD/host.json" 80 '.evidence.firewall[]' \
+  "^ICMP 'fragmentation needed': table inet dropspot_lab chain input"
+check "host drops ICMP: advice lets it in first, in the rule's chain" port_matches "$TMPD/host.json" 80 '.advice[]' \
+  "nft insert rule inet dropspot_lab input icmp type destination-unreachable icmp code frag-needed accept"
 
 # ---------------------------------------------------------------- IPv6, and without the agent
 scenario mtu-blackhole 1400 both

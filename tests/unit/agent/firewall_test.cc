@@ -469,3 +469,93 @@ TEST_CASE("the output path: a rule that drops the server's reply is found and na
   CHECK(firewall_fix_command("table inet f chain out policy drop", 80, true) ==
         "nft insert rule inet f out tcp sport 80 accept");
 }
+
+// Recorded in the lab's server after `scripts/lab.sh fault
+// host-drop-frag-needed` (nft inet: icmp type destination-unreachable icmp
+// code frag-needed drop; icmpv6 type packet-too-big drop), then
+// `iptables -A INPUT -p icmp -j DROP` and `ip6tables -A INPUT -p ipv6-icmp -m
+// icmp6 --icmpv6-type packet-too-big -j DROP` (iptables-nft 1.8.9).
+TEST_CASE("the ICMP path-MTU discovery needs: the rules that drop 'fragmentation needed' / 'packet too big'") {
+  firewall_snapshot snap;
+  snap.nft = nft_fixture("icmp_drop_nft");
+  snap.iptables_nft_v4 = ipt_fixture("icmp_drop_iptables.txt");
+  snap.iptables_nft_v6 = ipt_fixture("icmp_drop_ip6tables.txt");
+
+  // The SYN to 80 passes; the ICMP about that connection's segments does not.
+  CHECK(diagnose(snap, v4("198.51.100.2", 80)).blocked.empty());
+  auto icmp = diagnose(snap, v4("198.51.100.2", 80).too_big_about());
+  CHECK(icmp.action == fw_action::drop);
+  REQUIRE_FALSE(icmp.blocked.empty());
+  CHECK(icmp.blocked[0] ==
+        "table inet dropspot_lab chain input handle 2: icmp type destination-unreachable icmp code frag-needed drop "
+        "comment \"host-drop-frag-needed\"");
+  for (const auto& n : icmp.notes) CHECK(n.find("may match") == std::string::npos);
+
+  // IPv6: the inet rule first (priority order: all at filter; inet's table came first).
+  auto icmp6 = diagnose(snap, v6("2001:db8:1::2", 80).too_big_about());
+  CHECK(icmp6.action == fw_action::drop);
+  REQUIRE_FALSE(icmp6.blocked.empty());
+  CHECK(icmp6.blocked[0].find("icmpv6 type packet-too-big drop") != std::string::npos);
+
+  // The iptables-nft rules, quoted as iptables wrote them.
+  auto ipt4 = evaluate(snap.iptables_nft_v4.value(), v4("198.51.100.2", 80).too_big_about(), "iptables");
+  CHECK(ipt4.action == fw_action::drop);
+  CHECK(ipt4.rule == "iptables: -A INPUT -p icmp -j DROP");
+  auto ipt6 = evaluate(snap.iptables_nft_v6.value(), v6("2001:db8:1::2", 80).too_big_about(), "ip6tables");
+  CHECK(ipt6.action == fw_action::drop);
+  CHECK(ipt6.rule == "ip6tables: -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 2 -j DROP");
+  // ... and neither rule is about a SYN.
+  CHECK(evaluate(snap.iptables_nft_v4.value(), v4("198.51.100.2", 80), "iptables").action == fw_action::accept);
+
+  // Other ICMP types and codes are not this packet.
+  auto other = parse_iptables_save(
+      "*filter\n:INPUT ACCEPT [0:0]\n"
+      "-A INPUT -p icmp -m icmp --icmp-type 8 -j DROP\n"
+      "-A INPUT -p icmp -m icmp --icmp-type 3/3 -j DROP\n"
+      "-A INPUT -p tcp -m tcp --dport 80 -j DROP\n"
+      "-A INPUT -m conntrack --ctstate RELATED -j ACCEPT\n"
+      "-A INPUT -j DROP\nCOMMIT\n");
+  REQUIRE(other.ok());
+  auto related = evaluate(other.value(), v4("198.51.100.2", 80).too_big_about(), "iptables");
+  CHECK(related.action == fw_action::accept);
+  CHECK(related.rule == "iptables: -A INPUT -m conntrack --ctstate RELATED -j ACCEPT");
+  auto code4 =
+      parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m icmp --icmp-type 3/4 -j DROP\nCOMMIT\n");
+  REQUIRE(code4.ok());
+  CHECK(evaluate(code4.value(), v4("198.51.100.2", 80).too_big_about(), "iptables").action == fw_action::drop);
+}
+
+TEST_CASE("the ICMP path-MTU discovery needs passes ufw's and firewalld's rulesets (ct state related)") {
+  firewall_snapshot ufw;
+  ufw.nft = nft_fixture("ufw_nft");
+  ufw.iptables_nft_v4 = ipt_fixture("ufw_iptables.txt");
+  ufw.iptables_nft_v6 = ipt_fixture("ufw_ip6tables.txt");
+  // A port ufw closes: its SYN is dropped, the ICMP about a connection is not.
+  CHECK(diagnose(ufw, v4("198.51.100.2", 80)).action == fw_action::drop);
+  CHECK(diagnose(ufw, v4("198.51.100.2", 80).too_big_about()).blocked.empty());
+  CHECK(diagnose(ufw, v6("2001:db8:1::2", 80).too_big_about()).blocked.empty());
+
+  firewall_snapshot firewalld;
+  firewalld.nft = nft_fixture("firewalld_nft");
+  CHECK(diagnose(firewalld, v4("198.51.100.2", 8080).too_big_about()).blocked.empty());
+  CHECK(diagnose(firewalld, v6("2001:db8:1::2", 8080).too_big_about()).blocked.empty());
+
+  // nft: a policy-drop input chain that accepts related traffic lets it in;
+  // one that accepts only new SYNs to its ports does not.
+  const std::string json = R"({"nftables": [
+    {"table": {"family": "inet", "name": "f", "handle": 1}},
+    {"chain": {"family": "inet", "table": "f", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+    {"rule": {"family": "inet", "table": "f", "chain": "in", "handle": 2, "expr": [
+      {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "established"}}, {"accept": null}]}},
+    {"rule": {"family": "inet", "table": "f", "chain": "in", "handle": 3, "expr": [
+      {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"accept": null}]}}
+  ]})";
+  auto parsed = parse_nft_json(json);
+  REQUIRE(parsed.ok());
+  firewall_snapshot strict;
+  strict.nft = std::move(parsed).value();
+  CHECK(diagnose(strict, v4("198.51.100.2", 80)).blocked.empty());
+  auto dropped = diagnose(strict, v4("198.51.100.2", 80).too_big_about());
+  CHECK(dropped.action == fw_action::drop);
+  CHECK(dropped.blocked.at(0) == "table inet f chain in policy drop");
+}

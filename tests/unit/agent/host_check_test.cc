@@ -109,6 +109,49 @@ TEST_CASE("firewall_fix_command: the command that undoes each kind of named rule
   CHECK(firewall_fix_command("rm -rf /: -A INPUT", 80).empty());
 }
 
+TEST_CASE("icmp_too_big_accept_command: an accept first in the chain of the rule that drops the ICMP") {
+  CHECK(icmp_too_big_accept_command("table ip filter chain INPUT handle 2: meta l4proto icmp drop", false) ==
+        "nft insert rule ip filter INPUT icmp type destination-unreachable icmp code frag-needed accept");
+  CHECK(icmp_too_big_accept_command("table inet filter chain input policy drop", true) ==
+        "nft insert rule inet filter input icmpv6 type packet-too-big accept");
+  CHECK(icmp_too_big_accept_command("iptables: -A INPUT -p icmp -j DROP", false) ==
+        "iptables -I INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT");
+  CHECK(icmp_too_big_accept_command("ip6tables-legacy: chain INPUT policy DROP (:INPUT DROP)", true) ==
+        "ip6tables-legacy -I INPUT -p ipv6-icmp --icmpv6-type packet-too-big -j ACCEPT");
+  CHECK(icmp_too_big_accept_command("ufw default deny incoming", false).empty());
+  CHECK(icmp_too_big_accept_command("iptables: chain INPUT", false).empty());
+}
+
+TEST_CASE("port_facts and check_ports: a rule that drops the ICMP path-MTU discovery needs") {
+  firewall_snapshot snap;
+  auto nft = parse_nft_json(fixture("icmp_drop_nft.json"), fixture("icmp_drop_nft.txt"));
+  REQUIRE(nft.ok());
+  snap.nft = std::move(nft).value();
+  auto host = host_with(std::move(snap), {listener(80, "::", "nginx")});
+  auto facts = port_facts(host, {}, asio::ip::make_address("198.51.100.2"), {80}, {}, {5353});
+  REQUIRE(facts.size() == 2);
+  CHECK(facts[0].firewall_size() == 0);  // the SYN passes
+  REQUIRE(facts[0].icmp_firewall_size() >= 1);
+  CHECK(facts[0].icmp_firewall(0).rfind("table inet dropspot_lab chain input handle 2: icmp type", 0) == 0);
+  CHECK(facts[1].icmp_firewall_size() == 0);  // a UDP port: no TCP segments to shrink
+
+  auto checks = check_ports(host, {}, {80});
+  REQUIRE(checks.size() == 1);
+  CHECK(checks[0].verdict() == v1::OPEN);
+  const auto& notes = checks[0].evidence().notes();
+  const auto said = [&](const std::string& part) {
+    return std::any_of(notes.begin(), notes.end(), [&](const auto& n) { return n.find(part) != std::string::npos; });
+  };
+  CHECK(said("IPv4: the firewall drops ICMP 'fragmentation needed', which path-MTU discovery needs"));
+  CHECK(
+      said("allow it: nft insert rule inet dropspot_lab input icmp type destination-unreachable icmp code "
+           "frag-needed accept"));
+  CHECK(said("IPv6: the firewall drops ICMPv6 'packet too big'"));
+  // The lab's usual ruleset drops no ICMP: nothing said.
+  auto plain = check_ports(host_with(lab_snapshot(), {listener(22, "::", "sshd")}), {}, {22});
+  for (const auto& n : plain[0].evidence().notes()) CHECK(n.find("path-MTU") == std::string::npos);
+}
+
 TEST_CASE("port_facts: rules per port for the peer, v4-mapped peers as IPv4") {
   auto host = host_with(lab_snapshot());
   auto facts = port_facts(host, {}, asio::ip::make_address("::ffff:198.51.100.2"), {22, 8081, 8082, 8083});

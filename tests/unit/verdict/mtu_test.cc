@@ -143,6 +143,47 @@ TEST_CASE("path MTU: 'fragmentation needed' reached the server and it still sent
   CHECK_FALSE(has(r.evidence().notes(), "the return path rejects it"));
 }
 
+TEST_CASE("path MTU: the server's firewall rule that drops the ICMP is named, with the accept that fixes it") {
+  auto in = connected_http();
+  resent_segment(in, 2.0, 3);
+  auto icmp = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ICMP_ERROR, 2.5);
+  icmp.set_src("203.0.113.1");
+  icmp.set_icmp_type(3);
+  icmp.set_icmp_code(4);
+  icmp.set_mtu(1400);
+  in.packets.push_back(icmp);
+  in.app = stalled_http();
+  in.mtu_search = found({"toClient"}, 1400);
+  const std::string rule = "table ip filter chain INPUT handle 2: meta l4proto icmp counter packets 3 bytes 1704 drop";
+  in.icmp_firewall = {rule, "iptables: -A INPUT -p icmp -j DROP"};
+  auto r = decide_port(in);
+  CHECK(r.verdict() == v1::PATH_MTU_BLACKHOLE);
+  CHECK(r.summary() ==
+        "full-size packets from the server never reach you; the path passes 1400 bytes; ICMP 'fragmentation needed' "
+        "reaches the server, and its firewall drops it (" +
+            rule + ")");
+  CHECK(has(r.evidence().firewall(), "ICMP 'fragmentation needed': " + rule));
+  CHECK(has(r.advice(),
+            "let it in first: nft insert rule ip filter INPUT icmp type destination-unreachable icmp code "
+            "frag-needed accept"));
+  CHECK(has(r.advice(), "iptables -I INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT"));
+  CHECK_FALSE(has(r.advice(), "the provider's filter"));  // it does come back
+
+  // The ICMP never came (the provider's filter), and the host would drop it too: both said.
+  in.packets.pop_back();
+  r = decide_port(in);
+  CHECK(r.summary().find("does not come back (and the server's firewall would drop it too)") != std::string::npos);
+  CHECK(has(r.advice(), "the provider's filter"));
+  CHECK(has(r.advice(), "let it in first"));
+
+  // Full-size packets that vanish on the way to the server: its firewall's
+  // ICMP rules are not what matters (the ICMP would go to you).
+  in.mtu_search = found({"toServer"}, 1400);
+  r = decide_port(in);
+  CHECK(r.evidence().firewall_size() == 0);
+  CHECK_FALSE(has(r.advice(), "let it in first"));
+}
+
 TEST_CASE("path MTU: both ways, and without the agent") {
   auto in = connected_http(false);
   in.app = stalled_http();
