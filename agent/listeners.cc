@@ -287,8 +287,13 @@ std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text) {
 
 std::vector<listening_socket> parse_proc_net_tcp(std::string_view text, std::uint8_t state) {
   std::vector<listening_socket> out;
+  std::unordered_set<std::uint64_t> seen;
   for (const auto& socket : parse_proc_net_tcp_sockets(text)) {
     if (socket.state != state) continue;
+    // The file comes in several read()s, each resuming the kernel's walk of
+    // its hash table by position: sockets that come and go in between make
+    // it list one again (the unit tests, side by side, saw it).
+    if (socket.inode != 0 && !seen.insert(socket.inode).second) continue;
     listening_socket s;
     s.address = socket.local;
     s.port = socket.local_port;

@@ -74,7 +74,8 @@ std::vector<proc_tcp_socket> parse_proc_net_tcp_sockets(std::string_view text);
 
 /// The LISTEN sockets (st == 0A) of /proc/net/tcp or /proc/net/tcp6 content;
 /// with state udp_unconnected, the bound UDP sockets of /proc/net/udp{,6}
-/// (the same format). The header and any malformed line are skipped.
+/// (the same format). The header and any malformed line are skipped, and a
+/// socket listed again (the same inode) is kept once.
 std::vector<listening_socket> parse_proc_net_tcp(std::string_view text, std::uint8_t state = tcp_listen);
 
 /// The inode of a socket fd link target, "socket:[12345]"; nothing otherwise.

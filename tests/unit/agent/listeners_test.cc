@@ -271,6 +271,14 @@ TEST_CASE("listeners: /proc/net/tcp keeps LISTEN sockets and skips junk") {
   CHECK(v6[3].address == addr("::ffff:203.0.113.2"));
   CHECK(v6[3].port == 587);
 
+  // A socket the kernel's walk listed twice (sockets came and went between
+  // two read()s of the file) is one listener.
+  const std::string again =
+      std::string(proc_net_tcp) +
+      "   3: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+      "2002 1 0000000000000000 100 0 0 10 0\n";
+  CHECK(parse_proc_net_tcp(again).size() == 3);
+
   CHECK(parse_proc_net_tcp("").empty());
   CHECK(parse_proc_net_tcp("\n\n\n").empty());
   CHECK(parse_proc_net_tcp(std::string(100000, 'x')).empty());
