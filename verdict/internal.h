@@ -163,11 +163,14 @@ bool is_fragmentation_needed(const PacketEvent& p);
 
 /// The agent's packets about the path's MTU on this port.
 struct mtu_evidence {
-  std::size_t icmp_arrived = 0;   ///< ICMP 'fragmentation needed' / 'packet too big' about the server's packets
-  std::uint32_t icmp_mtu = 0;     ///< the smallest next-hop MTU they named (0: none named)
-  std::size_t resent = 0;         ///< the server's data segments sent again
-  std::uint32_t resent_size = 0;  ///< the largest of them, IP bytes
-  std::string interface;          ///< where the agent saw the flow (for advice)
+  std::size_t icmp_arrived = 0;     ///< ICMP 'fragmentation needed' / 'packet too big' about the server's packets
+  std::uint32_t icmp_mtu = 0;       ///< the smallest next-hop MTU they named (0: none named)
+  std::size_t resent = 0;           ///< the server's data segments sent again
+  std::uint32_t resent_size = 0;    ///< the largest of them, IP bytes
+  std::size_t handshakes = 0;       ///< our ACKs that arrived (a handshake completed)
+  std::size_t received = 0;         ///< our data segments that arrived
+  std::uint32_t received_size = 0;  ///< the largest of them, IP bytes
+  std::string interface;            ///< where the agent saw the flow (for advice)
 };
 mtu_evidence agent_mtu_evidence(const port_input& in);
 

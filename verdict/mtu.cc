@@ -50,6 +50,13 @@ mtu_evidence agent_mtu_evidence(const port_input& in) {
         e.resent_size = std::max(e.resent_size, p.ip_length());
       }
     }
+    if (p.direction() == PacketEvent::INBOUND && p.kind() == PacketEvent::ACK) {
+      ++e.handshakes;
+      if (p.length() > 0) {
+        ++e.received;
+        e.received_size = std::max(e.received_size, p.ip_length());
+      }
+    }
     if (!p.interface().empty() && e.interface.empty()) e.interface = p.interface();
   }
   return e;
@@ -124,6 +131,15 @@ void apply_path_mtu(const port_input& in, judged& j, std::vector<std::string>& n
     notes.push_back("the agent saw the server send " + num(agent.resent) + " segment(s) again" +
                     (agent.resent_size > 0 ? " (" + num(agent.resent_size) + "-byte packets)" : std::string()) +
                     ", never acknowledged: they do not reach you");
+  // What arrived of ours: the way to the server, from the server's side.
+  if (to_server && agent_capturing(in) && agent.handshakes > 0)
+    notes.push_back(agent.received > 0
+                        ? "the agent saw " + num(agent.received) + " data segment(s) of yours arrive" +
+                              (agent.received_size > 0 ? ", the largest a " + num(agent.received_size) + "-byte packet"
+                                                       : std::string()) +
+                              ", none of the full " + num(m->full_size()) + " bytes: they do not reach the server"
+                        : "the agent saw the handshake complete and none of your data arrive: your full-size (" +
+                              num(m->full_size()) + "-byte) packets do not reach the server");
   if (agent.icmp_arrived > 0)
     notes.push_back("the agent saw " + num(agent.icmp_arrived) + " " + icmp + " arrive" +
                     (agent.icmp_mtu > 0 ? " (next-hop MTU " + num(agent.icmp_mtu) + ")" : std::string()));

@@ -141,6 +141,8 @@ check "to-server: 80 the way to the server only" port_is "$TMPD/to-server.json" 
 check "to-server: 80 passes 1400 bytes to the server" port_is "$TMPD/to-server.json" 80 .evidence.pathMtu.toServer 1400
 check "to-server: 80's summary" port_matches "$TMPD/to-server.json" 80 .summary \
   "^full-size packets from you never reach the server; the path passes 1400 bytes"
+check "to-server: the agent saw the small segments come and no full-size one" port_matches "$TMPD/to-server.json" 80 \
+  '.evidence.notes[]' "^the agent saw ([0-9]+ data segment\\(s\\) of yours arrive|the handshake complete and none of your data)"
 check "to-server: advice lowers this machine's MTU" port_matches "$TMPD/to-server.json" 80 '.advice[]' \
   "lower this machine's MTU to the path's: ip link set dev IFACE mtu 1400"
 

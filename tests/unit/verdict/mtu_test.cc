@@ -184,6 +184,32 @@ TEST_CASE("path MTU: the server's firewall rule that drops the ICMP is named, wi
   CHECK_FALSE(has(r.advice(), "let it in first"));
 }
 
+TEST_CASE("path MTU: the way to the server, as the agent saw it: the small segments came, the full ones not") {
+  auto in = connected_http();
+  in.packets.pop_back();  // the request's full-size segments never arrived
+  auto head = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ACK, 0.9);
+  in.packets.push_back(head);  // the handshake's ACK
+  auto small = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ACK, 1.0);
+  small.set_length(24);
+  small.set_ip_length(76);
+  in.packets.push_back(small);
+  in.app = stalled_http();
+  in.mtu_search = found({"toServer"}, 1400);
+  auto r = decide_port(in);
+  CHECK(r.verdict() == v1::PATH_MTU_BLACKHOLE);
+  CHECK(has(r.evidence().notes(),
+            "the agent saw 1 data segment(s) of yours arrive, the largest a 76-byte packet, "
+            "none of the full 1500 bytes: they do not reach the server"));
+  in.packets.pop_back();
+  r = decide_port(in);
+  CHECK(has(r.evidence().notes(), "the agent saw the handshake complete and none of your data arrive"));
+  // Towards the client only: nothing said of ours.
+  in.mtu_search = found({"toClient"}, 1400);
+  r = decide_port(in);
+  CHECK_FALSE(has(r.evidence().notes(), "of yours arrive"));
+  CHECK_FALSE(has(r.evidence().notes(), "none of your data"));
+}
+
 TEST_CASE("path MTU: both ways, and without the agent") {
   auto in = connected_http(false);
   in.app = stalled_http();
