@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "prober/platform.h"
 #include "prober/probe.h"
 #include "prober/task_group.h"
 
@@ -179,11 +180,34 @@ asio::awaitable<void> try_size(mtu_search_settings s, std::shared_ptr<mtu_attemp
   out->acked_known = trace.acked_known;
 }
 
+/// Why a socket's MSS cannot be set here (Windows refuses TCP_MAXSEG): no
+/// error where it can.
+std::error_code max_segment_refused(const asio::any_io_executor& executor, bool v6) {
+  asio::ip::tcp::socket socket(executor);
+  std::error_code ec;
+  socket.open(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), ec);
+  if (ec) return ec;
+  return platform::set_max_segment(socket.native_handle(), mss_for_packet(1280, v6));
+}
+
 }  // namespace
 
 asio::awaitable<std::optional<v1::PathMtu>> search_path_mtu(mtu_search_settings s) {
   const auto executor = co_await asio::this_coro::executor;
   const bool v6 = s.target.address().is_v6();
+  // Where no size can be held, the stall is all the search finds: the
+  // agent's packets judge it (verdict/mtu.cc), and the probe goes on to its
+  // own deadline (a slow application answers within it).
+  if (auto refused = max_segment_refused(executor, v6)) {
+    v1::PathMtu stall;
+    stall.set_source("stall");
+    stall.set_full_size(s.full);
+    stall.add_steps(std::to_string(s.full) +
+                    ": the answer stalled; no smaller size tried: this system does not let a connection's packet "
+                    "size be set (TCP_MAXSEG: " +
+                    refused.message() + ")");
+    co_return stall;
+  }
   mtu_attempt stalled;
   stalled.size = s.full;
   stalled.padded = s.app.request_size > 0;

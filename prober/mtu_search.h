@@ -94,6 +94,9 @@ struct mtu_search_settings {
 /// both variants of each size, after the stalled probe: a padded attempt at
 /// the full size) and judges it; nullopt when it shows no black
 /// hole. The way to the server passes no more than our kernel's path MTU.
+/// Where a connection's MSS cannot be set (Windows), no size is tried: the
+/// finding is the stall alone (source "stall", no blackhole), for the
+/// agent's packets to judge.
 asio::awaitable<std::optional<v1::PathMtu>> search_path_mtu(mtu_search_settings settings);
 
 }  // namespace dropspot::prober

@@ -115,8 +115,11 @@ asio::awaitable<bool> search_mtu(std::shared_ptr<std::map<port_key, v1::PathMtu>
                                  mtu_search_settings settings) {
   auto finding = co_await search_path_mtu(std::move(settings));
   if (!finding) co_return false;
+  // A stall alone (no size could be tried) lets the probe go on: a slow
+  // application still answers within its deadline.
+  const bool hole = finding->blackhole_size() > 0;
   (*found)[port] = std::move(*finding);
-  co_return true;
+  co_return hole;
 }
 
 /// Shows app_wait_line every half second until `stopped` is set and
@@ -650,6 +653,7 @@ class run_phases {
       if (auto it = app_traces.find(port); it != app_traces.end()) {
         pi.kernel_path_mtu = it->second.path_mtu;
         pi.app_complete = it->second.complete;
+        if (it->second.acked_known) pi.request_acked = it->second.request_acked;
       }
       if (sent_options && sent_options->mss()) pi.full_size = sent_options->mss() + (in.address.is_v6() ? 60 : 40);
       if (stream.summary) {

@@ -62,15 +62,41 @@ mtu_evidence agent_mtu_evidence(const port_input& in) {
   return e;
 }
 
+namespace {
+
+/// A stall no size could be tried for (source "stall": Windows cannot hold a
+/// connection's packet size), judged by the agent's packets: the server's
+/// full-size segment sent again and again (the way back), or none of our
+/// full-size request arriving after the handshake (the way there). The
+/// sizes that pass stay unmeasured (0). Nothing without the agent, or when
+/// the answer came after all (a slow application).
+std::optional<v1::PathMtu> judge_stall(const port_input& in, const mtu_evidence& agent) {
+  if (in.app_complete || !agent_capturing(in)) return std::nullopt;
+  auto m = *in.mtu_search;
+  // A full-size packet, give or take its TCP options.
+  const auto full_sized = [&](std::uint32_t size) { return size > 0 && size + 80 >= m.full_size(); };
+  const bool back = agent.resent > 0 && full_sized(agent.resent_size);
+  // Our request fills full-size packets (the stall watch pads it).
+  const bool there = agent.handshakes > 0 && !full_sized(agent.received_size) && in.request_acked != true;
+  if (!back && !there) return std::nullopt;
+  m.set_source("agent");
+  if (there) m.add_blackhole("toServer");
+  if (back) m.add_blackhole("toClient");
+  return m;
+}
+
+}  // namespace
+
 std::optional<v1::PathMtu> path_mtu_of(const port_input& in, const mtu_evidence& agent) {
   if (in.mtu_search) {
-    auto m = *in.mtu_search;
-    m.set_icmp_seen(agent.icmp_arrived > 0);
+    auto m = in.mtu_search->source() == "stall" ? judge_stall(in, agent) : in.mtu_search;
+    if (!m) return std::nullopt;
+    m->set_icmp_seen(agent.icmp_arrived > 0);
     // The ICMP about the server's own packets came, and they still vanish:
     // the server's firewall dropped it before its kernel could learn.
-    const auto& holes = m.blackhole();
-    m.set_icmp_dropped_by_host(agent.icmp_arrived > 0 &&
-                               std::find(holes.begin(), holes.end(), "toClient") != holes.end());
+    const auto& holes = m->blackhole();
+    m->set_icmp_dropped_by_host(agent.icmp_arrived > 0 &&
+                                std::find(holes.begin(), holes.end(), "toClient") != holes.end());
     return m;
   }
   if (!in.app_complete || in.full_size == 0) return std::nullopt;
@@ -106,7 +132,9 @@ void apply_path_mtu(const port_input& in, judged& j, std::vector<std::string>& n
   const auto& holes = m->blackhole();
   const bool to_client = std::find(holes.begin(), holes.end(), "toClient") != holes.end();
   const bool to_server = std::find(holes.begin(), holes.end(), "toServer") != holes.end();
-  const auto passes = num(to_client ? m->to_client() : m->to_server());
+  const auto size = to_client ? m->to_client() : m->to_server();
+  const auto passes = size > 0 ? "the path passes " + num(size) + " bytes"
+                               : std::string("the size that passes was not measured (tracepath tells it)");
   std::string which = to_client && to_server ? "full-size packets never get through, either way"
                       : to_server            ? "full-size packets from you never reach the server"
                                              : "full-size packets from the server never reach you";
@@ -123,8 +151,9 @@ void apply_path_mtu(const port_input& in, judged& j, std::vector<std::string>& n
     why += " (and the server's firewall would drop it too)";
   for (const auto& rule : rules) r.mutable_evidence()->add_firewall(icmp + ": " + rule);
   j.verdict = v1::PATH_MTU_BLACKHOLE;
-  j.summary = which + "; the path passes " + passes + " bytes; " + why;
-  std::string steps = "path-MTU search (sizes in bytes, each a fresh connection): ";
+  j.summary = which + "; " + passes + "; " + why;
+  std::string steps =
+      m->source() == "agent" ? "path-MTU search: " : "path-MTU search (sizes in bytes, each a fresh connection): ";
   for (int i = 0; i < m->steps_size(); ++i) steps += (i ? "; " : "") + m->steps(i);
   notes.push_back(steps);
   if (agent.resent > 0)
@@ -164,12 +193,15 @@ std::vector<std::string> path_mtu_advice(const port_input& in) {
       "clamp the MSS where the small link is (the tunnel's or router's end): nft add rule inet filter "
       "forward tcp flags syn tcp option maxseg size set rt mtu (iptables: iptables -t mangle -A FORWARD -p "
       "tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu)");
+  // Unmeasured (Windows): 1280, which every path passes.
+  const std::string unmeasured =
+      m.to_client() == 0 && m.to_server() == 0 ? " (a size every path passes; tracepath tells the largest)" : "";
   if (to_server)
-    a.push_back("or lower this machine's MTU to the path's: ip link set dev IFACE mtu " + num(mtu) +
+    a.push_back("or lower this machine's MTU to the path's: ip link set dev IFACE mtu " + num(mtu) + unmeasured +
                 " (Windows: netsh interface " + (v6 ? "ipv6" : "ipv4") +
                 " set subinterface \"Ethernet\" mtu=" + num(mtu) + " store=persistent)");
   else
-    a.push_back("or lower the server's MTU to the path's: ip link set dev " + iface + " mtu " + num(mtu) +
+    a.push_back("or lower the server's MTU to the path's: ip link set dev " + iface + " mtu " + num(mtu) + unmeasured +
                 " (and in its network configuration, to keep it)");
   const bool to_client = std::find(holes.begin(), holes.end(), "toClient") != holes.end();
   std::vector<std::string> fixes;

@@ -69,7 +69,9 @@ struct port_input {
   /// The path-MTU search's finding (prober/mtu_search.h): full-size packets
   /// vanish; the verdict is PATH_MTU_BLACKHOLE.
   std::optional<v1::PathMtu> mtu_search;
-  bool app_complete = false;          ///< the application probe's answer came whole (bulk data flowed)
+  bool app_complete = false;  ///< the application probe's answer came whole (bulk data flowed)
+  /// Whether all the probe's request was acknowledged, where our OS tells
+  std::optional<bool> request_acked;
   std::uint32_t kernel_path_mtu = 0;  ///< the path MTU our kernel held for the server after the probe (0: unknown)
   std::uint32_t full_size = 0;        ///< our SYN's MSS plus headers: the packets' size on a clean path (0: unknown)
 };

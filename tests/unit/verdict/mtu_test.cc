@@ -210,6 +210,66 @@ TEST_CASE("path MTU: the way to the server, as the agent saw it: the small segme
   CHECK_FALSE(has(r.evidence().notes(), "none of your data"));
 }
 
+TEST_CASE("path MTU: where no size can be tried (Windows), the agent's packets judge the stall") {
+  v1::PathMtu stall;
+  stall.set_source("stall");
+  stall.set_full_size(1500);
+  stall.add_steps(
+      "1500: the answer stalled; no smaller size tried: this system does not let a connection's packet "
+      "size be set (TCP_MAXSEG: refused)");
+  // The way back: the server's full-size segment sent again, never acknowledged.
+  auto in = connected_http();
+  resent_segment(in, 2.0, 4);
+  in.app = stalled_http();
+  in.mtu_search = stall;
+  in.request_acked = true;
+  auto r = decide_port(in);
+  CHECK(r.verdict() == v1::PATH_MTU_BLACKHOLE);
+  CHECK(r.summary() ==
+        "full-size packets from the server never reach you; the size that passes was not measured (tracepath tells "
+        "it); ICMP 'fragmentation needed' does not come back");
+  CHECK(r.evidence().path_mtu().source() == "agent");
+  CHECK(r.evidence().path_mtu().to_client() == 0);
+  CHECK(has(r.evidence().notes(), "the agent saw the server send 3 segment(s) again (1500-byte packets)"));
+  CHECK(has(r.evidence().notes(), "path-MTU search: 1500: the answer stalled; no smaller size tried"));
+  CHECK(has(r.advice(), "mtu 1280 (a size every path passes; tracepath tells the largest)"));
+
+  // The way there: the handshake came, none of our full-size request; our OS does not tell.
+  auto there = connected_http();
+  there.packets.pop_back();
+  auto ack = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ACK, 0.9);
+  there.packets.push_back(ack);
+  there.app = stalled_http();
+  there.mtu_search = stall;
+  r = decide_port(there);
+  CHECK(r.verdict() == v1::PATH_MTU_BLACKHOLE);
+  CHECK(r.summary().rfind("full-size packets from you never reach the server; the size that passes was not", 0) == 0);
+  // ... unless our OS says all of it was acknowledged.
+  there.request_acked = true;
+  CHECK(decide_port(there).verdict() != v1::PATH_MTU_BLACKHOLE);
+
+  // A slow application: our request arrived whole, the server sent nothing again.
+  auto slow = connected_http();
+  slow.app = stalled_http();
+  slow.mtu_search = stall;
+  auto big = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ACK, 1.1);
+  big.set_length(1448);
+  big.set_ip_length(1500);
+  slow.packets.push_back(big);
+  r = decide_port(slow);
+  CHECK(r.verdict() == v1::APP_FAILED);
+  CHECK_FALSE(r.evidence().has_path_mtu());
+  // ... and the answer that came after all.
+  in.app_complete = true;
+  in.app->set_ok(true);
+  CHECK(decide_port(in).verdict() == v1::OPEN);
+  // Without the agent nothing judges the stall.
+  auto alone = connected_http(false);
+  alone.app = stalled_http();
+  alone.mtu_search = stall;
+  CHECK(decide_port(alone).verdict() == v1::APP_FAILED);
+}
+
 TEST_CASE("path MTU: both ways, and without the agent") {
   auto in = connected_http(false);
   in.app = stalled_http();
