@@ -204,8 +204,8 @@ asio::awaitable<std::optional<v1::PathMtu>> search_path_mtu(mtu_search_settings 
     stall.set_full_size(s.full);
     stall.add_steps(std::to_string(s.full) +
                     ": the answer stalled; no smaller size tried: this system does not let a connection's packet "
-                    "size be set (TCP_MAXSEG: " +
-                    refused.message() + ")");
+                    "size be set (TCP_MAXSEG refused: error " +
+                    std::to_string(refused.value()) + ", " + refused.message() + ")");
     co_return stall;
   }
   mtu_attempt stalled;

@@ -140,6 +140,30 @@ check "e2e: the same verdicts as the Linux prober" same_verdicts "$linux" "$wind
 check "e2e: Windows report notes that hop search is not available" \
   bash -c "jq -r '.notes[]' '$windows' | grep -q 'no hop search'"
 
+# Path-MTU black holes (issue 18): Windows (and Wine) refuse TCP_MAXSEG, so
+# no size can be tried; the stall and the agent's packets tell the way.
+NG=$TMPD/nginx
+mkdir -p "$NG/html"
+head -c 49152 /dev/urandom | base64 -w 76 >"$NG/html/index.html"  # 64 KiB of text
+lab_nginx "$NG" 8088 <<EOF
+  send_timeout 5s;
+  server { listen 8088; root $NG/html; }
+EOF
+for way in to-client to-server; do
+  on server ss -K -tn dst "$(lab addr client 4)" >/dev/null 2>&1 || true
+  lab fault mtu-blackhole 1400 "$way" >/dev/null 2>&1
+  win_json "$TMPD/mtu-$way.json" --target "$SERVER" --ports 8088 --probe 8088=http --token-file "$TOKEN_WIN" \
+    --app-timeout 4s
+  lab fault clear >/dev/null 2>&1
+  check "black hole $way: 8088 PATH_MTU_BLACKHOLE" verdict_is "$TMPD/mtu-$way.json" 8088 PATH_MTU_BLACKHOLE
+  hole=$([ "$way" = to-client ] && echo toClient || echo toServer)
+  check "black hole $way: the way, from the agent's packets" jq_is "$TMPD/mtu-$way.json" \
+    '.ports[0].evidence.pathMtu | "\(.source) \(.blackhole | join(" "))"' "agent $hole"
+  check "black hole $way: says why no size was tried" \
+    bash -c "jq -r '.ports[0].evidence.pathMtu.steps[0]' '$TMPD/mtu-$way.json' | grep -q 'TCP_MAXSEG refused'"
+done
+kill "$(cat "$NG/nginx.pid")" 2>/dev/null || true
+
 # UDP (issue 17): the same verdicts as Linux with the agent, and the client's
 # own view (port unreachable as Windows reports it through the socket).
 on server socat -u UDP6-RECV:51820,ipv6only=0 /dev/null >/dev/null 2>&1 &
