@@ -17,8 +17,11 @@ ALL=(framing agent_session prober_stream packet http_parse smtp_parse mail_parse
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
+# -O1 -gline-tables-only: a sixth less compile time than RelWithDebInfo's
+# -O2 -g, stacks with file and line still, the fuzzers hardly slower.
 CC=${CC:-clang-14} CXX=${CXX:-clang++-14} cmake -S . -B "$BUILD" -G Ninja -DDROPSPOT_FUZZ=ON \
-  -DDROPSPOT_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DDROPSPOT_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" >/dev/null
 ninja -C "$BUILD" -j "${FUZZ_BUILD_JOBS:-2}" $(printf '%s_fuzz ' "${TARGETS[@]}")
 
 # The ASan checks a fuzzer needs; Asio's coroutine frames are allocated with

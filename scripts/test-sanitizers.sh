@@ -10,13 +10,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${ASAN_BUILD_DIR:-build-asan}
 
-# -Og -g with assertions on (Debug, its flags made -Og): optimised for
+# -Og -g1 with assertions on (Debug, its flags made -Og): optimised for
 # debugging, as sanitizer runs want, and the cheapest level to compile with
 # UBSan: GCC 12 at -O1 spends most of its time on UBSan's null and alignment
 # checks (agent/session.cc: 41 s at -O1, 19 s at -Og, all checks kept), and
-# compiling is most of this stage.
+# compiling is most of this stage. -g1: line tables, all a report's stack
+# needs (file and line), a fifth less compile time than -g (15.6 s, 12.1 s).
 nice cmake -S . -B "$BUILD" -G Ninja -DDROPSPOT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_CXX_FLAGS_DEBUG="-Og -g" >/dev/null || exit 1
+  -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1" >/dev/null || exit 1
 nice ninja -C "$BUILD" -j "${ASAN_BUILD_JOBS:-2}" || exit 1
 
 # Every report goes to a file of its own (log_path.<pid>), so that one from a
