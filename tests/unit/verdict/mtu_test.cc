@@ -72,6 +72,18 @@ void resent_segment(port_input& in, double t_ms, int times) {
   }
 }
 
+/// A router's ICMP 'fragmentation needed' (next hop 1400) about the server's segment, arriving at t_ms.
+v1::PacketEvent frag_needed(double t_ms) {
+  auto icmp = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ICMP_ERROR, t_ms);
+  icmp.set_src("203.0.113.1");
+  icmp.set_src_port(80);  // the quote: the server's own segment
+  icmp.set_dst_port(cport);
+  icmp.set_icmp_type(3);
+  icmp.set_icmp_code(4);
+  icmp.set_mtu(1400);
+  return icmp;
+}
+
 v1::PathMtu found(std::initializer_list<const char*> ways, std::uint32_t passes) {
   v1::PathMtu m;
   m.set_source("search");
@@ -124,14 +136,7 @@ TEST_CASE("path MTU: the server's full-size packets vanish on the way back") {
 TEST_CASE("path MTU: 'fragmentation needed' reached the server and it still sent full-size packets") {
   auto in = connected_http();
   resent_segment(in, 2.0, 3);
-  auto icmp = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ICMP_ERROR, 2.5);
-  icmp.set_src("203.0.113.1");
-  icmp.set_src_port(80);  // the quote: the server's own segment
-  icmp.set_dst_port(cport);
-  icmp.set_icmp_type(3);
-  icmp.set_icmp_code(4);
-  icmp.set_mtu(1400);
-  in.packets.push_back(icmp);
+  in.packets.push_back(frag_needed(2.5));
   in.app = stalled_http();
   in.mtu_search = found({"toClient"}, 1400);
   const auto r = decide_port(in);
@@ -146,12 +151,7 @@ TEST_CASE("path MTU: 'fragmentation needed' reached the server and it still sent
 TEST_CASE("path MTU: the server's firewall rule that drops the ICMP is named, with the accept that fixes it") {
   auto in = connected_http();
   resent_segment(in, 2.0, 3);
-  auto icmp = packet(v1::PacketEvent::INBOUND, v1::PacketEvent::ICMP_ERROR, 2.5);
-  icmp.set_src("203.0.113.1");
-  icmp.set_icmp_type(3);
-  icmp.set_icmp_code(4);
-  icmp.set_mtu(1400);
-  in.packets.push_back(icmp);
+  in.packets.push_back(frag_needed(2.5));
   in.app = stalled_http();
   in.mtu_search = found({"toClient"}, 1400);
   const std::string rule = "table ip filter chain INPUT handle 2: meta l4proto icmp counter packets 3 bytes 1704 drop";
