@@ -144,6 +144,7 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
   auto peer = peer_in;
   if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
   std::vector<v1::PortFacts> out;
+  std::map<std::string, std::vector<std::string>> icmp_rules;  ///< by the interface the SYNs came in on
   for (auto key : port_keys(ports, udp_ports)) {
     const auto port = key_port(key);
     syn_packet pkt;
@@ -159,9 +160,14 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
     f.set_in_interface(pkt.in_interface);
     f.set_firewall_inspected(v.firewall.inspected);
     for (const auto& rule : v.firewall.blocked) f.add_firewall(rule);
-    // The server's kernel learns a smaller path MTU from this ICMP (issue 18).
-    if (!pkt.udp)
-      for (const auto& rule : diagnose(host.live, pkt.too_big_about()).blocked) f.add_icmp_firewall(rule);
+    // The server's kernel learns a smaller path MTU from this ICMP (issue
+    // 18). No port is in it: one evaluation an interface serves every port.
+    if (!pkt.udp) {
+      auto known = icmp_rules.find(pkt.in_interface);
+      if (known == icmp_rules.end())
+        known = icmp_rules.emplace(pkt.in_interface, diagnose(host.live, pkt.too_big_about()).blocked).first;
+      for (const auto& rule : known->second) f.add_icmp_firewall(rule);
+    }
     if (!v.saved.empty()) f.add_saved_rules(v.saved);
     std::vector<std::string> notes;
     if (v.zone && !contains(v.firewall.blocked, v.zone->why)) notes.push_back(v.zone->why);

@@ -46,10 +46,6 @@ xt_effect from_set(const std::optional<std::vector<std::string>>& values, bool n
   return hit != negated ? xt_effect::matches : xt_effect::no_match;
 }
 
-}  // namespace
-
-namespace {
-
 /// An icmp/icmp6 match for the 'fragmentation needed' / 'packet too big'
 /// packet, from nft's translation ("icmp type destination-unreachable icmp
 /// code frag-needed", "icmpv6 type packet-too-big").
@@ -82,7 +78,8 @@ xt_effect judge_xt(std::string_view type, std::string_view name, std::string_vie
   if (name == "rt") return xt_effect::no_match;  // IPv6 routing header (ufw drops type 0): a SYN carries none
   if (name == "conntrack" || name == "state") {
     // A first SYN: conntrack state new, no status bit (not DNATed, not yet
-    // confirmed or seen a reply), direction original.
+    // confirmed or seen a reply), direction original. Its SYN-ACK:
+    // established; an ICMP error about the connection: related.
     if (auto states = values_after(rule_text, "ct state ", negated))
       return from_set(states, negated, {too_big ? "related" : reply ? "established" : "new"});
     if (auto status = values_after(rule_text, "ct status ", negated)) return from_set(status, negated, {});

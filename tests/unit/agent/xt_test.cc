@@ -41,3 +41,19 @@ TEST_CASE("judge_xt: addrtype, icmp, limit, comment and targets") {
   CHECK(judge_xt("target", "MASQUERADE", "") == xt_effect::unknown);
   CHECK(judge_xt("", "", "") == xt_effect::unknown);
 }
+
+TEST_CASE("judge_xt: for the SYN-ACK (established) and the ICMP 'fragmentation needed' (related)") {
+  const auto rel = "ct state related,established counter accept";
+  CHECK(judge_xt("match", "conntrack", rel, true) == xt_effect::matches);
+  CHECK(judge_xt("match", "conntrack", rel, false, true) == xt_effect::matches);
+  CHECK(judge_xt("match", "conntrack", "ct state new accept", false, true) == xt_effect::no_match);
+  CHECK(judge_xt("match", "icmp", "icmp type destination-unreachable icmp code frag-needed drop", false, true) ==
+        xt_effect::matches);
+  CHECK(judge_xt("match", "icmp", "icmp type destination-unreachable icmp code port-unreachable drop", false, true) ==
+        xt_effect::no_match);
+  CHECK(judge_xt("match", "icmp", "icmp type echo-request drop", false, true) == xt_effect::no_match);
+  CHECK(judge_xt("match", "icmp", "icmp type != echo-request drop", false, true) == xt_effect::matches);
+  CHECK(judge_xt("match", "icmp6", "icmpv6 type packet-too-big accept", false, true) == xt_effect::matches);
+  CHECK(judge_xt("match", "icmp", "xt match icmp counter drop", false, true) == xt_effect::unknown);
+  CHECK(judge_xt("match", "tcp", "tcp dport 80 drop", false, true) == xt_effect::no_match);
+}
