@@ -106,7 +106,19 @@ std::vector<mtu_attempt> next_mtu_attempts(std::uint32_t full, bool v6, const st
   } else {
     for (auto way : {mtu_way::to_server, mtu_way::to_client}) {
       const auto b = bracket_of(full, done, way);
-      if (b.lo == 0 || b.lo >= full || b.hi - b.lo <= precision) continue;  // nothing passes, all does, or close enough
+      if (b.lo == 0 || b.lo >= full) continue;  // nothing passes, or all does
+      // A pass is proof, a loss only a sign (a busy server, twenty
+      // handshakes at once, may miss a step's deadline): the failure that
+      // bounds the answer stands once it happened twice.
+      if (b.hi < full) {
+        const auto at_hi = [&](const mtu_attempt& a) { return a.size == b.hi && mtu_tells(a, way); };
+        const auto failed = std::find_if(done.begin(), done.end(), at_hi);
+        const bool queued = std::any_of(next.begin(), next.end(), [&](const mtu_attempt& a) {
+          return a.size == b.hi && a.padded == failed->padded;
+        });
+        if (std::count_if(done.begin(), done.end(), at_hi) < 2 && !queued) next.push_back({b.hi, failed->padded});
+      }
+      if (b.hi - b.lo <= precision) continue;  // close enough
       const std::size_t n = width / 2;
       for (std::size_t k = 1; k <= n; ++k) {
         const auto size = static_cast<std::uint32_t>(b.lo + (std::uint64_t{b.hi - b.lo} * k) / (n + 1));
@@ -218,7 +230,7 @@ asio::awaitable<std::optional<v1::PathMtu>> search_path_mtu(mtu_search_settings 
   // larger sizes cannot be tried, and the stalled probe stands for them.
   const bool learnt = s.stalled.path_mtu > 0 && s.stalled.path_mtu < s.full;
   std::vector<mtu_attempt> done;
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < max_mtu_rounds; ++round) {
     auto next = next_mtu_attempts(s.full, v6, done);
     if (round == 0) done.push_back(stalled);
     if (learnt) std::erase_if(next, [&](const mtu_attempt& a) { return a.size > s.stalled.path_mtu; });

@@ -53,14 +53,20 @@ enum class mtu_way { to_server, to_client };
 bool mtu_tells(const mtu_attempt& a, mtu_way way);
 bool mtu_passed(const mtu_attempt& a, mtu_way way);
 
+/// Rounds of the search at most: three find the size; the rest confirm a
+/// boundary whose one failure turned out a pass (a slow step, not a loss).
+constexpr int max_mtu_rounds = 6;
+
 /// Pure: the next round's attempts, given those so far; empty to stop.
 /// Round one, padded: the full size, 1280 and (IPv4) 576: a slow server gets
 /// two or three more requests, no more. When a way passed below the full
 /// size and not at it, round two: the common link MTUs in between. Then, for
 /// each way whose largest passing size and the smallest failing one above it
 /// lie more than `precision` apart, up to width/2 padded sizes evenly
-/// between. From round two on, unpadded attempts at the sizes whose padded
-/// request was lost, so that the way back is seen there.
+/// between; and the smallest failing size again when it failed once only (a
+/// loss bounds the answer when it repeats). From round two on, unpadded
+/// attempts at the sizes whose padded request was lost, so that the way back
+/// is seen there.
 std::vector<mtu_attempt> next_mtu_attempts(std::uint32_t full, bool v6, const std::vector<mtu_attempt>& done,
                                            std::size_t width = 8, std::uint32_t precision = 20);
 
