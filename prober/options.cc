@@ -101,13 +101,147 @@ bool contains(const std::vector<std::uint16_t>& v, std::uint16_t p) {
   return std::find(v.begin(), v.end(), p) != v.end();
 }
 
+/// The targets of the command line: the argument, then each --target (the
+/// argument repeated as --target counts once).
+std::vector<std::string> command_line_hosts(const raw_options& raw) {
+  std::vector<std::string> hosts;
+  if (!raw.positional_target.empty()) hosts.push_back(raw.positional_target);
+  for (const auto& t : raw.targets)
+    if (std::find(hosts.begin(), hosts.end(), t) == hosts.end()) hosts.push_back(t);
+  return hosts;
+}
+
+constexpr std::array target_line_keys = {"agent", "ssh", "expect", "probe", "timeout", "app-timeout"};
+
+/// A --targets-file line's settings over the command line's: a key given on
+/// the line replaces the option of that name (repeated keys add up).
+void apply_line(raw_options& raw, const target_line& line) {
+  if (!line.ports.empty()) raw.ports = line.ports;
+  std::vector<std::string> seen;
+  const auto first = [&](const std::string& key) {
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) return false;
+    seen.push_back(key);
+    return true;
+  };
+  for (const auto& [key, value] : line.settings) {
+    if (key == "agent") {
+      if (first(key)) raw.agents.clear();
+      raw.agents.push_back(value);
+    } else if (key == "expect") {
+      if (first(key)) raw.expects.clear();
+      raw.expects.push_back(value);
+    } else if (key == "probe") {
+      if (first(key)) raw.probes.clear();
+      raw.probes.push_back(value);
+    } else if (key == "ssh") {
+      raw.ssh = value;
+    } else if (key == "timeout") {
+      raw.timeout = value;
+    } else if (key == "app-timeout") {
+      raw.app_timeout = value;
+    }
+  }
+}
+
 }  // namespace
+
+result<std::vector<target_line>> parse_targets_file(std::string_view text) {
+  using R = result<std::vector<target_line>>;
+  std::vector<target_line> lines;
+  std::size_t number = 0;
+  for (auto raw_line : split(text, '\n')) {
+    ++number;
+    const std::string where = "line " + std::to_string(number) + ": ";
+    if (auto hash = raw_line.find('#'); hash != std::string_view::npos) raw_line = raw_line.substr(0, hash);
+    std::vector<std::string_view> words;
+    std::size_t at = 0;
+    while (at < raw_line.size()) {
+      const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+      while (at < raw_line.size() && blank(raw_line[at])) ++at;
+      const auto from = at;
+      while (at < raw_line.size() && !blank(raw_line[at])) ++at;
+      if (at > from) words.push_back(raw_line.substr(from, at - from));
+    }
+    if (words.empty()) continue;
+    target_line t;
+    t.line = number;
+    t.host = std::string(words[0]);
+    if (t.host.find('=') != std::string::npos)
+      return R::failure(where + quote(t.host) + ": the line starts with the host, e.g. vps.example.com 22,80");
+    std::size_t next = 1;
+    if (words.size() > 1 && words[1].find('=') == std::string_view::npos) t.ports = std::string(words[next++]);
+    for (; next < words.size(); ++next) {
+      const auto word = words[next];
+      const auto eq = word.find('=');
+      if (eq == std::string_view::npos)
+        return R::failure(where + quote(word) + ": after the host and its ports, only key=value (e.g. ssh=admin@" +
+                          std::string(escape(t.host)) + ")");
+      const std::string key = lower(word.substr(0, eq));
+      if (std::find(target_line_keys.begin(), target_line_keys.end(), key) == target_line_keys.end())
+        return R::failure(where + quote(word.substr(0, eq)) +
+                          " is not a setting here (agent, ssh, expect, probe, timeout, app-timeout)");
+      if (eq + 1 == word.size()) return R::failure(where + quote(word) + ": no value");
+      t.settings.emplace_back(key, std::string(word.substr(eq + 1)));
+    }
+    lines.push_back(std::move(t));
+    if (lines.size() > max_targets) return R::failure(where + "more than " + std::to_string(max_targets) + " targets");
+  }
+  return lines;
+}
+
+result<fleet_options> validate_fleet(const raw_options& raw, const std::vector<target_line>& file_lines) {
+  using R = result<fleet_options>;
+  std::vector<std::pair<std::string, const target_line*>> entries;
+  for (const auto& host : command_line_hosts(raw)) entries.emplace_back(host, nullptr);
+  for (const auto& line : file_lines) entries.emplace_back(line.host, &line);
+  if (raw.parallel < 0 || static_cast<std::size_t>(raw.parallel) > max_parallel)
+    return R::failure("--parallel: must be 1.." + std::to_string(max_parallel));
+  fleet_options fleet;
+  if (entries.size() <= 1 && raw.targets_file.empty()) {  // one target: as ever
+    auto one = validate_options(raw);
+    if (!one) return R::failure(one.error());
+    fleet.targets.push_back(std::move(*one));
+    return fleet;
+  }
+  if (entries.empty()) return R::failure("--targets-file: no target in it (one a line: HOST [PORTS] [key=value...])");
+  if (entries.size() > max_targets)
+    return R::failure(std::to_string(entries.size()) + " targets: at most " + std::to_string(max_targets));
+  if (entries.size() > 1 && !raw.ssh.empty())
+    return R::failure("--ssh names one host and there are " + std::to_string(entries.size()) +
+                      " targets: give each its own in --targets-file (HOST PORTS ssh=USER@HOST)");
+  if (entries.size() > 1 && !raw.agents.empty())
+    return R::failure("--agent names one agent and there are " + std::to_string(entries.size()) +
+                      " targets: each target's own is used (port 7411), or agent=HOST[:PORT] in --targets-file");
+  for (const auto& [host, line] : entries) {
+    raw_options one = raw;
+    one.positional_target.clear();
+    one.targets = {host};
+    if (line) apply_line(one, *line);
+    auto o = validate_options(one);
+    if (!o)
+      return R::failure((line ? "--targets-file line " + std::to_string(line->line) + " (" + escape(host) + ")"
+                              : "target " + quote(host)) +
+                        ": " + o.error());
+    for (const auto& other : fleet.targets)
+      if (lower(other.target) == lower(o->target)) return R::failure("target " + quote(o->target) + " given twice");
+    fleet.targets.push_back(std::move(*o));
+  }
+  fleet.parallel =
+      raw.parallel > 0 ? static_cast<std::size_t>(raw.parallel) : std::min(default_parallel, fleet.targets.size());
+  return fleet;
+}
 
 void setup_options(CLI::App& app, raw_options& raw) {
   // Nothing is ->required(): CLI11 checks those before it names unknown
   // arguments, and an unknown argument is the more useful message.
   app.add_option("host", raw.positional_target, "Host to test (name or address), or --target HOST");
-  app.add_option("--target", raw.target, "Host to test (name or address)");
+  app.add_option("--target", raw.targets, "Host to test (name or address); repeat for several")
+      ->allow_extra_args(false);
+  app.add_option("--targets-file", raw.targets_file,
+                 "File of targets, one a line: HOST [PORTS] [agent=|ssh=|expect=|probe=|timeout=|app-timeout=...]");
+  app.add_option("--parallel", raw.parallel,
+                 "Targets probed at once (default " + std::to_string(default_parallel) + ", at most " +
+                     std::to_string(max_parallel) + ")");
   app.add_option("-p,--ports", raw.ports, "Ports to test, e.g. 22,25,80,443, 8000-8010 or 53/udp (required)");
   app.add_option("--agent", raw.agents, "Agent HOST[:PORT] (default: the target, port 7411); repeat to try several");
   app.add_option("--ssh", raw.ssh, "Control channel through SSH: [USER@]HOST[:PORT]");
@@ -130,7 +264,8 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--ca-file", raw.ca_file, "CA bundle to verify certificates against");
   app.add_option("--expect", raw.expects, "Expectation: open|blocked|closed|VERDICT, or PORTS=WHAT (default: open)");
   app.add_option("--wait", raw.wait, "Repeat until expectations hold or this long has passed, e.g. 30s");
-  app.add_option("-f,--format", raw.format, "Output: text, json or junit")->capture_default_str();
+  app.add_option("-f,--format", raw.format, "Output: text, json, junit or prometheus")->capture_default_str();
+  app.add_option("-o,--output", raw.output, "Write the report to FILE (atomically: a new file renamed over it)");
   auto* verbose = app.add_flag("-v,--verbose", raw.verbose, "Text: the evidence of every port, OPEN ones too");
   app.add_flag("-q,--quiet", raw.quiet, "Text: only the ports not as expected, and the closing line")
       ->excludes(verbose);
@@ -141,13 +276,11 @@ void setup_options(CLI::App& app, raw_options& raw) {
 result<options> validate_options(const raw_options& raw) {
   using R = result<options>;
   options o;
-  if (!raw.positional_target.empty() && !raw.target.empty() && raw.positional_target != raw.target)
-    return R::failure("two targets: " + quote(raw.positional_target) + " and --target " + quote(raw.target) +
-                      " (give one)");
-  const std::string& host = raw.positional_target.empty() ? raw.target : raw.positional_target;
-  if (raw.positional_target.empty() && raw.target.empty())
-    return R::failure("no target: prober HOST -p PORTS (or --target HOST)");
-  auto target = validate_host(trim(host));
+  const auto hosts = command_line_hosts(raw);
+  if (hosts.empty()) return R::failure("no target: prober HOST -p PORTS (or --target HOST)");
+  if (hosts.size() > 1)
+    return R::failure("two targets: " + quote(hosts[0]) + " and " + quote(hosts[1]) + " (one at a time here)");
+  auto target = validate_host(trim(hosts[0]));
   if (!target) return R::failure("--target: " + target.error());
   o.target = *target;
 
@@ -260,9 +393,13 @@ result<options> validate_options(const raw_options& raw) {
     o.format = output_format::json;
   } else if (format == "junit") {
     o.format = output_format::junit;
+  } else if (format == "prometheus") {
+    o.format = output_format::prometheus;
   } else {
-    return R::failure("--format: " + quote(raw.format) + " is not text, json or junit");
+    return R::failure("--format: " + quote(raw.format) + " is not text, json, junit or prometheus");
   }
+  if (!raw.output.empty() && trim(raw.output).empty()) return R::failure("--output: empty file name");
+  o.output = raw.output;
   o.detail = raw.quiet ? verbosity::quiet : raw.verbose ? verbosity::verbose : verbosity::normal;
   const std::string color = lower(raw.color);
   if (color == "auto") {

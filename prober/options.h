@@ -17,7 +17,7 @@ class App;  // <CLI/CLI.hpp> costs ~7 s of compile time in every file that inclu
 
 namespace dropspot::prober {
 
-enum class output_format { text, json, junit };
+enum class output_format { text, json, junit, prometheus };
 
 /// One --expect item: ports (both empty = every port) and a class or verdict.
 struct expectation {
@@ -28,8 +28,11 @@ struct expectation {
 
 /// Raw strings as CLI11 collects them.
 struct raw_options {
-  std::string positional_target;  ///< `prober HOST ...`
-  std::string target;
+  std::string positional_target;     ///< `prober HOST ...`
+  std::vector<std::string> targets;  ///< --target, repeatable
+  std::string targets_file;          ///< --targets-file
+  int parallel = 0;                  ///< 0: default_parallel
+  std::string output;
   std::string ports;
   std::vector<std::string> agents;
   std::string ssh;
@@ -80,13 +83,46 @@ struct options {
   output_format format = output_format::text;
   verbosity detail = verbosity::normal;  ///< -q / -v
   color_mode color = color_mode::automatic;
+  std::string output;  ///< --output FILE: the report written there (atomically), not to stdout
 };
+
+/// Several targets (--target repeated, --targets-file): each its own
+/// options (the agent defaults to each target), run side by side.
+struct fleet_options {
+  std::vector<options> targets;
+  std::size_t parallel = 1;  ///< targets probed at once
+};
+
+/// One line of a --targets-file: `host [ports] [key=value...]`.
+struct target_line {
+  std::size_t line = 0;  ///< 1-based
+  std::string host;
+  std::string ports;  ///< empty: --ports
+  std::vector<std::pair<std::string, std::string>> settings;
+};
+
+/// Targets probed at once unless --parallel says otherwise, and the most it may say.
+inline constexpr std::size_t default_parallel = 8;
+inline constexpr std::size_t max_parallel = 64;
+/// The most targets one run takes (a fleet, not an address space).
+inline constexpr std::size_t max_targets = 4096;
+
+/// Pure: a --targets-file's text (one target a line, `#` comments, blank
+/// lines skipped; keys agent, ssh, expect, probe, timeout, app-timeout,
+/// the first two and the last three as the options of the same name). The
+/// error names the line.
+result<std::vector<target_line>> parse_targets_file(std::string_view text);
 
 /// Registers every option on app, storing into raw.
 void setup_options(CLI::App& app, raw_options& raw);
 
-/// Checks and converts; the error is one line for stderr.
+/// Checks and converts one target's options; the error is one line for stderr.
 result<options> validate_options(const raw_options& raw);
+
+/// Checks and converts every target's: the command line's (the argument,
+/// each --target) then the file's lines, each line's ports and settings
+/// over the command line's. One target: validate_options' errors as they are.
+result<fleet_options> validate_fleet(const raw_options& raw, const std::vector<target_line>& file_lines = {});
 
 /// Probe kinds accepted by --probe for TCP ports.
 bool is_probe_kind(std::string_view kind);

@@ -6,14 +6,22 @@
 #include <asio/this_coro.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
 #include <iostream>
 
+#include "common/atomic_file.h"
 #include "common/auth.h"
 #include "common/cli.h"
 #include "render/junit.h"
+#include "render/prometheus.h"
+#include "prober/fleet.h"
 #include "common/os.h"
 #include "common/protocol.h"
+#include "common/text.h"
 #include "render/report.h"
 #include "prober/options.h"
 #include "prober/run.h"
@@ -26,21 +34,6 @@ namespace {
 int usage_error(const std::string& message) {
   std::cerr << "prober: " << message << "\n";
   return 2;
-}
-
-/// Resolves the target once; every probe and the default agent use it.
-result<asio::ip::address> resolve_target(const std::string& host) {
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  std::error_code ec;
-  auto results = resolver.resolve(host, "", ec);
-  if (ec || results.empty())
-    return result<asio::ip::address>::failure("--target: cannot resolve " + host + ": " +
-                                              (ec ? ec.message() : "no address"));
-  // Prefer IPv4 when the name has both, like most clients.
-  for (const auto& entry : results)
-    if (entry.endpoint().address().is_v4()) return entry.endpoint().address();
-  return results.begin()->endpoint().address();
 }
 
 /// Examples under --help: the common cases.
@@ -62,61 +55,42 @@ be used (a broken monitor, not a broken deploy). See docs/ci.md, docs/agent.md.
 Environment: DROPSPOT_TOKEN (the token), NO_COLOR (no colour with --color auto).
 )";
 
-/// A line on stderr that rewrites itself; only on a terminal.
-class progress_line {
- public:
-  explicit progress_line(bool enabled) : enabled_(enabled) {}
-  ~progress_line() { clear(); }
-  void show(const std::string& text) {
-    if (!enabled_) return;
-    std::cerr << "\r\x1b[K" << text << std::flush;
-    shown_ = true;
+/// Reads --targets-file (at most 1 MiB); the error is one line.
+result<std::vector<target_line>> read_targets_file(const std::string& path) {
+  using R = result<std::vector<target_line>>;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return R::failure("--targets-file: cannot read " + quote(path) + ": " + std::strerror(errno));
+  constexpr std::size_t max_size = 1 << 20;
+  std::string text(max_size + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return R::failure("--targets-file: cannot read " + quote(path));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > max_size) return R::failure("--targets-file: " + quote(path) + " is larger than 1 MiB");
+  auto lines = parse_targets_file(text);
+  if (!lines) return R::failure("--targets-file " + quote(path) + " " + lines.error());
+  return lines;
+}
+
+/// The report in its format, for stdout or --output.
+void write_report(std::ostream& out, const std::vector<v1::Report>& reports, const options& opts) {
+  switch (opts.format) {
+    case output_format::json:
+      if (reports.size() == 1)
+        write_json(out, reports.front());
+      else
+        write_json(out, reports);
+      out << "\n";
+      break;
+    case output_format::junit: out << render_junit(reports); break;
+    case output_format::prometheus: out << render_prometheus(reports); break;
+    default: {
+      auto style = opts.output.empty() ? text_style_for_stdout(opts.color) : text_style{};
+      if (!opts.output.empty() && opts.color == color_mode::always) style.color = true;
+      style.detail = opts.detail;
+      for (std::size_t i = 0; i < reports.size(); ++i) out << (i > 0 ? "\n" : "") << render_text(reports[i], style);
+      if (reports.size() > 1) out << "\n" << render_fleet_summary(reports, style);
+    }
   }
-  void clear() {
-    if (shown_) std::cerr << "\r\x1b[K" << std::flush;
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-};
-
-/// Many ports: a run takes long enough to show progress.
-constexpr std::size_t progress_min_ports = 8;
-
-/// One target, resolved: the runs (until ready, with --wait), progress on a terminal.
-v1::Report probe_target(const options& opts, const asio::ip::address& address, const std::string& token) {
-  v1::Report report;
-  progress_line progress(os::ansi_terminal(stderr));
-  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() + opts.udp_ports.size() >= progress_min_ports;
-  std::uint32_t runs_made = 0;
-  asio::io_context io(1);
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        // A named object: GCC 12 mishandles temporaries inside co_await expressions.
-        run_inputs inputs{opts, address, token};
-        inputs.on_port_done = [&](std::size_t done, std::size_t total) {
-          std::string s = (runs_made > 0 ? "run " + std::to_string(runs_made + 1) + ": " : std::string()) +
-                          std::to_string(done) + "/" + std::to_string(total) + " ports probed";
-          if (show_ports) progress.show(s);
-        };
-        inputs.on_waiting = [&](const std::string& line) { progress.show(line); };
-        report = co_await run_until_ready(std::move(inputs), opts.wait,
-                                          [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
-                                            runs_made = runs;
-                                            if (opts.wait.count() > 0)
-                                              progress.show(wait_progress_line(last, runs, elapsed, opts.wait));
-                                          });
-      },
-      [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-      });
-  io.run();
-  progress.clear();
-
-  return report;
 }
 
 }  // namespace
@@ -128,9 +102,23 @@ int run_prober(int argc, char** argv) {
   setup_options(app, raw);
   app.footer(help_examples);
   if (auto stop = parse_command_line(app, argc, argv, "prober")) return *stop;
-  auto validated = validate_options(raw);
+  std::vector<target_line> file_lines;
+  if (!raw.targets_file.empty()) {
+    auto read = read_targets_file(raw.targets_file);
+    if (!read) return usage_error(read.error());
+    file_lines = std::move(*read);
+  }
+  auto validated = validate_fleet(raw, file_lines);
   if (!validated) return usage_error(validated.error());
-  const options& opts = *validated;
+  const fleet_options& fleet = *validated;
+  const options& opts = fleet.targets.front();
+  // Where the report goes is checked before the probing starts (a fleet takes minutes).
+  std::unique_ptr<atomic_file> output;
+  if (!opts.output.empty()) {
+    auto opened = atomic_file::create(opts.output);
+    if (!opened) return usage_error("--output: " + opened.error());
+    output = std::move(opened).value();
+  }
 
   std::string token;
   if (!opts.no_agent) {
@@ -140,29 +128,27 @@ int run_prober(int argc, char** argv) {
     token = loaded->token;
   }
 
-  v1::Report report;
-  if (auto address = resolve_target(opts.target); !address) {
-    // A failed check, not bad usage: the name may be right and DNS wrong.
-    std::cerr << "prober: " << address.error() << "\n";
-    report = untested_report(opts.target, address.error());
+  std::vector<v1::Report> reports;
+  if (fleet.targets.size() == 1) {
+    reports.push_back(diagnose_target(opts, token, true));
   } else {
-    report = probe_target(opts, *address, token);
+    const bool terminal = os::ansi_terminal(stderr);
+    reports = diagnose_fleet(fleet, token, [&](std::size_t done, std::size_t total) {
+      if (terminal)
+        std::cerr << "\r\x1b[K" << done << "/" << total << " targets diagnosed" << (done == total ? "\r\x1b[K" : "")
+                  << std::flush;
+    });
   }
-  report.set_ok(exit_code(report) == 0);
-
-  switch (opts.format) {
-    case output_format::json:
-      write_json(std::cout, report);
-      std::cout << "\n";
-      break;
-    case output_format::junit: std::cout << render_junit(report); break;
-    default: {
-      auto style = text_style_for_stdout(opts.color);
-      style.detail = opts.detail;
-      std::cout << render_text(report, style);
+  if (output) {
+    write_report(output->stream(), reports, opts);
+    if (auto committed = output->commit(); !committed) {
+      std::cerr << "prober: --output: " << committed.error() << "\n";
+      return 2;
     }
+  } else {
+    write_report(std::cout, reports, opts);
   }
-  return exit_code(report);
+  return fleet_exit_code(reports);
 }
 
 }  // namespace dropspot::prober

@@ -49,7 +49,7 @@ std::string probe_kind(const options& o, port_key key) {
 
 /// Random bytes for a UDP probe's IDs (a DNS query's, QUIC's connection IDs).
 std::string random_bytes(std::size_t n) {
-  static std::mt19937_64 generator{std::random_device{}()};
+  thread_local std::mt19937_64 generator{std::random_device{}()};
   std::string out(n, '\0');
   for (auto& c : out) c = static_cast<char>(generator() & 0xff);
   return out;
@@ -60,9 +60,10 @@ std::string random_bytes(std::size_t n) {
 constexpr std::size_t agent_concurrency = 1024;
 
 /// want, or fewer when file descriptors are short: each attempt holds a
-/// socket, and so does each connection waiting for its application probe.
-/// Raises the soft RLIMIT_NOFILE towards the hard one first (once).
-std::size_t attempts_in_flight(std::size_t want) {
+/// socket, and so does each connection waiting for its application probe;
+/// `share` runs side by side split them. Raises the soft RLIMIT_NOFILE
+/// towards the hard one first (once).
+std::size_t attempts_in_flight(std::size_t want, std::size_t share) {
 #if __has_include(<sys/resource.h>)
   static const std::size_t budget = [] {
     rlimit lim{};
@@ -77,9 +78,9 @@ std::size_t attempts_in_flight(std::size_t want) {
   }();
   // Half for attempts, half for connections queued for application probes
   // and the rest of the process.
-  return std::clamp<std::size_t>(budget / 2, 64, want);
+  return std::clamp<std::size_t>(budget / 2 / std::max<std::size_t>(share, 1), 64, want);
 #else
-  return std::min<std::size_t>(want, 256);
+  return std::min<std::size_t>(want, 256 / std::max<std::size_t>(share, 1) + 16);
 #endif
 }
 
@@ -348,7 +349,7 @@ class run_phases {
     rs.udp_timeout = o.timeout;
     rs.retries = o.retries;
     // With the agent most attempts last a few round trips: more of them at once.
-    if (capturing) rs.concurrency = attempts_in_flight(agent_concurrency);
+    rs.concurrency = attempts_in_flight(capturing ? agent_concurrency : rs.concurrency, in.share);
     rs.keep_sockets = true;  // the application probe speaks on the connected socket
     rs.udp_payload = [this](port_key port) { return next_udp_payload(port); };
     probe_runner runner(executor, in.address, rs);

@@ -20,6 +20,9 @@ struct run_inputs {
   std::function<void(std::size_t done, std::size_t total)> on_port_done = {};
   /// Called while application probes wait for slow services, with a line for people.
   std::function<void(const std::string&)> on_waiting = {};
+  /// Runs side by side in this process (several targets): each takes its
+  /// share of the file descriptors.
+  std::size_t share = 1;
 };
 
 asio::awaitable<v1::Report> run_once(run_inputs in);

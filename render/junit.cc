@@ -84,7 +84,14 @@ std::string junit_case_name(const v1::PortReport& port) {
          (port.probe().empty() ? std::string("tcp") : escape(port.probe()));
 }
 
-std::string render_junit(const v1::Report& report) {
+namespace {
+
+struct suite_counts {
+  std::size_t tests = 0, failures = 0;
+};
+
+/// One <testsuite> for the report, indented in <testsuites>.
+std::string render_suite(const v1::Report& report, suite_counts& counts) {
   const std::string suite = "dropspot " + escape(report.target());
   const std::string classname = class_name(report.target());
   std::size_t failures = 0;
@@ -96,11 +103,10 @@ std::string render_junit(const v1::Report& report) {
   if (agent_case) ++failures;
   if (error_case) ++failures;
 
-  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += "<testsuites" + attr("name", "dropspot") + attr("tests", num(tests)) + attr("failures", num(failures)) +
-         attr("errors", "0") + attr("time", seconds(report.elapsed_ms())) + ">\n";
-  out += "  <testsuite" + attr("name", suite) + attr("tests", num(tests)) + attr("failures", num(failures)) +
-         attr("errors", "0") + attr("skipped", "0") + attr("time", seconds(report.elapsed_ms()));
+  counts.tests += tests;
+  counts.failures += failures;
+  std::string out = "  <testsuite" + attr("name", suite) + attr("tests", num(tests)) + attr("failures", num(failures)) +
+                    attr("errors", "0") + attr("skipped", "0") + attr("time", seconds(report.elapsed_ms()));
   if (!report.agent().hostname().empty()) out += attr("hostname", escape(report.agent().hostname()));
   out += ">\n";
 
@@ -157,8 +163,25 @@ std::string render_junit(const v1::Report& report) {
                   (p.as_expected() ? ", ok" : ", FAILED") + ")\n";
   for (const auto& n : report.notes()) system_out += "note: " + escape(n) + "\n";
   out += "    <system-out>" + xml_escape(system_out, true) + "</system-out>\n";
-  out += "  </testsuite>\n</testsuites>\n";
+  out += "  </testsuite>\n";
   return out;
+}
+
+}  // namespace
+
+std::string render_junit(const v1::Report& report) { return render_junit(std::vector<v1::Report>{report}); }
+
+std::string render_junit(const std::vector<v1::Report>& reports) {
+  suite_counts counts;
+  double elapsed_ms = 0;
+  std::string suites;
+  for (const auto& r : reports) {
+    suites += render_suite(r, counts);
+    elapsed_ms = std::max(elapsed_ms, r.elapsed_ms());  // side by side: the longest
+  }
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites" + attr("name", "dropspot") +
+         attr("tests", num(counts.tests)) + attr("failures", num(counts.failures)) + attr("errors", "0") +
+         attr("time", seconds(elapsed_ms)) + ">\n" + suites + "</testsuites>\n";
 }
 
 }  // namespace dropspot

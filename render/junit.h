@@ -3,6 +3,7 @@
 // GitHub test-report actions). Pure code.
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dropspot.pb.h"
 
@@ -32,5 +33,10 @@ std::string junit_case_name(const v1::PortReport& port);
 /// to <system-out>. Valid against the usual JUnit XML schema
 /// (tests/data/junit.xsd).
 std::string render_junit(const v1::Report& report);
+
+/// Several targets: one <testsuite> each, as above, in one <testsuites>
+/// whose counts are the sums and whose time is the longest suite's (the
+/// targets ran side by side).
+std::string render_junit(const std::vector<v1::Report>& reports);
 
 }  // namespace dropspot

@@ -370,6 +370,50 @@ std::string render_text(const v1::Report& report, const text_style& style) {
   return out;
 }
 
+std::string render_fleet_summary(const std::vector<v1::Report>& reports, const text_style& style) {
+  const auto width = static_cast<std::size_t>(std::max(40, style.width));
+  std::size_t good = 0;
+  for (const auto& r : reports)
+    if (r.ok()) ++good;
+  std::string out = std::string(paint(style, bold)) + num(reports.size()) + " targets, " + num(good) + " as expected" +
+                    paint(style, reset) + "\n";
+  std::size_t host_width = 6;
+  for (const auto& r : reports) host_width = std::max(host_width, escape(r.target()).size());
+  host_width = std::min<std::size_t>(host_width, 32);
+  const auto column = [](std::string s, std::size_t w) {
+    s = truncate(s, w);
+    s.resize(w, ' ');
+    return s;
+  };
+  out += "  " + column("target", host_width) + "  " + column("agent", 11) + "  " + column("ports", 5) + "  " +
+         "not as expected\n";
+  for (const auto& r : reports) {
+    std::string agent = r.error().empty() ? lower(v1::AgentInfo::Status_Name(r.agent().status())) : "-";
+    std::size_t ok_ports = 0;
+    std::string bad;
+    for (const auto& p : r.ports()) {
+      if (p.as_expected()) {
+        ++ok_ports;
+        continue;
+      }
+      bad += (bad.empty() ? "" : ", ") + port_name(p) + " " + v1::Verdict_Name(p.verdict());
+    }
+    const bool agent_missing = r.error().empty() && r.agent().status() != v1::AgentInfo::CONNECTED &&
+                               r.agent().status() != v1::AgentInfo::DISABLED;
+    std::string_view error = r.error();
+    if (error.rfind("--target: ", 0) == 0) error.remove_prefix(10);
+    if (!error.empty()) bad = "not tested: " + escape(error);
+    if (bad.empty() && agent_missing) bad = "every port; the agent not used";
+    if (bad.empty()) bad = "-";
+    std::string line = "  " + column(escape(r.target()), host_width) + "  " + column(agent, 11) + "  " +
+                       column(r.error().empty() ? num(ok_ports) + "/" + num(r.ports_size()) : "-", 5) + "  ";
+    const auto rest = width > line.size() + 3 ? width - line.size() : 3;
+    const char* paint_code = r.ok() ? green : (agent_missing && bad.rfind("every port", 0) == 0 ? yellow : red);
+    out += line + paint(style, paint_code) + truncate(bad, rest) + paint(style, reset) + "\n";
+  }
+  return out;
+}
+
 void write_json(std::ostream& out, const v1::Report& report) {
   // render/json: protobuf's JSON text, written in one walk of the report
   // (protobuf's own writer took a fifth of the prober's CPU on a sweep).
@@ -405,6 +449,15 @@ std::string render_json(const v1::Report& report) {
   std::ostringstream out;
   write_json(out, report);
   return out.str();
+}
+
+void write_json(std::ostream& out, const std::vector<v1::Report>& reports) {
+  out << "{\n \"targets\": [\n";
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    if (i > 0) out << ",\n";
+    write_json(out, reports[i]);
+  }
+  out << " ]\n}";
 }
 
 }  // namespace dropspot

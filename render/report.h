@@ -2,6 +2,7 @@
 // Rendering a Report for people (text) and programs (JSON). Pure code.
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "dropspot.pb.h"
 
@@ -43,5 +44,14 @@ std::string render_json(const v1::Report& report);
 
 /// The same, written to out as it is made (a sweep's JSON is megabytes).
 void write_json(std::ostream& out, const v1::Report& report);
+
+/// Several targets: {"targets": [<report>, ...]} in the targets' order.
+void write_json(std::ostream& out, const std::vector<v1::Report>& reports);
+
+/// Several targets' closing table, after their reports: how many are as
+/// expected, then per target its agent's status, the ports as expected of
+/// all, and those not (port and verdict), or why it was not tested. Fits
+/// style.width; green a target as expected, red one that is not.
+std::string render_fleet_summary(const std::vector<v1::Report>& reports, const text_style& style);
 
 }  // namespace dropspot

@@ -8,6 +8,7 @@ DROPSPOT_PACKAGES=(
   # build
   cmake ninja-build g++ pkg-config
   libasio-dev libpcap-dev libprotobuf-dev protobuf-compiler libcli11-dev catch2 libssl-dev
+  prometheus-cpp-dev  # --format prometheus: prometheus-cpp's registry and text serializer
   # lab and end-to-end tests
   openssh-server openssh-client
   sudo  # tests/e2e/sudo_stdio_test.sh: the documented sudoers rule with a real sudo

@@ -73,6 +73,7 @@ usage: $PROG COMMAND [ARGS]    (as root; the lab is named by \$DROPSPOT_LAB)
   exec NODE CMD...                   run CMD in NODE (exit code passed through)
   addr NODE [4|6] [1|2]              NODE's address (2: the server's second address)
   ns NODE                            NODE's namespace name
+  hosts NODE NAME ADDR [NAME ADDR...]  NODE's /etc/hosts (a name with both families: two pairs)
   serve NODE ADDR PORT [--silent|--http|--echo]   background TCP listener (default --silent)
   stop NODE PORT                     kill listeners started by 'serve' on NODE:PORT
   wait-listen NODE PORT [TIMEOUT_S]  wait until something listens on PORT in NODE (default 5 s)
@@ -339,6 +340,7 @@ teardown() {
 		fi
 	done
 	rm -rf "${STATE_ROOT:?}/$LAB"
+	rm -rf /etc/netns/"$LAB"-*  # cmd_hosts' files
 }
 
 cmd_down() {
@@ -382,6 +384,25 @@ cmd_addr() {
 	local family=${2:-4} index=${3:-1}
 	[[ $family == 4 || $family == 6 ]] || usage_error "bad address family '$family' (4 or 6)"
 	addr_of "$1" "$family" "$index" || usage_error "node '$1' has no address number '$index'"
+}
+
+# NODE's own /etc/hosts: `ip netns exec` binds /etc/netns/<ns>/hosts over
+# it, so names resolve there (and only there) as the lab needs.
+cmd_hosts() {
+	(( $# >= 3 && $# % 2 == 1 )) || usage_error "usage: $PROG hosts NODE NAME ADDR [NAME ADDR...]"
+	check_node "$1"
+	require_lab
+	local dir
+	dir=/etc/netns/$(ns_name "$1")
+	mkdir -p "$dir"
+	{
+		printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+		shift
+		while (( $# > 0 )); do
+			printf '%s\t%s\n' "$2" "$1"
+			shift 2
+		done
+	} >"$dir/hosts"
 }
 
 cmd_ns() {
@@ -789,6 +810,7 @@ main() {
 	exec) cmd_exec "$@" ;;
 	addr) cmd_addr "$@" ;;
 	ns) cmd_ns "$@" ;;
+	hosts) cmd_hosts "$@" ;;
 	serve) cmd_serve "$@" ;;
 	stop) cmd_stop "$@" ;;
 	wait-listen) cmd_wait_listen "$@" ;;

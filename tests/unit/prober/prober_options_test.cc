@@ -148,3 +148,97 @@ TEST_CASE("prober options: UDP ports, their probes and expectations") {
   CHECK(parse({"h", "-p", "53", "--probe", "53=dns"}).error().find("53/udp=dns") != std::string::npos);
   CHECK(parse({"h", "-p", "53/x"}).error() == "--ports: '53/x': unknown protocol 'x' (tcp or udp)");
 }
+
+namespace {
+
+/// Parses argv and a --targets-file's text as the program does.
+dropspot::result<fleet_options> parse_fleet(std::vector<std::string> args, std::string_view file = {}) {
+  CLI::App app;
+  raw_options raw;
+  setup_options(app, raw);
+  args.insert(args.begin(), "prober");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  app.parse(static_cast<int>(argv.size()), argv.data());
+  if (!file.empty()) raw.targets_file = "fleet.txt";
+  auto lines = parse_targets_file(file);
+  if (!lines) return dropspot::result<fleet_options>::failure(lines.error());
+  return validate_fleet(raw, *lines);
+}
+
+}  // namespace
+
+TEST_CASE("prober options: a targets file, one target a line, its own ports and settings") {
+  const auto lines = parse_targets_file(
+                         "# the fleet\n"
+                         "\n"
+                         "web1.example.com 22,80,443\n"
+                         "  mail.example.com\t25,587 expect=25=blocked expect=587=open  # OP25B at home\n"
+                         "db.example.com ssh=admin@db.example.com timeout=500ms\r\n"
+                         "vps.example.com 80 agent=10.0.0.1:7412 probe=80=http app-timeout=5s\n")
+                         .value();
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].line == 3);
+  CHECK(lines[0].host == "web1.example.com");
+  CHECK(lines[0].ports == "22,80,443");
+  CHECK(lines[1].ports == "25,587");
+  REQUIRE(lines[1].settings.size() == 2);
+  CHECK(lines[1].settings[0] == std::pair<std::string, std::string>{"expect", "25=blocked"});
+  CHECK(lines[2].ports.empty());  // --ports then
+  CHECK(lines[2].settings[1] == std::pair<std::string, std::string>{"timeout", "500ms"});
+  CHECK(lines[3].settings.size() == 3);
+
+  // Errors name the line.
+  auto r = parse_targets_file("ok.example 80\nbad.example 80 colour=red\n");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "line 2: 'colour' is not a setting here (agent, ssh, expect, probe, timeout, app-timeout)");
+  r = parse_targets_file("bad.example 80 443\n");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().rfind("line 1: '443': after the host and its ports, only key=value", 0) == 0);
+  CHECK_FALSE(parse_targets_file("expect=open\n").ok());
+  CHECK_FALSE(parse_targets_file("h 80 ssh=\n").ok());
+  CHECK(parse_targets_file("# nothing\n\n").value().empty());
+}
+
+TEST_CASE("prober options: several targets, each its own agent and settings over the command line's") {
+  auto f = parse_fleet(
+               {"--target", "a.example", "--target", "b.example", "-p", "22,80", "--expect", "open", "--parallel", "3"},
+               "c.example 25 expect=blocked timeout=500ms\nd.example agent=10.0.0.9\n")
+               .value();
+  REQUIRE(f.targets.size() == 4);
+  CHECK(f.parallel == 3);
+  CHECK(f.targets[0].target == "a.example");
+  CHECK(f.targets[1].agents.at(0).host == "b.example");  // each target's own agent
+  CHECK(f.targets[1].ports == std::vector<std::uint16_t>{22, 80});
+  CHECK(f.targets[2].ports == std::vector<std::uint16_t>{25});
+  CHECK(f.targets[2].expects.at(0).what == "blocked");
+  CHECK(f.targets[2].timeout.count() == 500);
+  CHECK(f.targets[2].agents.at(0).host == "c.example");
+  CHECK(f.targets[3].agents.at(0).host == "10.0.0.9");
+  CHECK(f.targets[3].expects.at(0).what == "open");  // the command line's
+  // The default: up to 8 at once.
+  CHECK(parse_fleet({"-p", "80", "--target", "a", "--target", "b"}).value().parallel == 2);
+  // One target: as ever, the argument and --target the same host counted once.
+  f = parse_fleet({"h.example", "--target", "h.example", "-p", "80"}).value();
+  CHECK(f.targets.size() == 1);
+}
+
+TEST_CASE("prober options: a fleet's bad settings are named, with the line and the target") {
+  const auto error = [](std::vector<std::string> args, std::string_view file = {}) {
+    auto r = parse_fleet(std::move(args), file);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find('\n') == std::string::npos);
+    return r.error();
+  };
+  CHECK(error({"-p", "80"}, "a.example\nb.example 99999\n") ==
+        "--targets-file line 2 (b.example): --ports: '99999' is out of range (1-65535)");
+  CHECK(error({}, "a.example\n") == "--targets-file line 1 (a.example): --ports is required: e.g. -p 22,80,443");
+  CHECK(error({"-p", "80", "--target", "a", "--target", "A"}) == "target 'A' given twice");
+  CHECK(error({"-p", "80", "--target", "a", "--target", "b", "--ssh", "root@a"}).rfind("--ssh names one host", 0) == 0);
+  CHECK(error({"-p", "80", "--target", "a", "--target", "b", "--agent", "a"}).rfind("--agent names one agent", 0) == 0);
+  CHECK(error({"-p", "80", "--target", "a", "--target", "b", "--parallel", "65"}) == "--parallel: must be 1..64");
+  CHECK(error({"-p", "80"}, "# none\n") == "--targets-file: no target in it (one a line: HOST [PORTS] [key=value...])");
+  CHECK(error({"-p", "80", "--target", "a", "--target", "b"}, "c 80 expect=22=open\n")
+            .rfind("--targets-file line 1 (c): --expect '22=open': port 22 is not in --ports", 0) == 0);
+  CHECK(error({"h", "-p", "80", "-f", "yaml"}) == "--format: 'yaml' is not text, json, junit or prometheus");
+}

@@ -1,5 +1,6 @@
 // The pure parts of one probe run: how long an attempt waits, and the exit code.
 #include "prober/run.h"
+#include "prober/fleet.h"
 
 #include "prober/platform.h"
 #include "common/protocol.h"
@@ -58,4 +59,17 @@ TEST_CASE("the SYN's MSS from TCP_INFO: advmss plus the timestamp option Linux t
   CHECK(platform::syn_mss_from_advmss(1460, false) == 1460);
   CHECK(platform::syn_mss_from_advmss(1428, true) == 1440);  // IPv6
   CHECK(platform::syn_mss_from_advmss(0, true) == 0);        // unknown stays unknown
+}
+
+TEST_CASE("exit code of several targets: 1 when any target fails, else 3 when an agent is missing, else 0") {
+  const auto ok = report_with(v1::AgentInfo::CONNECTED, {true});
+  const auto bad = report_with(v1::AgentInfo::CONNECTED, {false});
+  const auto no_agent = report_with(v1::AgentInfo::UNREACHABLE, {true});
+  v1::Report untested;
+  untested.set_error("cannot resolve");
+  CHECK(fleet_exit_code({ok, ok}) == 0);
+  CHECK(fleet_exit_code({ok, no_agent}) == 3);
+  CHECK(fleet_exit_code({no_agent, bad, ok}) == 1);
+  CHECK(fleet_exit_code({ok, untested}) == 1);
+  CHECK(fleet_exit_code({}) == 0);
 }

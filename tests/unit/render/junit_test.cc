@@ -128,3 +128,23 @@ TEST_CASE("junit: an agent that was required but not reached fails its own testc
   r.mutable_agent()->set_status(v1::AgentInfo::DISABLED);
   CHECK(count(render_junit(r), "<failure ") == 0);
 }
+
+TEST_CASE("junit: several targets, one testsuite each, the counts summed") {
+  v1::Report nowhere;
+  nowhere.set_target("vps.invalid");
+  nowhere.set_error("cannot resolve");
+  auto second = sample();
+  second.set_target("db.example.com");
+  second.set_elapsed_ms(4000);
+  const auto xml = render_junit({sample(), second, nowhere});
+  CHECK(count(xml, "<testsuites ") == 1);
+  CHECK(count(xml, "<testsuite ") == 3);
+  CHECK(count(xml, "</testsuite>") == 3);
+  CHECK(xml.find("<testsuites name=\"dropspot\" tests=\"5\" failures=\"3\" errors=\"0\" time=\"4.000\">") !=
+        std::string::npos);  // side by side: the longest suite's time
+  CHECK(xml.find("<testsuite name=\"dropspot db.example.com\" tests=\"2\" failures=\"1\"") != std::string::npos);
+  CHECK(xml.find("classname=\"dropspot.db_example_com\"") != std::string::npos);
+  CHECK(xml.find("<testsuite name=\"dropspot vps.invalid\" tests=\"1\" failures=\"1\"") != std::string::npos);
+  // One report alone is the same as a list of one.
+  CHECK(render_junit(sample()) == render_junit(std::vector<v1::Report>{sample()}));
+}

@@ -2,6 +2,7 @@
 #include "render/json.h"
 #include "render/commands.h"
 
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
@@ -342,4 +343,53 @@ TEST_CASE("report JSON: parses back with the same verdicts, in the DESIGN.md sha
   CHECK_FALSE(has(compact, "\"expect\":"));
   CHECK_FALSE(has(compact, "\"asExpected\":"));
   CHECK(has(compact, "\"notes\":["));
+}
+
+TEST_CASE("report JSON: several targets as {\"targets\": [...]}, each report whole") {
+  auto a = sample_report();
+  auto b = sample_report();
+  b.set_target("db.example");
+  std::ostringstream out;
+  write_json(out, std::vector<v1::Report>{a, b});
+  // Parsed back as a message holding the reports (the shape of a list of Report).
+  google::protobuf::Struct parsed;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(out.str(), &parsed).ok());
+  const auto& targets = parsed.fields().at("targets").list_value();
+  REQUIRE(targets.values_size() == 2);
+  for (int i = 0; i < 2; ++i) {
+    v1::Report back;
+    std::string one;
+    REQUIRE(google::protobuf::util::MessageToJsonString(targets.values(i), &one).ok());
+    REQUIRE(google::protobuf::util::JsonStringToMessage(one, &back).ok());
+    CHECK(back.target() == (i == 0 ? "vps.example" : "db.example"));
+    CHECK(back.ports_size() == a.ports_size());
+  }
+}
+
+TEST_CASE("report text: the fleet's closing table, a line per target") {
+  auto good = sample_report();
+  for (auto& p : *good.mutable_ports()) apply_expectation(p, expectation_class(p.verdict()));
+  good.set_ok(true);
+  auto bad = sample_report();
+  bad.set_target("db.example");
+  for (auto& p : *bad.mutable_ports()) apply_expectation(p, "open");
+  bad.set_ok(false);
+  v1::Report nowhere;
+  nowhere.set_target("nowhere.invalid");
+  nowhere.set_error("--target: cannot resolve nowhere.invalid: Name or service not known");
+  auto lost_agent = good;
+  lost_agent.set_target("web.example");
+  lost_agent.mutable_agent()->set_status(v1::AgentInfo::UNREACHABLE);
+  lost_agent.set_ok(false);
+  const auto text = render_fleet_summary({good, bad, nowhere, lost_agent}, text_style{false, 80});
+  const auto lines = lines_of(text);
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[0] == "4 targets, 1 as expected");
+  CHECK(lines[1] == "  target           agent        ports  not as expected");
+  CHECK(lines[2] == "  vps.example      connected    6/6    -");
+  CHECK(lines[3] == "  db.example       connected    1/6    25 DROPPED_IN_TRANSIT, 80 DROPPED_BY_H...");
+  CHECK(lines[4] == "  nowhere.invalid  -            -      not tested: cannot resolve nowhere.inv...");
+  CHECK(lines[5] == "  web.example      unreachable  6/6    every port; the agent not used");
+  for (const auto& line : lines) CHECK(line.size() <= 80);
+  CHECK(has(render_fleet_summary({good}, text_style{true, 80}), "\x1b[32m-"));  // green when as expected
 }

@@ -1,0 +1,139 @@
+#include "prober/fleet.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <iostream>
+
+#include "common/os.h"
+#include "prober/run.h"
+#include "prober/wait.h"
+
+namespace dropspot::prober {
+
+namespace {
+
+/// Resolves the target once; every probe and the default agent use it.
+asio::awaitable<result<asio::ip::address>> resolve_target(std::string host) {
+  using R = result<asio::ip::address>;
+  asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+  auto [ec, results] = co_await resolver.async_resolve(host, "", asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec || results.empty())
+    co_return R::failure("--target: cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
+  // Prefer IPv4 when the name has both, like most clients.
+  for (const auto& entry : results)
+    if (entry.endpoint().address().is_v4()) co_return entry.endpoint().address();
+  co_return results.begin()->endpoint().address();
+}
+
+/// A line on stderr that rewrites itself; only on a terminal.
+class progress_line {
+ public:
+  explicit progress_line(bool enabled) : enabled_(enabled) {}
+  ~progress_line() { clear(); }
+  progress_line(const progress_line&) = delete;
+  progress_line& operator=(const progress_line&) = delete;
+  void show(const std::string& text) {
+    if (!enabled_) return;
+    std::cerr << "\r\x1b[K" << text << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) std::cerr << "\r\x1b[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+/// Many ports: a run takes long enough to show progress.
+constexpr std::size_t progress_min_ports = 8;
+
+/// One target: resolved, then run until ready; progress (one target only) on `progress`.
+asio::awaitable<v1::Report> diagnose(const options& opts, const std::string& token, progress_line* progress,
+                                     std::size_t share) {
+  auto address = co_await resolve_target(opts.target);
+  if (!address) {
+    if (progress) std::cerr << "prober: " << address.error() << "\n";
+    auto report = untested_report(opts.target, address.error());
+    report.set_ok(false);
+    co_return report;
+  }
+  const bool show_ports = opts.wait.count() > 0 || opts.ports.size() + opts.udp_ports.size() >= progress_min_ports;
+  std::uint32_t runs_made = 0;
+  // A named object: GCC 12 mishandles temporaries inside co_await expressions.
+  run_inputs inputs{opts, *address, token};
+  inputs.share = share;
+  if (progress) {
+    inputs.on_port_done = [&](std::size_t done, std::size_t total) {
+      std::string s = (runs_made > 0 ? "run " + std::to_string(runs_made + 1) + ": " : std::string()) +
+                      std::to_string(done) + "/" + std::to_string(total) + " ports probed";
+      if (show_ports) progress->show(s);
+    };
+    inputs.on_waiting = [progress](const std::string& line) { progress->show(line); };
+  }
+  auto report = co_await run_until_ready(std::move(inputs), opts.wait,
+                                         [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
+                                           runs_made = runs;
+                                           if (progress && opts.wait.count() > 0)
+                                             progress->show(wait_progress_line(last, runs, elapsed, opts.wait));
+                                         });
+  report.set_ok(exit_code(report) == 0);
+  co_return report;
+}
+
+void rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+v1::Report diagnose_target(const options& opts, const std::string& token, bool progress) {
+  v1::Report report;
+  progress_line line(progress && os::ansi_terminal(stderr));
+  asio::io_context io(1);
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { report = co_await diagnose(opts, token, &line, 1); }, rethrow);
+  io.run();
+  return report;
+}
+
+std::vector<v1::Report> diagnose_fleet(const fleet_options& fleet, const std::string& token, fleet_observer observer) {
+  std::vector<v1::Report> reports(fleet.targets.size());
+  const std::size_t workers = std::clamp<std::size_t>(fleet.parallel, 1, std::max<std::size_t>(reports.size(), 1));
+  std::size_t next = 0, done = 0;
+  asio::io_context io(1);
+  // Each worker takes the next target when its last one is done.
+  for (std::size_t w = 0; w < workers; ++w)
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          while (next < fleet.targets.size()) {
+            const auto i = next++;
+            reports[i] = co_await diagnose(fleet.targets[i], token, nullptr, workers);
+            ++done;
+            if (observer) observer(done, reports.size());
+          }
+        },
+        rethrow);
+  io.run();
+  return reports;
+}
+
+int fleet_exit_code(const std::vector<v1::Report>& reports) {
+  int code = 0;
+  for (const auto& r : reports) {
+    const int c = exit_code(r);
+    if (c == 1) return 1;
+    if (c != 0) code = c;
+  }
+  return code;
+}
+
+}  // namespace dropspot::prober

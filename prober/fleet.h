@@ -1,0 +1,32 @@
+#pragma once
+// Targets diagnosed: one (the progress line on a terminal, as ever) or a
+// fleet (several side by side on one thread, each its own agent session).
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dropspot.pb.h"
+#include "prober/options.h"
+
+namespace dropspot::prober {
+
+/// Diagnoses one target: resolves its name (a name that does not resolve
+/// gives an untested report: a failed check, not bad usage), runs until
+/// ready (--wait), shows progress on stderr when it is a terminal and
+/// `progress` is set. The report's ok is set.
+v1::Report diagnose_target(const options& opts, const std::string& token, bool progress);
+
+/// Called as targets finish: done so far, in all.
+using fleet_observer = std::function<void(std::size_t done, std::size_t total)>;
+
+/// Diagnoses every target, `parallel` at a time, on this thread; the reports
+/// in the targets' order, each with ok set.
+std::vector<v1::Report> diagnose_fleet(const fleet_options& fleet, const std::string& token,
+                                       fleet_observer observer = {});
+
+/// The exit code over several reports (DESIGN.md, per report): 1 when any
+/// is 1, else 3 when any is 3, else 0. Pure.
+int fleet_exit_code(const std::vector<v1::Report>& reports);
+
+}  // namespace dropspot::prober
