@@ -1,4 +1,6 @@
 #include "agent/firewalld.h"
+
+#include "common/net.h"
 #include "agent/host_files.h"
 
 #include <dirent.h>
@@ -72,40 +74,6 @@ std::vector<std::string> xml_files(const std::string& dir) {
   ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
-}
-
-std::optional<asio::ip::address> parse_address(std::string_view s) {
-  asio::error_code ec;
-  auto a = asio::ip::make_address(std::string(s), ec);
-  if (ec) return std::nullopt;
-  return a;
-}
-
-/// "192.0.2.0/24" or an address: does `a` fall in it? nothing for what is not an address (ipset, MAC).
-std::optional<bool> in_cidr(const asio::ip::address& a, std::string_view cidr) {
-  auto slash = cidr.find('/');
-  auto net = parse_address(cidr.substr(0, slash));
-  if (!net || net->is_v4() != a.is_v4()) return net ? std::optional<bool>(false) : std::nullopt;
-  unsigned len = net->is_v4() ? 32 : 128;
-  if (slash != std::string_view::npos)
-    len = static_cast<unsigned>(std::atoi(std::string(cidr.substr(slash + 1)).c_str()));
-  std::vector<unsigned char> x, y;
-  if (a.is_v4()) {
-    auto b1 = a.to_v4().to_bytes(), b2 = net->to_v4().to_bytes();
-    x.assign(b1.begin(), b1.end());
-    y.assign(b2.begin(), b2.end());
-  } else {
-    auto b1 = a.to_v6().to_bytes(), b2 = net->to_v6().to_bytes();
-    x.assign(b1.begin(), b1.end());
-    y.assign(b2.begin(), b2.end());
-  }
-  for (std::size_t i = 0; i < x.size() && len > 0; ++i) {
-    const unsigned bits = std::min(len, 8u);
-    const auto mask = static_cast<unsigned char>(0xFF << (8 - bits));
-    if ((x[i] & mask) != (y[i] & mask)) return false;
-    len -= bits;
-  }
-  return true;
 }
 
 }  // namespace
@@ -294,7 +262,7 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
   if (source)
     for (const auto& [name, z] : cfg.zones) {
       for (const auto& s : z.sources)
-        if (in_cidr(*source, s).value_or(false)) {
+        if (address_in_cidr(*source, s).value_or(false)) {
           zone = &z;
           how = " (source " + s + ")";
           break;
@@ -329,7 +297,7 @@ fwd_verdict evaluate(const firewalld_config& cfg, std::uint16_t port, const std:
     if (!r.family.empty() && source && (r.family == "ipv4") != source->is_v4()) return false;
     if (!r.source.empty()) {
       if (!source) return false;  // any remote source: a source-restricted rule is not the general case
-      auto m = in_cidr(*source, r.source);
+      auto m = address_in_cidr(*source, r.source);
       if (!m) return false;
       if (*m == r.source_invert) return false;
     }

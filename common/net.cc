@@ -2,6 +2,7 @@
 
 #include <asio/ip/address.hpp>
 #include <array>
+#include <vector>
 
 #include "common/text.h"
 
@@ -84,6 +85,68 @@ std::string icmp_error_name(bool v6, std::uint32_t type, std::uint32_t code) {
   if (v6 && type == 2) return "packet-too-big";
   if (v6 && type == 3) return "time-exceeded";
   return std::string(v6 ? "ICMPv6" : "ICMP") + " type " + std::to_string(type) + " code " + std::to_string(code);
+}
+
+namespace {
+
+/// An address as bytes (4 or 16) for prefix comparisons.
+std::vector<unsigned char> address_bytes(const asio::ip::address& a) {
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    return {b.begin(), b.end()};
+  }
+  auto b = a.to_v6().to_bytes();
+  return {b.begin(), b.end()};
+}
+
+std::optional<asio::ip::address> prefix_address(std::string_view s) {
+  asio::error_code ec;
+  auto a = asio::ip::make_address(std::string(s), ec);
+  if (ec) return std::nullopt;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+}  // namespace
+
+bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len) {
+  if (a.is_v4() != net.is_v4()) return false;
+  const auto x = address_bytes(a), y = address_bytes(net);
+  for (std::size_t i = 0; i < x.size() && len > 0; ++i) {
+    const unsigned bits = std::min(len, 8u);
+    const auto mask = static_cast<unsigned char>(0xFF << (8 - bits));
+    if ((x[i] & mask) != (y[i] & mask)) return false;
+    len -= bits;
+  }
+  return true;
+}
+
+bool in_range(const asio::ip::address& a, const asio::ip::address& lo, const asio::ip::address& hi) {
+  if (a.is_v4() != lo.is_v4() || a.is_v4() != hi.is_v4()) return false;
+  const auto x = address_bytes(a);
+  return x >= address_bytes(lo) && x <= address_bytes(hi);
+}
+
+std::optional<bool> address_in_cidr(const asio::ip::address& a, std::string_view cidr) {
+  const auto slash = cidr.find('/');
+  const auto net = prefix_address(cidr.substr(0, slash));
+  if (!net) return std::nullopt;
+  const unsigned max = net->is_v4() ? 32 : 128;
+  unsigned len = max;
+  if (slash != std::string_view::npos) {
+    const auto rest = cidr.substr(slash + 1);
+    if (rest.find('.') != std::string_view::npos) {  // iptables may print a dotted mask
+      const auto mask = prefix_address(rest);
+      if (!mask || !mask->is_v4() || !net->is_v4()) return std::nullopt;
+      len = static_cast<unsigned>(__builtin_popcount(mask->to_v4().to_uint()));
+    } else {
+      if (rest.empty() || rest.size() > 3 || rest.find_first_not_of("0123456789") != std::string_view::npos)
+        return std::nullopt;
+      len = static_cast<unsigned>(std::stoul(std::string(rest)));
+      if (len > max) return std::nullopt;
+    }
+  }
+  return in_prefix(prefix_address(a.to_string()).value_or(a), *net, len);
 }
 
 }  // namespace dropspot

@@ -3,6 +3,7 @@
 // and the one rule of which listening socket a SYN reaches: shared by the
 // agent (its own diagnosis), the verdict engine and the renderers.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,17 @@ std::string listener_owner(const v1::Listener& listener);
 
 bool listener_accepts(const v1::Listener& listener, std::string_view destination);
 bool listener_accepts(const v1::Listener& listener, const asio::ip::address& destination);
+
+/// Whether `a` lies in the prefix net/len (false across families).
+bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len);
+/// Whether `a` lies in lo..hi, both included (false across families).
+bool in_range(const asio::ip::address& a, const asio::ip::address& lo, const asio::ip::address& hi);
+
+/// "198.51.100.0/25", "2001:db8::/32", one address (a /32 or /128), or
+/// iptables' dotted mask ("10.0.0.0/255.0.0.0"): does `a` lie in it?
+/// nullopt when the text is no such prefix (a length beyond the family's or
+/// not a number, an ipset name, a MAC); false across families.
+std::optional<bool> address_in_cidr(const asio::ip::address& a, std::string_view cidr);
 
 /// "admin-prohibited", "port-unreachable", ... for an ICMP (v6=false) or
 /// ICMPv6 (v6=true) error; "ICMP type T code C" otherwise.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/firewall/firewall.h"
+#include "common/net.h"
 
 namespace dropspot::agent::firewall_detail {
 
@@ -35,10 +36,12 @@ constexpr std::size_t max_chain_visits = 10000;
 std::optional<std::uint64_t> tcp_flag_bit(std::string_view name);
 /// An address; v4-mapped IPv6 given as IPv4.
 std::optional<asio::ip::address> parse_address(std::string_view s);
-bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len);
-bool in_range(const asio::ip::address& a, const asio::ip::address& lo, const asio::ip::address& hi);
+using dropspot::in_prefix;  // common/net.h
+using dropspot::in_range;
 /// "198.51.100.0/25" or "2001:db8::1": does the address match it?
-std::optional<bool> address_matches_cidr(const asio::ip::address& a, std::string_view cidr);
+inline std::optional<bool> address_matches_cidr(const asio::ip::address& a, std::string_view cidr) {
+  return address_in_cidr(a, cidr);
+}
 
 /// j[key] for JSON that came from outside: null when j is not an object or
 /// has no such key (nlohmann's const operator[] is undefined behaviour then).

@@ -38,56 +38,5 @@ std::optional<asio::ip::address> parse_address(std::string_view s) {
   return a;
 }
 
-namespace {
-
-/// An address as bytes (4 or 16) for prefix and range comparisons.
-std::vector<unsigned char> address_bytes(const asio::ip::address& a) {
-  if (a.is_v4()) {
-    auto b = a.to_v4().to_bytes();
-    return {b.begin(), b.end()};
-  }
-  auto b = a.to_v6().to_bytes();
-  return {b.begin(), b.end()};
-}
-
-}  // namespace
-
-bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len) {
-  if (a.is_v4() != net.is_v4()) return false;
-  auto x = address_bytes(a), y = address_bytes(net);
-  for (unsigned i = 0; i < x.size() && len > 0; ++i) {
-    const unsigned bits = std::min(len, 8u);
-    const unsigned char mask = static_cast<unsigned char>(0xFF << (8 - bits));
-    if ((x[i] & mask) != (y[i] & mask)) return false;
-    len -= bits;
-  }
-  return true;
-}
-
-bool in_range(const asio::ip::address& a, const asio::ip::address& lo, const asio::ip::address& hi) {
-  if (a.is_v4() != lo.is_v4() || a.is_v4() != hi.is_v4()) return false;
-  auto x = address_bytes(a);
-  return x >= address_bytes(lo) && x <= address_bytes(hi);
-}
-
-/// "198.51.100.0/25" or "2001:db8::1": does the address match it?
-std::optional<bool> address_matches_cidr(const asio::ip::address& a, std::string_view cidr) {
-  auto slash = cidr.find('/');
-  auto net = parse_address(cidr.substr(0, slash));
-  if (!net) return std::nullopt;
-  unsigned len = net->is_v4() ? 32 : 128;
-  if (slash != std::string_view::npos) {
-    auto rest = cidr.substr(slash + 1);
-    if (rest.find('.') != std::string_view::npos) {  // iptables may print a dotted mask
-      auto mask = parse_address(rest);
-      if (!mask || !mask->is_v4()) return std::nullopt;
-      len = static_cast<unsigned>(__builtin_popcount(mask->to_v4().to_uint()));
-    } else {
-      len = static_cast<unsigned>(std::atoi(std::string(rest).c_str()));
-    }
-  }
-  return in_prefix(a, *net, len);
-}
-
 }  // namespace firewall_detail
 }  // namespace dropspot::agent
