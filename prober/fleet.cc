@@ -8,6 +8,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <iostream>
+#include <optional>
 
 #include "common/os.h"
 #include "prober/run.h"
@@ -55,20 +56,13 @@ class progress_line {
 /// Many ports: a run takes long enough to show progress.
 constexpr std::size_t progress_min_ports = 8;
 
-/// One target: resolved, then run until ready; progress (one target only) on `progress`.
-asio::awaitable<v1::Report> diagnose(const options& opts, const std::string& token, progress_line* progress,
-                                     std::size_t share) {
-  auto address = co_await resolve_target(opts.target);
-  if (!address) {
-    if (progress) std::cerr << "prober: " << address.error() << "\n";
-    auto report = untested_report(opts.target, address.error());
-    report.set_ok(false);
-    co_return report;
-  }
+/// One target at its address, run until ready; progress (one target only) on `progress`.
+asio::awaitable<v1::Report> diagnose_at(const options& opts, asio::ip::address address, const std::string& token,
+                                        progress_line* progress, std::size_t share) {
   const bool show_ports = opts.wait.count() > 0 || opts.ports.size() + opts.udp_ports.size() >= progress_min_ports;
   std::uint32_t runs_made = 0;
   // A named object: GCC 12 mishandles temporaries inside co_await expressions.
-  run_inputs inputs{opts, *address, token};
+  run_inputs inputs{opts, address, token};
   inputs.share = share;
   if (progress) {
     inputs.on_port_done = [&](std::size_t done, std::size_t total) {
@@ -88,6 +82,19 @@ asio::awaitable<v1::Report> diagnose(const options& opts, const std::string& tok
   co_return report;
 }
 
+/// One target: resolved, then diagnose_at.
+asio::awaitable<v1::Report> diagnose(const options& opts, const std::string& token, progress_line* progress,
+                                     std::size_t share) {
+  auto address = co_await resolve_target(opts.target);
+  if (!address) {
+    if (progress) std::cerr << "prober: " << address.error() << "\n";
+    auto report = untested_report(opts.target, address.error());
+    report.set_ok(false);
+    co_return report;
+  }
+  co_return co_await diagnose_at(opts, *address, token, progress, share);
+}
+
 void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
 }
@@ -102,6 +109,25 @@ v1::Report diagnose_target(const options& opts, const std::string& token, bool p
       io, [&]() -> asio::awaitable<void> { report = co_await diagnose(opts, token, &line, 1); }, rethrow);
   io.run();
   return report;
+}
+
+v1::Report diagnose_address(const options& opts, const asio::ip::address& address, const std::string& token,
+                            millis limit) {
+  std::optional<v1::Report> report;
+  {
+    asio::io_context io(1);
+    asio::co_spawn(
+        io, [&]() -> asio::awaitable<void> { report = co_await diagnose_at(opts, address, token, nullptr, 1); },
+        rethrow);
+    io.run_for(limit);
+    // Not done: the io_context's end destroys the run's coroutines, closing their sockets.
+  }
+  if (report) return *report;
+  auto late = untested_report(opts.target, "the diagnosis did not finish within " + format_duration(limit) +
+                                               " (the scrape's timeout, or --max-duration)");
+  late.set_address(address.to_string());
+  late.set_ok(false);
+  return late;
 }
 
 std::vector<v1::Report> diagnose_fleet(const fleet_options& fleet, const std::string& token, fleet_observer observer) {

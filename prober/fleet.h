@@ -1,6 +1,7 @@
 #pragma once
 // Targets diagnosed: one (the progress line on a terminal, as ever) or a
 // fleet (several side by side on one thread, each its own agent session).
+#include <asio/ip/address.hpp>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -16,6 +17,13 @@ namespace dropspot::prober {
 /// ready (--wait), shows progress on stderr when it is a terminal and
 /// `progress` is set. The report's ok is set.
 v1::Report diagnose_target(const options& opts, const std::string& token, bool progress);
+
+/// One target at an address already resolved (prober serve resolved it to
+/// check it against --allow-target), no progress shown, within `limit`: a
+/// diagnosis not done by then is abandoned (its connections closed) and the
+/// report says so (untested, ok false).
+v1::Report diagnose_address(const options& opts, const asio::ip::address& address, const std::string& token,
+                            millis limit);
 
 /// Called as targets finish: done so far, in all.
 using fleet_observer = std::function<void(std::size_t done, std::size_t total)>;

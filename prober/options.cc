@@ -113,9 +113,9 @@ std::vector<std::string> command_line_hosts(const raw_options& raw) {
 
 constexpr std::array target_line_keys = {"agent", "ssh", "expect", "probe", "timeout", "app-timeout"};
 
-/// A --targets-file line's settings over the command line's: a key given on
-/// the line replaces the option of that name (repeated keys add up).
-void apply_line(raw_options& raw, const target_line& line) {
+}  // namespace
+
+void apply_target_line(raw_options& raw, const target_line& line) {
   if (!line.ports.empty()) raw.ports = line.ports;
   std::vector<std::string> seen;
   const auto first = [&](const std::string& key) {
@@ -142,8 +142,6 @@ void apply_line(raw_options& raw, const target_line& line) {
     }
   }
 }
-
-}  // namespace
 
 result<std::vector<target_line>> parse_targets_file(std::string_view text) {
   using R = result<std::vector<target_line>>;
@@ -216,7 +214,7 @@ result<fleet_options> validate_fleet(const raw_options& raw, const std::vector<t
     raw_options one = raw;
     one.positional_target.clear();
     one.targets = {host};
-    if (line) apply_line(one, *line);
+    if (line) apply_target_line(one, *line);
     auto o = validate_options(one);
     if (!o)
       return R::failure((line ? "--targets-file line " + std::to_string(line->line) + " (" + escape(host) + ")"

@@ -116,6 +116,10 @@ result<std::vector<target_line>> parse_targets_file(std::string_view text);
 /// Registers every option on app, storing into raw.
 void setup_options(CLI::App& app, raw_options& raw);
 
+/// A --targets-file line's ports and settings over raw's: a key given
+/// on the line replaces the option of that name (repeated keys add up).
+void apply_target_line(raw_options& raw, const target_line& line);
+
 /// Checks and converts one target's options; the error is one line for stderr.
 result<options> validate_options(const raw_options& raw);
 

@@ -19,6 +19,7 @@
 #include "render/junit.h"
 #include "render/prometheus.h"
 #include "prober/fleet.h"
+#include "prober/serve.h"
 #include "common/os.h"
 #include "common/protocol.h"
 #include "common/text.h"
@@ -96,6 +97,14 @@ void write_report(std::ostream& out, const std::vector<v1::Report>& reports, con
 }  // namespace
 
 int run_prober(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "serve") {
+#ifdef DROPSPOT_SERVE
+    return run_serve(argc - 1, argv + 1);
+#else
+    std::cerr << "prober: serve is not in this build (the Linux prober has it)\n";
+    return 2;
+#endif
+  }
   CLI::App app{"dropspot prober: finds where a TCP connection to your server dies", "prober"};
   app.set_version_flag("--version", "dropspot-prober " + std::string(software_version));
   raw_options raw;

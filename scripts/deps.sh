@@ -9,6 +9,7 @@ DROPSPOT_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libasio-dev libpcap-dev libprotobuf-dev protobuf-compiler libcli11-dev catch2 libssl-dev
   prometheus-cpp-dev  # --format prometheus: prometheus-cpp's registry and text serializer
+  libcivetweb-dev  # prober serve: civetweb, a small embeddable HTTP server
   # lab and end-to-end tests
   openssh-server openssh-client
   sudo  # tests/e2e/sudo_stdio_test.sh: the documented sudoers rule with a real sudo
@@ -25,12 +26,13 @@ DROPSPOT_PACKAGES=(
   zsh python3-yaml  # tests/docs_test.sh: the zsh completion parses; docs/examples/*.yml read as YAML
 )
 # The Windows prober (scripts/build-windows.sh installs these itself): MinGW-w64
-# cross compiler, Wine to test prober.exe, dpkg-dev and make to build protobuf
-# and OpenSSL from Debian's source packages.
+# cross compiler, Wine to test prober.exe, dpkg-dev and make to build protobuf,
+# OpenSSL and prometheus-cpp from Debian's source packages.
 DROPSPOT_WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine64 dpkg-dev make perl)
 # The portable Linux build and its packages (scripts/build-portable.sh installs
 # these itself): libpcap and libxml2 from Debian's source packages (flex,
-# bison, autotools), the .rpm (rpm: rpmbuild for cpack), binutils' objdump.
+# bison, autotools; prometheus-cpp and civetweb need only CMake), the .rpm
+# (rpm: rpmbuild for cpack), binutils' objdump.
 DROPSPOT_PORTABLE_PACKAGES=(dpkg-dev make flex bison autoconf automake libtool rpm binutils file)
 
 # One apt at a time: scripts/test.sh sets up the Windows and the portable

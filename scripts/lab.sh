@@ -387,7 +387,8 @@ cmd_addr() {
 }
 
 # NODE's own /etc/hosts: `ip netns exec` binds /etc/netns/<ns>/hosts over
-# it, so names resolve there (and only there) as the lab needs.
+# it, so names resolve there (and only there) as the lab needs; and its own
+# resolv.conf, so that other names fail at once instead of after DNS timeouts.
 cmd_hosts() {
 	(( $# >= 3 && $# % 2 == 1 )) || usage_error "usage: $PROG hosts NODE NAME ADDR [NAME ADDR...]"
 	check_node "$1"
@@ -403,6 +404,8 @@ cmd_hosts() {
 			shift 2
 		done
 	} >"$dir/hosts"
+	# Any other name fails at once: no DNS server is reachable from the lab.
+	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$dir/resolv.conf"
 }
 
 cmd_ns() {
