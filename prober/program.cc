@@ -49,6 +49,10 @@ Examples:
   CI: gate a deploy, wait up to a minute, JUnit report for the test view:
     prober $HOST -p 22,25,80,443 --token-file token --expect 22,80,443=open \
       --expect 25=blocked --wait 60s -f junit > report.xml
+  A fleet, one target a line (HOST [PORTS] [key=value...]), for node_exporter:
+    prober --targets-file fleet.txt -p 22,443 -f prometheus -o /var/lib/prometheus/node-exporter/dropspot.prom
+  An exporter for Prometheus, blackbox_exporter's /probe with the verdicts:
+    prober serve --listen 127.0.0.1:9115 --allow-target 203.0.113.0/24
 Exit status: 0 every port as expected (default: open) and the agent used;
 1 some port not as expected, or the target's name does not resolve; 2 bad
 usage (nothing else done); 3 every port as expected but the agent could not

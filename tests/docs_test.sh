@@ -22,6 +22,11 @@ for opt in $(options_of "$BIN/prober"); do
   check "prober's bash completion has $opt" grep -qw -- "$opt" "$COMP/prober.bash"
   check "prober's zsh completion has $opt" grep -qF -- "$opt" "$COMP/_prober"
 done
+for opt in $(options_of "$BIN/prober" serve); do
+  check "prober(1) has serve's $opt" grep -qF -- "$(roff "$opt")" "$SRC/docs/prober.1"
+  check "prober's bash completion has serve's $opt" grep -qw -- "$opt" "$COMP/prober.bash"
+  check "prober's zsh completion has serve's $opt" grep -qF -- "$opt" "$COMP/_prober"
+done
 for opt in $(options_of "$BIN/agent") $(options_of "$BIN/agent" check); do
   check "agent(8) has $opt" grep -qF -- "$(roff "$opt")" "$SRC/docs/agent.8"
   check "agent's bash completion has $opt" grep -qw -- "$opt" "$COMP/agent.bash"
@@ -53,7 +58,10 @@ complete_bash() { # complete_bash FILE WORDS...: what bash would offer for the l
 }
 check "bash: prober --fo completes to --format" grep -qx -- --format <<<"$(complete_bash "$COMP/prober.bash" prober --fo)"
 check "bash: prober -f completes the formats" \
-  test "$(complete_bash "$COMP/prober.bash" prober -f '' | tr '\n' ' ')" = "text json junit "
+  test "$(complete_bash "$COMP/prober.bash" prober -f '' | tr '\n' ' ')" = "text json junit prometheus "
+check "bash: prober serve --al completes to --allow-target" \
+  grep -qx -- --allow-target <<<"$(complete_bash "$COMP/prober.bash" prober serve --al)"
+check "bash: prober se offers serve" grep -qx serve <<<"$(complete_bash "$COMP/prober.bash" prober se)"
 check "bash: prober --expect NO_ completes the verdict" \
   test "$(complete_bash "$COMP/prober.bash" prober --expect NO_)" = NO_LISTENER
 check "bash: agent ch completes to check" test "$(complete_bash "$COMP/agent.bash" agent ch)" = check
