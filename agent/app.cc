@@ -1,5 +1,8 @@
 #include "agent/app.h"
 
+#include "agent/metrics.h"
+#include "common/http.h"
+
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <cstdio>
@@ -84,6 +87,18 @@ int run_server(const options& opts) {
   try {
     session_services services = host_services(io.get_executor(), opts);
     server srv(io, effective, config, services);
+    // --metrics: bound before the privileges go, like the control ports.
+    std::shared_ptr<CivetServer> metrics_server;
+    if (opts.metrics) {
+      auto started = http::start_server(*opts.metrics, 2);
+      if (!started) {
+        std::cerr << "agent: --metrics: " << started.error() << "\n";
+        return 1;
+      }
+      metrics_server = *started;
+      http::serve_metrics(*metrics_server, metrics::registry());
+      log_line("metrics on http://" + http::listening_port(*opts.metrics) + "/metrics");
+    }
     if (user) {
       // Ports bound, key loaded, token read: from here on, an ordinary user.
       auto dropped = drop_privileges(*user);

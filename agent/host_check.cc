@@ -1,4 +1,6 @@
 #include "agent/host_check.h"
+
+#include "agent/metrics.h"
 #include "agent/host_files.h"
 
 #include <algorithm>
@@ -189,10 +191,25 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
   return out;
 }
 
+std::vector<std::string> inspection_errors(const host_snapshot& host) {
+  std::vector<std::string> sources;
+  for (const auto& note : host.live.notes)
+    sources.push_back(note.find("-legacy") != std::string::npos ? "iptables-legacy"
+                      : note.rfind("ip", 0) == 0                ? "iptables"
+                                                                : "nftables");
+  if (host.firewalld) {
+    for (std::size_t i = 0; i < host.firewalld->notes.size(); ++i) sources.emplace_back("firewalld");
+    if (!host.firewalld->unreadable.empty()) sources.emplace_back("firewalld");
+  }
+  for (std::size_t i = 0; i < host.saved.notes.size(); ++i) sources.emplace_back("saved-rules");
+  return sources;
+}
+
 std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>&)> host_port_facts(
     const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
     const std::vector<std::uint16_t>& udp_ports) {
   auto host = std::make_shared<host_snapshot>(read_host(options));
+  for (const auto& source : inspection_errors(*host)) metrics::inspection_error(source);
   systemd_manager manager(options.root, options.timeout);
   auto services = std::make_shared<std::map<std::uint16_t, service_findings>>(find_services(*host, ports, manager));
   return [host, services, peer, ports, udp_ports](const std::map<port_key, std::string>& syn_interfaces) {

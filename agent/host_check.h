@@ -67,6 +67,11 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
                                       const std::map<port_key, std::string>& syn_interfaces = {},
                                       const std::vector<std::uint16_t>& udp_ports = {});
 
+/// The sources of the snapshot that could not be read, one entry per error
+/// ("nftables", "iptables", "iptables-legacy", "firewalld", "saved-rules"):
+/// the agent's --metrics counts them.
+std::vector<std::string> inspection_errors(const host_snapshot& host);
+
 /// The session's host facts: reads the host and asks systemd now (blocking),
 /// and returns what finishes them once the SYNs' interfaces are known (fast).
 /// Fits session_services::host_facts.

@@ -20,6 +20,8 @@ void add_host_options(CLI::App& app, std::string& host_root, std::vector<std::st
 
 void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--listen", raw.listen, "ADDR:PORT to listen on (default [::]:7411); repeat for a fallback port");
+  app.add_option("--metrics", raw.metrics,
+                 "ADDR:PORT to serve Prometheus metrics on (GET /metrics; off by default), e.g. 127.0.0.1:9412");
   app.add_option("--token-file", raw.token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");
   app.add_option("--interface", raw.interfaces, "Capture on this interface (default: every interface that is up)");
   app.add_option("--allow-ports", raw.allow_ports, "Ports a prober may ask about (default: all)");
@@ -52,6 +54,14 @@ result<options> validate_options(const raw_options& raw) {
     o.listen.push_back(*ep);
   }
   if (o.listen.empty()) o.listen.push_back({"::", default_agent_port});
+  if (!raw.metrics.empty()) {
+    auto ep = parse_endpoint(raw.metrics);
+    if (!ep) return R::failure("--metrics: " + ep.error());
+    if (!is_ip_literal(ep->host))
+      return R::failure("--metrics: " + quote(raw.metrics) + " must be an address, not a name");
+    if (ep->port == 0) return R::failure("--metrics: give a port, e.g. 127.0.0.1:9412");
+    o.metrics = *ep;
+  }
   o.token_file = raw.token_file;
   for (const auto& name : raw.interfaces) {
     if (name.empty() || name.size() > 15 || name.find_first_of("/ \t\n") != std::string::npos)

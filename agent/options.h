@@ -32,6 +32,7 @@ struct raw_options {
   std::string auth_timeout = "10s";
   unsigned max_ports = 4096;
   std::string user;
+  std::string metrics;
 };
 
 struct options {
@@ -51,6 +52,7 @@ struct options {
   std::chrono::milliseconds auth_timeout{10'000};  ///< TLS handshake + hello + token proof, together
   unsigned max_ports = 4096;                       ///< ports one session may ask about
   std::string user;                                ///< --user: run as this user once the ports are bound
+  std::optional<endpoint_spec> metrics;            ///< --metrics ADDR:PORT: GET /metrics there (off by default)
 };
 
 void setup_options(CLI::App& app, raw_options& raw);

@@ -1,5 +1,7 @@
 #include "agent/server.h"
 
+#include "agent/metrics.h"
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -88,6 +90,7 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
       continue;
     }
     if (active_ >= max_sessions_) {
+      metrics::connection_refused("limits");
       log_refusal("refused " + peer_text(socket.remote_endpoint(ec)) + ": too many sessions");
       socket.close(ec);
       continue;
@@ -98,6 +101,7 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
     const auto admitted = limits_.admit(source, std::chrono::steady_clock::now());
     if (admitted == source_limits::verdict::too_many) {
       // Closed at once: no TLS work for a source that already holds its share.
+      metrics::connection_refused("limits");
       log_refusal("refused " + peer_text(remote) + ": " + to_string(admitted));
       socket.close(ec);
       continue;
@@ -152,10 +156,12 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
                                                             asio::experimental::as_tuple(asio::use_awaitable)) ||
                              deadline.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
   if (handshake.index() == 1) {
+    metrics::connection_refused("tls");
     log_refusal("TLS handshake from " + peer_text(remote) + " timed out");
     co_return;
   }
   if (auto [hs_ec] = std::get<0>(handshake); hs_ec) {
+    metrics::connection_refused("tls");
     log_refusal("TLS handshake from " + peer_text(remote) + " failed: " + hs_ec.message());
     co_return;
   }
@@ -163,6 +169,7 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
   if (backing_off) {
     // Told inside TLS, so the person behind a mistyped token reads why.
     const auto wait = limits_.wait(source, std::chrono::steady_clock::now());
+    metrics::connection_refused("backing off");
     log_refusal("refused " + peer_text(remote) + ": " + to_string(source_limits::verdict::backing_off));
     co_await port->send(make_error(v1::Error::TOO_MANY_SESSIONS,
                                    std::to_string(limits_.failures(source)) + " failed authentications from " + source +
@@ -176,6 +183,7 @@ asio::awaitable<void> server::handle(tcp::socket socket, std::string source, boo
   const auto outcome = co_await run_session(port, address, remote.port(), config, services_);
   if (outcome == session_outcome::auth_failed) limits_.auth_failed(source, std::chrono::steady_clock::now());
   if (outcome == session_outcome::completed) limits_.auth_succeeded(source);
+  metrics::session_ended(to_string(outcome));
   const std::string line = "session from " + peer_text(remote) + ": " + to_string(outcome);
   if (outcome == session_outcome::completed)
     log_line(line);

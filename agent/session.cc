@@ -1,5 +1,7 @@
 #include "agent/session.h"
 
+#include "agent/metrics.h"
+
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -411,10 +413,12 @@ class session_states {
                                          : "reading the host (firewall, services) took longer than " +
                                                format_duration(config_.host_facts_grace) + " after the probes ended");
       log_line("host facts: " + summary.host_facts_missing());
+      metrics::inspection_error("host-facts");
     }
     if (capture_) {
       summary.set_packets_seen(capture_->packets_seen());
       summary.set_packets_dropped(capture_->packets_dropped());
+      metrics::capture_dropped(capture_->packets_dropped());
       summary.set_pcap_file(capture_->pcap_file());
     }
     co_return co_await port_.send(summary_message);

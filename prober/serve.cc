@@ -5,7 +5,6 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -19,6 +18,7 @@
 #include "common/auth.h"
 #include "common/cli.h"
 #include "common/endpoint.h"
+#include "common/http.h"
 #include "common/net.h"
 #include "common/protocol.h"
 #include "common/text.h"
@@ -65,17 +65,6 @@ struct exporter_metrics {
                                      .Add({});
 };
 
-constexpr const char* exposition_type = "text/plain; version=0.0.4; charset=utf-8";
-
-void send(mg_connection* conn, int status, const std::string& body, const char* type) {
-  mg_response_header_start(conn, status);
-  mg_response_header_add(conn, "Content-Type", type, -1);
-  mg_response_header_add(conn, "Content-Length", std::to_string(body.size()).c_str(), -1);
-  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-  mg_response_header_send(conn);
-  mg_write(conn, body.data(), body.size());
-}
-
 /// The scrape's own deadline (Prometheus sends it), less a margin for the
 /// answer to travel; at most --max-duration.
 millis run_limit(mg_connection* conn, millis max_duration) {
@@ -110,7 +99,7 @@ class probe_handler : public CivetHandler {
     const auto reject = [&](int status, const std::string& why) {
       metrics_.rejected.Add({{"code", std::to_string(status)}}).Increment();
       std::cerr << "prober serve: " << peer << ": /probe: " << status << " " << why << "\n";
-      send(conn, status, why + "\n", "text/plain; charset=utf-8");
+      http::send(conn, status, why + "\n", http::text_type);
       return true;
     };
     auto params = parse_query(info->query_string ? info->query_string : "");
@@ -144,7 +133,7 @@ class probe_handler : public CivetHandler {
     metrics_.seconds.Increment(seconds);
     std::cerr << "prober serve: " << peer << ": /probe " << escape(opts->target) << ": "
               << (report.ok() ? "success" : "failure") << " in " << seconds << " s\n";
-    send(conn, 200, render_prometheus({report}, probe_metrics{report.ok(), seconds}), exposition_type);
+    http::send(conn, 200, render_prometheus({report}, probe_metrics{report.ok(), seconds}), http::exposition_type);
     return true;
   }
 
@@ -153,44 +142,6 @@ class probe_handler : public CivetHandler {
   exporter_metrics& metrics_;
   std::atomic<std::size_t> in_flight_{0};
 };
-
-class metrics_handler : public CivetHandler {
- public:
-  explicit metrics_handler(exporter_metrics& metrics) : metrics_(metrics) {}
-  bool handleGet(CivetServer*, mg_connection* conn) override {
-    send(conn, 200, prometheus::TextSerializer().Serialize(metrics_.registry.Collect()), exposition_type);
-    return true;
-  }
-
- private:
-  exporter_metrics& metrics_;
-};
-
-/// Anything else: 404 with the two paths, counted.
-class other_handler : public CivetHandler {
- public:
-  explicit other_handler(exporter_metrics& metrics) : metrics_(metrics) {}
-  bool handleGet(CivetServer*, mg_connection* conn) override {
-    const std::string uri = mg_get_request_info(conn)->local_uri ? mg_get_request_info(conn)->local_uri : "";
-    if (uri == "/") {
-      send(conn, 200,
-           "dropspot prober serve: GET /probe?target=HOST&ports=22,80,443 (Prometheus exposition), GET /metrics\n",
-           "text/plain; charset=utf-8");
-      return true;
-    }
-    metrics_.rejected.Add({{"code", "404"}}).Increment();
-    send(conn, 404, "no such path: /probe?target=HOST&ports=LIST or /metrics\n", "text/plain; charset=utf-8");
-    return true;
-  }
-
- private:
-  exporter_metrics& metrics_;
-};
-
-/// civetweb's listening_ports: "203.0.113.1:9115", "[2001:db8::1]:9115".
-std::string civetweb_port(const endpoint_spec& listen) {
-  return (looks_ipv6(listen.host) ? "[" + listen.host + "]" : listen.host) + ":" + std::to_string(listen.port);
-}
 
 int usage_error(const std::string& message) {
   std::cerr << "prober serve: " << message << "\n";
@@ -261,33 +212,21 @@ int run_serve(int argc, char** argv) {
 
   exporter_metrics metrics;
   probe_handler probe(settings, metrics);
-  metrics_handler own(metrics);
-  other_handler other(metrics);
-  // Threads: the diagnoses, and as many more for /metrics and the requests
-  // turned away; each connection's reads and writes time out after 10 s.
-  const std::vector<std::string> options{"listening_ports",    civetweb_port(*endpoint),
-                                         "num_threads",        std::to_string(settings.max_probes + 4),
-                                         "request_timeout_ms", "10000",
-                                         "enable_keep_alive",  "no",
-                                         "decode_url",         "no"};
-  std::unique_ptr<CivetServer> server;
-  try {
-    server = std::make_unique<CivetServer>(options);
-  } catch (const CivetException& e) {
-    return usage_error("--listen " + quote(listen) + ": cannot serve there (" + e.what() + ")");
-  }
-  server->addHandler("/probe", probe);
-  server->addHandler("/metrics", own);
-  server->addHandler("/", other);
-  std::cerr << "prober serve: listening on " << civetweb_port(*endpoint) << " (dropspot-prober " << software_version
-            << ")\n";
+  // Threads: the diagnoses, and as many more for /metrics and the requests turned away.
+  auto server = http::start_server(*endpoint, static_cast<unsigned>(settings.max_probes) + 4);
+  if (!server) return usage_error("--listen: " + server.error());
+  (*server)->addHandler("/probe", probe);
+  http::serve_metrics(**server, metrics.registry, "GET /probe?target=HOST&ports=LIST or GET /metrics", [&] {
+    metrics.rejected.Add({{"code", "404"}}).Increment();
+  });
+  std::cerr << "prober serve: listening on " << http::listening_port(*endpoint) << " (dropspot-prober "
+            << software_version << ")\n";
 
   asio::io_context io(1);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code&, int) { io.stop(); });
   io.run();
   std::cerr << "prober serve: stopping (diagnoses in flight finish first)\n";
-  server.reset();
   return 0;
 }
 

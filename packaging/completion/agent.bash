@@ -12,14 +12,14 @@ _dropspot_agent() {
     --pcap-dir | --state-dir | --host-root) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --interface) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
     --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
-    --listen | --allow-ports | --ports | --peer | --max-sessions | --max-session | --max-per-source | --auth-timeout | --max-ports)
+    --listen | --metrics | --allow-ports | --ports | --peer | --max-sessions | --max-session | --max-per-source | --auth-timeout | --max-ports)
       return ;;
   esac
   case $sub in
     check) COMPREPLY=($(compgen -W "-h --help --ports --format --host-root --saved-rules" -- "$cur")) ;;
     token) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
     *)
-      COMPREPLY=($(compgen -W "check token -h --help --version --listen --token-file --interface --allow-ports --pcap-dir
+      COMPREPLY=($(compgen -W "check token -h --help --version --listen --metrics --token-file --interface --allow-ports --pcap-dir
         --state-dir --host-root --saved-rules --stdio --peer --max-sessions --max-session --max-per-source
         --auth-timeout --max-ports --user" -- "$cur")) ;;
   esac

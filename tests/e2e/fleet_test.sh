@@ -6,7 +6,8 @@
 # text table, one JUnit suite each, the exposition checked by Prometheus'
 # own promtool, --output written whole; then `prober serve` as Prometheus
 # scrapes it: /probe with probe_success and the verdict series, 400, 403,
-# 404, 503 when busy, the scrape's own timeout, /metrics.
+# 404, 503 when busy, the scrape's own timeout, /metrics; and the agent's
+# own --metrics.
 # usage: fleet_test.sh BUILD_BIN_DIR JUNIT_XSD
 source "$(dirname "$0")/lib.sh"
 XSD=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
@@ -18,7 +19,7 @@ quiet lab serve server :: 22 --echo    # open
 quiet lab serve server :: 8081 --silent  # accepts, never answers: an http probe waits
 quiet lab fault isp-block 25           # blocked in transit
 lab hosts client web1 "$(lab addr server 4)" web2 "$(lab addr server 6)" elsewhere "$(lab addr isp 4)"
-start_agent
+start_agent --metrics 127.0.0.1:9412
 
 cat >"$TMPD/fleet.txt" <<'LIST'
 # the fleet: one target a line, HOST [PORTS] [key=value...]
@@ -95,6 +96,23 @@ check "prometheus: the unresolved name's target_ok 0" grep -qx 'dropspot_target_
 check "prometheus: a decision time per port" test "$(grep -c '^dropspot_port_decision_seconds{' "$P")" -eq 4
 check "prometheus: promtool rejects a broken file (the check can fail)" \
   bash -c "! sed 's/^dropspot_port_ok{/dropspot_port_ok{{/' '$P' | '$PROMTOOL' check metrics >/dev/null 2>&1"
+
+# The agent's own metrics: sessions by outcome, one of them a wrong token.
+"$AGENT" token >"$TMPD/wrong-token"
+chmod 600 "$TMPD/wrong-token"
+set +e
+on client "$PROBER" "$(lab addr server 4)" -p 22 --token-file "$TMPD/wrong-token" >/dev/null 2>&1
+set -e
+on server curl -s -o "$TMPD/agent.prom" "http://127.0.0.1:9412/metrics"
+check "agent --metrics: promtool check metrics" "$PROMTOOL" check metrics <"$TMPD/agent.prom"
+check "agent --metrics: the fleet's sessions completed" \
+  bash -c "grep -E '^dropspot_agent_sessions_total\{outcome=\"completed\"\} ([6-9]|[1-9][0-9])$' '$TMPD/agent.prom'"
+check "agent --metrics: the wrong token counted" \
+  grep -qx 'dropspot_agent_sessions_total{outcome="authentication failed"} 1' "$TMPD/agent.prom"
+check "agent --metrics: capture drops counted (none here)" \
+  grep -qx 'dropspot_agent_capture_dropped_packets_total 0' "$TMPD/agent.prom"
+check "agent --metrics: another path is 404" \
+  test "$(on server curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9412/)" = 404
 
 # prober serve, scraped as Prometheus does.
 on client bash -c '"$@"; echo $? >"$0"' "$TMPD/serve.rc" "$PROBER" serve --listen 127.0.0.1:9115 \

@@ -187,3 +187,17 @@ TEST_CASE("stdio gate: only what narrows one session goes with --stdio") {
   CHECK(refuse_stdio_options({"--stdio", "--max-session"}, raw) ==
         "--max-session with --stdio can only shorten the session: at most 5m");
 }
+
+TEST_CASE("agent options: --metrics takes an address and a port, and is off by default") {
+  raw_options raw;
+  CHECK_FALSE(validate_options(raw).value().metrics.has_value());
+  raw.metrics = "127.0.0.1:9412";
+  const auto o = validate_options(raw).value();
+  REQUIRE(o.metrics);
+  CHECK(o.metrics->port == 9412);
+  for (const char* bad : {"localhost:9412", "127.0.0.1", "127.0.0.1:99999", "[::1"}) {
+    raw.metrics = bad;
+    CHECK_FALSE(validate_options(raw).ok());
+  }
+  CHECK(refuse_stdio_options({"--stdio", "--metrics"}, raw));  // --stdio binds nothing
+}

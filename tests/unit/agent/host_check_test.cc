@@ -379,3 +379,15 @@ TEST_CASE("check_ports: a moved sshd, a runtime-only rule, rendered as text and 
   REQUIRE(google::protobuf::util::JsonStringToMessage(json, &back).ok());
   CHECK(google::protobuf::util::MessageDifferencer::Equals(back, report));
 }
+
+TEST_CASE("host check: the sources that could not be read, for the agent's --metrics") {
+  host_snapshot h;
+  CHECK(inspection_errors(h).empty());
+  h.live.notes = {"nftables not read (nft: not found)", "iptables-save: line 3: no table",
+                  "ip6tables-legacy rules not read (ip6tables-legacy-save failed)"};
+  h.saved.notes = {"saved nft rules: not JSON"};
+  h.firewalld = firewalld_config{};
+  h.firewalld->unreadable = "/etc/firewalld: permission denied";
+  CHECK(inspection_errors(h) ==
+        std::vector<std::string>{"nftables", "iptables", "iptables-legacy", "firewalld", "saved-rules"});
+}
