@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
 shift || true
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
-ALL=(framing agent_session prober_stream packet http_parse smtp_parse mail_parse ssh_parse nft_json iptables_save cli_values udp_reply)
+ALL=(framing agent_session prober_stream packet http_parse smtp_parse mail_parse ssh_parse nft_json iptables_save cli_values udp_reply
+  exporter_query)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 

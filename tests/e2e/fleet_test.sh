@@ -97,6 +97,31 @@ check "prometheus: a decision time per port" test "$(grep -c '^dropspot_port_dec
 check "prometheus: promtool rejects a broken file (the check can fail)" \
   bash -c "! sed 's/^dropspot_port_ok{/dropspot_port_ok{{/' '$P' | '$PROMTOOL' check metrics >/dev/null 2>&1"
 
+# The documented scrape configuration and alert rules, as Prometheus reads them.
+check "docs: the scrape configuration passes promtool check config" \
+  "$PROMTOOL" check config "$E2E_ROOT/docs/examples/prometheus/prometheus.yml"
+check "docs: the alert rules pass promtool check rules" \
+  "$PROMTOOL" check rules "$E2E_ROOT/docs/examples/prometheus/dropspot-alerts.yml"
+# The alert's join carries the verdict (promtool test rules on this run's series).
+cat >"$TMPD/alerts-test.yml" <<YAML
+rule_files: [$E2E_ROOT/docs/examples/prometheus/dropspot-alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+$(grep -E '^dropspot_port_(ok|verdict)\{target="web1",protocol="tcp",port="80"' "$P" |
+  sed -E 's/^([^ ]+) ([0-9]+)$/      - series: '"'"'\1'"'"'\n        values: "\2x10"/')
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: PortNotAsExpected
+        exp_alerts:
+          - exp_labels: {severity: page, target: web1, protocol: tcp, port: "80", verdict: NO_LISTENER}
+            exp_annotations:
+              summary: "web1 tcp/80: NO_LISTENER"
+              description: "dropspot says NO_LISTENER for port 80 of web1. Run \`prober web1 -p 80\` for the evidence and the next command."
+YAML
+check "docs: the alert fires with the verdict (promtool test rules)" "$PROMTOOL" test rules "$TMPD/alerts-test.yml"
+
 # The agent's own metrics: sessions by outcome, one of them a wrong token.
 "$AGENT" token >"$TMPD/wrong-token"
 chmod 600 "$TMPD/wrong-token"

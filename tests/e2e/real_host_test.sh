@@ -41,6 +41,29 @@ agent_groups=$(host ps -o user=,supgrp= -C agent)
 check "the agent runs as the system user dropspot, in systemd-journal ($agent_groups)" \
   grep -Eq '^dropspot .*systemd-journal' <<<"$agent_groups"
 
+# 1b. The packaged textfile timer and service for node_exporter, as
+#     docs/prometheus.md installs them: run by this systemd as the
+#     collector's user, the token a credential, the file written whole.
+host useradd --system --home-dir /var/lib/prometheus --no-create-home prometheus
+host install -d -o prometheus -g prometheus /var/lib/prometheus/node-exporter
+host cp /usr/share/doc/dropspot/examples/dropspot-textfile.service \
+  /usr/share/doc/dropspot/examples/dropspot-textfile.timer /etc/systemd/system/
+host sh -c 'echo "127.0.0.1 22,80" >/etc/dropspot/fleet.txt; echo "::1 22" >>/etc/dropspot/fleet.txt'
+host systemctl daemon-reload
+host systemctl start dropspot-textfile.service || true
+prom=$(host cat /var/lib/prometheus/node-exporter/dropspot.prom 2>/dev/null || true)
+check "textfile service: ran to its end ($(host systemctl show -p Result --value dropspot-textfile.service))" \
+  test "$(host systemctl show -p Result --value dropspot-textfile.service)" = success
+check "textfile service: 22 OPEN in the collector's file" \
+  grep -qx 'dropspot_port_verdict{target="127.0.0.1",protocol="tcp",port="22",verdict="OPEN"} 1' <<<"$prom"
+check "textfile service: the agent took part, over the credential's token" \
+  grep -qx 'dropspot_agent_up{target="::1"} 1' <<<"$prom"
+check "textfile service: the file belongs to the collector's user" \
+  test "$(host stat -c %U /var/lib/prometheus/node-exporter/dropspot.prom)" = prometheus
+host systemctl enable --now dropspot-textfile.timer >/dev/null 2>&1 || true
+check "textfile timer: enabled and waiting" test "$(host systemctl is-active dropspot-textfile.timer)" = active
+host systemctl disable --now dropspot-textfile.timer >/dev/null 2>&1 || true
+
 # 2. nginx stopped: the unit's state, read by the packaged unit's user.
 host systemctl stop nginx
 probe stopped --target "$SERVER6" --ports 80
