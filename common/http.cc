@@ -65,7 +65,7 @@ std::string listening_port(const endpoint_spec& listen) {
 result<std::shared_ptr<CivetServer>> start_server(const endpoint_spec& listen, unsigned threads) {
   const std::vector<std::string> options{"listening_ports",    listening_port(listen),
                                          "num_threads",        std::to_string(threads),
-                                         "request_timeout_ms", "10000",
+                                         "request_timeout_ms", "5000",
                                          "enable_keep_alive",  "no",
                                          "decode_url",         "no"};
   try {

@@ -29,7 +29,7 @@ void send(mg_connection* conn, int status, const std::string& body, const char* 
 std::string listening_port(const endpoint_spec& listen);
 
 /// Starts civetweb on `listen` with `threads` threads, each connection's
-/// reads and writes timing out after 10 s (a slow client holds one thread),
+/// reads and writes timing out after 5 s (a slow client holds one thread),
 /// no keep-alive; the error says why it cannot serve there.
 result<std::shared_ptr<CivetServer>> start_server(const endpoint_spec& listen, unsigned threads);
 

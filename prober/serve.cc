@@ -212,8 +212,9 @@ int run_serve(int argc, char** argv) {
 
   exporter_metrics metrics;
   probe_handler probe(settings, metrics);
-  // Threads: the diagnoses, and as many more for /metrics and the requests turned away.
-  auto server = http::start_server(*endpoint, static_cast<unsigned>(settings.max_probes) + 4);
+  // Threads: the diagnoses, and 32 more for /metrics, the requests turned
+  // away and slow clients (each held at most 5 s while it sends nothing).
+  auto server = http::start_server(*endpoint, static_cast<unsigned>(settings.max_probes) + 32);
   if (!server) return usage_error("--listen: " + server.error());
   (*server)->addHandler("/probe", probe);
   http::serve_metrics(**server, metrics.registry, "GET /probe?target=HOST&ports=LIST or GET /metrics", [&] {

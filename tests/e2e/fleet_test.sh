@@ -161,6 +161,13 @@ get "$TMPD/ok.prom" "/probe?target=web2&ports=22&probe=22=tcp"
 check "serve: a name allowed by name, probe_success 1" grep -qx "probe_success 1" "$TMPD/ok.prom"
 get "$TMPD/web1.prom" "/probe?target=web1&ports=22&probe=22=tcp"
 check "serve: a name whose address is allowed: 200" test "$CODE" = 200
+# Slow clients: ten connections that send nothing hold ten threads, no more.
+for _ in $(seq 10); do on client socat -u OPEN:/dev/null,ignoreeof TCP:127.0.0.1:9115 >/dev/null 2>&1 & done
+sleep 0.5
+start=$(date +%s%N)
+get "$TMPD/during.prom" "/metrics"
+took=$((($(date +%s%N) - start) / 1000000))
+check "serve: ten silent clients do not hold up a scrape ($took ms)" test "$CODE" = 200 -a "$took" -lt 1000
 get "$TMPD/403.txt" "/probe?target=elsewhere&ports=22"
 check "serve: a name whose address is not allowed: 403" test "$CODE" = 403
 get "$TMPD/403b.txt" "/probe?target=$(lab addr isp 4)&ports=22"

@@ -140,6 +140,21 @@ check "e2e: the same verdicts as the Linux prober" same_verdicts "$linux" "$wind
 check "e2e: Windows report notes that hop search is not available" \
   bash -c "jq -r '.notes[]' '$windows' | grep -q 'no hop search'"
 
+# Two targets (the server by both of its addresses) and Prometheus' format
+# (issue 19), written with --output as node_exporter's textfile collector
+# reads it; `serve` is the Linux prober's only.
+SERVER_2=$(lab addr server 4 2)
+win "$TMPD/fleet.out" "$TMPD/fleet.err" --target "$SERVER" --target "$SERVER_2" --ports 80,8080 \
+  --token-file "$TOKEN_WIN" --timeout 1s --format prometheus --output "$(winpath "$TMPD/fleet.prom")"
+check "prometheus: two targets, exit 1 (8080 has no listener)" test "$RC" -eq 1
+check "prometheus: written to --output, not stdout" bash -c "test -s '$TMPD/fleet.prom' && ! test -s '$TMPD/fleet.out'"
+check "prometheus: promtool check metrics (CRLF-free, valid)" "$("$E2E_ROOT/scripts/promtool.sh")" check metrics <"$TMPD/fleet.prom"
+check "prometheus: each target's 8080 NO_LISTENER" test "$(grep -c '^dropspot_port_verdict{.*port="8080",verdict="NO_LISTENER"} 1$' "$TMPD/fleet.prom")" -eq 2
+check "prometheus: both agent sessions used" test "$(grep -c '^dropspot_agent_up{.*} 1$' "$TMPD/fleet.prom")" -eq 2
+win "$TMPD/serve.out" "$TMPD/serve.err" serve --listen 127.0.0.1:9115 --allow-target "$SERVER"
+check "serve: not in the Windows build, exit 2 with a line saying so" \
+  bash -c "test $RC -eq 2 && grep -q 'not in this build' '$TMPD/serve.err'"
+
 # Path-MTU black holes (issue 18): Windows (and Wine) refuse TCP_MAXSEG, so
 # no size can be tried; the stall and the agent's packets tell the way.
 NG=$TMPD/nginx
