@@ -1,8 +1,9 @@
 # CMake toolchain file: cross-compiles dropspot's prober for 64-bit Windows
 # with Debian's MinGW-w64 (g++-mingw-w64-x86-64-posix: the POSIX thread model,
 # which std::thread and asio need). scripts/build-windows.sh passes
-# DROPSPOT_WINDOWS_PREFIX: the folder where it installed static protobuf and
-# OpenSSL built for MinGW, plus links to Debian's header-only Asio and CLI11.
+# DROPSPOT_WINDOWS_PREFIX: the folder where it installed static protobuf,
+# OpenSSL and prometheus-cpp built for MinGW (with this file), plus links to
+# Debian's header-only Asio and CLI11.
 set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)
 

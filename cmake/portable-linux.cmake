@@ -3,8 +3,9 @@
 # of an old Debian root (DROPSPOT_PORTABLE_ROOT, glibc 2.31, made by
 # mmdebstrap), so that the binaries ask for no glibc symbol newer than the
 # oldest distribution dropspot supports; everything else they link (the C++
-# runtime, protobuf, OpenSSL, libpcap, libxml2) is static, from the root's
-# /usr/local where the script put it.
+# runtime, protobuf, OpenSSL, libpcap, libxml2, prometheus-cpp, civetweb) is
+# static, from the root's /usr/local where the script put it (prometheus-cpp
+# and civetweb built with this file too: scripts/portable-deps.sh).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)
 

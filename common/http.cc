@@ -63,6 +63,12 @@ std::string listening_port(const endpoint_spec& listen) {
 }
 
 result<std::shared_ptr<CivetServer>> start_server(const endpoint_spec& listen, unsigned threads) {
+  // Debian's libcivetweb1 is built without IPv6 (the portable build's own is not).
+  constexpr unsigned civetweb_ipv6 = 8;
+  if (looks_ipv6(listen.host) && mg_check_feature(civetweb_ipv6) == 0)
+    return result<std::shared_ptr<CivetServer>>::failure(
+        "this build's civetweb (Debian's libcivetweb1) has no IPv6: listen on an IPv4 address, e.g. 127.0.0.1:" +
+        std::to_string(listen.port));
   const std::vector<std::string> options{"listening_ports",    listening_port(listen),
                                          "num_threads",        std::to_string(threads),
                                          "request_timeout_ms", "5000",

@@ -1,11 +1,5 @@
 #include "prober/program.h"
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/ip/tcp.hpp>
-#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -25,8 +19,6 @@
 #include "common/text.h"
 #include "render/report.h"
 #include "prober/options.h"
-#include "prober/run.h"
-#include "prober/wait.h"
 
 namespace dropspot::prober {
 
@@ -119,7 +111,7 @@ int run_prober(int argc, char** argv) {
   if (!raw.targets_file.empty()) {
     auto read = read_targets_file(raw.targets_file);
     if (!read) return usage_error(read.error());
-    file_lines = std::move(*read);
+    file_lines = std::move(read).value();
   }
   auto validated = validate_fleet(raw, file_lines);
   if (!validated) return usage_error(validated.error());

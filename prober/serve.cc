@@ -159,7 +159,7 @@ int run_serve(int argc, char** argv) {
   bool no_agent = false;
   std::string timeout = "2s", app_timeout = "10s", max_duration = "30s";
   int max_probes = 4;
-  app.add_option("--listen", listen, "ADDR:PORT to serve on, e.g. 127.0.0.1:9115 or [::]:9115 (required)");
+  app.add_option("--listen", listen, "ADDR:PORT to serve on, e.g. 127.0.0.1:9115 (required)");
   app.add_option("--allow-target", allow,
                  "HOST, ADDRESS or PREFIX a /probe may name (repeat); anything else gets 403 (required)");
   app.add_option("--token-file", token_file, "File holding the shared token (also env DROPSPOT_TOKEN)");

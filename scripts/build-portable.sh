@@ -7,12 +7,13 @@
 # (glibc 2.31, made by mmdebstrap from Debian's registry, cached), and links
 # everything but the C library and libgcc_s statically: the C++ runtime,
 # protobuf and OpenSSL (Debian's static libraries of the host, the versions
-# the main build uses) and libpcap and libxml2 (built here from Debian's own
+# the main build uses), libpcap and libxml2 (built here from Debian's own
 # source packages without their optional parts: Debian's static libpcap wants
-# D-Bus and libsystemd, its libxml2 ICU's 30 MB of data). The programs the
-# agent runs (nft, iptables-save, systemctl, journalctl, firewall-cmd) are
-# found at run time, never linked. The binaries' highest glibc symbol version
-# is checked: at most GLIBC_2.28.
+# D-Bus and libsystemd, its libxml2 ICU's 30 MB of data), prometheus-cpp's
+# core and civetweb (built here too: Debian has only their shared libraries).
+# The programs the agent runs (nft, iptables-save, systemctl, journalctl,
+# firewall-cmd) are found at run time, never linked. The binaries' highest
+# glibc symbol version is checked: at most GLIBC_2.28.
 #
 #   scripts/build-portable.sh             the binaries and the packages
 #   scripts/build-portable.sh --deps-only the cached root and libraries only
@@ -28,7 +29,7 @@ deps_only=0
 for arg in "$@"; do
   case $arg in
     --deps-only) deps_only=1 ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-portable: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -40,7 +41,7 @@ source scripts/source-version.sh
 # shellcheck source=scripts/windows-deps.sh
 source scripts/windows-deps.sh  # enable_deb_src, fetch_source, pick_source_version
 # shellcheck source=scripts/portable-deps.sh
-source scripts/portable-deps.sh  # make_root, stage_host_libraries, build_libpcap, build_libxml2
+source scripts/portable-deps.sh  # make_root, stage_host_libraries, build_libpcap, build_libxml2, ...
 install_packages "${DROPSPOT_PACKAGES[@]}" "${DROPSPOT_PORTABLE_PACKAGES[@]}"
 [ "$(id -u)" -eq 0 ] || { echo "build-portable: needs root (mmdebstrap makes the old root)" >&2; exit 2; }
 
@@ -63,11 +64,13 @@ flock 9
 (flock 8; enable_deb_src) 8>"$APT_LOCK"
 pcap_version=$(pick_source_version libpcap libpcap-dev)
 xml2_version=$(pick_source_version libxml2 libxml2-dev)
+prometheus_version=$(pick_source_version prometheus-cpp prometheus-cpp-dev)
+civetweb_version=$(pick_source_version civetweb libcivetweb-dev)
 # The recipe: scripts/portable-deps.sh, the toolchain file, the compiler and
 # the host's libraries copied in. A change makes a new root.
 recipe=$( (cat scripts/portable-deps.sh "$toolchain"; g++ --version
   dpkg-query -W libprotobuf-dev libssl-dev zlib1g-dev libasio-dev libcli11-dev nlohmann-json3-dev) | sha256sum | cut -c1-12)
-root=$cache/$SUITE-pcap-$pcap_version-xml2-$xml2_version-recipe-$recipe
+root=$cache/$SUITE-pcap-$pcap_version-xml2-$xml2_version-prometheus-cpp-$prometheus_version-civetweb-$civetweb_version-recipe-$recipe
 log "root and libraries: $root"
 [ -d "$root" ] || make_root "$root"
 if [ ! -f "$root/.host-libraries-done" ]; then
@@ -83,6 +86,16 @@ if [ ! -f "$root/.libxml2-done" ]; then
   log "building libxml2 $xml2_version against $SUITE's glibc (once)"
   build_libxml2 "$xml2_version" "$root"
   touch "$root/.libxml2-done"
+fi
+if [ ! -f "$root/.prometheus-done" ]; then
+  log "building prometheus-cpp $prometheus_version against $SUITE's glibc (once)"
+  build_prometheus_cpp "$prometheus_version" "$root"
+  touch "$root/.prometheus-done"
+fi
+if [ ! -f "$root/.civetweb-done" ]; then
+  log "building civetweb $civetweb_version against $SUITE's glibc (once)"
+  build_civetweb "$civetweb_version" "$root"
+  touch "$root/.civetweb-done"
 fi
 for old in "$cache"/"$SUITE"-*; do
   [ "$old" = "$root" ] || [ ! -d "$old" ] || { log "removing the unused $old"; rm -rf "$old"; }

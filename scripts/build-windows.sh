@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Cross-builds the prober for 64-bit Windows: one static prober.exe, the
 # whole install. Uses Debian's MinGW-w64 (cmake/mingw-w64-x86_64.cmake) and
-# builds the two libraries Debian has no MinGW package of, protobuf and
-# OpenSSL, from Debian's own source packages (scripts/windows-deps.sh) into a
-# cache folder outside the repository, reused when present. The source is the
-# version the Linux build uses when the archive still has it, else the nearest
-# one it offers (scripts/source-version.sh); the folder's name carries both
-# versions and a hash of the recipe. Prints the path of prober.exe on stdout.
+# builds the libraries Debian has no MinGW package of, protobuf, OpenSSL and
+# prometheus-cpp's core, from Debian's own source packages
+# (scripts/windows-deps.sh) into a cache folder outside the repository, reused
+# when present. The source is the version the Linux build uses when the
+# archive still has it, else the nearest one it offers
+# (scripts/source-version.sh); the folder's name carries their versions and a
+# hash of the recipe. Prints the path of prober.exe on stdout.
 #
 #   scripts/build-windows.sh          build (deps only when not cached)
 #   scripts/build-windows.sh --test   build, then tests/windows/wine_test.sh
@@ -27,7 +28,7 @@ for arg in "$@"; do
   case $arg in
     --test) run_tests=1 ;;
     --deps-only) deps_only=1 ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-windows: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -80,10 +81,11 @@ flock 9
 (flock 8; enable_deb_src) 8>"$APT_LOCK"
 protobuf_version=$(pick_source_version protobuf libprotobuf-dev)
 openssl_version=$(pick_source_version openssl libssl-dev)
+prometheus_version=$(pick_source_version prometheus-cpp prometheus-cpp-dev)
 # The recipe's hash: a change to how the libraries are built (or to the
 # cross compiler) builds them anew instead of reusing an old cache.
 recipe=$(cat scripts/windows-deps.sh "$toolchain" <("$triple-g++-posix" --version) | sha256sum | cut -c1-12)
-prefix=$cache/prefix-protobuf-$protobuf_version-openssl-$openssl_version-recipe-$recipe
+prefix=$cache/prefix-protobuf-$protobuf_version-openssl-$openssl_version-prometheus-cpp-$prometheus_version-recipe-$recipe
 log "dependencies: $prefix"
 if [ ! -f "$prefix/.protobuf-done" ]; then
   log "building protobuf $protobuf_version for MinGW into $prefix (once)"
@@ -98,6 +100,13 @@ if [ ! -f "$prefix/.openssl-done" ]; then
   build_openssl "$openssl_version" "$prefix"
   touch "$prefix/.openssl-done"
   log "OpenSSL built in $((SECONDS - start)) s"
+fi
+if [ ! -f "$prefix/.prometheus-done" ]; then
+  log "building prometheus-cpp $prometheus_version for MinGW into $prefix (once)"
+  start=$SECONDS
+  build_prometheus_cpp "$prometheus_version" "$prefix"
+  touch "$prefix/.prometheus-done"
+  log "prometheus-cpp built in $((SECONDS - start)) s"
 fi
 # Older builds of other versions or recipes are not used again.
 for old in "$cache"/prefix-*; do
@@ -117,7 +126,7 @@ cmake -S . -B "$build_dir" -G Ninja \
   -DDROPSPOT_BUILD_AGENT=OFF -DDROPSPOT_BUILD_TESTS=OFF \
   -DOPENSSL_ROOT_DIR="$prefix" -DOPENSSL_USE_STATIC_LIBS=TRUE \
   -DProtobuf_USE_STATIC_LIBS=ON -DProtobuf_PROTOC_EXECUTABLE=/usr/bin/protoc \
-  -DCLI11_DIR="$prefix/lib/cmake/CLI11" >&2
+  -DCLI11_DIR="$prefix/lib/cmake/CLI11" -Dprometheus-cpp_DIR="$prefix/lib/cmake/prometheus-cpp" >&2
 nice ninja -C "$build_dir" -j "$jobs" prober >&2
 exe=$(realpath "$build_dir/bin/prober.exe")
 echo "$exe"

@@ -1,8 +1,8 @@
 # The recipe of the portable build's old root and static libraries (see
 # scripts/build-portable.sh, which sources this file and sets cache, jobs,
-# SUITE and defines log). The cache folder's name carries a hash of this file,
-# of the toolchain file and of the host's compiler and libraries, so a change
-# here makes them anew.
+# toolchain, SUITE and defines log). The cache folder's name carries a hash of
+# this file, of the toolchain file and of the host's compiler and libraries, so
+# a change here makes them anew.
 
 # The Debian 11 root: its C library and kernel headers are what the build
 # compiles against; nothing of it is linked statically.
@@ -106,5 +106,51 @@ build_libxml2() {
     make install-libLTLIBRARIES install-pkgconfigDATA DESTDIR="$root" >&2
     make -C include install DESTDIR="$root" >&2
   )
+  rm -rf "$src"
+}
+
+# The CMake projects below are compiled by the host's GCC against the root
+# with the portable build's own toolchain file (its --sysroot, the root's C
+# library and start files) and installed into the root's /usr/local, CMake
+# config included: find_package(... CONFIG) finds them there under the same
+# toolchain. -O2 as the Linux build.
+root_cmake() {
+  local src=$1 root=$2
+  shift 2
+  nice cmake -S "$src" -B "$src/build-portable" -G Ninja \
+    -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DDROPSPOT_PORTABLE_ROOT="$root" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    -DCMAKE_INSTALL_PREFIX=/usr/local -DBUILD_SHARED_LIBS=OFF "$@" >&2
+  nice ninja -C "$src/build-portable" -j "$jobs" >&2
+  DESTDIR=$root cmake --install "$src/build-portable" >&2
+}
+
+# prometheus-cpp's core only (Debian has no static library of it): the
+# registry and text serializer of the prober's --format prometheus. No pull
+# (civetweb), push (curl) or compression (zlib), no tests (googletest), no
+# pkg-config files.
+build_prometheus_cpp() {
+  local version=$1 root=$2
+  local src=$cache/src/prometheus-cpp-$version
+  [ -d "$src" ] || fetch_source prometheus-cpp "$version" "$src"
+  root_cmake "$src" "$root" -DENABLE_PULL=OFF -DENABLE_PUSH=OFF -DENABLE_COMPRESSION=OFF \
+    -DENABLE_TESTING=OFF -DUSE_THIRDPARTY_LIBRARIES=OFF -DGENERATE_PKGCONFIG=OFF
+  rm -rf "$src"
+}
+
+# civetweb and its C++ wrapper, CivetServer (Debian has no static library of
+# them): the prober's serve mode. Plain HTTP: with SSL civetweb dlopens
+# "libssl.so", a name only the -dev packages install. No websockets, Lua,
+# Duktape or zlib; IPv6 on (Debian's build has it off). No tests and no
+# civetweb program; no LTO (the archive holds plain objects, as the others).
+build_civetweb() {
+  local version=$1 root=$2
+  local src=$cache/src/civetweb-$version
+  [ -d "$src" ] || fetch_source civetweb "$version" "$src"
+  root_cmake "$src" "$root" -DCIVETWEB_ENABLE_CXX=ON -DCIVETWEB_ENABLE_SSL=OFF \
+    -DCIVETWEB_ENABLE_IPV6=ON -DCIVETWEB_ENABLE_WEBSOCKETS=OFF -DCIVETWEB_ENABLE_LUA=OFF \
+    -DCIVETWEB_ENABLE_DUKTAPE=OFF -DCIVETWEB_ENABLE_ZLIB=OFF -DCIVETWEB_BUILD_TESTING=OFF \
+    -DCIVETWEB_ENABLE_SERVER_EXECUTABLE=OFF -DCIVETWEB_INSTALL_EXECUTABLE=OFF \
+    -DCIVETWEB_CXX_ENABLE_LTO=OFF -DCIVETWEB_ENABLE_LTO=OFF
   rm -rf "$src"
 }
