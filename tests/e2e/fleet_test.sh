@@ -27,7 +27,7 @@ web1 22,25,80 expect=22=open expect=25=blocked   # 80: nothing listens
 web2 22
 nowhere.invalid
 LIST
-fleet=(--targets-file "$TMPD/fleet.txt" --ports 22 --probe 22=tcp --token-file "$TOKEN_FILE" --timeout 1s)
+fleet=(--targets-file "$TMPD/fleet.txt" --ports 22 --probe "22=tcp" --token-file "$TOKEN_FILE" --timeout 1s)
 
 # JSON: {"targets": [...]}, one report per line of the file, in its order.
 start=$(date +%s%N)
