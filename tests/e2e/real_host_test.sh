@@ -50,7 +50,7 @@ host cp /usr/share/doc/dropspot/examples/dropspot-textfile.service \
   /usr/share/doc/dropspot/examples/dropspot-textfile.timer /etc/systemd/system/
 host sh -c 'echo "127.0.0.1 22,80" >/etc/dropspot/fleet.txt; echo "::1 22" >>/etc/dropspot/fleet.txt'
 host systemctl daemon-reload
-host systemctl start dropspot-textfile.service || true
+host systemctl start dropspot-textfile.service || host journalctl -u dropspot-textfile --no-pager | tail -n 8 | sed 's/^/    /'
 prom=$(host cat /var/lib/prometheus/node-exporter/dropspot.prom 2>/dev/null || true)
 check "textfile service: ran to its end ($(host systemctl show -p Result --value dropspot-textfile.service))" \
   test "$(host systemctl show -p Result --value dropspot-textfile.service)" = success
