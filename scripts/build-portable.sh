@@ -106,6 +106,12 @@ if [ "$deps_only" -eq 1 ]; then
 fi
 
 log "building agent and prober in $build_dir"
+# A build folder configured against another root (an older recipe, since
+# removed) keeps that root's library paths in its cache: configured anew.
+if [ -f "$build_dir/CMakeCache.txt" ] && grep -F "$cache/$SUITE-" "$build_dir/CMakeCache.txt" | grep -vF "$root" >/dev/null; then
+  log "$build_dir was configured for another root: configuring it anew"
+  rm -f "$build_dir/CMakeCache.txt"
+fi
 # -O2 as the Linux build (GCC 12 warns falsely about std::string at -O3).
 PKG_CONFIG_LIBDIR="$root/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_PATH="" \
   cmake -S . -B "$build_dir" -G Ninja \

@@ -119,6 +119,12 @@ if [ "$deps_only" -eq 1 ]; then
 fi
 
 log "building prober.exe in $build_dir"
+# A build folder configured against another prefix (an older recipe, since
+# removed) keeps that prefix's library paths in its cache: configured anew.
+if [ -f "$build_dir/CMakeCache.txt" ] && grep -F "$cache/prefix-" "$build_dir/CMakeCache.txt" | grep -vF "$prefix" >/dev/null; then
+  log "$build_dir was configured for another prefix: configuring it anew"
+  rm -f "$build_dir/CMakeCache.txt"
+fi
 # -O2 as the Linux build (GCC 12 warns falsely about std::string at -O3).
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DDROPSPOT_WINDOWS_PREFIX="$prefix" \
