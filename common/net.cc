@@ -99,15 +99,15 @@ std::vector<unsigned char> address_bytes(const asio::ip::address& a) {
   return {b.begin(), b.end()};
 }
 
-std::optional<asio::ip::address> prefix_address(std::string_view s) {
+}  // namespace
+
+std::optional<asio::ip::address> parse_ip(std::string_view text) {
   asio::error_code ec;
-  auto a = asio::ip::make_address(std::string(s), ec);
+  auto a = asio::ip::make_address(std::string(text), ec);
   if (ec) return std::nullopt;
   if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
   return a;
 }
-
-}  // namespace
 
 bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len) {
   if (a.is_v4() != net.is_v4()) return false;
@@ -129,14 +129,14 @@ bool in_range(const asio::ip::address& a, const asio::ip::address& lo, const asi
 
 std::optional<bool> address_in_cidr(const asio::ip::address& a, std::string_view cidr) {
   const auto slash = cidr.find('/');
-  const auto net = prefix_address(cidr.substr(0, slash));
+  const auto net = parse_ip(cidr.substr(0, slash));
   if (!net) return std::nullopt;
   const unsigned max = net->is_v4() ? 32 : 128;
   unsigned len = max;
   if (slash != std::string_view::npos) {
     const auto rest = cidr.substr(slash + 1);
     if (rest.find('.') != std::string_view::npos) {  // iptables may print a dotted mask
-      const auto mask = prefix_address(rest);
+      const auto mask = parse_ip(rest);
       if (!mask || !mask->is_v4() || !net->is_v4()) return std::nullopt;
       len = static_cast<unsigned>(__builtin_popcount(mask->to_v4().to_uint()));
     } else {
@@ -146,7 +146,8 @@ std::optional<bool> address_in_cidr(const asio::ip::address& a, std::string_view
       if (len > max) return std::nullopt;
     }
   }
-  return in_prefix(prefix_address(a.to_string()).value_or(a), *net, len);
+  const bool mapped = a.is_v6() && a.to_v6().is_v4_mapped();
+  return in_prefix(mapped ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()) : a, *net, len);
 }
 
 }  // namespace dropspot

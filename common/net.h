@@ -44,6 +44,9 @@ std::string listener_owner(const v1::Listener& listener);
 bool listener_accepts(const v1::Listener& listener, std::string_view destination);
 bool listener_accepts(const v1::Listener& listener, const asio::ip::address& destination);
 
+/// An address literal (no brackets, no scope), IPv4-mapped IPv6 given as IPv4.
+std::optional<asio::ip::address> parse_ip(std::string_view text);
+
 /// Whether `a` lies in the prefix net/len (false across families).
 bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len);
 /// Whether `a` lies in lo..hi, both included (false across families).

@@ -77,26 +77,18 @@ if [ ! -f "$root/.host-libraries-done" ]; then
   stage_host_libraries "$root"
   touch "$root/.host-libraries-done"
 fi
-if [ ! -f "$root/.libpcap-done" ]; then
-  log "building libpcap $pcap_version against $SUITE's glibc (once)"
-  build_libpcap "$pcap_version" "$root"
-  touch "$root/.libpcap-done"
-fi
-if [ ! -f "$root/.libxml2-done" ]; then
-  log "building libxml2 $xml2_version against $SUITE's glibc (once)"
-  build_libxml2 "$xml2_version" "$root"
-  touch "$root/.libxml2-done"
-fi
-if [ ! -f "$root/.prometheus-done" ]; then
-  log "building prometheus-cpp $prometheus_version against $SUITE's glibc (once)"
-  build_prometheus_cpp "$prometheus_version" "$root"
-  touch "$root/.prometheus-done"
-fi
-if [ ! -f "$root/.civetweb-done" ]; then
-  log "building civetweb $civetweb_version against $SUITE's glibc (once)"
-  build_civetweb "$civetweb_version" "$root"
-  touch "$root/.civetweb-done"
-fi
+# build_once NAME VERSION FUNCTION: FUNCTION VERSION ROOT, once per root (a marker file).
+build_once() {
+  local name=$1 version=$2 fn=$3
+  [ -f "$root/.$name-done" ] && return 0
+  log "building $name $version against $SUITE's glibc (once)"
+  "$fn" "$version" "$root"
+  touch "$root/.$name-done"
+}
+build_once libpcap "$pcap_version" build_libpcap
+build_once libxml2 "$xml2_version" build_libxml2
+build_once prometheus-cpp "$prometheus_version" build_prometheus_cpp
+build_once civetweb "$civetweb_version" build_civetweb
 for old in "$cache"/"$SUITE"-*; do
   [ "$old" = "$root" ] || [ ! -d "$old" ] || { log "removing the unused $old"; rm -rf "$old"; }
 done

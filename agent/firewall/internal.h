@@ -35,7 +35,7 @@ constexpr std::size_t max_chain_visits = 10000;
 /// A TCP flag by its name in nft or iptables ("syn", "ACK"...).
 std::optional<std::uint64_t> tcp_flag_bit(std::string_view name);
 /// An address; v4-mapped IPv6 given as IPv4.
-std::optional<asio::ip::address> parse_address(std::string_view s);
+inline std::optional<asio::ip::address> parse_address(std::string_view s) { return parse_ip(s); }
 using dropspot::in_prefix;  // common/net.h
 using dropspot::in_range;
 /// "198.51.100.0/25" or "2001:db8::1": does the address match it?

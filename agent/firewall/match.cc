@@ -30,13 +30,5 @@ std::optional<std::uint64_t> tcp_flag_bit(std::string_view name) {
   return std::nullopt;
 }
 
-std::optional<asio::ip::address> parse_address(std::string_view s) {
-  asio::error_code ec;
-  auto a = asio::ip::make_address(std::string(s), ec);
-  if (ec) return std::nullopt;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
-
 }  // namespace firewall_detail
 }  // namespace dropspot::agent

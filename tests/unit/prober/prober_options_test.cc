@@ -7,8 +7,8 @@ using namespace dropspot::prober;
 
 namespace {
 
-/// Parses argv the way the program does, without starting a process.
-dropspot::result<options> parse(std::vector<std::string> args) {
+/// argv as CLI11 collects it, the way the program does, without starting a process.
+raw_options parse_raw(std::vector<std::string> args) {
   CLI::App app;
   raw_options raw;
   setup_options(app, raw);
@@ -16,8 +16,10 @@ dropspot::result<options> parse(std::vector<std::string> args) {
   std::vector<const char*> argv;
   for (auto& a : args) argv.push_back(a.c_str());
   app.parse(static_cast<int>(argv.size()), argv.data());
-  return validate_options(raw);
+  return raw;
 }
+
+dropspot::result<options> parse(std::vector<std::string> args) { return validate_options(parse_raw(std::move(args))); }
 
 }  // namespace
 
@@ -153,13 +155,7 @@ namespace {
 
 /// Parses argv and a --targets-file's text as the program does.
 dropspot::result<fleet_options> parse_fleet(std::vector<std::string> args, std::string_view file = {}) {
-  CLI::App app;
-  raw_options raw;
-  setup_options(app, raw);
-  args.insert(args.begin(), "prober");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  app.parse(static_cast<int>(argv.size()), argv.data());
+  auto raw = parse_raw(std::move(args));
   if (!file.empty()) raw.targets_file = "fleet.txt";
   auto lines = parse_targets_file(file);
   if (!lines) return dropspot::result<fleet_options>::failure(lines.error());
