@@ -10,6 +10,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/this_coro.hpp>
 #include <chrono>
+#include <semaphore>
 #include <map>
 #include <optional>
 #include <thread>
@@ -57,16 +58,25 @@ struct off_thread_result {
 /// landed, the thread holds nothing of the io_context, which may then end.
 /// (A plain function, not a coroutine: GCC 12 mishandles temporaries passed
 /// into co_await expressions.)
+/// Host readings at once, at most: fifty sessions starting together would
+/// otherwise hold fifty rulesets, program outputs and parse trees at the same
+/// moment (the agent's memory target, docs/benchmarks.md); the others wait
+/// their turn, well within the summary's grace.
+constexpr std::ptrdiff_t max_host_readings = 8;
+
 template <class T, class F>
 std::shared_ptr<off_thread_result<T>> start_off_io_thread(const asio::any_io_executor& executor, F fn) {
+  static std::counting_semaphore<max_host_readings> readings(max_host_readings);
   auto st = std::make_shared<off_thread_result<T>>(executor);
   std::thread([fn = std::move(fn), st, executor, work = asio::make_work_guard(executor)]() mutable {
     T value{};
+    readings.acquire();
     try {
       value = fn();
     } catch (const std::exception& e) {
       log_line(std::string("host inspection: ") + e.what());
     }
+    readings.release();
     asio::post(executor, [st = std::move(st), value = std::move(value), work = std::move(work)]() mutable {
       st->value = std::move(value);
       st->done.cancel();
