@@ -16,6 +16,13 @@
 
 namespace dropspot::prober {
 
+asio::ip::address preferred_address(const asio::ip::tcp::resolver::results_type& results) {
+  // Prefer IPv4 when the name has both, like most clients.
+  for (const auto& entry : results)
+    if (entry.endpoint().address().is_v4()) return entry.endpoint().address();
+  return results.begin()->endpoint().address();
+}
+
 namespace {
 
 /// Resolves the target once; every probe and the default agent use it.
@@ -25,10 +32,7 @@ asio::awaitable<result<asio::ip::address>> resolve_target(std::string host) {
   auto [ec, results] = co_await resolver.async_resolve(host, "", asio::experimental::as_tuple(asio::use_awaitable));
   if (ec || results.empty())
     co_return R::failure("--target: cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
-  // Prefer IPv4 when the name has both, like most clients.
-  for (const auto& entry : results)
-    if (entry.endpoint().address().is_v4()) co_return entry.endpoint().address();
-  co_return results.begin()->endpoint().address();
+  co_return preferred_address(results);
 }
 
 /// A line on stderr that rewrites itself; only on a terminal.

@@ -2,6 +2,7 @@
 // Targets diagnosed: one (the progress line on a terminal, as ever) or a
 // fleet (several side by side on one thread, each its own agent session).
 #include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -11,6 +12,11 @@
 #include "prober/options.h"
 
 namespace dropspot::prober {
+
+/// The address of a resolved name the prober tests (and prober serve checks
+/// against --allow-target): the first IPv4 one, else the first. `results`
+/// is not empty.
+asio::ip::address preferred_address(const asio::ip::tcp::resolver::results_type& results);
 
 /// Diagnoses one target: resolves its name (a name that does not resolve
 /// gives an untested report: a failed check, not bad usage), runs until

@@ -83,9 +83,7 @@ std::optional<asio::ip::address> resolve(const std::string& host) {
   std::error_code ec;
   auto results = resolver.resolve(host, "", ec);
   if (ec || results.empty()) return std::nullopt;
-  for (const auto& entry : results)  // as the prober picks: IPv4 first
-    if (entry.endpoint().address().is_v4()) return entry.endpoint().address();
-  return results.begin()->endpoint().address();
+  return preferred_address(results);
 }
 
 class probe_handler : public CivetHandler {
