@@ -198,7 +198,7 @@ result<fleet_options> validate_fleet(const raw_options& raw, const std::vector<t
   if (entries.size() <= 1 && raw.targets_file.empty()) {  // one target: as ever
     auto one = validate_options(raw);
     if (!one) return R::failure(one.error());
-    fleet.targets.push_back(std::move(*one));
+    fleet.targets.push_back(std::move(one).value());
     return fleet;
   }
   if (entries.empty()) return R::failure("--targets-file: no target in it (one a line: HOST [PORTS] [key=value...])");
@@ -222,7 +222,7 @@ result<fleet_options> validate_fleet(const raw_options& raw, const std::vector<t
                         ": " + o.error());
     for (const auto& other : fleet.targets)
       if (lower(other.target) == lower(o->target)) return R::failure("target " + quote(o->target) + " given twice");
-    fleet.targets.push_back(std::move(*o));
+    fleet.targets.push_back(std::move(o).value());
   }
   fleet.parallel =
       raw.parallel > 0 ? static_cast<std::size_t>(raw.parallel) : std::min(default_parallel, fleet.targets.size());
