@@ -63,23 +63,17 @@ std::vector<port_run> compress_ports(std::vector<std::uint16_t> ports, std::size
   return joined;
 }
 
-std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports,
-                            const std::vector<std::uint16_t>& udp_ports) {
+namespace {
+
+/// One address's part of the filter: its TCP and UDP port runs both ways,
+/// and the ICMP errors about its packets.
+std::string address_filter(const asio::ip::address& peer_in, const std::vector<port_run>& runs,
+                           const std::vector<port_run>& udp_runs) {
   asio::ip::address peer = peer_in;
   if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
   const std::string p = peer.to_string();
   const bool v4 = peer.is_v4();
   const std::string ip = v4 ? "ip" : "ip6";
-  // The run budget split between the protocols by their share of the ports.
-  const std::size_t total = ports.size() + udp_ports.size();
-  const std::size_t udp_budget =
-      udp_ports.empty()
-          ? 0
-          : std::clamp<std::size_t>(max_filter_port_runs * udp_ports.size() / std::max<std::size_t>(total, 1), 1,
-                                    max_filter_port_runs - (ports.empty() ? 0 : 1));
-  const auto runs = compress_ports(ports, max_filter_port_runs - udp_budget);
-  const auto udp_runs = compress_ports(udp_ports, udp_budget);
-
   std::string filter;
   for (const auto& [list, proto] : {std::pair{&runs, "tcp"}, std::pair{&udp_runs, "udp"}}) {
     if (list->empty()) continue;
@@ -108,6 +102,31 @@ std::string make_bpf_filter(const asio::ip::address& peer_in, const std::vector<
     filter += ")))";
   }
   return filter;
+}
+
+}  // namespace
+
+std::string make_bpf_filter(const std::vector<asio::ip::address>& peers, const std::vector<std::uint16_t>& ports,
+                            const std::vector<std::uint16_t>& udp_ports) {
+  // The run budget split between the addresses, then between the protocols
+  // by their share of the ports.
+  const std::size_t budget = std::max<std::size_t>(max_filter_port_runs / std::max<std::size_t>(peers.size(), 1), 2);
+  const std::size_t total = ports.size() + udp_ports.size();
+  const std::size_t udp_budget =
+      udp_ports.empty() ? 0
+                        : std::clamp<std::size_t>(budget * udp_ports.size() / std::max<std::size_t>(total, 1), 1,
+                                                  budget - (ports.empty() ? 0 : 1));
+  const auto runs = compress_ports(ports, budget - udp_budget);
+  const auto udp_runs = compress_ports(udp_ports, udp_budget);
+  if (peers.size() == 1) return address_filter(peers.front(), runs, udp_runs);
+  std::string filter;
+  for (const auto& peer : peers) filter += (filter.empty() ? "(" : " or (") + address_filter(peer, runs, udp_runs) + ")";
+  return filter;
+}
+
+std::string make_bpf_filter(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+                            const std::vector<std::uint16_t>& udp_ports) {
+  return make_bpf_filter(std::vector<asio::ip::address>{peer}, ports, udp_ports);
 }
 
 }  // namespace dropspot::agent

@@ -41,4 +41,10 @@ inline constexpr std::size_t max_filter_port_runs = 128;
 std::string make_bpf_filter(const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
                             const std::vector<std::uint16_t>& udp_ports = {});
 
+/// The same for each of the prober's addresses (the peer and its other
+/// family's, SessionStart.prober_addresses), joined by "or"; the port runs'
+/// budget is split between them. `peers` is not empty.
+std::string make_bpf_filter(const std::vector<asio::ip::address>& peers, const std::vector<std::uint16_t>& ports,
+                            const std::vector<std::uint16_t>& udp_ports = {});
+
 }  // namespace dropspot::agent

@@ -32,6 +32,14 @@ constexpr std::size_t max_cached_interfaces = 64;
 constexpr std::size_t buffer_bytes_per_port = 8 * 1024;
 constexpr std::size_t min_buffer_bytes = 256 * 1024;
 
+ip_address to_ip_address(const asio::ip::address& a);
+
+std::vector<ip_address> to_ip_addresses(const std::vector<asio::ip::address>& all) {
+  std::vector<ip_address> out;
+  for (const auto& a : all) out.push_back(to_ip_address(a));
+  return out;
+}
+
 ip_address to_ip_address(const asio::ip::address& a) {
   if (a.is_v4()) return ip_address::v4(a.to_v4().to_bytes().data());
   return ip_address::v6(a.to_v6().to_bytes().data()).unmapped();
@@ -99,7 +107,8 @@ class interface_names {
 class frame_processor {
  public:
   frame_processor(const capture_request& request, packet_sink sink)
-      : session_(session_perspective::make(to_ip_address(request.peer), request.ports, request.udp_ports)),
+      : session_(session_perspective::make(to_ip_address(request.peer), request.ports, request.udp_ports,
+                                           to_ip_addresses(request.also))),
         sink_(std::move(sink)) {}
 
   /// One frame from a source; `interface` names it unless the frame carries
@@ -396,7 +405,7 @@ std::unique_ptr<capture_handle> start_capture(const asio::any_io_executor& execu
     return nullptr;
   }
   auto processor = std::make_shared<frame_processor>(request, std::move(sink));
-  const std::string filter = make_bpf_filter(request.peer, request.ports, request.udp_ports);
+  const std::string filter = make_bpf_filter(request.addresses(), request.ports, request.udp_ports);
   const std::vector<std::string> devices =
       config.interfaces.empty() ? std::vector<std::string>{any_device} : config.interfaces;
   const std::string stamp = std::to_string(now_unix_us());
@@ -453,7 +462,7 @@ std::optional<capture_counts> read_capture_file(const std::string& path, const c
   }
   frame_processor processor(request, sink);
   const int link_type = ::pcap_datalink(pcap);
-  if (!install_filter(pcap, make_bpf_filter(request.peer, request.ports, request.udp_ports), path, note)) {
+  if (!install_filter(pcap, make_bpf_filter(request.addresses(), request.ports, request.udp_ports), path, note)) {
     ::pcap_close(pcap);
     return std::nullopt;
   }

@@ -158,6 +158,7 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
     auto v = view_port(host, pkt);
     v1::PortFacts f;
     f.set_port(port);
+    f.set_client_address(peer.to_string());
     if (pkt.udp) f.set_protocol(v1::UDP);
     f.set_in_interface(pkt.in_interface);
     f.set_firewall_inspected(v.firewall.inspected);
@@ -206,14 +207,17 @@ std::vector<std::string> inspection_errors(const host_snapshot& host) {
 }
 
 std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>&)> host_port_facts(
-    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+    const host_options& options, const std::vector<asio::ip::address>& peers, const std::vector<std::uint16_t>& ports,
     const std::vector<std::uint16_t>& udp_ports) {
   auto host = std::make_shared<host_snapshot>(read_host(options));
   for (const auto& source : inspection_errors(*host)) metrics::inspection_error(source);
   systemd_manager manager(options.root, options.timeout);
   auto services = std::make_shared<std::map<std::uint16_t, service_findings>>(find_services(*host, ports, manager));
-  return [host, services, peer, ports, udp_ports](const std::map<port_key, std::string>& syn_interfaces) {
-    return port_facts(*host, *services, peer, ports, syn_interfaces, udp_ports);
+  return [host, services, peers, ports, udp_ports](const std::map<port_key, std::string>& syn_interfaces) {
+    std::vector<v1::PortFacts> all;
+    for (const auto& peer : peers)
+      for (auto& f : port_facts(*host, *services, peer, ports, syn_interfaces, udp_ports)) all.push_back(std::move(f));
+    return all;
   };
 }
 

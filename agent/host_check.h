@@ -73,10 +73,11 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
 std::vector<std::string> inspection_errors(const host_snapshot& host);
 
 /// The session's host facts: reads the host and asks systemd now (blocking),
-/// and returns what finishes them once the SYNs' interfaces are known (fast).
+/// and returns what finishes them once the SYNs' interfaces are known (fast):
+/// each port's facts for each of the prober's addresses (PortFacts.client_address).
 /// Fits session_services::host_facts.
 std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>&)> host_port_facts(
-    const host_options& options, const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+    const host_options& options, const std::vector<asio::ip::address>& peers, const std::vector<std::uint16_t>& ports,
     const std::vector<std::uint16_t>& udp_ports = {});
 
 /// `agent check`'s AgentInfo.path: the report is the host's own view.

@@ -34,9 +34,9 @@ session_services host_services(const asio::any_io_executor& executor, const opti
     return found;
   };
   host.saved_rules = opts.saved_rules;
-  services.host_facts = [host](const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+  services.host_facts = [host](const std::vector<asio::ip::address>& peers, const std::vector<std::uint16_t>& ports,
                                const std::vector<std::uint16_t>& udp_ports) {
-    return host_port_facts(host, peer, ports, udp_ports);
+    return host_port_facts(host, peers, ports, udp_ports);
   };
   return services;
 }

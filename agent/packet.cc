@@ -424,9 +424,11 @@ packet_error parse_packet(int link_type, std::span<const std::uint8_t> frame, pa
 }
 
 session_perspective session_perspective::make(const ip_address& peer, const std::vector<std::uint16_t>& ports,
-                                              const std::vector<std::uint16_t>& udp_ports) {
+                                              const std::vector<std::uint16_t>& udp_ports,
+                                              const std::vector<ip_address>& also) {
   session_perspective s;
   s.peer = peer.unmapped();
+  for (const auto& a : also) s.also.push_back(a.unmapped());
   for (auto p : ports) s.ports.set(p);
   for (auto p : udp_ports) s.udp_ports.set(p);
   return s;
@@ -437,17 +439,17 @@ std::optional<packet_role> classify(const parsed_packet& packet, const session_p
   if (packet.kind == transport::icmp_error) {
     const auto& e = packet.icmp;
     const auto& ports = e.inner_udp ? session.udp_ports : session.ports;
-    if (e.inner_src == session.peer && ports.test(e.inner_dst_port))
+    if (session.is_peer(e.inner_src) && ports.test(e.inner_dst_port))
       return packet_role{event::OUTBOUND, event::ICMP_ERROR, e.inner_dst_port, e.inner_udp};
-    if (e.inner_dst == session.peer && ports.test(e.inner_src_port))
+    if (session.is_peer(e.inner_dst) && ports.test(e.inner_src_port))
       return packet_role{event::INBOUND, event::ICMP_ERROR, e.inner_src_port, e.inner_udp};
     return std::nullopt;
   }
   if (packet.kind == transport::udp) {
     const auto& u = packet.udp;
-    if (packet.src == session.peer && session.udp_ports.test(u.dst_port))
+    if (session.is_peer(packet.src) && session.udp_ports.test(u.dst_port))
       return packet_role{event::INBOUND, event::DATAGRAM, u.dst_port, true};
-    if (packet.dst == session.peer && session.udp_ports.test(u.src_port))
+    if (session.is_peer(packet.dst) && session.udp_ports.test(u.src_port))
       return packet_role{event::OUTBOUND, event::DATAGRAM, u.src_port, true};
     return std::nullopt;
   }
@@ -459,9 +461,9 @@ std::optional<packet_role> classify(const parsed_packet& packet, const session_p
     kind = event::SYN_ACK;
   else if (t.flags & tcp_flag::syn)
     kind = event::SYN;
-  if (packet.src == session.peer && session.ports.test(t.dst_port))
+  if (session.is_peer(packet.src) && session.ports.test(t.dst_port))
     return packet_role{event::INBOUND, kind, t.dst_port};
-  if (packet.dst == session.peer && session.ports.test(t.src_port))
+  if (session.is_peer(packet.dst) && session.ports.test(t.src_port))
     return packet_role{event::OUTBOUND, kind, t.src_port};
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 // never allocates; every byte comes from the network, so every read is
 // bounds-checked against the captured length and a frame that is cut short or
 // malformed is rejected with a packet_error saying why.
+#include <algorithm>
 #include <array>
 #include <bitset>
 #include <cstddef>
@@ -180,12 +181,18 @@ packet_error parse_packet(int link_type, std::span<const std::uint8_t> frame, pa
 /// the service ports under test.
 struct session_perspective {
   ip_address peer;               ///< the prober's address (IPv4-mapped IPv6 stored as IPv4)
+  std::vector<ip_address> also;  ///< its other addresses (its other family), handled as the peer
   std::bitset<65536> ports;      ///< TCP service ports on this host
   std::bitset<65536> udp_ports;  ///< UDP service ports on this host
 
-  /// Normalises the peer with unmapped() and sets the ports.
+  /// Normalises the addresses with unmapped() and sets the ports.
   static session_perspective make(const ip_address& peer, const std::vector<std::uint16_t>& ports,
-                                  const std::vector<std::uint16_t>& udp_ports = {});
+                                  const std::vector<std::uint16_t>& udp_ports = {},
+                                  const std::vector<ip_address>& also = {});
+  /// One of the prober's addresses.
+  bool is_peer(const ip_address& a) const {
+    return a == peer || std::find(also.begin(), also.end(), a) != also.end();
+  }
 };
 
 /// Where a packet stands in a session.

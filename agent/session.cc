@@ -18,6 +18,8 @@
 #include "agent/log.h"
 #include "common/auth.h"
 #include "common/duration.h"
+#include "common/net.h"
+#include "common/text.h"
 #include "common/protocol.h"
 #include "common/spawn.h"
 
@@ -128,6 +130,39 @@ const char* to_string(session_outcome o) {
     case session_outcome::closed: return "closed by peer";
   }
   return "unknown";
+}
+
+std::vector<asio::ip::address> capture_request::addresses() const {
+  std::vector<asio::ip::address> all{peer};
+  all.insert(all.end(), also.begin(), also.end());
+  return all;
+}
+
+namespace {
+asio::ip::address unmapped(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+}  // namespace
+
+bool accept_prober_addresses(const google::protobuf::RepeatedPtrField<std::string>& given,
+                             const asio::ip::address& peer, std::vector<asio::ip::address>& out, std::string& why) {
+  out.clear();
+  if (static_cast<std::size_t>(given.size()) > max_prober_addresses) {
+    why = "at most " + std::to_string(max_prober_addresses) + " prober addresses besides the peer";
+    return false;
+  }
+  for (const auto& text : given) {
+    const auto parsed = parse_ip(text);
+    if (!parsed || parsed->is_unspecified() || parsed->is_multicast()) {
+      why = "prober address " + quote(text.substr(0, 64)) + ": not a unicast IP address";
+      return false;
+    }
+    const auto a = unmapped(*parsed);
+    if (a == unmapped(peer) || std::find(out.begin(), out.end(), a) != out.end()) continue;
+    out.push_back(a);
+  }
+  return true;
 }
 
 void split_allowed_ports(const std::vector<std::uint32_t>& requested, const std::vector<std::uint16_t>& allow,
@@ -256,6 +291,15 @@ class session_states {
       why = "none of the requested ports is allowed by this agent's --allow-ports";
       return false;
     }
+    if (!accept_prober_addresses(start.prober_addresses(), peer_, also_, why)) {
+      code = v1::Error::BAD_REQUEST;
+      return false;
+    }
+    if (!also_.empty()) {
+      std::string list;
+      for (const auto& a : also_) list += " " + a.to_string();
+      log_line("session with " + peer_.to_string() + ": also captures for its addresses" + list);
+    }
     granted_ = config_.max_session;
     if (start.max_duration_ms() > 0)
       granted_ = std::min<std::chrono::milliseconds>(granted_, std::chrono::milliseconds(start.max_duration_ms()));
@@ -293,17 +337,19 @@ class session_states {
   /// soon as the ports are known.
   void start_capture_and_facts() {
     if (services_.start_capture) {
-      capture_ = services_.start_capture({peer_, accepted_, accepted_udp_}, packet_sink_for_prober(), capture_note_);
+      capture_ = services_.start_capture({peer_, accepted_, accepted_udp_, also_}, packet_sink_for_prober(),
+                                         capture_note_);
     } else {
       capture_note_ = "this agent was built without capture";
     }
     if (services_.host_facts)
       facts_ = start_off_io_thread<host_facts_result>(
-          executor_, [fn = services_.host_facts, peer = peer_, accepted = accepted_, udp = accepted_udp_] {
+          executor_, [fn = services_.host_facts, peers = capture_request{peer_, {}, {}, also_}.addresses(),
+                      accepted = accepted_, udp = accepted_udp_] {
             const auto started = std::chrono::steady_clock::now();
             host_facts_result r;
             try {
-              r.finish = fn(peer, accepted, udp);
+              r.finish = fn(peers, accepted, udp);
             } catch (const std::exception& e) {
               r.error = e.what();
               log_line("host facts: " + r.error);
@@ -321,6 +367,8 @@ class session_states {
     v1::Envelope ack_message;
     auto& ack = *ack_message.mutable_ack();
     ack.set_peer_address(peer_.to_string());
+    ack.add_capture_addresses(peer_.to_string());
+    for (const auto& a : also_) ack.add_capture_addresses(a.to_string());
     ack.set_peer_port(peer_port_);
     ack.set_peer_origin(config_.peer_origin);
     ack.set_agent_hostname(config_.hostname);
@@ -482,6 +530,7 @@ class session_states {
   // await_start's findings
   std::vector<std::uint16_t> accepted_, refused_;
   std::vector<std::uint16_t> accepted_udp_, refused_udp_;
+  std::vector<asio::ip::address> also_;  ///< the prober's other addresses
   std::chrono::milliseconds granted_{0};
 
   // capturing, then done

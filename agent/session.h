@@ -37,6 +37,10 @@ struct capture_request {
   asio::ip::address peer;
   std::vector<std::uint16_t> ports;        ///< TCP
   std::vector<std::uint16_t> udp_ports{};  ///< UDP
+  /// The prober's other addresses (SessionStart.prober_addresses), captured for as the peer.
+  std::vector<asio::ip::address> also{};
+  /// The peer, then `also`.
+  std::vector<asio::ip::address> addresses() const;
 };
 
 using packet_sink = std::function<void(const v1::PacketEvent&)>;
@@ -48,14 +52,14 @@ struct session_services {
   /// Listening TCP sockets on the given ports, and bound UDP sockets on the UDP ones.
   std::function<std::vector<v1::Listener>(const std::vector<std::uint16_t>& tcp, const std::vector<std::uint16_t>& udp)>
       listeners;
-  /// The host's facts per port for this peer (firewall rules that block it,
+  /// The host's facts per port and prober address (firewall rules that block it,
   /// units...). Blocking (runs nft, iptables-save, systemctl): the session
   /// calls it on a thread of its own at the start. It returns what finishes
   /// the facts (fast) once the packets are known: given the interface each
   /// port's first inbound SYN arrived on, so interface matches are exact. The
   /// session waits for it, within a bound, before sending the summary.
   std::function<std::function<std::vector<v1::PortFacts>(const std::map<port_key, std::string>& syn_interfaces)>(
-      const asio::ip::address& peer, const std::vector<std::uint16_t>& ports,
+      const std::vector<asio::ip::address>& peers, const std::vector<std::uint16_t>& ports,
       const std::vector<std::uint16_t>& udp_ports)>
       host_facts;
 };
@@ -88,6 +92,15 @@ const char* to_string(session_outcome o);
 asio::awaitable<session_outcome> run_session(std::shared_ptr<message_port> port, asio::ip::address peer,
                                              std::uint16_t peer_port, const session_config& config,
                                              const session_services& services);
+
+/// At most this many prober addresses besides the peer (SessionStart.prober_addresses).
+inline constexpr std::size_t max_prober_addresses = 4;
+
+/// The prober's other addresses of a session request: each a unicast address
+/// (IPv4-mapped ones as IPv4), the peer and repeats left out. Pure; false
+/// with `why` on a bad one or too many.
+bool accept_prober_addresses(const google::protobuf::RepeatedPtrField<std::string>& given,
+                             const asio::ip::address& peer, std::vector<asio::ip::address>& out, std::string& why);
 
 /// The ports of a request the agent accepts (pure; exposed for tests).
 void split_allowed_ports(const std::vector<std::uint32_t>& requested, const std::vector<std::uint16_t>& allow,

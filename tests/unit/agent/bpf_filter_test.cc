@@ -180,6 +180,29 @@ TEST_CASE("bpf: an IPv6 session's filter keeps exactly its packets, on every lin
   }
 }
 
+TEST_CASE("bpf: a session for both of the prober's families keeps the packets of each and no others") {
+  const std::vector<asio::ip::address> both{asio::ip::make_address(client), asio::ip::make_address(client6)};
+  const std::string filter = make_bpf_filter(both, {80, 443}, {53});
+  for (int link : link_types) {
+    INFO("link type " << link);
+    compiled_filter f(link, filter);
+    CHECK(f.matches(syn4(client, server, 43210, 80)));
+    CHECK(f.matches(syn6(client6, server6, 40000, 80)));
+    CHECK(f.matches(syn_ack6(server6, client6, 443, 40000)));
+    CHECK(f.matches(ipv6({.src = router6, .dst = server6, .next = 58}, icmp(1, 4, syn_ack6(server6, client6, 80, 1)))));
+    CHECK_FALSE(f.matches(syn4(client2, server, 43210, 80)));
+    CHECK_FALSE(f.matches(syn6(client6b, server6, 40000, 80)));
+    CHECK_FALSE(f.matches(syn6(client6, server6, 40000, 81)));
+  }
+  // 3000 scattered ports for two addresses: the runs' budget is shared.
+  std::vector<std::uint16_t> ports;
+  for (unsigned p = 1000; ports.size() < 3000; p += 2) ports.push_back(static_cast<std::uint16_t>(p));
+  compiled_filter big(DLT_LINUX_SLL2, make_bpf_filter(both, ports));
+  CHECK(big.length() < linux_max_insns);
+  CHECK(big.matches(syn6(client6, server6, 40000, 6998)));
+  CHECK(big.matches(syn4(client, server, 40000, 1000)));
+}
+
 TEST_CASE("bpf: 3000 scattered ports stay within the kernel's limits") {
   std::vector<std::uint16_t> ports;
   for (unsigned p = 1000; ports.size() < 3000; p += 2) ports.push_back(static_cast<std::uint16_t>(p));

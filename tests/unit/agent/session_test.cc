@@ -182,6 +182,29 @@ TEST_CASE("session: allowed ports are split from refused ones") {
   CHECK(refused == std::vector<std::uint16_t>{25});
 }
 
+TEST_CASE("session: the prober's other addresses are unicast, unmapped, without the peer or repeats") {
+  const auto peer = asio::ip::make_address("198.51.100.2");
+  google::protobuf::RepeatedPtrField<std::string> given;
+  for (const auto* a : {"2001:db8:1::2", "::ffff:198.51.100.2", "2001:db8:1::2", "::ffff:198.51.100.9"})
+    *given.Add() = a;
+  std::vector<asio::ip::address> out;
+  std::string why;
+  REQUIRE(agent::accept_prober_addresses(given, peer, out, why));
+  CHECK(out == std::vector<asio::ip::address>{asio::ip::make_address("2001:db8:1::2"),
+                                              asio::ip::make_address("198.51.100.9")});
+  for (const auto* bad : {"", "0.0.0.0", "::", "ff02::1", "224.0.0.1", "example.com", "198.51.100.2/24"}) {
+    google::protobuf::RepeatedPtrField<std::string> one;
+    *one.Add() = bad;
+    INFO(bad);
+    CHECK_FALSE(agent::accept_prober_addresses(one, peer, out, why));
+    CHECK(why.find("not a unicast IP address") != std::string::npos);
+  }
+  google::protobuf::RepeatedPtrField<std::string> many;
+  for (int i = 0; i < 5; ++i) *many.Add() = "2001:db8:1::" + std::to_string(i + 10);
+  CHECK_FALSE(agent::accept_prober_addresses(many, peer, out, why));
+  CHECK(why == "at most 4 prober addresses besides the peer");
+}
+
 namespace {
 
 struct finish_outcome {
@@ -231,7 +254,7 @@ namespace {
 agent::session_services slow_host_facts(std::chrono::milliseconds delay, bool fail = false,
                                         std::shared_ptr<std::atomic<bool>> finished = nullptr) {
   agent::session_services services;
-  services.host_facts = [delay, fail, finished](const asio::ip::address&, const std::vector<std::uint16_t>& ports,
+  services.host_facts = [delay, fail, finished](const std::vector<asio::ip::address>&, const std::vector<std::uint16_t>& ports,
                                                 const std::vector<std::uint16_t>&) {
     std::this_thread::sleep_for(delay);
     if (finished) *finished = true;
