@@ -34,9 +34,12 @@ inline double barrier_margin_ms(double rtt_ms) { return std::max(10.0, 0.1 * std
 /// with the timer's handler, which may run after the pinger is gone.
 class barrier_pinger {
  public:
-  void start(const asio::any_io_executor& executor, std::shared_ptr<message_port> port) {
+  /// `first_nonce`: the runs sharing a session (prober/shared_session.h) number their Pings apart.
+  void start(const asio::any_io_executor& executor, std::shared_ptr<message_port> port,
+             std::uint64_t first_nonce = 1000) {
     st_ = std::make_shared<state>(executor);
     st_->port = std::move(port);
+    st_->next_nonce = first_nonce;
   }
   /// No more Pings: the runner is done, nothing waits for a barrier.
   void stop() {

@@ -384,8 +384,9 @@ asio::awaitable<void> receive_until_summary(agent_session& session, agent_stream
     if (in.has_observation()) {
       for (const auto& packet : in.observation().packets()) {
         if (packet.port() == 0 || packet.port() > 65535) continue;
-        stream.packets[make_port_key(static_cast<std::uint16_t>(packet.port()), packet.protocol() == v1::UDP)]
-            .push_back(packet);
+        if (stream.keep_packets)
+          stream.packets[make_port_key(static_cast<std::uint16_t>(packet.port()), packet.protocol() == v1::UDP)]
+              .push_back(packet);
         if (stream.on_packet) stream.on_packet(packet);
       }
     } else if (in.has_summary()) {
@@ -449,6 +450,7 @@ asio::awaitable<void> receive_observations(agent_session& session, agent_stream&
 void request_summary(agent_session& session, const asio::any_io_executor& executor) {
   if (!session.port || session.summary_requested) return;
   session.summary_requested = true;
+  session.summary_requested_us = now_unix_us();
   v1::Envelope done;
   done.mutable_probes_done();
   asio::co_spawn(

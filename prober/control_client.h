@@ -31,6 +31,7 @@ struct agent_session {
   /// Cancelled (fires) when the summary came or the receiver finished.
   std::shared_ptr<asio::steady_timer> summary_came;
   bool summary_requested = false;  ///< ProbesDone sent (request_summary)
+  std::uint64_t summary_requested_us = 0;  ///< when it left (the summary is a barrier for what came before)
 };
 
 /// The control channel's MSS over TCP: packets of at most 1280 bytes (IPv6's
@@ -55,6 +56,8 @@ struct agent_stream {
   std::optional<v1::SessionSummary> summary;
   std::string lost;  ///< why the channel ended early, if it did
   bool finished = false;
+  /// False: packets go to on_packet only (a shared session's lanes keep them).
+  bool keep_packets = true;
   /// Called for every packet as it arrives (the prober decides early from it).
   std::function<void(const v1::PacketEvent&)> on_packet;
   /// Called for every Pong, after the packets the agent sent before it.

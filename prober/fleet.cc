@@ -12,6 +12,7 @@
 
 #include "common/os.h"
 #include "prober/run.h"
+#include "verdict/verdict.h"
 #include "prober/wait.h"
 
 namespace dropspot::prober {
@@ -23,16 +24,40 @@ asio::ip::address preferred_address(const asio::ip::tcp::resolver::results_type&
   return results.begin()->endpoint().address();
 }
 
+result<std::vector<asio::ip::address>> choose_addresses(const std::vector<asio::ip::address>& resolved,
+                                                        const address_choice& choice, const std::string& name) {
+  using R = result<std::vector<asio::ip::address>>;
+  std::vector<asio::ip::address> chosen;
+  for (const bool v6 : {false, true}) {
+    if (v6 ? !choice.v6 : !choice.v4) continue;
+    for (auto a : resolved) {
+      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+      if (a.is_v6() != v6 || std::find(chosen.begin(), chosen.end(), a) != chosen.end()) continue;
+      chosen.push_back(a);
+      if (!choice.all) break;
+    }
+  }
+  if (chosen.empty() && !resolved.empty())
+    return R::failure(name + " has no " + (choice.v6 ? "IPv6 address (no AAAA record)" : "IPv4 address (no A record)") +
+                      ": -" + (choice.v6 ? "6" : "4") + " leaves nothing to test");
+  if (chosen.empty()) return R::failure(name + ": no address");
+  return chosen;
+}
+
 namespace {
 
-/// Resolves the target once; every probe and the default agent use it.
-asio::awaitable<result<asio::ip::address>> resolve_target(std::string host) {
-  using R = result<asio::ip::address>;
+/// Resolves the target once (A and AAAA); every probe and the default agent use it.
+asio::awaitable<result<std::vector<asio::ip::address>>> resolve_target(std::string host, address_choice choice) {
+  using R = result<std::vector<asio::ip::address>>;
   asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
   auto [ec, results] = co_await resolver.async_resolve(host, "", asio::experimental::as_tuple(asio::use_awaitable));
   if (ec || results.empty())
     co_return R::failure("--target: cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
-  co_return preferred_address(results);
+  std::vector<asio::ip::address> all;
+  for (const auto& entry : results) all.push_back(entry.endpoint().address());
+  auto chosen = choose_addresses(all, choice, host);
+  if (!chosen) co_return R::failure("--target: " + chosen.error());
+  co_return chosen;
 }
 
 /// A line on stderr that rewrites itself; only on a terminal.
@@ -60,13 +85,15 @@ class progress_line {
 /// Many ports: a run takes long enough to show progress.
 constexpr std::size_t progress_min_ports = 8;
 
-/// One target at its address, run until ready; progress (one target only) on `progress`.
-asio::awaitable<v1::Report> diagnose_at(const options& opts, asio::ip::address address, const std::string& token,
-                                        progress_line* progress, std::size_t share) {
+/// One target at its addresses (one run, or one per address over one agent
+/// session), run until ready; progress (one target only) on `progress`.
+asio::awaitable<std::vector<v1::Report>> diagnose_at(const options& opts, std::vector<asio::ip::address> addresses,
+                                                     const std::string& token, progress_line* progress,
+                                                     std::size_t share) {
   const bool show_ports = opts.wait.count() > 0 || opts.ports.size() + opts.udp_ports.size() >= progress_min_ports;
   std::uint32_t runs_made = 0;
   // A named object: GCC 12 mishandles temporaries inside co_await expressions.
-  run_inputs inputs{opts, address, token};
+  run_inputs inputs{opts, addresses.front(), token};
   inputs.share = share;
   if (progress) {
     inputs.on_port_done = [&](std::size_t done, std::size_t total) {
@@ -76,27 +103,31 @@ asio::awaitable<v1::Report> diagnose_at(const options& opts, asio::ip::address a
     };
     inputs.on_waiting = [progress](const std::string& line) { progress->show(line); };
   }
-  auto report = co_await run_until_ready(std::move(inputs), opts.wait,
-                                         [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
-                                           runs_made = runs;
-                                           if (progress && opts.wait.count() > 0)
-                                             progress->show(wait_progress_line(last, runs, elapsed, opts.wait));
-                                         });
-  report.set_ok(exit_code(report) == 0);
-  co_return report;
+  auto reports = co_await run_until_ready(std::move(inputs), std::move(addresses), opts.wait,
+                                          [&](const v1::Report& last, std::uint32_t runs, millis elapsed) {
+                                            runs_made = runs;
+                                            if (progress && opts.wait.count() > 0)
+                                              progress->show(wait_progress_line(last, runs, elapsed, opts.wait));
+                                          });
+  const auto compared = address_notes(reports);
+  for (auto& report : reports) {
+    for (const auto& note : compared) report.add_address_notes(note);
+    report.set_ok(exit_code(report) == 0);
+  }
+  co_return reports;
 }
 
 /// One target: resolved, then diagnose_at.
-asio::awaitable<v1::Report> diagnose(const options& opts, const std::string& token, progress_line* progress,
-                                     std::size_t share) {
-  auto address = co_await resolve_target(opts.target);
-  if (!address) {
-    if (progress) std::cerr << "prober: " << address.error() << "\n";
-    auto report = untested_report(opts.target, address.error());
+asio::awaitable<std::vector<v1::Report>> diagnose(const options& opts, const std::string& token,
+                                                  progress_line* progress, std::size_t share) {
+  auto addresses = co_await resolve_target(opts.target, opts.addresses);
+  if (!addresses) {
+    if (progress) std::cerr << "prober: " << addresses.error() << "\n";
+    auto report = untested_report(opts.target, addresses.error());
     report.set_ok(false);
-    co_return report;
+    co_return std::vector<v1::Report>{std::move(report)};
   }
-  co_return co_await diagnose_at(opts, *address, token, progress, share);
+  co_return co_await diagnose_at(opts, std::move(addresses).value(), token, progress, share);
 }
 
 void rethrow(std::exception_ptr e) {
@@ -105,14 +136,14 @@ void rethrow(std::exception_ptr e) {
 
 }  // namespace
 
-v1::Report diagnose_target(const options& opts, const std::string& token, bool progress) {
-  v1::Report report;
+std::vector<v1::Report> diagnose_target(const options& opts, const std::string& token, bool progress) {
+  std::vector<v1::Report> reports;
   progress_line line(progress && os::ansi_terminal(stderr));
   asio::io_context io(1);
   asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { report = co_await diagnose(opts, token, &line, 1); }, rethrow);
+      io, [&]() -> asio::awaitable<void> { reports = co_await diagnose(opts, token, &line, 1); }, rethrow);
   io.run();
-  return report;
+  return reports;
 }
 
 v1::Report diagnose_address(const options& opts, const asio::ip::address& address, const std::string& token,
@@ -121,7 +152,13 @@ v1::Report diagnose_address(const options& opts, const asio::ip::address& addres
   {
     asio::io_context io(1);
     asio::co_spawn(
-        io, [&]() -> asio::awaitable<void> { report = co_await diagnose_at(opts, address, token, nullptr, 1); },
+        io,
+        [&]() -> asio::awaitable<void> {
+          // Named objects: GCC 12 mishandles temporaries inside co_await expressions.
+          std::vector<asio::ip::address> one{address};
+          auto reports = co_await diagnose_at(opts, std::move(one), token, nullptr, 1);
+          report = std::move(reports.front());
+        },
         rethrow);
     io.run_for(limit);
     // Not done: the io_context's end destroys the run's coroutines, closing their sockets.
@@ -135,7 +172,7 @@ v1::Report diagnose_address(const options& opts, const asio::ip::address& addres
 }
 
 std::vector<v1::Report> diagnose_fleet(const fleet_options& fleet, const std::string& token, fleet_observer observer) {
-  std::vector<v1::Report> reports(fleet.targets.size());
+  std::vector<std::vector<v1::Report>> reports(fleet.targets.size());
   const std::size_t workers = std::clamp<std::size_t>(fleet.parallel, 1, std::max<std::size_t>(reports.size(), 1));
   std::size_t next = 0, done = 0;
   asio::io_context io(1);
@@ -153,7 +190,10 @@ std::vector<v1::Report> diagnose_fleet(const fleet_options& fleet, const std::st
         },
         rethrow);
   io.run();
-  return reports;
+  std::vector<v1::Report> all;
+  for (auto& target : reports)
+    for (auto& r : target) all.push_back(std::move(r));
+  return all;
 }
 
 int fleet_exit_code(const std::vector<v1::Report>& reports) {

@@ -5,6 +5,9 @@
 #include <array>
 #include <cctype>
 
+#include <asio/ip/address.hpp>
+
+#include "common/net.h"
 #include "common/ports.h"
 #include "common/protocol.h"
 #include "common/text.h"
@@ -240,6 +243,10 @@ void setup_options(CLI::App& app, raw_options& raw) {
   app.add_option("--parallel", raw.parallel,
                  "Targets probed at once (default " + std::to_string(default_parallel) + ", at most " +
                      std::to_string(max_parallel) + ")");
+  app.add_flag("-4", raw.ipv4_only, "Test the target's IPv4 address only");
+  app.add_flag("-6", raw.ipv6_only, "Test the target's IPv6 address only");
+  app.add_flag("--all-addresses", raw.all_addresses,
+               "Test every address of the target's name (default: one IPv4 and one IPv6 address, if it has them)");
   app.add_option("-p,--ports", raw.ports, "Ports to test, e.g. 22,25,80,443, 8000-8010 or 53/udp (required)");
   app.add_option("--agent", raw.agents, "Agent HOST[:PORT] (default: the target, port 7411); repeat to try several");
   app.add_option("--ssh", raw.ssh, "Control channel through SSH: [USER@]HOST[:PORT]");
@@ -312,6 +319,16 @@ result<options> validate_options(const raw_options& raw) {
   if (trim(o.remote_agent).empty()) return R::failure("--remote-agent: empty command");
   o.token_file = raw.token_file;
   o.no_agent = raw.no_agent;
+  if (raw.ipv4_only && raw.ipv6_only) return R::failure("-4 and -6 exclude each other (the default tests both)");
+  o.addresses.v4 = !raw.ipv6_only;
+  o.addresses.v6 = !raw.ipv4_only;
+  o.addresses.all = raw.all_addresses;
+  if (auto literal = parse_ip(o.target)) {
+    const bool v6 = literal->is_v6() && !literal->to_v6().is_v4_mapped();
+    if (v6 ? !o.addresses.v6 : !o.addresses.v4)
+      return R::failure(std::string(v6 ? "-4" : "-6") + ": the target " + o.target + " is an " +
+                        (v6 ? "IPv6" : "IPv4") + " address");
+  }
   if (o.no_agent && !raw.agents.empty()) return R::failure("--no-agent and --agent contradict each other");
 
   for (const auto& text : raw.probes) {

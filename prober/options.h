@@ -32,6 +32,9 @@ struct raw_options {
   std::vector<std::string> targets;  ///< --target, repeatable
   std::string targets_file;          ///< --targets-file
   int parallel = 0;                  ///< 0: default_parallel
+  bool ipv4_only = false;            ///< -4
+  bool ipv6_only = false;            ///< -6
+  bool all_addresses = false;        ///< --all-addresses
   std::string output;
   std::string ports;
   std::vector<std::string> agents;
@@ -56,9 +59,18 @@ struct raw_options {
   std::string color = "auto";
 };
 
+/// Which of a name's addresses are tested (issue 24).
+struct address_choice {
+  bool v4 = true;              ///< IPv4 addresses (not with -6)
+  bool v6 = true;              ///< IPv6 addresses (not with -4)
+  bool all = false;            ///< --all-addresses: every one, else the first of each family
+  friend bool operator==(const address_choice&, const address_choice&) = default;
+};
+
 /// Validated options.
 struct options {
   std::string target;
+  address_choice addresses;
   std::vector<std::uint16_t> ports;      ///< TCP ports under test
   std::vector<std::uint16_t> udp_ports;  ///< UDP ports under test ("53/udp")
   std::vector<endpoint_spec> agents;     ///< in order of attempts; port filled in

@@ -135,7 +135,7 @@ int run_prober(int argc, char** argv) {
 
   std::vector<v1::Report> reports;
   if (fleet.targets.size() == 1) {
-    reports.push_back(diagnose_target(opts, token, true));
+    reports = diagnose_target(opts, token, true);
   } else {
     const bool terminal = os::ansi_terminal(stderr);
     reports = diagnose_fleet(fleet, token, [&](std::size_t done, std::size_t total) {

@@ -24,6 +24,7 @@
 #include "prober/app/udp.h"
 #include "prober/barrier.h"
 #include "prober/mtu_search.h"
+#include "prober/shared_session.h"
 #include "prober/task_group.h"
 #include "prober/control_client.h"
 #include "prober/probe.h"
@@ -38,6 +39,39 @@ using clock = std::chrono::steady_clock;
 
 /// Hop searches per run at most: each sends up to max_hops SYNs per round.
 constexpr std::size_t max_hop_searches = 8;
+
+std::string probe_kind(const options& o, port_key key);
+
+/// The session request for every port under test (with its probe plan).
+v1::SessionStart session_request(const options& o, const std::vector<port_key>& keys) {
+  v1::SessionStart start;
+  for (auto key : keys) {
+    if (key_udp(key))
+      start.add_udp_ports(key_port(key));
+    else
+      start.add_ports(key_port(key));
+    auto* plan = start.add_plan();
+    plan->set_port(key_port(key));
+    plan->set_kind(probe_kind(o, key));
+    plan->set_protocol(key_udp(key) ? v1::UDP : v1::TCP);
+  }
+  return start;
+}
+
+/// How the control channel is reached, from the options.
+control_settings control_for(const options& o, const asio::ip::address& target, const std::string& token) {
+  control_settings settings;
+  settings.agents = o.agents;
+  settings.target = o.target;
+  settings.target_address = target;
+  settings.token = token;
+  settings.timeout = o.timeout;
+  if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
+  return settings;
+}
+
+/// Lanes' barrier nonces apart: each lane's Pings are its own.
+constexpr std::uint64_t lane_nonce_stride = std::uint64_t{1} << 40;
 
 /// The probe kind for a port: --probe, else by well-known port.
 std::string probe_kind(const options& o, port_key key) {
@@ -268,27 +302,20 @@ class run_phases {
     if (o.no_agent) {
       session.info.set_status(v1::AgentInfo::DISABLED);
       session.info.set_message("--no-agent: the client's view only");
+    } else if (in.shared) {
+      // The session is open (run_addresses): this lane's packets come by its
+      // stream, once every lane is attached (the last attach starts the
+      // reading, which may take the pending ack at once: set up first).
+      capturing = session.port && (session.ack_pending ? session.info.capture_active()
+                                                       : session.ack.capture_active() && lane_captured());
+      stream.on_ack = [this](bool acknowledged) {
+        capturing = capturing && acknowledged && session.ack.capture_active() && lane_captured();
+      };
+      in.shared->attach(in.lane, stream);
     } else {
-      control_settings settings;
-      settings.agents = o.agents;
-      settings.target = o.target;
-      settings.target_address = in.address;
-      settings.token = in.token;
-      settings.timeout = o.timeout;
-      if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
-      v1::SessionStart start;
-      for (auto key : keys) {
-        if (key_udp(key))
-          start.add_udp_ports(key_port(key));
-        else
-          start.add_ports(key_port(key));
-        auto* plan = start.add_plan();
-        plan->set_port(key_port(key));
-        plan->set_kind(probe_kind(o, key));
-        plan->set_protocol(key_udp(key) ? v1::UDP : v1::TCP);
-      }
+      auto start = session_request(o, keys);
       if (local_address) start.set_prober_local_address(local_address->to_string());
-      session = co_await open_agent_session(settings, start);
+      session = co_await open_agent_session(control_for(o, in.address, in.token), start);
       // With the sealed session request taken the ack comes while the probes
       // run; a refusal or an inactive capture ends the agent's part.
       capturing = session.port && (session.ack_pending ? session.info.capture_active() : session.ack.capture_active());
@@ -300,6 +327,12 @@ class run_phases {
                        on_escape("reading the agent's messages", report_internal_error));
     }
     rtt_ms = session.info.rtt_ms();
+  }
+
+  /// A lane's address is one the agent captures for (an agent before
+  /// issue 24 captures for the channel's peer only).
+  bool lane_captured() const {
+    return !agent_view_of(in.shared->lane(in.lane), in.shared->capture_addresses()).empty();
   }
 
   /// What decide_port needs of a port so far. `for_policy`: only what the
@@ -323,7 +356,7 @@ class run_phases {
       pi.probe = probe_kind(o, port);
       pi.target = o.target;
       pi.target_address = in.address.to_string();
-      pi.agent = session.info;
+      pi.agent = final_info ? *final_info : session.info;
     }
     pi.agent.set_capture_active(capturing);
     if (auto it = stream.packets.find(port); it != stream.packets.end()) pi.packets = it->second;
@@ -434,7 +467,7 @@ class run_phases {
         if (barrier.answered(nonce)) consider_proved();
       };
       stream.on_summary = [&, consider_running] {
-        barrier.passed(summary_requested_us);
+        barrier.passed(session.summary_requested_us);
         consider_running();
       };
       // Once every port's first SYN has left, the agent's summary (host
@@ -448,8 +481,10 @@ class run_phases {
           summary_timer.expires_after(std::chrono::microseconds(static_cast<long long>(margin_ms * 1000)));
           summary_timer.async_wait([this, considering](std::error_code ec) {
             if (ec || !*considering || !capturing) return;
-            summary_requested_us = now_unix_us();
-            request_summary(session, executor);
+            if (in.shared)
+              in.shared->all_started(in.lane);
+            else
+              request_summary(session, executor);
           });
         }
       });
@@ -498,7 +533,7 @@ class run_phases {
       searches.spawn(locate_hop(hops, in.address, port, hs));
     };
 
-    if (capturing) barrier.start(executor, session.port);
+    if (capturing) barrier.start(executor, session.port, 1000 + in.lane * lane_nonce_stride);
     app_starts apps_running;
     task_group app_probes(executor);
     // Slow services are waited for (--app-timeout): say so on a terminal.
@@ -626,16 +661,33 @@ class run_phases {
 
   /// The agent's summary (bounded wait), and what it says about the session.
   asio::awaitable<void> finish_session() {
+    final_info = session.info;
+    auto& info = *final_info;
+    if (in.shared) {
+      co_await in.shared->finish(summary_deadline);
+      info = session.info;  // the ack may have come since
+      // The agent's view of us in this lane's family (the NAT note and the
+      // rules' source address are about this family's address).
+      const auto seen = agent_view_of(in.shared->lane(in.lane), in.shared->capture_addresses());
+      if (!seen.empty()) {
+        info.set_peer_address(seen);
+      } else if (session.port && info.capture_active()) {
+        info.set_capture_active(false);
+        report.add_notes("the agent does not capture for our " + std::string(in.address.is_v6() ? "IPv6" : "IPv4") +
+                         " address (an older agent captures for the control channel's address only): "
+                         "the client's view only over this address");
+      }
+    }
     if (session.port) {
-      co_await finish_agent_session(session, stream, summary_deadline);
-      if (!stream.lost.empty()) session.info.set_message(session.info.message() + "; " + stream.lost);
-      if (stream.summary) session.info.set_pcap_file(stream.summary->pcap_file());
+      if (!in.shared) co_await finish_agent_session(session, stream, summary_deadline);
+      if (!stream.lost.empty()) info.set_message(info.message() + "; " + stream.lost);
+      if (stream.summary) info.set_pcap_file(stream.summary->pcap_file());
       const std::string missing = !stream.summary ? stream.lost : stream.summary->host_facts_missing();
       if (!missing.empty())
         report.add_notes("the agent's host facts (firewall rules, services) are not in this report: " + missing +
                          "; on the server: agent check --ports " + format_port_specs({o.ports, o.udp_ports}));
     }
-    *report.mutable_agent() = session.info;
+    *report.mutable_agent() = info;
   }
 
   v1::Report assemble() {
@@ -712,7 +764,9 @@ class run_phases {
   std::optional<asio::ip::address> local_address;
 
   // open_session
-  agent_session session;
+  agent_session own_session;
+  agent_session& session{in.shared ? in.shared->session() : own_session};
+  std::optional<v1::AgentInfo> final_info;  ///< the report's, once the session is over
   agent_stream stream;
   bool capturing = false;
   double rtt_ms = 0;
@@ -723,7 +777,6 @@ class run_phases {
   std::map<std::uint64_t, std::uint64_t> reply_heard;    ///< flow_key -> when the agent's report of a reply came
   std::map<std::uint64_t, std::uint64_t> syn_heard;      ///< flow_key -> when the agent's report of the SYN came
   barrier_pinger barrier;
-  std::uint64_t summary_requested_us = 0;  ///< when ProbesDone left (the summary is a barrier too)
   std::set<port_key> ports_started;        ///< ports whose first SYN has left
   asio::steady_timer summary_timer{executor};
   std::map<port_key, double> decided_at;
@@ -745,6 +798,43 @@ class run_phases {
 asio::awaitable<v1::Report> run_once(run_inputs in) {
   run_phases phases(std::move(in), co_await asio::this_coro::executor);
   co_return co_await phases.run();
+}
+
+asio::awaitable<std::vector<v1::Report>> run_addresses(run_inputs in, std::vector<asio::ip::address> addresses) {
+  auto executor = co_await asio::this_coro::executor;
+  const options& o = in.opts;
+  std::vector<lane_address> lanes;
+  for (const auto& a : addresses) lanes.push_back({a, route_source_address(executor, a)});
+  agent_session session;
+  if (o.no_agent) {
+    session.info.set_status(v1::AgentInfo::DISABLED);
+    session.info.set_message("--no-agent: the client's view only");
+  } else {
+    // The agent is reached as for the first address (IPv4 when the name has
+    // it: a NAT's address is then the one the agent sees); it captures for
+    // each of our source addresses.
+    auto start = session_request(o, port_keys(o.ports, o.udp_ports));
+    if (lanes.front().local) start.set_prober_local_address(lanes.front().local->to_string());
+    for (const auto& lane : lanes)
+      if (lane.local) start.add_prober_addresses(lane.local->to_string());
+    session = co_await open_agent_session(control_for(o, addresses.front(), in.token), start);
+  }
+  shared_session shared(executor, std::move(session), lanes);
+  std::vector<v1::Report> reports(addresses.size());
+  task_group runs(executor);
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    run_inputs lane_in{o, addresses[i], in.token};
+    lane_in.share = in.share * addresses.size();
+    lane_in.shared = &shared;
+    lane_in.lane = i;
+    if (i == 0) lane_in.on_waiting = in.on_waiting;
+    runs.spawn([](run_inputs lane_in, v1::Report& out) -> asio::awaitable<void> {
+      run_phases phases(std::move(lane_in), co_await asio::this_coro::executor);
+      out = co_await phases.run();
+    }(std::move(lane_in), reports[i]));
+  }
+  co_await runs.wait();
+  co_return reports;
 }
 
 }  // namespace dropspot::prober

@@ -12,6 +12,8 @@
 
 namespace dropspot::prober {
 
+class shared_session;
+
 struct run_inputs {
   const options& opts;
   asio::ip::address address;  ///< the target, resolved
@@ -23,9 +25,18 @@ struct run_inputs {
   /// Runs side by side in this process (several targets): each takes its
   /// share of the file descriptors.
   std::size_t share = 1;
+  /// The agent session this run shares with the runs of the name's other
+  /// addresses, and its lane in it (run_addresses); null: its own session.
+  shared_session* shared = nullptr;
+  std::size_t lane = 0;
 };
 
 asio::awaitable<v1::Report> run_once(run_inputs in);
+
+/// One run per address of the name (in.address is ignored), side by side
+/// over one agent session that captures for each of our source addresses
+/// (issue 24); the reports in the addresses' order. `addresses` has two or more.
+asio::awaitable<std::vector<v1::Report>> run_addresses(run_inputs in, std::vector<asio::ip::address> addresses);
 
 /// The attempt timeout: the user's --timeout, shortened when the agent's
 /// measured round trip shows the path is fast (a SYN the agent has not seen

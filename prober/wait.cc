@@ -24,32 +24,50 @@ bool is_ready(const v1::Report& report) { return exit_code(report) == 0; }
 
 bool is_hopeless(const v1::Report& report) { return report.agent().status() == v1::AgentInfo::AUTH_FAILED; }
 
-asio::awaitable<v1::Report> run_until_ready(run_inputs in, millis deadline, run_observer observer) {
+asio::awaitable<std::vector<v1::Report>> run_until_ready(run_inputs in, std::vector<asio::ip::address> addresses,
+                                                         millis deadline, run_observer observer) {
   using clock = std::chrono::steady_clock;
   auto executor = co_await asio::this_coro::executor;
   const auto started = clock::now();
   const auto elapsed = [&] { return std::chrono::duration_cast<millis>(clock::now() - started); };
   asio::steady_timer timer(executor);
   std::uint32_t runs = 0;
-  v1::Report report;
+  std::vector<v1::Report> reports;
   for (;;) {
     run_inputs inputs = in;
-    report = co_await run_once(std::move(inputs));
+    if (addresses.size() <= 1) {
+      auto report = co_await run_once(std::move(inputs));
+      reports.clear();
+      reports.push_back(std::move(report));
+    } else {
+      reports = co_await run_addresses(std::move(inputs), addresses);
+    }
     ++runs;
-    report.set_runs(runs);
+    for (auto& r : reports) r.set_runs(runs);
     const auto now = elapsed();
-    if (observer) observer(report, runs, now);
-    if (is_ready(report)) {
-      if (deadline.count() > 0) report.set_ready_after_ms(static_cast<double>(now.count()));
+    const bool ready = std::all_of(reports.begin(), reports.end(), [](const v1::Report& r) { return is_ready(r); });
+    // The progress line speaks of the first address not ready yet.
+    const auto shown = std::find_if(reports.begin(), reports.end(), [](const v1::Report& r) { return !is_ready(r); });
+    if (observer) observer(shown != reports.end() ? *shown : reports.front(), runs, now);
+    if (ready) {
+      if (deadline.count() > 0)
+        for (auto& r : reports) r.set_ready_after_ms(static_cast<double>(now.count()));
       break;
     }
-    if (is_hopeless(report)) break;
+    if (std::any_of(reports.begin(), reports.end(), [](const v1::Report& r) { return is_hopeless(r); })) break;
     const auto pause = next_pause(runs, now, deadline);
     if (!pause) break;
     timer.expires_after(*pause);
     co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  co_return report;
+  co_return reports;
+}
+
+asio::awaitable<v1::Report> run_until_ready(run_inputs in, millis deadline, run_observer observer) {
+  // Named objects: GCC 12 mishandles temporaries inside co_await expressions.
+  std::vector<asio::ip::address> one{in.address};
+  auto reports = co_await run_until_ready(std::move(in), std::move(one), deadline, std::move(observer));
+  co_return std::move(reports.front());
 }
 
 }  // namespace dropspot::prober

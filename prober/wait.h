@@ -42,6 +42,12 @@ using run_observer = std::function<void(const v1::Report&, std::uint32_t runs, m
 /// deadline this is one run.
 asio::awaitable<v1::Report> run_until_ready(run_inputs in, millis deadline, run_observer observer = {});
 
+/// The same for every address of a name (run_addresses over one agent
+/// session when there are several): until every report is ready; the
+/// observer sees the first report not ready yet.
+asio::awaitable<std::vector<v1::Report>> run_until_ready(run_inputs in, std::vector<asio::ip::address> addresses,
+                                                         millis deadline, run_observer observer = {});
+
 }  // namespace dropspot::prober
 
 namespace dropspot::prober {

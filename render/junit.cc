@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "common/net.h"
 #include "common/text.h"
@@ -90,10 +91,12 @@ struct suite_counts {
   std::size_t tests = 0, failures = 0;
 };
 
-/// One <testsuite> for the report, indented in <testsuites>.
-std::string render_suite(const v1::Report& report, suite_counts& counts) {
-  const std::string suite = "dropspot " + escape(report.target());
-  const std::string classname = class_name(report.target());
+/// One <testsuite> for the report, indented in <testsuites>; `with_address`:
+/// the name was tested at several addresses, each its own suite and class.
+std::string render_suite(const v1::Report& report, suite_counts& counts, bool with_address) {
+  const std::string name = report.target() + (with_address ? " " + report.address() : std::string());
+  const std::string suite = "dropspot " + escape(name);
+  const std::string classname = class_name(name);
   std::size_t failures = 0;
   for (const auto& p : report.ports())
     if (!p.as_expected()) ++failures;
@@ -175,8 +178,10 @@ std::string render_junit(const std::vector<v1::Report>& reports) {
   suite_counts counts;
   double elapsed_ms = 0;
   std::string suites;
+  std::map<std::string, std::size_t> per_name;
+  for (const auto& r : reports) ++per_name[r.target()];
   for (const auto& r : reports) {
-    suites += render_suite(r, counts);
+    suites += render_suite(r, counts, per_name[r.target()] > 1 && !r.address().empty());
     elapsed_ms = std::max(elapsed_ms, r.elapsed_ms());  // side by side: the longest
   }
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites" + attr("name", "dropspot") +

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 namespace dropspot {
 
@@ -35,12 +36,13 @@ bool label_less(const prometheus::ClientMetric& a, const prometheus::ClientMetri
   return a.label.size() < b.label.size();
 }
 
-/// Labels in the order people read them: target, protocol, port, then the rest.
+/// Labels in the order people read them: target, address, protocol, port, then the rest.
 int label_rank(const std::string& name) {
   if (name == "target") return 0;
-  if (name == "protocol") return 1;
-  if (name == "port") return 2;
-  return 3;
+  if (name == "address") return 1;
+  if (name == "protocol") return 2;
+  if (name == "port") return 3;
+  return 4;
 }
 
 }  // namespace
@@ -59,17 +61,23 @@ std::string render_prometheus(const std::vector<v1::Report>& reports, const std:
       gauge("dropspot_target_ok", "1 when every port is as expected and the agent was used when asked for, else 0");
   auto& duration = gauge("dropspot_run_duration_seconds", "Seconds the diagnosis of the target took");
   auto& runs = gauge("dropspot_runs", "Probe runs made for the target (more than one with --wait)");
+  // A name tested at several addresses (IPv4 and IPv6): its series carry the address.
+  std::map<std::string, std::size_t> per_name;
+  for (const auto& r : reports) ++per_name[r.target()];
   for (const auto& r : reports) {
     const std::string& target = r.target();
+    Labels t{{"target", target}};
+    if (per_name[target] > 1) t["address"] = r.address();
     for (const auto& p : r.ports()) {
-      const Labels port{{"target", target}, {"port", std::to_string(p.port())}, {"protocol", protocol_label(p)}};
+      Labels port = t;
+      port["port"] = std::to_string(p.port());
+      port["protocol"] = protocol_label(p);
       Labels with_verdict = port;
       with_verdict["verdict"] = v1::Verdict_Name(p.verdict());
       verdict.Add(with_verdict).Set(1);
       ok.Add(port).Set(p.as_expected() ? 1 : 0);
       decided.Add(port).Set(p.decided_ms() / 1000.0);
     }
-    const Labels t{{"target", target}};
     agent_up.Add(t).Set(r.agent().status() == v1::AgentInfo::CONNECTED ? 1 : 0);
     target_ok.Add(t).Set(r.ok() ? 1 : 0);
     duration.Add(t).Set(r.elapsed_ms() / 1000.0);

@@ -1,6 +1,7 @@
 #include "render/report.h"
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -375,11 +376,22 @@ std::string render_fleet_summary(const std::vector<v1::Report>& reports, const t
   std::size_t good = 0;
   for (const auto& r : reports)
     if (r.ok()) ++good;
-  std::string out = std::string(paint(style, bold)) + num(reports.size()) + " targets, " + num(good) + " as expected" +
-                    paint(style, reset) + "\n";
+  // A name tested at several addresses (IPv4 and IPv6) has a row for each.
+  std::map<std::string, std::size_t> per_name;
+  for (const auto& r : reports) ++per_name[r.target()];
+  const auto label = [&](const v1::Report& r) {
+    return escape(r.target()) + (per_name[r.target()] > 1 && !r.address().empty() ? " " + escape(r.address()) : "");
+  };
+  std::string counted = num(reports.size()) + " targets";
+  if (per_name.size() == 1 && reports.size() > 1)
+    counted = num(reports.size()) + " addresses of " + escape(reports.front().target());
+  else if (per_name.size() < reports.size())
+    counted = num(reports.size()) + " addresses of " + num(per_name.size()) + " targets";
+  std::string out =
+      std::string(paint(style, bold)) + counted + ", " + num(good) + " as expected" + paint(style, reset) + "\n";
   std::size_t host_width = 6;
-  for (const auto& r : reports) host_width = std::max(host_width, escape(r.target()).size());
-  host_width = std::min<std::size_t>(host_width, 32);
+  for (const auto& r : reports) host_width = std::max(host_width, label(r).size());
+  host_width = std::min<std::size_t>(host_width, 48);
   const auto column = [](std::string s, std::size_t w) {
     s = truncate(s, w);
     s.resize(w, ' ');
@@ -405,11 +417,20 @@ std::string render_fleet_summary(const std::vector<v1::Report>& reports, const t
     if (!error.empty()) bad = "not tested: " + escape(error);
     if (bad.empty() && agent_missing) bad = "every port; the agent not used";
     if (bad.empty()) bad = "-";
-    std::string line = "  " + column(escape(r.target()), host_width) + "  " + column(agent, 11) + "  " +
+    std::string line = "  " + column(label(r), host_width) + "  " + column(agent, 11) + "  " +
                        column(r.error().empty() ? num(ok_ports) + "/" + num(r.ports_size()) : "-", 5) + "  ";
     const auto rest = width > line.size() + 3 ? width - line.size() : 3;
     const char* paint_code = r.ok() ? green : (agent_missing && bad.rfind("every port", 0) == 0 ? yellow : red);
     out += line + paint(style, paint_code) + truncate(bad, rest) + paint(style, reset) + "\n";
+  }
+  // Where a name's addresses disagree: each line once (every report of the name carries it).
+  std::vector<std::string> compared;
+  for (const auto& r : reports)
+    for (const auto& n : r.address_notes())
+      if (std::find(compared.begin(), compared.end(), n) == compared.end()) compared.push_back(n);
+  if (!compared.empty()) {
+    out += "\nthe addresses disagree:\n";
+    for (const auto& n : compared) wrap(out, "  - ", "    ", escape(n), width);
   }
   return out;
 }

@@ -54,6 +54,7 @@ readonly STATE_ROOT=${DROPSPOT_LAB_STATE_DIR:-/run/dropspot-lab}
 readonly NFT_TABLE=dropspot_lab     # one `inet` table per node, owned by the lab
 readonly IPT_COMMENT=dropspot_lab   # tag on every iptables rule the lab adds
 readonly CONTROL_PORT=7411
+FAULT_FAMILY=""  # fault -4 / -6: the fault's rules match that address family only
 PROG=$(basename "$0")
 readonly PROG
 LAB=""      # prefix of the lab being worked on; namespaces are "$LAB-<node>"
@@ -87,7 +88,8 @@ EOF
 
 fault_usage() {
 	cat <<EOF
-usage: $PROG fault NAME ARGS...   (nft rules go in table 'inet $NFT_TABLE' of the node)
+usage: $PROG fault [-4|-6] NAME ARGS...   (nft rules go in table 'inet $NFT_TABLE' of the node;
+                            -4 / -6: the rules match that address family only)
   provider-drop PORT        provider forward: drop SYNs (syn without ack) going to the server, dport PORT
   control-block [PORT]      same as provider-drop, PORT defaults to $CONTROL_PORT (the control channel)
   isp-block PORT            isp forward: drop tcp dport PORT coming from the clients (OP25B)
@@ -547,6 +549,7 @@ nft_rule() {
 	prerouting) spec="type nat hook prerouting priority dstnat; policy accept;" ;;
 	*) die "internal: unknown chain $chain" ;;
 	esac
+	[[ -z $FAULT_FAMILY ]] || rule="meta nfproto ipv$FAULT_FAMILY $rule"
 	n "$node" nft -f - <<EOF
 add table inet $NFT_TABLE
 add chain inet $NFT_TABLE $chain { $spec }
@@ -558,7 +561,8 @@ EOF
 # ipt_drop NODE IPTABLES IP6TABLES PORT: INPUT drop in both families, tagged for `clear`.
 ipt_drop() {
 	local node=$1 v4=$2 v6=$3 port=$4 cmd
-	for cmd in "$v4" "$v6"; do
+	case $FAULT_FAMILY in 4) v6="" ;; 6) v4="" ;; esac
+	for cmd in $v4 $v6; do
 		command -v "$cmd" >/dev/null || die "$cmd is not installed (Debian package iptables)"
 		n "$node" "$cmd" -I INPUT -p tcp --dport "$port" -m comment --comment "$IPT_COMMENT" -j DROP
 		echo "$node $cmd" >>"$(state_dir)/iptables"
@@ -752,7 +756,12 @@ fault_show() {
 }
 
 cmd_fault() {
-	(( $# >= 1 )) || usage_error "usage: $PROG fault NAME ARGS... (run '$PROG fault help')"
+	# -4 / -6 first: the fault hits that address family only (a dual-stack
+	# host's half failure, issue 24).
+	case ${1:-} in
+	-4 | -6) FAULT_FAMILY=${1#-}; shift ;;
+	esac
+	(( $# >= 1 )) || usage_error "usage: $PROG fault [-4|-6] NAME ARGS... (run '$PROG fault help')"
 	local name=$1
 	shift
 	case $name in

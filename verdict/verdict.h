@@ -217,6 +217,15 @@ evidence_check agent_evidence_complete(const port_input& in, std::uint64_t now_u
 /// saw no SYN on any port.
 std::vector<std::string> cross_port_notes(const v1::Report& report);
 
+/// Notes comparing the reports of one name's addresses (issue 24): for each
+/// port whose verdicts differ between the addresses, one line saying how it
+/// fares over each family and what to check for the family that fails
+/// ("port 80 works over IPv4 (203.0.113.2) and is dropped in transit over
+/// IPv6 (2001:db8:2::2): clients that prefer IPv6 ... will fail; check the
+/// AAAA record, ..."). Reports that tested nothing are left out; none when
+/// fewer than two addresses were tested.
+std::vector<std::string> address_notes(const std::vector<v1::Report>& reports);
+
 /// Facts about the path rather than a port (the SYN's TTL, source address
 /// translation) are said once: a path note that two or more ports carry
 /// word for word leaves their evidence and becomes one report note naming

@@ -1,0 +1,83 @@
+#pragma once
+// One agent session for every address of a name (issue 24): the runs of a
+// dual-stack name's IPv4 and IPv6 addresses (prober/run.cc) probe side by
+// side over one session, each a lane with its own stream of the agent's
+// packets, picked out by the packets' address family (and, when a family
+// has several lanes, by the server's address); Pongs, the ack and the
+// summary go to every lane, each lane taking the host facts for its own
+// address. The session ends once every lane is done with it.
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/steady_timer.hpp>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dropspot.pb.h"
+#include "prober/control_client.h"
+
+namespace dropspot::prober {
+
+/// Where a lane stands: the address it tests and its own source address.
+struct lane_address {
+  asio::ip::address target;
+  std::optional<asio::ip::address> local;
+};
+
+/// The lanes a packet the agent reported belongs to (indexes into `lanes`):
+/// those of its address family; of several, the one whose target is the
+/// packet's server-side address, else all of them. Pure.
+std::vector<std::size_t> lanes_for_packet(const v1::PacketEvent& packet, const std::vector<lane_address>& lanes);
+
+/// The summary as one lane sees it: the ports' facts for its address
+/// (PortFacts.client_address: its own source address, else the agent's one
+/// of its family; facts without an address, from an agent before issue 24,
+/// serve every lane). Pure.
+v1::SessionSummary summary_for_lane(const v1::SessionSummary& summary, const lane_address& lane,
+                                    const std::vector<std::string>& capture_addresses);
+
+/// The address of the lane's family among those the agent captures for
+/// (SessionAck.capture_addresses), as the agent sees it; empty when none. Pure.
+std::string agent_view_of(const lane_address& lane, const std::vector<std::string>& capture_addresses);
+
+class shared_session {
+ public:
+  /// One lane per address, in order; `session` is open (or not: then
+  /// every lane has the client's view only).
+  shared_session(const asio::any_io_executor& executor, agent_session session, std::vector<lane_address> lanes);
+
+  agent_session& session() { return session_; }
+  std::size_t lanes() const { return lanes_.size(); }
+  const lane_address& lane(std::size_t i) const { return lanes_[i]; }
+  /// The agent's addresses for us (SessionAck.capture_addresses).
+  std::vector<std::string> capture_addresses() const;
+
+  /// Lane `i`'s stream: filled as the agent's messages come. Once every
+  /// lane's is attached, the agent's messages are read (until the channel
+  /// ends) and dispatched.
+  void attach(std::size_t i, agent_stream& stream);
+  /// Lane `i` has sent every port's first attempt: once all have, the
+  /// summary is asked for.
+  void all_started(std::size_t i);
+  /// Lane `i` is done probing: returns once every lane is, and the session
+  /// has ended (the summary, or why not, in each lane's stream).
+  asio::awaitable<void> finish(millis deadline);
+
+ private:
+  void start();
+
+  asio::any_io_executor executor_;
+  agent_session session_;
+  agent_stream master_;
+  std::vector<lane_address> lanes_;
+  std::vector<agent_stream*> streams_;
+  std::vector<bool> started_;
+  std::size_t finished_lanes_ = 0;
+  bool ended_ = false;
+  asio::steady_timer all_finished_;
+};
+
+}  // namespace dropspot::prober
