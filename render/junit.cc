@@ -27,7 +27,7 @@ std::string seconds(double ms) {
 std::string class_name(std::string_view target) {
   std::string s = escape(target);
   for (auto& c : s)
-    if (c == '.' || c == ':') c = '_';
+    if (c == '.' || c == ':' || c == ' ') c = '_';
   return "dropspot." + s;
 }
 

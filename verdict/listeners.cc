@@ -62,6 +62,15 @@ std::string wrong_address_summary(const listener_view& lv, std::uint32_t port, c
 std::string bind_fix(const v1::Listener& l, std::uint32_t port, const std::string& address) {
   const std::string p = lower(l.process());
   const std::string n = num(port);
+  // IPv4's wildcard only, and the client came over IPv6 (a dual-stack name, issue 24).
+  if (normalize_address(l.address()) == "0.0.0.0" && address.find(':') != std::string::npos) {
+    const std::string also = "the service listens on 0.0.0.0:" + n + ", IPv4 only: also listen on [::]:" + n;
+    if (p == "nginx") return also + " (nginx: add 'listen [::]:" + n + ";' beside 'listen " + n + ";', check with nginx -t)";
+    if (p == "httpd" || p == "apache2") return also + " (Apache: 'Listen " + n + "' covers both; drop 'Listen 0.0.0.0:" + n + "')";
+    if (p == "sshd") return also + " (sshd: 'ListenAddress ::' beside 'ListenAddress 0.0.0.0', or neither)";
+    if (p == "master" || p == "postfix" || p == "smtpd") return also + " (Postfix: inet_protocols = all in main.cf)";
+    return also + " (bind to :: with IPV6_V6ONLY off to take both)";
+  }
   if (normalize_address(l.address()) == "::" && l.v6_only())
     return "the socket on [::]:" + n + " is IPv6-only (IPV6_V6ONLY" +
            (p == "nginx" ? std::string(", nginx 'ipv6only=on'") : std::string()) + "): also listen on 0.0.0.0:" + n +

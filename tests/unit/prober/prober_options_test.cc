@@ -238,3 +238,16 @@ TEST_CASE("prober options: a fleet's bad settings are named, with the line and t
             .rfind("--targets-file line 1 (c): --expect '22=open': port 22 is not in --ports", 0) == 0);
   CHECK(error({"h", "-p", "80", "-f", "yaml"}) == "--format: 'yaml' is not text, json, junit or prometheus");
 }
+
+TEST_CASE("prober options: -4, -6 and --all-addresses choose a name's addresses") {
+  auto o = parse({"www.example.com", "-p", "80"}).value();
+  CHECK(o.addresses == address_choice{true, true, false});
+  CHECK(parse({"www.example.com", "-p", "80", "-4"}).value().addresses == address_choice{true, false, false});
+  CHECK(parse({"www.example.com", "-p", "80", "-6", "--all-addresses"}).value().addresses ==
+        address_choice{false, true, true});
+  CHECK(parse({"www.example.com", "-p", "80", "-4", "-6"}).error() ==
+        "-4 and -6 exclude each other (the default tests both)");
+  CHECK(parse({"203.0.113.2", "-p", "80", "-6"}).error() == "-6: the target 203.0.113.2 is an IPv4 address");
+  CHECK(parse({"2001:db8::2", "-p", "80", "-4"}).error() == "-4: the target 2001:db8::2 is an IPv6 address");
+  CHECK(parse({"2001:db8::2", "-p", "80", "-6"}).ok());
+}

@@ -73,3 +73,23 @@ TEST_CASE("exit code of several targets: 1 when any target fails, else 3 when an
   CHECK(fleet_exit_code({ok, untested}) == 1);
   CHECK(fleet_exit_code({}) == 0);
 }
+
+TEST_CASE("a name's addresses: one of each family, IPv4 first; -4, -6, --all-addresses") {
+  const auto a = [](const char* s) { return asio::ip::make_address(s); };
+  const std::vector<asio::ip::address> resolved{a("2001:db8:2::2"), a("203.0.113.2"), a("2001:db8:2::3"),
+                                                a("203.0.113.3"), a("::ffff:203.0.113.2")};
+  CHECK(choose_addresses(resolved, {}, "www").value() ==
+        std::vector<asio::ip::address>{a("203.0.113.2"), a("2001:db8:2::2")});
+  CHECK(choose_addresses(resolved, {true, false, false}, "www").value() ==
+        std::vector<asio::ip::address>{a("203.0.113.2")});
+  CHECK(choose_addresses(resolved, {false, true, false}, "www").value() ==
+        std::vector<asio::ip::address>{a("2001:db8:2::2")});
+  CHECK(choose_addresses(resolved, {true, true, true}, "www").value() ==
+        std::vector<asio::ip::address>{a("203.0.113.2"), a("203.0.113.3"), a("2001:db8:2::2"), a("2001:db8:2::3")});
+  // A name with an A record only: as ever, one address.
+  CHECK(choose_addresses({a("203.0.113.2")}, {}, "v4").value() == std::vector<asio::ip::address>{a("203.0.113.2")});
+  CHECK(choose_addresses({a("203.0.113.2")}, {false, true, false}, "v4").error() ==
+        "v4 has no IPv6 address (no AAAA record): -6 leaves nothing to test");
+  CHECK(choose_addresses({a("2001:db8:2::2")}, {true, false, false}, "v6").error() ==
+        "v6 has no IPv4 address (no A record): -4 leaves nothing to test");
+}

@@ -148,3 +148,17 @@ TEST_CASE("junit: several targets, one testsuite each, the counts summed") {
   // One report alone is the same as a list of one.
   CHECK(render_junit(sample()) == render_junit(std::vector<v1::Report>{sample()}));
 }
+
+TEST_CASE("junit: a name tested at two addresses: a suite and a class per address") {
+  auto v4 = sample();
+  v4.set_address("203.0.113.2");
+  auto v6 = sample();
+  v6.set_address("2001:db8:2::2");
+  const auto xml = render_junit({v4, v6});
+  CHECK(count(xml, "<testsuite ") == 2);
+  CHECK(xml.find("<testsuite name=\"dropspot " + v4.target() + " 203.0.113.2\"") != std::string::npos);
+  CHECK(xml.find("<testsuite name=\"dropspot " + v6.target() + " 2001:db8:2::2\"") != std::string::npos);
+  CHECK(xml.find("_2001_db8_2__2\"") != std::string::npos);
+  // One address: the suite is named by the target alone, as before.
+  CHECK(render_junit(v4).find("<testsuite name=\"dropspot " + v4.target() + "\"") != std::string::npos);
+}

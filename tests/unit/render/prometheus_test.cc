@@ -95,3 +95,21 @@ TEST_CASE("prometheus: a target not tested has no port series and target_ok 0; /
   text = render_prometheus({web}, probe_metrics{false, 2});
   CHECK(text.find("probe_success 0\n") != std::string::npos);
 }
+
+TEST_CASE("prometheus: a name tested at two addresses: each series carries its address") {
+  auto v4 = report("www.example", true);
+  add_port(v4, 80, v1::OPEN, true, 2);
+  auto v6 = report("www.example", true);
+  v6.set_address("2001:db8:2::2");
+  add_port(v6, 80, v1::DROPPED_IN_TRANSIT, false, 900);
+  auto other = report("db.example", true);
+  add_port(other, 5432, v1::OPEN, true, 2);
+  const auto text = render_prometheus({v4, v6, other});
+  CHECK(text.find("dropspot_port_verdict{target=\"www.example\",address=\"203.0.113.2\",protocol=\"tcp\",port=\"80\","
+                  "verdict=\"OPEN\"} 1\n") != std::string::npos);
+  CHECK(text.find("dropspot_port_verdict{target=\"www.example\",address=\"2001:db8:2::2\",protocol=\"tcp\",port="
+                  "\"80\",verdict=\"DROPPED_IN_TRANSIT\"} 1\n") != std::string::npos);
+  CHECK(text.find("dropspot_agent_up{target=\"www.example\",address=\"2001:db8:2::2\"} 1\n") != std::string::npos);
+  // A name with one address: no address label, as before.
+  CHECK(text.find("dropspot_port_ok{target=\"db.example\",protocol=\"tcp\",port=\"5432\"} 1\n") != std::string::npos);
+}

@@ -393,3 +393,26 @@ TEST_CASE("report text: the fleet's closing table, a line per target") {
   for (const auto& line : lines) CHECK(line.size() <= 80);
   CHECK(has(render_fleet_summary({good}, text_style{true, 80}), "\x1b[32m-"));  // green when as expected
 }
+TEST_CASE("report text: a name's addresses, a line each, and where they disagree") {
+  auto v4 = sample_report();
+  v4.set_address("203.0.113.2");
+  v4.set_ok(false);
+  auto v6 = v4;
+  v6.set_address("2001:db8:2::2");
+  const std::string note = "port 80 works over IPv4 (203.0.113.2) and is dropped in transit over IPv6 (2001:db8:2::2)";
+  v4.add_address_notes(note);
+  v6.add_address_notes(note);
+  const auto lines = lines_of(render_fleet_summary({v4, v6}, text_style{false, 100}));
+  REQUIRE(lines.size() == 7);
+  CHECK(lines[0] == "2 addresses of vps.example, 0 as expected");
+  CHECK(lines[2].rfind("  vps.example 203.0.113.2    connected", 0) == 0);
+  CHECK(lines[3].rfind("  vps.example 2001:db8:2::2  connected", 0) == 0);
+  CHECK(lines[5] == "the addresses disagree:");
+  CHECK(lines[6] == "  - " + note);  // once, not once per address
+  auto other = v4;
+  other.set_target("db.example");
+  other.clear_address_notes();
+  CHECK(lines_of(render_fleet_summary({v4, v6, other}, text_style{false, 100}))[0] ==
+        "3 addresses of 2 targets, 0 as expected");
+}
+

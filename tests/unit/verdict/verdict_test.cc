@@ -1005,3 +1005,48 @@ TEST_CASE("path notes and port inferences keep TCP and UDP ports of one number a
   CHECK(r.notes(1) == "ports 25/udp,53/udp: " + dgram);
   CHECK(any_has(cross_port_notes(r), "OP25B"));  // TCP 25 dropped while 587 arrives, whatever UDP 25 did
 }
+
+namespace {
+
+v1::Report address_report(const std::string& address, std::initializer_list<std::pair<std::uint32_t, v1::Verdict>> ports) {
+  v1::Report r;
+  r.set_target("www.example");
+  r.set_address(address);
+  for (const auto& [port, verdict] : ports) {
+    auto* p = r.add_ports();
+    p->set_port(port);
+    p->set_verdict(verdict);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a name's addresses compared: one line per port they disagree on, what to check for the failing family") {
+  const auto v4 = address_report("203.0.113.2", {{22, v1::OPEN}, {80, v1::OPEN}, {443, v1::NO_LISTENER}});
+  const auto v6 =
+      address_report("2001:db8:2::2", {{22, v1::OPEN}, {80, v1::DROPPED_IN_TRANSIT}, {443, v1::NO_LISTENER}});
+  const auto notes = address_notes({v4, v6});
+  REQUIRE(notes.size() == 1);  // 22 and 443 fare alike over both
+  CHECK(notes[0] ==
+        "port 80 works over IPv4 (203.0.113.2) and is dropped in transit over IPv6 (2001:db8:2::2): clients that "
+        "prefer IPv6 (mail servers, ssh, curl, monitoring) will fail; browsers fall back to IPv4 and hide it; check "
+        "the provider's IPv6 filter (security group) and the AAAA record (that it is this server's)");
+  // IPv6 works, IPv4 does not: the service listens on [::] only.
+  const auto listen6 = address_notes({address_report("203.0.113.2", {{80, v1::LISTENER_WRONG_ADDRESS}}),
+                                      address_report("2001:db8:2::2", {{80, v1::OPEN}})});
+  REQUIRE(listen6.size() == 1);
+  CHECK(listen6[0].find("clients without IPv6 (most of them) will fail") != std::string::npos);
+  CHECK(listen6[0].find("listens on 0.0.0.0 (nginx: 'listen 80;')") != std::string::npos);
+  // The host firewall over IPv6 only: its rules; an AAAA at another host: the record.
+  CHECK(address_notes({v4, address_report("2001:db8:2::2", {{80, v1::DROPPED_BY_HOST_FIREWALL}})})[0].find(
+            "check ip6tables / nft ip6 and inet rules") != std::string::npos);
+  CHECK(address_notes({v4, address_report("2001:db8:2::9", {{80, v1::INTERCEPTED}})})[0].find(
+            "check the AAAA record (it may point at another host") != std::string::npos);
+  // Alike everywhere, one address, or an address not tested: nothing to compare.
+  CHECK(address_notes({v4, v4}).empty());
+  CHECK(address_notes({v6}).empty());
+  v1::Report untested;
+  untested.set_error("--target: cannot resolve");
+  CHECK(address_notes({v4, untested}).empty());
+}
