@@ -20,7 +20,7 @@ _dropspot_prober() {
     COMPREPLY=($(compgen -W "-h --help --listen --allow-target --token-file --no-agent --timeout -t --app-timeout
       --max-probes --max-duration" -- "$cur"))
   elif [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "-h --help --version --target --targets-file --parallel --ports -p --agent --ssh
+    COMPREPLY=($(compgen -W "-h --help --version --target --targets-file --parallel -4 -6 --all-addresses --ports -p --agent --ssh
       --ssh-command --remote-agent --token-file --no-agent --probe --dns-name --udp-payload --timeout -t --app-timeout
       --retries --insecure --ca-file --expect --wait
       --format -f --output -o --verbose -v --quiet -q --color" -- "$cur"))
