@@ -120,7 +120,8 @@ std::string make_bpf_filter(const std::vector<asio::ip::address>& peers, const s
   const auto udp_runs = compress_ports(udp_ports, udp_budget);
   if (peers.size() == 1) return address_filter(peers.front(), runs, udp_runs);
   std::string filter;
-  for (const auto& peer : peers) filter += (filter.empty() ? "(" : " or (") + address_filter(peer, runs, udp_runs) + ")";
+  for (const auto& peer : peers)
+    filter += (filter.empty() ? "(" : " or (") + address_filter(peer, runs, udp_runs) + ")";
   return filter;
 }
 

@@ -190,9 +190,7 @@ struct session_perspective {
                                   const std::vector<std::uint16_t>& udp_ports = {},
                                   const std::vector<ip_address>& also = {});
   /// One of the prober's addresses.
-  bool is_peer(const ip_address& a) const {
-    return a == peer || std::find(also.begin(), also.end(), a) != also.end();
-  }
+  bool is_peer(const ip_address& a) const { return a == peer || std::find(also.begin(), also.end(), a) != also.end(); }
 };
 
 /// Where a packet stands in a session.

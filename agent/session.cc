@@ -337,8 +337,8 @@ class session_states {
   /// soon as the ports are known.
   void start_capture_and_facts() {
     if (services_.start_capture) {
-      capture_ = services_.start_capture({peer_, accepted_, accepted_udp_, also_}, packet_sink_for_prober(),
-                                         capture_note_);
+      capture_ =
+          services_.start_capture({peer_, accepted_, accepted_udp_, also_}, packet_sink_for_prober(), capture_note_);
     } else {
       capture_note_ = "this agent was built without capture";
     }

@@ -30,7 +30,7 @@ struct agent_session {
   std::shared_ptr<asio::steady_timer> receiver_done;
   /// Cancelled (fires) when the summary came or the receiver finished.
   std::shared_ptr<asio::steady_timer> summary_came;
-  bool summary_requested = false;  ///< ProbesDone sent (request_summary)
+  bool summary_requested = false;          ///< ProbesDone sent (request_summary)
   std::uint64_t summary_requested_us = 0;  ///< when it left (the summary is a barrier for what came before)
 };
 

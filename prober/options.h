@@ -61,9 +61,9 @@ struct raw_options {
 
 /// Which of a name's addresses are tested (issue 24).
 struct address_choice {
-  bool v4 = true;              ///< IPv4 addresses (not with -6)
-  bool v6 = true;              ///< IPv6 addresses (not with -4)
-  bool all = false;            ///< --all-addresses: every one, else the first of each family
+  bool v4 = true;    ///< IPv4 addresses (not with -6)
+  bool v6 = true;    ///< IPv6 addresses (not with -4)
+  bool all = false;  ///< --all-addresses: every one, else the first of each family
   friend bool operator==(const address_choice&, const address_choice&) = default;
 };
 

@@ -777,7 +777,7 @@ class run_phases {
   std::map<std::uint64_t, std::uint64_t> reply_heard;    ///< flow_key -> when the agent's report of a reply came
   std::map<std::uint64_t, std::uint64_t> syn_heard;      ///< flow_key -> when the agent's report of the SYN came
   barrier_pinger barrier;
-  std::set<port_key> ports_started;        ///< ports whose first SYN has left
+  std::set<port_key> ports_started;  ///< ports whose first SYN has left
   asio::steady_timer summary_timer{executor};
   std::map<port_key, double> decided_at;
   std::optional<v1::TcpOptions> sent_options;  ///< learnt from the first connection

@@ -104,8 +104,9 @@ std::vector<std::string> address_notes(const std::vector<v1::Report>& reports) {
       if (!works && !failing) failing = &s;
     }
     if (v4_works && v6_fails)
-      line += ": clients that prefer IPv6 (mail servers, ssh, curl, monitoring) will fail; browsers fall back to IPv4 "
-              "and hide it";
+      line +=
+          ": clients that prefer IPv6 (mail servers, ssh, curl, monitoring) will fail; browsers fall back to IPv4 "
+          "and hide it";
     else if (v6_works && v4_fails)
       line += ": clients without IPv6 (most of them) will fail";
     if (failing) line += "; check " + checks(failing->verdict, failing->v6, key.first);

@@ -65,8 +65,10 @@ std::string bind_fix(const v1::Listener& l, std::uint32_t port, const std::strin
   // IPv4's wildcard only, and the client came over IPv6 (a dual-stack name, issue 24).
   if (normalize_address(l.address()) == "0.0.0.0" && address.find(':') != std::string::npos) {
     const std::string also = "the service listens on 0.0.0.0:" + n + ", IPv4 only: also listen on [::]:" + n;
-    if (p == "nginx") return also + " (nginx: add 'listen [::]:" + n + ";' beside 'listen " + n + ";', check with nginx -t)";
-    if (p == "httpd" || p == "apache2") return also + " (Apache: 'Listen " + n + "' covers both; drop 'Listen 0.0.0.0:" + n + "')";
+    if (p == "nginx")
+      return also + " (nginx: add 'listen [::]:" + n + ";' beside 'listen " + n + ";', check with nginx -t)";
+    if (p == "httpd" || p == "apache2")
+      return also + " (Apache: 'Listen " + n + "' covers both; drop 'Listen 0.0.0.0:" + n + "')";
     if (p == "sshd") return also + " (sshd: 'ListenAddress ::' beside 'ListenAddress 0.0.0.0', or neither)";
     if (p == "master" || p == "postfix" || p == "smtpd") return also + " (Postfix: inet_protocols = all in main.cf)";
     return also + " (bind to :: with IPV6_V6ONLY off to take both)";

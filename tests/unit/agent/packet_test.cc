@@ -685,12 +685,13 @@ TEST_CASE("perspective: IPv6 and IPv4-mapped peers") {
 
 TEST_CASE("perspective: the prober's other family is the session's too, other addresses are not") {
   const auto s = session_perspective::make(addr(client), {80}, {}, {addr(client6)});
-  const bytes syn6 = ipv6({.src = client6, .dst = server6}, tcp({.src_port = 40000, .dst_port = 80, .flags = flags::syn}));
+  const bytes syn6 =
+      ipv6({.src = client6, .dst = server6}, tcp({.src_port = 40000, .dst_port = 80, .flags = flags::syn}));
   CHECK(event_of(in_ethernet(syn6), s).direction() == v1::PacketEvent::INBOUND);
   CHECK(event_of(in_ethernet(client_syn(80)), s).direction() == v1::PacketEvent::INBOUND);
   v1::PacketEvent e;
-  const bytes other = ipv6({.src = "2001:db8:1::99", .dst = server6},
-                           tcp({.src_port = 40000, .dst_port = 80, .flags = flags::syn}));
+  const bytes other =
+      ipv6({.src = "2001:db8:1::99", .dst = server6}, tcp({.src_port = 40000, .dst_port = 80, .flags = flags::syn}));
   CHECK_FALSE(to_packet_event(parse_ok(dlt::raw, other), s, 0, "", e));
   // Without the other family's address, its SYN is not the session's.
   CHECK_FALSE(to_packet_event(parse_ok(dlt::raw, syn6), session_with(client, {80}), 0, "", e));

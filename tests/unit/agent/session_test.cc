@@ -254,7 +254,8 @@ namespace {
 agent::session_services slow_host_facts(std::chrono::milliseconds delay, bool fail = false,
                                         std::shared_ptr<std::atomic<bool>> finished = nullptr) {
   agent::session_services services;
-  services.host_facts = [delay, fail, finished](const std::vector<asio::ip::address>&, const std::vector<std::uint16_t>& ports,
+  services.host_facts = [delay, fail, finished](const std::vector<asio::ip::address>&,
+                                                const std::vector<std::uint16_t>& ports,
                                                 const std::vector<std::uint16_t>&) {
     std::this_thread::sleep_for(delay);
     if (finished) *finished = true;

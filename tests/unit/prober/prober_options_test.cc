@@ -14,6 +14,7 @@ raw_options parse_raw(std::vector<std::string> args) {
   setup_options(app, raw);
   args.insert(args.begin(), "prober");
   std::vector<const char*> argv;
+  argv.reserve(args.size());
   for (auto& a : args) argv.push_back(a.c_str());
   app.parse(static_cast<int>(argv.size()), argv.data());
   return raw;

@@ -30,13 +30,10 @@ TEST_CASE("shared session: a packet feeds the lane of its family, of several the
   CHECK(lanes_for_packet(packet("198.51.100.2", "203.0.113.2", D::INBOUND), lanes) == std::vector<std::size_t>{0});
   // Behind a NAT the agent sees another source: the family decides.
   CHECK(lanes_for_packet(packet("192.0.2.77", "203.0.113.2", D::INBOUND), lanes) == std::vector<std::size_t>{0});
-  CHECK(lanes_for_packet(packet("2001:db8:1::2", "2001:db8:2::3", D::INBOUND), lanes) ==
-        std::vector<std::size_t>{2});
-  CHECK(lanes_for_packet(packet("2001:db8:2::2", "2001:db8:1::2", D::OUTBOUND), lanes) ==
-        std::vector<std::size_t>{1});
+  CHECK(lanes_for_packet(packet("2001:db8:1::2", "2001:db8:2::3", D::INBOUND), lanes) == std::vector<std::size_t>{2});
+  CHECK(lanes_for_packet(packet("2001:db8:2::2", "2001:db8:1::2", D::OUTBOUND), lanes) == std::vector<std::size_t>{1});
   // An ICMP error from a router about a reply from 2001:db8:2::2: its lane.
-  CHECK(lanes_for_packet(packet("2001:db8:12::2", "2001:db8:2::2", D::INBOUND), lanes) ==
-        std::vector<std::size_t>{1});
+  CHECK(lanes_for_packet(packet("2001:db8:12::2", "2001:db8:2::2", D::INBOUND), lanes) == std::vector<std::size_t>{1});
   // At an address no lane tests: every lane of the family.
   CHECK(lanes_for_packet(packet("2001:db8:1::2", "2001:db8:2::9", D::INBOUND), lanes) ==
         std::vector<std::size_t>{1, 2});

@@ -110,7 +110,7 @@ TEST_CASE("junit: bytes from the network never break the XML") {
   const auto xml = render_junit(r);
   CHECK(xml.find("</failure><x>") == std::string::npos);
   CHECK(xml.find("evil &lt;/failure&gt;&lt;x&gt;\\x01\\xfe") != std::string::npos);
-  CHECK(xml.find("\x1b") == std::string::npos);
+  CHECK(xml.find('\x1b') == std::string::npos);
   CHECK(xml.find("name=\"tcp/443 h&quot;t&lt;tp\"") != std::string::npos);
   for (unsigned char c : xml) CHECK((c == '\n' || (c >= 0x20 && c < 0x7f)));
 }

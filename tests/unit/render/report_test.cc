@@ -415,4 +415,3 @@ TEST_CASE("report text: a name's addresses, a line each, and where they disagree
   CHECK(lines_of(render_fleet_summary({v4, v6, other}, text_style{false, 100}))[0] ==
         "3 addresses of 2 targets, 0 as expected");
 }
-

@@ -1008,7 +1008,8 @@ TEST_CASE("path notes and port inferences keep TCP and UDP ports of one number a
 
 namespace {
 
-v1::Report address_report(const std::string& address, std::initializer_list<std::pair<std::uint32_t, v1::Verdict>> ports) {
+v1::Report address_report(const std::string& address,
+                          std::initializer_list<std::pair<std::uint32_t, v1::Verdict>> ports) {
   v1::Report r;
   r.set_target("www.example");
   r.set_address(address);
