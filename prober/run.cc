@@ -70,6 +70,9 @@ control_settings control_for(const options& o, const asio::ip::address& target, 
   return settings;
 }
 
+/// Our source addresses a session request names at most (the agent takes 4).
+constexpr std::size_t max_prober_addresses_sent = 4;
+
 /// Lanes' barrier nonces apart: each lane's Pings are its own.
 constexpr std::uint64_t lane_nonce_stride = std::uint64_t{1} << 40;
 
@@ -480,6 +483,7 @@ class run_phases {
         if (ports_started.insert(port).second && ports_started.size() == keys.size()) {
           summary_timer.expires_after(std::chrono::microseconds(static_cast<long long>(margin_ms * 1000)));
           summary_timer.async_wait([this, considering](std::error_code ec) {
+            // (a lane without the capture never comes here: its finish releases the summary)
             if (ec || !*considering || !capturing) return;
             if (in.shared)
               in.shared->all_started(in.lane);
@@ -661,11 +665,13 @@ class run_phases {
 
   /// The agent's summary (bounded wait), and what it says about the session.
   asio::awaitable<void> finish_session() {
+    if (in.shared)
+      co_await in.shared->finish(in.lane, summary_deadline);
+    else if (session.port)
+      co_await finish_agent_session(session, stream, summary_deadline);
     final_info = session.info;
     auto& info = *final_info;
     if (in.shared) {
-      co_await in.shared->finish(summary_deadline);
-      info = session.info;  // the ack may have come since
       // The agent's view of us in this lane's family (the NAT note and the
       // rules' source address are about this family's address).
       const auto seen = agent_view_of(in.shared->lane(in.lane), in.shared->capture_addresses());
@@ -679,7 +685,6 @@ class run_phases {
       }
     }
     if (session.port) {
-      if (!in.shared) co_await finish_agent_session(session, stream, summary_deadline);
       if (!stream.lost.empty()) info.set_message(info.message() + "; " + stream.lost);
       if (stream.summary) info.set_pcap_file(stream.summary->pcap_file());
       const std::string missing = !stream.summary ? stream.lost : stream.summary->host_facts_missing();
@@ -804,7 +809,13 @@ asio::awaitable<std::vector<v1::Report>> run_addresses(run_inputs in, std::vecto
   auto executor = co_await asio::this_coro::executor;
   const options& o = in.opts;
   std::vector<lane_address> lanes;
-  for (const auto& a : addresses) lanes.push_back({a, route_source_address(executor, a)});
+  std::vector<std::string> ours;  ///< our source addresses, each once
+  for (const auto& a : addresses) {
+    lanes.push_back({a, route_source_address(executor, a)});
+    if (const auto& local = lanes.back().local; local && ours.size() < max_prober_addresses_sent &&
+                                                std::find(ours.begin(), ours.end(), local->to_string()) == ours.end())
+      ours.push_back(local->to_string());
+  }
   agent_session session;
   if (o.no_agent) {
     session.info.set_status(v1::AgentInfo::DISABLED);
@@ -815,8 +826,7 @@ asio::awaitable<std::vector<v1::Report>> run_addresses(run_inputs in, std::vecto
     // each of our source addresses.
     auto start = session_request(o, port_keys(o.ports, o.udp_ports));
     if (lanes.front().local) start.set_prober_local_address(lanes.front().local->to_string());
-    for (const auto& lane : lanes)
-      if (lane.local) start.add_prober_addresses(lane.local->to_string());
+    for (const auto& a : ours) start.add_prober_addresses(a);
     session = co_await open_agent_session(control_for(o, addresses.front(), in.token), start);
   }
   shared_session shared(executor, std::move(session), lanes);
@@ -829,8 +839,20 @@ asio::awaitable<std::vector<v1::Report>> run_addresses(run_inputs in, std::vecto
     lane_in.lane = i;
     if (i == 0) lane_in.on_waiting = in.on_waiting;
     runs.spawn([](run_inputs lane_in, v1::Report& out) -> asio::awaitable<void> {
-      run_phases phases(std::move(lane_in), co_await asio::this_coro::executor);
-      out = co_await phases.run();
+      auto* shared = lane_in.shared;
+      const auto lane = lane_in.lane;
+      std::exception_ptr failure;
+      try {
+        run_phases phases(std::move(lane_in), co_await asio::this_coro::executor);
+        out = co_await phases.run();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      // A lane that failed must not leave the others waiting for it.
+      if (failure) {
+        co_await shared->finish(lane, millis(0));
+        std::rethrow_exception(failure);
+      }
     }(std::move(lane_in), reports[i]));
   }
   co_await runs.wait();

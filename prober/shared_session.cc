@@ -69,6 +69,7 @@ shared_session::shared_session(const asio::any_io_executor& executor, agent_sess
       lanes_(std::move(lanes)),
       streams_(lanes_.size(), nullptr),
       started_(lanes_.size(), false),
+      finished_(lanes_.size(), false),
       all_finished_(executor, asio::steady_timer::time_point::max()) {
   master_.keep_packets = false;
 }
@@ -119,9 +120,13 @@ void shared_session::all_started(std::size_t i) {
   if (std::all_of(started_.begin(), started_.end(), [](bool b) { return b; })) request_summary(session_, executor_);
 }
 
-asio::awaitable<void> shared_session::finish(millis deadline) {
-  if (++finished_lanes_ < lanes_.size()) {
-    if (!ended_) co_await all_finished_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+asio::awaitable<void> shared_session::finish(std::size_t i, millis deadline) {
+  if (ended_ || finished_.at(i)) co_return;
+  finished_[i] = true;
+  // A lane that finished early does not hold the summary back.
+  started_[i] = true;
+  if (!std::all_of(finished_.begin(), finished_.end(), [](bool b) { return b; })) {
+    co_await all_finished_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     co_return;
   }
   if (session_.port) {

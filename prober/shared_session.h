@@ -62,9 +62,10 @@ class shared_session {
   /// Lane `i` has sent every port's first attempt: once all have, the
   /// summary is asked for.
   void all_started(std::size_t i);
-  /// Lane `i` is done probing: returns once every lane is, and the session
-  /// has ended (the summary, or why not, in each lane's stream).
-  asio::awaitable<void> finish(millis deadline);
+  /// Lane `i` is done probing (or failed): returns once every lane is, and
+  /// the session has ended (the summary, or why not, in each lane's stream).
+  /// A lane's second call returns at once.
+  asio::awaitable<void> finish(std::size_t i, millis deadline);
 
  private:
   void start();
@@ -75,7 +76,7 @@ class shared_session {
   std::vector<lane_address> lanes_;
   std::vector<agent_stream*> streams_;
   std::vector<bool> started_;
-  std::size_t finished_lanes_ = 0;
+  std::vector<bool> finished_;
   bool ended_ = false;
   asio::steady_timer all_finished_;
 };
