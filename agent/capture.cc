@@ -36,6 +36,7 @@ ip_address to_ip_address(const asio::ip::address& a);
 
 std::vector<ip_address> to_ip_addresses(const std::vector<asio::ip::address>& all) {
   std::vector<ip_address> out;
+  out.reserve(all.size());
   for (const auto& a : all) out.push_back(to_ip_address(a));
   return out;
 }
