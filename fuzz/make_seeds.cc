@@ -121,6 +121,11 @@ int main(int argc, char** argv) {
   write("agent_session", "too_many_ports", std::string(1, '\x2f') + framed({hello, auth(), start({1, 2, 3, 4, 5})}));
   write("agent_session", "version_mismatch", std::string(1, '\x0f') + framed({old_hello}));
   write("agent_session", "start_before_auth", std::string(1, '\x0f') + framed({hello, start({22})}));
+  // The prober's other family (issue 24): a good address, a mapped one, garbage.
+  auto dual = start({80});
+  for (const auto* a : {"2001:db8:1::2", "::ffff:198.51.100.9", "not-an-address"})
+    dual.mutable_start()->add_prober_addresses(a);
+  write("agent_session", "prober_addresses", std::string(1, '\x0f') + framed({hello, auth(), dual, done()}));
 
   // framing: chunk byte, then frames (the first one valid, then broken ones).
   write("framing", "session", std::string(1, '\x03') + full_tls);

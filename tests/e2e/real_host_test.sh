@@ -257,6 +257,19 @@ for family in 4 6; do
   check "ufw v$family: no drift claimed (ufw loads its own rules at boot)" no_note $r 'saved rules|someone changed'
   check "ufw v$family: no guess about a default-deny policy where the rules are named" no_note $r 'probably a default-deny'
 done
+# A rule for IPv4 only (`from 0.0.0.0/0`: ufw writes no IPv6 twin), probed
+# by a name with an A and an AAAA record (issue 24): one run, both families.
+host ufw allow from 0.0.0.0/0 to any port 80 proto tcp >/dev/null
+lab hosts client vps.test "$SERVER" vps.test "$SERVER6"
+probe ufwdual --target vps.test --ports 80
+for i in 0 1; do jq ".targets[$i]" "$TMPD/ufwdual.json" >"$TMPD/ufwdual$i.json"; done
+check "ufw IPv4-only rule: a report per address" jq_is "$TMPD/ufwdual.json" '[.targets[].address] | join(" ")' "$SERVER $SERVER6"
+check "ufw IPv4-only rule: 80 OPEN over IPv4" verdict_is ufwdual0 80 OPEN
+check "ufw IPv4-only rule: 80 DROPPED_BY_HOST_FIREWALL over IPv6" verdict_is ufwdual1 80 DROPPED_BY_HOST_FIREWALL
+check "ufw IPv4-only rule: the IPv6 report names ufw's default policy" said ufwdual1 80 '^ufw default deny incoming'
+check "ufw IPv4-only rule: the note says IPv6 meets the firewall" jq -e \
+  '.targets[0].addressNotes | any(test("port 80 works over IPv4 .* is dropped by the server.s firewall over IPv6"))' "$TMPD/ufwdual.json"
+host ufw delete allow from 0.0.0.0/0 to any port 80 proto tcp >/dev/null
 # A port opened by hand beside ufw (iptables -I INPUT ... ACCEPT): open now,
 # gone at ufw's next reload or boot: said, with ufw's way to keep it.
 host iptables -I INPUT -p tcp --dport 80 -j ACCEPT

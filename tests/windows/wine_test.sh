@@ -155,6 +155,20 @@ win "$TMPD/serve.out" "$TMPD/serve.err" serve --listen 127.0.0.1:9115 --allow-ta
 check "serve: not in the Windows build, exit 2 with a line saying so" \
   bash -c "test $RC -eq 2 && grep -q 'not in this build' '$TMPD/serve.err'"
 
+# A name with an A and an AAAA record (issue 24), the provider dropping IPv6
+# to 8090: both addresses over one agent session, as the Linux prober.
+quiet lab serve server :: 8090 --http
+quiet lab fault -6 provider-drop 8090
+lab hosts client www.test "$SERVER" www.test "$(lab addr server 6)"
+prober_json "$TMPD/linux-dual.json" www.test --ports 8090 --token-file "$TOKEN_FILE" --timeout 1s
+win_json "$TMPD/windows-dual.json" www.test --ports 8090 --token-file "$TOKEN_WIN" --timeout 1s
+dual() { jq -r '[.targets[] | "\(.address) \(.ports[0].verdict) \(.agent.captureActive)"] | join(", ")' "$1"; }
+check "dual stack: IPv4 OPEN, IPv6 DROPPED_IN_TRANSIT, the agent capturing for both ($(dual "$TMPD/windows-dual.json"))" \
+  test "$(dual "$TMPD/windows-dual.json")" = "$SERVER OPEN true, $(lab addr server 6) DROPPED_IN_TRANSIT true"
+check "dual stack: the same as the Linux prober" test "$(dual "$TMPD/windows-dual.json")" = "$(dual "$TMPD/linux-dual.json")"
+check "dual stack: the note where they disagree" \
+  bash -c "jq -r '.targets[0].addressNotes[]' '$TMPD/windows-dual.json' | grep -q 'port 8090 works over IPv4'"
+
 # Path-MTU black holes (issue 18): Windows (and Wine) refuse TCP_MAXSEG, so
 # no size can be tried; the stall and the agent's packets tell the way.
 NG=$TMPD/nginx
