@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/net.h"
+
 namespace dropspot::agent {
 
 namespace {
@@ -69,8 +71,7 @@ namespace {
 /// and the ICMP errors about its packets.
 std::string address_filter(const asio::ip::address& peer_in, const std::vector<port_run>& runs,
                            const std::vector<port_run>& udp_runs) {
-  asio::ip::address peer = peer_in;
-  if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  const auto peer = unmapped(peer_in);
   const std::string p = peer.to_string();
   const bool v4 = peer.is_v4();
   const std::string ip = v4 ? "ip" : "ip6";

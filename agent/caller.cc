@@ -8,17 +8,13 @@
 
 #include "agent/host_files.h"
 #include "common/endpoint.h"
+#include "common/net.h"
 #include "common/ports.h"
 #include "common/text.h"
 
 namespace dropspot::agent {
 
 namespace {
-
-asio::ip::address unmapped(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
 
 std::optional<std::uint32_t> parse_u32(std::string_view s) {
   std::uint32_t value = 0;

@@ -143,8 +143,7 @@ std::vector<v1::PortFacts> port_facts(const host_snapshot& host,
                                       const asio::ip::address& peer_in, const std::vector<std::uint16_t>& ports,
                                       const std::map<port_key, std::string>& syn_interfaces,
                                       const std::vector<std::uint16_t>& udp_ports) {
-  auto peer = peer_in;
-  if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  const auto peer = unmapped(peer_in);
   std::vector<v1::PortFacts> out;
   std::map<std::string, std::vector<std::string>> icmp_rules;  ///< by the interface the SYNs came in on
   for (auto key : port_keys(ports, udp_ports)) {

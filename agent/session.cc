@@ -138,13 +138,6 @@ std::vector<asio::ip::address> capture_request::addresses() const {
   return all;
 }
 
-namespace {
-asio::ip::address unmapped(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
-}  // namespace
-
 bool accept_prober_addresses(const google::protobuf::RepeatedPtrField<std::string>& given,
                              const asio::ip::address& peer, std::vector<asio::ip::address>& out, std::string& why) {
   out.clear();

@@ -101,12 +101,16 @@ std::vector<unsigned char> address_bytes(const asio::ip::address& a) {
 
 }  // namespace
 
+asio::ip::address unmapped(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
 std::optional<asio::ip::address> parse_ip(std::string_view text) {
   asio::error_code ec;
   auto a = asio::ip::make_address(std::string(text), ec);
   if (ec) return std::nullopt;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
+  return unmapped(a);
 }
 
 bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len) {

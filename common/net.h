@@ -47,6 +47,9 @@ bool listener_accepts(const v1::Listener& listener, const asio::ip::address& des
 /// An address literal (no brackets, no scope), IPv4-mapped IPv6 given as IPv4.
 std::optional<asio::ip::address> parse_ip(std::string_view text);
 
+/// An IPv4-mapped IPv6 address (a dual-stack socket's IPv4 peer) as IPv4; any other unchanged.
+asio::ip::address unmapped(const asio::ip::address& a);
+
 /// Whether `a` lies in the prefix net/len (false across families).
 bool in_prefix(const asio::ip::address& a, const asio::ip::address& net, unsigned len);
 /// Whether `a` lies in lo..hi, both included (false across families).

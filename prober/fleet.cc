@@ -10,6 +10,7 @@
 #include <iostream>
 #include <optional>
 
+#include "common/net.h"
 #include "common/os.h"
 #include "prober/run.h"
 #include "verdict/verdict.h"
@@ -30,8 +31,8 @@ result<std::vector<asio::ip::address>> choose_addresses(const std::vector<asio::
   std::vector<asio::ip::address> chosen;
   for (const bool v6 : {false, true}) {
     if (v6 ? !choice.v6 : !choice.v4) continue;
-    for (auto a : resolved) {
-      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    for (const auto& resolved_address : resolved) {
+      const auto a = unmapped(resolved_address);
       if (a.is_v6() != v6 || std::find(chosen.begin(), chosen.end(), a) != chosen.end()) continue;
       chosen.push_back(a);
       if (!choice.all) break;
