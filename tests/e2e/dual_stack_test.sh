@@ -27,6 +27,19 @@ P=(--token-file "$TOKEN_FILE" --timeout 1s)
 sessions() { grep -c "session from" "$TMPD/agent.log" || true; }
 t() { jq -r ".targets[$2] | $3" "$1"; }
 verdict_at() { t "$1" "$2" ".ports[] | select(.port == $3) | .verdict"; }
+# over FILE PORT V4 V6: the port's verdict over IPv4, then over IPv6
+over() {
+  local got
+  got="$(verdict_at "$1" 0 "$2") $(verdict_at "$1" 1 "$2")"
+  [ "$got" = "$3 $4" ] || { echo "    port $2: $got" >&2; return 1; }
+}
+# noted FILE TEXT...: the reports' note where the addresses disagree says each TEXT
+noted() {
+  local notes=$1 text
+  notes=$(jq -r '.targets[0].addressNotes[]' "$1")
+  shift
+  for text in "$@"; do grep -qF -- "$text" <<<"$notes" || { echo "    notes: $notes" >&2; return 1; }; done
+}
 
 # 1. The provider's filter drops IPv6 to port 80: IPv4 works.
 lab fault -6 provider-drop 80
@@ -34,16 +47,15 @@ before=$(sessions)
 prober_json "$TMPD/split.json" www.test --ports 80 "${P[@]}"
 check "split: exit 1 (80 fails over IPv6)" test "$RC" -eq 1
 check "split: a report per address, IPv4 first" jq_is "$TMPD/split.json" '[.targets[].address] | join(" ")' "$S4 $S6"
-check "split: IPv4 OPEN" test "$(verdict_at "$TMPD/split.json" 0 80)" = OPEN
-check "split: IPv6 DROPPED_IN_TRANSIT" test "$(verdict_at "$TMPD/split.json" 1 80)" = DROPPED_IN_TRANSIT
+check "split: IPv4 OPEN, IPv6 DROPPED_IN_TRANSIT" over "$TMPD/split.json" 80 OPEN DROPPED_IN_TRANSIT
 check "split: the agent's evidence over both (capture for each address)" \
   jq_is "$TMPD/split.json" '[.targets[].agent | "\(.status) \(.captureActive)"] | join(",")' "CONNECTED true,CONNECTED true"
 check "split: the agent sees our IPv6 address in the IPv6 report" test "$(t "$TMPD/split.json" 1 .agent.peerAddress)" = "$C6"
 sleep 0.2
 check "split: one agent session for both addresses" test "$(($(sessions) - before))" -eq 1
 check "split: the agent captured for our IPv6 address too" grep -q "also captures for its addresses $C6" "$TMPD/agent.log"
-check "split: the note says which family fails and what to check" \
-  bash -c "jq -r '.targets[0].addressNotes[]' '$TMPD/split.json' | grep -qF 'port 80 works over IPv4 ($S4) and is dropped in transit over IPv6 ($S6): clients that prefer IPv6'"
+check "split: the note says which family fails and what to check" noted "$TMPD/split.json" \
+  "port 80 works over IPv4 ($S4) and is dropped in transit over IPv6 ($S6): clients that prefer IPv6"
 check "split: the same note in both reports" \
   test "$(t "$TMPD/split.json" 0 '.addressNotes[0]')" = "$(t "$TMPD/split.json" 1 '.addressNotes[0]')"
 check "split: IPv4 ok, IPv6 not" jq_is "$TMPD/split.json" '[.targets[].ok] | join(" ")' "true false"
@@ -82,12 +94,11 @@ table inet v4only {
 }
 NFT
 prober_json "$TMPD/nft.json" www.test --ports 80 "${P[@]}"
-check "nft: IPv4 OPEN" test "$(verdict_at "$TMPD/nft.json" 0 80)" = OPEN
-check "nft: IPv6 DROPPED_BY_HOST_FIREWALL" test "$(verdict_at "$TMPD/nft.json" 1 80)" = DROPPED_BY_HOST_FIREWALL
+check "nft: IPv4 OPEN, IPv6 DROPPED_BY_HOST_FIREWALL" over "$TMPD/nft.json" 80 OPEN DROPPED_BY_HOST_FIREWALL
 check "nft: the IPv6 report names the policy that drops it" \
   bash -c "jq -r '.targets[1].ports[0].evidence.firewall[]' '$TMPD/nft.json' | grep -q 'table inet v4only chain input.*policy drop'"
-check "nft: the note sends IPv6 to the firewall's rules" \
-  bash -c "jq -r '.targets[0].addressNotes[]' '$TMPD/nft.json' | grep -q 'is dropped by the server.s firewall over IPv6.*check ip6tables / nft ip6 and inet rules'"
+check "nft: the note sends IPv6 to the firewall's rules" noted "$TMPD/nft.json" \
+  "is dropped by the server's firewall over IPv6 ($S6)" "; check ip6tables / nft ip6 and inet rules"
 on server nft delete table inet v4only
 
 # 3. Debian's nginx with `listen 8080;`: IPv4 only.
@@ -98,22 +109,17 @@ lab_nginx "$TMPD/nginx" 8080 <<'CONF'
   }
 CONF
 prober_json "$TMPD/nginx.json" www.test --ports 8080 "${P[@]}"
-check "nginx listen 8080: IPv4 OPEN" test "$(verdict_at "$TMPD/nginx.json" 0 8080)" = OPEN
-check "nginx listen 8080: IPv6 LISTENER_WRONG_ADDRESS" \
-  test "$(verdict_at "$TMPD/nginx.json" 1 8080)" = LISTENER_WRONG_ADDRESS
+check "nginx listen 8080: IPv4 OPEN, IPv6 LISTENER_WRONG_ADDRESS" over "$TMPD/nginx.json" 8080 OPEN LISTENER_WRONG_ADDRESS
 check "nginx listen 8080: the advice is nginx's IPv6 listen line" \
   bash -c "jq -r '.targets[1].ports[0].advice[]' '$TMPD/nginx.json' | grep -qF \"nginx: add 'listen [::]:8080;'\""
-check "nginx listen 8080: the note" \
-  bash -c "jq -r '.targets[0].addressNotes[]' '$TMPD/nginx.json' | grep -qF \"listens on [::] (nginx: 'listen [::]:8080;')\""
+check "nginx listen 8080: the note" noted "$TMPD/nginx.json" "listens on [::] (nginx: 'listen [::]:8080;')"
 
 # 4. The AAAA record points at another host that answers (an old server).
 quiet lab serve isp :: 80 --http
 prober_json "$TMPD/moved.json" moved.test --ports 80 "${P[@]}"
-check "moved: IPv4 OPEN" test "$(verdict_at "$TMPD/moved.json" 0 80)" = OPEN
-check "moved: IPv6 INTERCEPTED (answered, the server never saw the SYN)" \
-  test "$(verdict_at "$TMPD/moved.json" 1 80)" = INTERCEPTED
-check "moved: the note names the AAAA record" \
-  bash -c "jq -r '.targets[0].addressNotes[]' '$TMPD/moved.json' | grep -q 'check the AAAA record (it may point at another host'"
+check "moved: IPv4 OPEN, IPv6 INTERCEPTED (answered, the server never saw the SYN)" \
+  over "$TMPD/moved.json" 80 OPEN INTERCEPTED
+check "moved: the note names the AAAA record" noted "$TMPD/moved.json" "check the AAAA record (it may point at another host"
 
 # 5. A name with an A record only: one report, as ever.
 prober_json "$TMPD/v4only.json" v4only.test --ports 80 "${P[@]}"
