@@ -332,11 +332,13 @@ class run_phases {
     rtt_ms = session.info.rtt_ms();
   }
 
-  /// A lane's address is one the agent captures for (an agent before
-  /// issue 24 captures for the channel's peer only).
-  bool lane_captured() const {
-    return !agent_view_of(in.shared->lane(in.lane), in.shared->capture_addresses()).empty();
+  /// Why the agent's capture does not speak for this lane's packets
+  /// (lane_uncaptured_because); empty when it does.
+  std::string lane_uncaptured() const {
+    return lane_uncaptured_because(in.shared->lane(in.lane), session.ack.peer_address(),
+                                   in.shared->capture_addresses());
   }
+  bool lane_captured() const { return lane_uncaptured().empty(); }
 
   /// What decide_port needs of a port so far. `for_policy`: only what the
   /// evidence check and the retry policy read (the attempts, the packets,
@@ -675,13 +677,10 @@ class run_phases {
       // The agent's view of us in this lane's family (the NAT note and the
       // rules' source address are about this family's address).
       const auto seen = agent_view_of(in.shared->lane(in.lane), in.shared->capture_addresses());
-      if (!seen.empty()) {
-        info.set_peer_address(seen);
-      } else if (session.port && info.capture_active()) {
+      if (!seen.empty()) info.set_peer_address(seen);
+      if (const auto why = lane_uncaptured(); session.port && info.capture_active() && !why.empty()) {
         info.set_capture_active(false);
-        report.add_notes("the agent does not capture for our " + std::string(in.address.is_v6() ? "IPv6" : "IPv4") +
-                         " address (an older agent captures for the control channel's address only): "
-                         "the client's view only over this address");
+        report.add_notes(why);
       }
     }
     if (session.port) {

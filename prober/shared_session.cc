@@ -62,6 +62,32 @@ v1::SessionSummary summary_for_lane(const v1::SessionSummary& summary, const lan
   return mine;
 }
 
+bool is_private_address(const asio::ip::address& in) {
+  const auto a = unmapped(in);
+  for (const auto* cidr :
+       {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"})
+    if (address_in_cidr(a, cidr).value_or(false)) return true;
+  return false;
+}
+
+std::string lane_uncaptured_because(const lane_address& lane, const std::string& peer,
+                                    const std::vector<std::string>& capture_addresses) {
+  const std::string family = family_of(lane.target) == 6 ? "IPv6" : "IPv4";
+  if (agent_view_of(lane, capture_addresses).empty())
+    return "the agent does not capture for our " + family +
+           " address (an older agent captures for the control channel's address only): the client's view only over "
+           "this address";
+  if (lane.local && family_of(*lane.local) != family_of(peer) && is_private_address(*lane.local))
+    return "our " + family + " address " + lane.local->to_string() +
+           " is private (a NAT stands in front of it) and the agent is reached over " +
+           (family == "IPv6" ? "IPv4" : "IPv6") +
+           ": it cannot know our public address, so its capture cannot speak for this address; the client's view "
+           "only over " +
+           family + " (reach the agent over " + family + " for its view: --agent ADDRESS, or ssh -" +
+           (family == "IPv6" ? "6" : "4") + " in --ssh-command)";
+  return {};
+}
+
 shared_session::shared_session(const asio::any_io_executor& executor, agent_session session,
                                std::vector<lane_address> lanes)
     : executor_(executor),

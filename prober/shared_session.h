@@ -43,6 +43,19 @@ v1::SessionSummary summary_for_lane(const v1::SessionSummary& summary, const lan
 /// (SessionAck.capture_addresses), as the agent sees it; empty when none. Pure.
 std::string agent_view_of(const lane_address& lane, const std::vector<std::string>& capture_addresses);
 
+/// Whether the agent's capture speaks for a lane's packets: empty when it
+/// does, else why not (a line for the report): an older agent captures for
+/// the control channel's address only; and an address of ours that is
+/// private (RFC 1918, 100.64/10, fc00::/7, link-local) in another family than
+/// the channel's is behind a NAT whose public address the agent cannot know,
+/// so none of our packets would match (silence there is not a drop). Pure.
+std::string lane_uncaptured_because(const lane_address& lane, const std::string& peer,
+                                    const std::vector<std::string>& capture_addresses);
+
+/// A private address (RFC 1918, 100.64.0.0/10, fc00::/7, link-local): one a
+/// NAT stands in front of. Pure.
+bool is_private_address(const asio::ip::address& a);
+
 class shared_session {
  public:
   /// One lane per address, in order; `session` is open (or not: then

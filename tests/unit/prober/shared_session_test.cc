@@ -67,3 +67,26 @@ TEST_CASE("shared session: each lane takes the host facts for its own address") 
   old.add_ports()->set_port(80);
   CHECK(summary_for_lane(old, v4, {}).ports_size() == 1);
 }
+
+TEST_CASE("shared session: the agent's capture speaks for a lane unless it cannot see that address") {
+  const lane_address v4{a("203.0.113.2"), a("198.51.100.2")};
+  const lane_address v6{a("2001:db8:2::2"), a("2001:db8:1::2")};
+  const std::vector<std::string> both{"198.51.100.2", "2001:db8:1::2"};
+  CHECK(lane_uncaptured_because(v4, "198.51.100.2", both).empty());
+  CHECK(lane_uncaptured_because(v6, "198.51.100.2", both).empty());
+  // An older agent: the peer's family only.
+  CHECK(lane_uncaptured_because(v6, "198.51.100.2", {"198.51.100.2"}).find("an older agent") != std::string::npos);
+  // At home: IPv4 behind a NAT, the channel over IPv6 (ssh prefers it): the
+  // agent cannot know our public IPv4 address, silence would read as a drop.
+  const lane_address home4{a("203.0.113.2"), a("192.168.1.10")};
+  const auto why = lane_uncaptured_because(home4, "2001:db8:1::2", {"2001:db8:1::2", "192.168.1.10"});
+  CHECK(why.find("our IPv4 address 192.168.1.10 is private") != std::string::npos);
+  CHECK(why.find("ssh -4 in --ssh-command") != std::string::npos);
+  // The same private address over an IPv4 channel: the agent sees the NAT's address as the peer.
+  CHECK(lane_uncaptured_because(home4, "198.51.100.77", {"198.51.100.77", "2001:db8:1::2"}).empty());
+  for (const auto* p :
+       {"10.1.2.3", "172.31.0.1", "192.168.0.1", "100.64.0.1", "169.254.1.1", "fd00::1", "fe80::1", "::ffff:10.0.0.1"})
+    CHECK(is_private_address(a(p)));
+  for (const auto* g : {"198.51.100.2", "203.0.113.2", "172.32.0.1", "100.128.0.1", "2001:db8:1::2", "192.0.2.1"})
+    CHECK_FALSE(is_private_address(a(g)));
+}
