@@ -101,6 +101,24 @@ check "nft: the note sends IPv6 to the firewall's rules" noted "$TMPD/nft.json" 
   "is dropped by the server's firewall over IPv6 ($S6)" "; check ip6tables / nft ip6 and inet rules"
 on server nft delete table inet v4only
 
+# 2b. iptables allows 80; ip6tables, its policy DROP, has no twin of that rule.
+on server iptables -A INPUT -p tcp --dport 80 -j ACCEPT
+on server ip6tables -P INPUT DROP
+for rule in "-p tcp --dport 22" "-p tcp --dport 7411" "-p ipv6-icmp" "-m conntrack --ctstate ESTABLISHED,RELATED"; do
+  # shellcheck disable=SC2086 # the rule's words
+  on server ip6tables -A INPUT $rule -j ACCEPT
+done
+prober_json "$TMPD/ip6tables.json" www.test --ports 80 "${P[@]}"
+jq '.targets[1]' "$TMPD/ip6tables.json" >"$TMPD/ip6tables6.json"
+check "ip6tables: IPv4 OPEN, IPv6 DROPPED_BY_HOST_FIREWALL" over "$TMPD/ip6tables.json" 80 OPEN DROPPED_BY_HOST_FIREWALL
+check "ip6tables: the IPv6 report names ip6tables' policy" \
+  port_matches "$TMPD/ip6tables6.json" 80 '.evidence.firewall[]' '^ip6tables: chain INPUT policy DROP'
+check "ip6tables: the advice is the ip6tables twin of the IPv4 rule" \
+  port_matches "$TMPD/ip6tables6.json" 80 '.advice[]' '^ip6tables -I INPUT -p tcp --dport 80 -j ACCEPT$'
+on server ip6tables -P INPUT ACCEPT
+on server ip6tables -F INPUT
+on server iptables -D INPUT -p tcp --dport 80 -j ACCEPT
+
 # 3. Debian's nginx with `listen 8080;`: IPv4 only.
 lab_nginx "$TMPD/nginx" 8080 <<'CONF'
   server {
