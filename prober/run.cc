@@ -9,11 +9,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
-#include <random>
 #include <set>
-#if __has_include(<sys/resource.h>)
-#include <sys/resource.h>
-#endif
 
 #include "common/ports.h"
 #include "common/protocol.h"
@@ -24,6 +20,7 @@
 #include "prober/app/udp.h"
 #include "prober/barrier.h"
 #include "prober/mtu_search.h"
+#include "prober/run_parts.h"
 #include "prober/shared_session.h"
 #include "prober/task_group.h"
 #include "prober/control_client.h"
@@ -40,86 +37,11 @@ using clock = std::chrono::steady_clock;
 /// Hop searches per run at most: each sends up to max_hops SYNs per round.
 constexpr std::size_t max_hop_searches = 8;
 
-std::string probe_kind(const options& o, port_key key);
-
-/// The session request for every port under test (with its probe plan).
-v1::SessionStart session_request(const options& o, const std::vector<port_key>& keys) {
-  v1::SessionStart start;
-  for (auto key : keys) {
-    if (key_udp(key))
-      start.add_udp_ports(key_port(key));
-    else
-      start.add_ports(key_port(key));
-    auto* plan = start.add_plan();
-    plan->set_port(key_port(key));
-    plan->set_kind(probe_kind(o, key));
-    plan->set_protocol(key_udp(key) ? v1::UDP : v1::TCP);
-  }
-  return start;
-}
-
-/// How the control channel is reached, from the options.
-control_settings control_for(const options& o, const asio::ip::address& target, const std::string& token) {
-  control_settings settings;
-  settings.agents = o.agents;
-  settings.target = o.target;
-  settings.target_address = target;
-  settings.token = token;
-  settings.timeout = o.timeout;
-  if (!o.ssh.empty()) settings.ssh = ssh_settings{o.ssh, o.ssh_command, o.remote_agent};
-  return settings;
-}
-
 /// Our source addresses a session request names at most (the agent takes 4).
 constexpr std::size_t max_prober_addresses_sent = 4;
 
 /// Lanes' barrier nonces apart: each lane's Pings are its own.
 constexpr std::uint64_t lane_nonce_stride = std::uint64_t{1} << 40;
-
-/// The probe kind for a port: --probe, else by well-known port.
-std::string probe_kind(const options& o, port_key key) {
-  const auto port = key_port(key);
-  const auto& chosen = key_udp(key) ? o.udp_probes : o.probes;
-  if (auto it = chosen.find(port); it != chosen.end()) return it->second;
-  return key_udp(key) ? app::default_udp_probe_kind(port) : app::default_probe_kind(port);
-}
-
-/// Random bytes for a UDP probe's IDs (a DNS query's, QUIC's connection IDs).
-std::string random_bytes(std::size_t n) {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(generator() & 0xff);
-  return out;
-}
-
-/// Attempts in flight with the agent capturing (each lasts a few round trips,
-/// floor 100 ms, so this sends at most about 10000 SYNs per second).
-constexpr std::size_t agent_concurrency = 1024;
-
-/// want, or fewer when file descriptors are short: each attempt holds a
-/// socket, and so does each connection waiting for its application probe;
-/// `share` runs side by side split them. Raises the soft RLIMIT_NOFILE
-/// towards the hard one first (once).
-std::size_t attempts_in_flight(std::size_t want, std::size_t share) {
-#if __has_include(<sys/resource.h>)
-  static const std::size_t budget = [] {
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return std::size_t{1024};
-    const rlim_t goal = std::min<rlim_t>(lim.rlim_max, 8192);
-    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < goal) {
-      rlimit raised = lim;
-      raised.rlim_cur = goal;
-      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-    }
-    return static_cast<std::size_t>(std::min<rlim_t>(lim.rlim_cur, 8192));
-  }();
-  // Half for attempts, half for connections queued for application probes
-  // and the rest of the process.
-  return std::clamp<std::size_t>(budget / 2 / std::max<std::size_t>(share, 1), 64, want);
-#else
-  return std::min<std::size_t>(want, 256 / std::max<std::size_t>(share, 1) + 16);
-#endif
-}
 
 /// Application probes running at once, at most.
 constexpr std::size_t max_app_probes = 32;
@@ -175,66 +97,6 @@ asio::awaitable<void> show_app_waits(const app_starts& running, millis limit,
       waiting.push_back({key_port(port), start.first, std::chrono::duration_cast<millis>(now - start.second)});
     if (auto line = app_wait_line(waiting, limit); !line.empty()) show(line);
   }
-}
-
-/// The expectation for a port: the last --expect naming it, else the last
-/// one naming no port, else "open".
-std::string expectation_for(const options& o, port_key key) {
-  std::string what = "open";
-  for (const auto& e : o.expects)
-    if (e.ports.empty() && e.udp_ports.empty()) what = e.what;
-  for (const auto& e : o.expects) {
-    const auto& named = key_udp(key) ? e.udp_ports : e.ports;
-    if (std::find(named.begin(), named.end(), key_port(key)) != named.end()) what = e.what;
-  }
-  return what;
-}
-
-/// The agent saw a request of ours arrive: a SYN, or a UDP port's datagram.
-bool is_inbound_request(const v1::PacketEvent& p) {
-  return p.direction() == v1::PacketEvent::INBOUND &&
-         (p.kind() == v1::PacketEvent::SYN || p.kind() == v1::PacketEvent::DATAGRAM);
-}
-
-/// The host answered a request: a SYN-ACK or RST, a UDP reply, or an ICMP
-/// error leaving it about a UDP port (port-unreachable).
-bool is_outbound_reply(const v1::PacketEvent& p) {
-  if (p.direction() != v1::PacketEvent::OUTBOUND) return false;
-  switch (p.kind()) {
-    case v1::PacketEvent::SYN_ACK:
-    case v1::PacketEvent::RST:
-    case v1::PacketEvent::DATAGRAM: return true;
-    case v1::PacketEvent::ICMP_ERROR: return p.protocol() == v1::UDP;
-    default: return false;
-  }
-}
-
-bool saw_inbound_syn(const std::vector<v1::PacketEvent>& packets) {
-  return std::any_of(packets.begin(), packets.end(), is_inbound_request);
-}
-
-bool all_timed_out(const std::vector<v1::Attempt>& attempts) {
-  return !attempts.empty() && std::all_of(attempts.begin(), attempts.end(),
-                                          [](const v1::Attempt& a) { return a.outcome() == v1::Attempt::TIMED_OUT; });
-}
-
-/// The prober's port of a packet the agent saw: the source of what came in,
-/// the destination of what left; an ICMP error's quote, either way, has the
-/// service's port on one side and ours on the other.
-std::uint32_t client_port_of(const v1::PacketEvent& p) {
-  if (p.kind() == v1::PacketEvent::ICMP_ERROR) return p.src_port() == p.port() ? p.dst_port() : p.src_port();
-  return p.direction() == v1::PacketEvent::INBOUND ? p.src_port() : p.dst_port();
-}
-
-/// One flow of a port: the port and the client's source port.
-std::uint64_t flow_key(port_key port, std::uint32_t client_port) { return (std::uint64_t{port} << 32) | client_port; }
-
-/// Routers between us and the server, from the TTL of a SYN the agent saw
-/// (initial TTLs are 64, 128 or 255); 0 when unknown.
-int routers_from_ttl(std::uint32_t ttl) {
-  for (std::uint32_t initial : {64u, 128u, 255u})
-    if (ttl > 0 && ttl <= initial) return static_cast<int>(initial - ttl);
-  return 0;
 }
 
 /// A coroutine function, not a lambda: a lambda's captures would die before

@@ -149,8 +149,8 @@ void shared_session::all_started(std::size_t i) {
 asio::awaitable<void> shared_session::finish(std::size_t i, millis deadline) {
   if (ended_ || finished_.at(i)) co_return;
   finished_[i] = true;
-  // A lane that finished early does not hold the summary back.
-  started_[i] = true;
+  // A lane that finished early (or failed) does not hold the summary back.
+  all_started(i);
   if (!std::all_of(finished_.begin(), finished_.end(), [](bool b) { return b; })) {
     co_await all_finished_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     co_return;
@@ -158,10 +158,10 @@ asio::awaitable<void> shared_session::finish(std::size_t i, millis deadline) {
   if (session_.port) {
     co_await finish_agent_session(session_, master_, deadline);
     const auto addresses = capture_addresses();
-    for (std::size_t i = 0; i < streams_.size(); ++i) {
-      auto* s = streams_[i];
+    for (std::size_t lane = 0; lane < streams_.size(); ++lane) {
+      auto* s = streams_[lane];
       if (!s) continue;
-      if (master_.summary && !s->summary) s->summary = summary_for_lane(*master_.summary, lanes_[i], addresses);
+      if (master_.summary && !s->summary) s->summary = summary_for_lane(*master_.summary, lanes_[lane], addresses);
       s->lost = master_.lost;
       s->finished = true;
     }
