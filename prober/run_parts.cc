@@ -6,7 +6,7 @@
 #include <sys/resource.h>
 #endif
 
-#include "prober/app/probes.h"
+#include "prober/app/parse.h"
 #include "prober/app/udp.h"
 
 namespace dropspot::prober {
