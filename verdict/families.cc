@@ -41,7 +41,7 @@ std::string checks(v1::Verdict v, bool v6, std::uint32_t port) {
   const std::string record = v6 ? "the AAAA record" : "the A record";
   const std::string filter = v6 ? "the provider's IPv6 filter (security group)" : "the provider's IPv4 filter";
   std::string rules = v6 ? "ip6tables / nft ip6 and inet rules (an IPv4-only allow rule has no ip6tables twin)"
-                               : "iptables / nft ip and inet rules";
+                         : "iptables / nft ip and inet rules";
   const std::string p = std::to_string(port);
   const std::string listen = v6 ? "that the service listens on [::] (nginx: 'listen [::]:" + p + ";')"
                                 : "that the service listens on 0.0.0.0 (nginx: 'listen " + p + ";')";

@@ -480,7 +480,8 @@ TEST_CASE("packet: garbage and mutated frames never read out of bounds") {
       if (!frame.empty()) frame[0] = static_cast<std::uint8_t>((rng() % 2 ? 0x45 : 0x60) | (frame[0] & 0x0f));
     } else {  // a real frame with a few bytes changed and maybe cut
       frame = seeds[rng() % seeds.size()];
-      for (auto k = static_cast<int>(rng() % 6); k >= 0; --k) frame[rng() % frame.size()] = static_cast<std::uint8_t>(rng());
+      for (auto k = static_cast<int>(rng() % 6); k >= 0; --k)
+        frame[rng() % frame.size()] = static_cast<std::uint8_t>(rng());
       frame.resize(rng() % (frame.size() + 1));
     }
     const int link = round % 3 == 0 ? links[rng() % std::size(links)] : dlt::en10mb;
