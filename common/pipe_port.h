@@ -1,22 +1,36 @@
 #pragma once
-// The control channel over a pair of pipes (POSIX): the agent's stdin and
-// stdout under `agent --stdio`, or the prober's pipes to an ssh child.
+// The control channel over a pair of pipes: the agent's stdin and stdout
+// under `agent --stdio`, or the prober's pipes to an ssh child (POSIX pipes;
+// on Windows, overlapped named pipes, which is what Asio's stream_handle
+// reads and writes through the I/O completion port).
 // Authentication on this path is the SSH login itself: no channel binding.
-#include <asio/posix/stream_descriptor.hpp>
 #include <utility>
+#ifdef _WIN32
+#include <asio/windows/stream_handle.hpp>
+#else
+#include <asio/posix/stream_descriptor.hpp>
+#endif
 
 #include "common/message_port.h"
 
 namespace dropspot {
 
-/// A duplex stream over two descriptors: reads one, writes the other.
+#ifdef _WIN32
+using pipe_end = asio::windows::stream_handle;
+#else
+using pipe_end = asio::posix::stream_descriptor;
+#endif
+/// A file descriptor (POSIX) or a HANDLE opened for overlapped I/O (Windows).
+using native_pipe = pipe_end::native_handle_type;
+
+/// A duplex stream over two pipe ends: reads one, writes the other.
 class pipe_stream {
  public:
   using executor_type = asio::any_io_executor;
 
-  /// Takes ownership of both descriptors.
-  pipe_stream(const executor_type& executor, int read_fd, int write_fd)
-      : in_(executor, read_fd), out_(executor, write_fd) {}
+  /// Takes ownership of both ends.
+  pipe_stream(const executor_type& executor, native_pipe read_end, native_pipe write_end)
+      : in_(executor, read_end), out_(executor, write_end) {}
 
   executor_type get_executor() { return in_.get_executor(); }
 
@@ -46,8 +60,8 @@ class pipe_stream {
   }
 
  private:
-  asio::posix::stream_descriptor in_;
-  asio::posix::stream_descriptor out_;
+  pipe_end in_;
+  pipe_end out_;
 };
 
 inline void cancel_io(pipe_stream& stream) { stream.cancel(); }
@@ -55,8 +69,8 @@ inline void cancel_io(pipe_stream& stream) { stream.cancel(); }
 /// A message_port over pipes. `path` is what the report calls it ("stdio", "ssh").
 class pipe_port : public message_port {
  public:
-  pipe_port(const asio::any_io_executor& executor, int read_fd, int write_fd, const char* path)
-      : stream_(executor, read_fd, write_fd), channel_(stream_), path_(path) {}
+  pipe_port(const asio::any_io_executor& executor, native_pipe read_end, native_pipe write_end, const char* path)
+      : stream_(executor, read_end, write_end), channel_(stream_), path_(path) {}
   asio::awaitable<std::error_code> receive(v1::Envelope& out, duration deadline) override {
     return channel_.receive(out, deadline);
   }

@@ -10,7 +10,9 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "common/pipe_port.h"
 #include "prober/ssh_transport.h"
@@ -105,7 +107,7 @@ std::shared_ptr<ssh_port> start_ssh(const asio::any_io_executor& executor, const
     ::dup2(from_child[1], STDOUT_FILENO);
     ::dup2(err_pipe[1], STDERR_FILENO);
     ::execvp(args[0], args.data());
-    const std::string msg = std::string(args[0]) + ": command not found (exec failed)\n";
+    const std::string msg = "cannot run the ssh client '" + std::string(args[0]) + "': " + std::strerror(errno) + "\n";
     (void)!::write(STDERR_FILENO, msg.data(), msg.size());
     ::_exit(127);
   }

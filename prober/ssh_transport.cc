@@ -77,11 +77,75 @@ result<std::vector<std::string>> ssh_argv(const ssh_settings& s) {
   return words;
 }
 
+std::string windows_command_line(const std::vector<std::string>& argv) {
+  std::string line;
+  for (const auto& word : argv) {
+    if (!line.empty()) line += ' ';
+    if (!word.empty() && word.find_first_of(" \t\n\v\"") == std::string::npos) {
+      line += word;
+      continue;
+    }
+    line += '"';
+    std::size_t backslashes = 0;
+    for (char c : word) {
+      if (c == '\\') {
+        ++backslashes;
+        continue;
+      }
+      // Backslashes are literal unless a double quote follows them.
+      line.append(c == '"' ? 2 * backslashes + 1 : backslashes, '\\');
+      backslashes = 0;
+      line += c;
+    }
+    line.append(2 * backslashes, '\\');  // before the closing quote
+    line += '"';
+  }
+  return line;
+}
+
+std::vector<std::string> ssh_program_candidates(std::string_view program, std::string_view path_env,
+                                                std::string_view system_root) {
+  const auto has_extension = [](std::string_view name) {
+    const auto dot = name.rfind('.');
+    return dot != std::string_view::npos && name.find_first_of("\\/", dot) == std::string_view::npos;
+  };
+  const auto file_and_exe = [&](std::string path, std::vector<std::string>& out) {
+    if (!has_extension(path)) out.push_back(path + ".exe");
+    out.push_back(std::move(path));
+  };
+  std::vector<std::string> out;
+  if (program.find_first_of("\\/:") != std::string_view::npos) {
+    file_and_exe(std::string(program), out);
+    return out;
+  }
+  const auto in_folder = [&](std::string_view folder) {
+    if (folder.empty()) return;
+    std::string path(folder);
+    if (path.size() >= 2 && path.front() == '"' && path.back() == '"') path = path.substr(1, path.size() - 2);
+    if (path.empty()) return;
+    if (path.back() != '\\' && path.back() != '/') path += '\\';
+    file_and_exe(path + std::string(program), out);
+  };
+  for (std::size_t start = 0; start <= path_env.size();) {
+    auto end = path_env.find(';', start);
+    if (end == std::string_view::npos) end = path_env.size();
+    in_folder(path_env.substr(start, end - start));
+    start = end + 1;
+  }
+  if (!system_root.empty()) in_folder(std::string(system_root) + "\\System32\\OpenSSH");
+  return out;
+}
+
 ssh_failure classify_ssh_failure(int exit_status, const std::string& err) {
   ssh_failure f;
   const std::string line = last_line(err);
   using kind = ssh_failure::kind;
-  if (says(err, "Host key verification failed") || says(err, "REMOTE HOST IDENTIFICATION HAS CHANGED")) {
+  if (says(err, "cannot run the ssh client")) {
+    // Our own words (the child could not start ssh): nothing reached the server.
+    f = {kind::error, line,
+         "install OpenSSH's client (Debian, Ubuntu: apt install openssh-client; Windows: the OpenSSH Client optional "
+         "feature) or name the program with --ssh-command"};
+  } else if (says(err, "Host key verification failed") || says(err, "REMOTE HOST IDENTIFICATION HAS CHANGED")) {
     f = {kind::error, "ssh: the server's host key is unknown or changed (" + line + ")",
          "connect once with plain ssh to check and accept the host key"};
   } else if (says(err, "Permission denied") || says(err, "Too many authentication failures")) {

@@ -6,6 +6,7 @@
 #include <asio/awaitable.hpp>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/message_port.h"
@@ -25,6 +26,23 @@ struct ssh_settings {
 /// -o ConnectTimeout, -p PORT when given, -- USER@HOST, and the remote
 /// command with --peer taken from the server side's SSH_CONNECTION.
 result<std::vector<std::string>> ssh_argv(const ssh_settings& settings);
+
+/// The Windows command line for argv (pure): each word as the C runtime's
+/// parser (CommandLineToArgvW; OpenSSH for Windows reads its arguments so)
+/// gives it back. A word with a blank or a double quote, or an empty one, goes
+/// in double quotes; a double quote is escaped with a backslash, and the
+/// backslashes just before a double quote (or before the closing one) are
+/// doubled. Other backslashes stay as they are (C:\Users\me\.ssh\id_ed25519).
+std::string windows_command_line(const std::vector<std::string>& argv);
+
+/// Where the prober looks for the ssh program on Windows, in order (pure).
+/// A name with a folder (C:\tools\ssh.exe, .\ssh) is the one file, also
+/// with ".exe" when it has no extension; a bare name (ssh) is looked for in
+/// each folder of PATH, then in SYSTEM_ROOT\System32\OpenSSH, where Windows
+/// 10 1809 and later install their OpenSSH client. Never in the current
+/// folder (CreateProcess would look there first: a planted ssh.exe).
+std::vector<std::string> ssh_program_candidates(std::string_view program, std::string_view path_env,
+                                                std::string_view system_root);
 
 /// What went wrong, in words, from ssh's exit status and stderr (pure).
 struct ssh_failure {

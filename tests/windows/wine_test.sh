@@ -225,11 +225,86 @@ check "udp, no agent: 5001/udp FILTERED under Wine (no port-unreachable reaches 
 check "udp, no agent: 51820/udp FILTERED (open or filtered)" udp_verdict_is "$TMPD/alone-udp.json" 51820 FILTERED
 kill "$UDP_SILENT" "$UDP_ECHO" 2>/dev/null || true
 
-# --ssh is not built for Windows yet: said plainly, probes still run.
-out="$TMPD/ssh.json"
-win_json "$out" --target "$SERVER" --ports 80 --ssh "root@$SERVER" --timeout 1s
-check "--ssh: agent status ERROR, saying it is not available on Windows" \
-  bash -c "jq -r '.agent.status + \" \" + .agent.message' '$out' | grep -q '^ERROR .*not available in the Windows build'"
-check "--ssh: port 80 still probed (OPEN)" verdict_is "$out" 80 OPEN
+# --- the control channel through the user's SSH login (issue 20) ------------
+# prober.exe starts "ssh.exe" as it does on Windows: CreateProcessW, the
+# command line quoted for the C runtime, overlapped named pipes. Under Wine a
+# Windows program cannot give its pipes to a Linux program, so that ssh.exe is
+# tests/windows/ssh_shim.c: it hands its arguments (as Wine's C runtime read
+# them), stdin, stdout, stderr and exit status to Debian's OpenSSH client on
+# the Linux side through ssh_relay.py. sshd is Debian's, in the server
+# namespace; the provider's filter passes 22 and blocks the agent's port.
+start_lab_sshd prohibit-password
+ssh-keygen -q -t ed25519 -N '' -f "$TMPD/wrong_key"
+mkdir -p "$TMPD/sshbin"
+x86_64-w64-mingw32-gcc-posix -O2 -Wall -municode -o "$TMPD/sshbin/ssh.exe" "$E2E_ROOT/tests/windows/ssh_shim.c" -lws2_32
+RELAY_PORT=2222
+# The relay's own options: no key but the wrong one (a login with only these
+# is refused), known hosts in TMPD; the prober's -i comes after them.
+on client python3 "$E2E_ROOT/tests/windows/ssh_relay.py" "$RELAY_PORT" "$TMPD/ssh-argv.jsonl" \
+  -o UserKnownHostsFile="$TMPD/known_hosts" -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR \
+  -o IdentitiesOnly=yes -o IdentityAgent=none -i "$TMPD/wrong_key" >"$TMPD/relay.log" 2>&1 &
+RELAY=$!
+lab wait-listen client "$RELAY_PORT" 5
+export DROPSPOT_SSH_RELAY_PORT=$RELAY_PORT
+# The key where users keep theirs: a folder with a blank and an apostrophe.
+KEY="$TMPD/my keys/o'brien/id key"
+mkdir -p "$(dirname "$KEY")"
+cp "$TMPD/user_key" "$KEY"
+chmod 600 "$KEY"
+SSH_EXE=$(winpath "$TMPD/sshbin/ssh.exe")
+quiet lab fault provider-drop 8083
+quiet lab fault host-drop 443
+quiet lab fault control-block 7411
+SSH_PORTS=22,80,443,8080,8083
+REMOTE="$AGENT --stdio"
+prober_json "$TMPD/linux-ssh.json" --target "$SERVER" --ports "$SSH_PORTS" --ssh "root@$SERVER" \
+  --ssh-command "$SSH" --remote-agent "$REMOTE" --timeout 1s
+start=$SECONDS
+win_json "$TMPD/windows-ssh.json" --target "$SERVER" --ports "$SSH_PORTS" --ssh "root@$SERVER" \
+  --ssh-command "$SSH_EXE -i \"$KEY\"" --remote-agent "$REMOTE" --timeout 1s
+echo "    prober.exe --ssh run took $((SECONDS - start)) s"
+check "--ssh: CONNECTED over ssh with 7411 blocked, capturing" \
+  jq_is "$TMPD/windows-ssh.json" '.agent.status + " " + .agent.path + " " + (.agent.captureActive|tostring)' \
+  "CONNECTED ssh true"
+check "--ssh: 22 OPEN (the SSH session itself is not evidence)" verdict_is "$TMPD/windows-ssh.json" 22 OPEN
+check "--ssh: 443 DROPPED_BY_HOST_FIREWALL, from the agent" \
+  verdict_is "$TMPD/windows-ssh.json" 443 DROPPED_BY_HOST_FIREWALL
+check "--ssh: the same verdicts as the Linux prober over ssh" \
+  same_verdicts "$TMPD/linux-ssh.json" "$TMPD/windows-ssh.json"
+check "--ssh: exit 1 like Linux" test "$RC" -eq 1
+# What ssh.exe was given, read back by the C runtime: the key path with its
+# blank and apostrophe, the remote command with its quotes and %.
+expected_argv=$(jq -cn --arg key "$KEY" --arg dest "root@$SERVER" --arg remote "$REMOTE --peer \"\${SSH_CONNECTION%% *}\"" \
+  '["-i", $key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "--", $dest, $remote]')
+check "--ssh: ssh.exe's arguments, as its C runtime read them, are the Linux prober's" \
+  test "$(head -1 "$TMPD/ssh-argv.jsonl" | jq -c '.[1:]')" = "$expected_argv"
+
+win_json "$TMPD/win-wrongkey.json" --target "$SERVER" --ports 80 --ssh "root@$SERVER" \
+  --ssh-command "$SSH_EXE -i $TMPD/wrong_key" --remote-agent "$REMOTE" --timeout 500ms
+check "--ssh wrong key: AUTH_FAILED, login refused, from ssh's stderr" \
+  bash -c "jq -r '.agent.status + \" \" + .agent.message' '$TMPD/win-wrongkey.json' | grep -q '^AUTH_FAILED ssh .*: ssh: login refused'"
+check "--ssh wrong key: 80 still probed (OPEN), exit 3 (a broken monitor, as on Linux)" \
+  bash -c "[ $RC -eq 3 ] && [ \"\$(jq -r '.ports[0].verdict' '$TMPD/win-wrongkey.json')\" = OPEN ]"
+win_json "$TMPD/win-noagent.json" --target "$SERVER" --ports 80 --ssh "root@$SERVER" \
+  --ssh-command "$SSH_EXE -i \"$KEY\"" --remote-agent "/nonexistent/agent --stdio" --timeout 500ms
+check "--ssh, no agent on the server: ERROR saying so, from the remote shell's words through ssh.exe" \
+  bash -c "jq -r '.agent.status + \" \" + .agent.message' '$TMPD/win-noagent.json' | grep -q '^ERROR ssh .*: the agent is not installed'"
+# A remote command that just exits: ssh.exe's exit status (GetExitCodeProcess)
+# is the only word, as ssh ended silently.
+win_json "$TMPD/win-exit.json" --target "$SERVER" --ports 80 --ssh "root@$SERVER" \
+  --ssh-command "$SSH_EXE -i \"$KEY\"" --remote-agent "exit 42;" --timeout 500ms
+check "--ssh, the remote command exits 42: 'ssh ended (status 42)'" \
+  bash -c "jq -r .agent.message '$TMPD/win-exit.json' | grep -q 'ssh ended (status 42)'"
+# No --ssh-command: ssh.exe from PATH (Wine's PATH has WINEPATH first).
+WINEPATH=$(winpath "$TMPD/sshbin") win_json "$TMPD/win-path.json" --target "$SERVER" --ports 80 \
+  --ssh "root@$SERVER" --remote-agent "$REMOTE" --timeout 500ms
+check "--ssh, ssh.exe found on PATH (then the relay's wrong key: login refused)" \
+  bash -c "jq -r .agent.status '$TMPD/win-path.json' | grep -q AUTH_FAILED && tail -1 '$TMPD/ssh-argv.jsonl' | jq -r '.[0]' | grep -qi 'sshbin.ssh.exe'"
+win_json "$TMPD/win-nossh.json" --target "$SERVER" --ports 80 --ssh "root@$SERVER" --timeout 500ms
+check "--ssh, no ssh.exe anywhere (Wine has none): ERROR naming the OpenSSH Client feature" \
+  bash -c "jq -r '.agent.status + \" \" + .agent.message' '$TMPD/win-nossh.json' | grep -q '^ERROR ssh .*: cannot run the ssh client: ssh.exe was not found.*OpenSSH.Client'"
+check "--ssh, no ssh.exe: 80 still probed (OPEN)" verdict_is "$TMPD/win-nossh.json" 80 OPEN
+kill "$RELAY" 2>/dev/null || true
+quiet lab fault clear
 
 e2e_finish
