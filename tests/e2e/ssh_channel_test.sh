@@ -64,6 +64,18 @@ check "missing agent: says it is not installed" \
 check "missing agent, 80 as expected: exit 3 (a broken monitor, not a broken deploy)" test "$RC" -eq 3
 check "missing agent: 80 still probed (OPEN)" jq_is "$TMPD/missing.json" '.ports[] | select(.port == 80) | .verdict' OPEN
 
+# No ssh client where --ssh-command points: said so, not "the agent is not installed".
+prober_json "$TMPD/noclient.json" --target "$SERVER" --ports 80 --ssh "root@$SERVER" --ssh-command "$TMPD/no/ssh" \
+  --remote-agent "$REMOTE" --timeout 500ms
+no_client_said() {
+  local said
+  said=$(jq -r '.agent.status + " " + .agent.message' "$TMPD/noclient.json")
+  [[ $said == "ERROR "*"cannot run the ssh client '$TMPD/no/ssh'"*"apt install openssh-client"* ]] && return 0
+  echo "    said: $said" >&2
+  return 1
+}
+check "no ssh client: ERROR naming the client and how to install it" no_client_said
+
 # sshd unreachable (its port filtered too): UNREACHABLE within the ssh timeout, no hang.
 lab fault provider-drop 22
 start=$(date +%s)
