@@ -5,6 +5,8 @@
 // with SIO_TCP_INFO; platform_other.cc is the fallback for macOS and the BSDs.
 // Off Linux, connect probes still work but carry no ICMP details and hop
 // search is not available: the report says so in a note (platform_note).
+// On Windows a raw ICMP socket (prober/icmp_watch.h, administrator rights)
+// gives both back: needs_icmp_watch().
 #include <asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
@@ -85,6 +87,15 @@ std::optional<path_state> read_path_state(native_socket socket, bool v6);
 /// True where a TTL-limited connect fails at once with the router's ICMP
 /// time-exceeded and its address (Linux): the hop search relies on that.
 bool hop_search_available();
+
+/// True where TCP sockets get no ICMP errors but a raw ICMP socket can read
+/// them (Windows): the run opens an icmp_watch, and with it open ICMP
+/// details and hop search are available. False on Linux (IP_RECVERR does it).
+bool needs_icmp_watch();
+
+/// One line for the report when the watch could not be opened for want of
+/// rights: how to get them. Empty where needs_icmp_watch() is false.
+const char* icmp_watch_rights_note();
 
 /// Adds the system's trusted root certificates to an OpenSSL store where
 /// OpenSSL's default verify paths do not hold them (Windows: the ROOT system

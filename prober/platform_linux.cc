@@ -154,6 +154,10 @@ int add_system_roots(x509_store_st* store) {
   return sk_X509_OBJECT_num(X509_STORE_get0_objects(store)) - before;
 }
 
+bool needs_icmp_watch() { return false; }
+
+const char* icmp_watch_rights_note() { return ""; }
+
 bool hop_search_available() { return true; }
 
 const char* platform_note() {

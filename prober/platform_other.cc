@@ -19,6 +19,10 @@ std::optional<path_state> read_path_state(native_socket, bool) { return std::nul
 
 int add_system_roots(x509_store_st*) { return 0; }
 
+bool needs_icmp_watch() { return false; }
+
+const char* icmp_watch_rights_note() { return ""; }
+
 bool hop_search_available() { return false; }
 
 const char* platform_note() {

@@ -1,8 +1,10 @@
 // Windows side of the seam. Winsock hands no ICMP errors to a TCP socket (a
 // connect refused by an ICMP unreachable just times out or fails with a bare
 // error code), and a TTL-limited connect does not fail with the router's
-// address, so ICMP details and hop search are not available: the report says
-// so in a note. MSS and RTT come from SIO_TCP_INFO
+// address, so by themselves ICMP details and hop search are not available.
+// With administrator rights a raw ICMP socket reads them instead
+// (needs_icmp_watch, prober/icmp_watch.h); without, the report says what is
+// missing and how to get the rights in notes. MSS and RTT come from SIO_TCP_INFO
 // (Windows 10 1703 and later); trusted roots for the https probes from the
 // system ROOT store (OpenSSL built for MinGW has no CA file of its own).
 #define NTDDI_VERSION 0x0A000003  // NTDDI_WIN10_RS2: TCP_INFO_v0
@@ -100,6 +102,13 @@ int add_system_roots(x509_store_st* store) {
   }
   ::CertCloseStore(system, 0);
   return added;
+}
+
+bool needs_icmp_watch() { return true; }
+
+const char* icmp_watch_rights_note() {
+  return "hop search and ICMP details need administrator rights on Windows: run PowerShell as administrator "
+         "(right-click, Run as administrator) and run the same command";
 }
 
 bool hop_search_available() { return false; }

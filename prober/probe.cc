@@ -12,6 +12,8 @@
 #include <exception>
 #include <variant>
 
+#include "prober/icmp_watch.h"
+
 namespace dropspot::prober {
 
 namespace {
@@ -100,6 +102,43 @@ std::optional<std::string> set_up_probe_socket(Socket& socket, const typename So
   return std::nullopt;
 }
 
+/// How long a connect that failed waits for the watch's ICMP error: the OS
+/// may report the failure before the raw socket is read (Wine does).
+constexpr millis icmp_grace{50};
+
+/// A watched ICMP error as read_icmp_error gives it (no errno: Windows maps none).
+platform::icmp_info icmp_info_of(const icmp_error& e) {
+  platform::icmp_info info;
+  info.from = e.from.to_string();
+  info.type = e.type;
+  info.code = e.code;
+  return info;
+}
+
+/// Attempt.error for an attempt a watched ICMP error ended (Linux gives the
+/// errno's words; here the ICMP's own).
+std::string icmp_words(const platform::icmp_info& icmp, bool v6) {
+  const bool exceeded = icmp.type == (v6 ? 3u : 11u);
+  return std::string(exceeded ? "time exceeded" : "destination unreachable") + " (ICMP" + (v6 ? "v6" : "") + " type " +
+         std::to_string(icmp.type) + " code " + std::to_string(icmp.code) + ") from " + icmp.from;
+}
+
+/// The watch's ICMP error for a connect that failed with ec; waits up to
+/// icmp_grace for it unless a reset (not an ICMP error) ended the connect.
+/// `heard_timer` is the one the registration's handler cancels.
+asio::awaitable<std::optional<platform::icmp_info>> watched_icmp(const icmp_watch::registration& registration,
+                                                                 asio::steady_timer& heard_timer,
+                                                                 const std::error_code& ec) {
+  if (!registration.heard() && ec != asio::error::connection_refused && ec != asio::error::connection_reset) {
+    asio::steady_timer grace(heard_timer.get_executor(), icmp_grace);
+    auto heard_or_grace = heard_timer.async_wait(as_tuple_awaitable) || grace.async_wait(as_tuple_awaitable);
+    co_await std::move(heard_or_grace);
+  }
+  std::optional<platform::icmp_info> info;
+  if (auto heard = registration.heard()) info = icmp_info_of(*heard);
+  co_return info;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- attempt_canceller
@@ -185,32 +224,70 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   }
 
   if (options.on_start) options.on_start(a);
+  // Where the OS hands TCP sockets no ICMP errors (Windows), the watch's raw
+  // socket does: an error quoting this SYN ends the wait (the handler is
+  // unregistered before the timer it cancels goes).
+  asio::steady_timer icmp_heard(executor, asio::steady_timer::time_point::max());
+  icmp_watch::registration watched;
+  const bool watching = options.icmp && options.icmp->is_open() && a.local_port() != 0;
+  if (watching)
+    watched = options.icmp->watch(static_cast<std::uint16_t>(a.local_port()), target,
+                                  [&icmp_heard](const icmp_error&) { icmp_heard.cancel(); });
   asio::steady_timer deadline(executor, options.timeout);
-  auto outcome = co_await (socket.async_connect(target, as_tuple_awaitable) ||
-                           deadline.async_wait(as_tuple_awaitable) || stop.wait());
+  // What ended the wait: 0 the connect (with connect_ec), 1 the deadline, 2
+  // the canceller, 3 a watched ICMP error.
+  std::size_t first = 0;
+  std::error_code connect_ec;
+  if (watching) {
+    auto race = socket.async_connect(target, as_tuple_awaitable) || deadline.async_wait(as_tuple_awaitable) ||
+                stop.wait() || icmp_heard.async_wait(as_tuple_awaitable);
+    auto outcome = co_await std::move(race);
+    first = outcome.index();
+    if (first == 0) connect_ec = std::get<0>(std::get<0>(outcome));
+  } else {
+    auto outcome = co_await (socket.async_connect(target, as_tuple_awaitable) ||
+                             deadline.async_wait(as_tuple_awaitable) || stop.wait());
+    first = outcome.index();
+    if (first == 0) connect_ec = std::get<0>(std::get<0>(outcome));
+  }
   a.set_elapsed_ms(ms_since(t0));
   // A deadline or an end decided from the agent's evidence may come in the
   // same turn of a busy loop as the completion the kernel already has: the
   // kernel's answer wins (an answered SYN is never "no answer").
-  const auto finished = outcome.index() == 0 ? std::nullopt : platform::finished_connect(socket.native_handle());
-  if (outcome.index() == 1 && !finished) {
+  const auto finished = first == 0 ? std::nullopt : platform::finished_connect(socket.native_handle());
+  if (first == 1 && !finished) {
     a.set_outcome(v1::Attempt::TIMED_OUT);
     a.set_error("no answer within " + format_duration(options.timeout));
     co_return r;
   }
-  if (outcome.index() == 2 && !finished) {
+  if (first == 2 && !finished) {
     a.set_outcome(v1::Attempt::TIMED_OUT);
     a.set_error(stop.note());
     r.cancelled = true;
     co_return r;
   }
-  ec = finished ? std::error_code(*finished, asio::error::get_system_category()) : std::get<0>(std::get<0>(outcome));
   // The source address is final once the SYN has left.
   std::error_code ignored;
   if (auto bound = socket.local_endpoint(ignored); !ignored && !bound.address().is_unspecified())
     a.set_local_address(bound.address().to_string());
   std::optional<platform::icmp_info> icmp;
+  if (first == 3 && !finished) {
+    // The OS still waits for an answer to its SYN (Windows retries it): the
+    // ICMP error is the answer, as Linux would have ended the connect with it.
+    icmp = icmp_info_of(*watched.heard());
+    a.set_outcome(v1::Attempt::UNREACHABLE);
+    a.set_error(icmp_words(*icmp, v6));
+    a.set_icmp_from(icmp->from);
+    a.set_icmp_type(icmp->type);
+    a.set_icmp_code(icmp->code);
+    co_return r;
+  }
+  ec = finished ? std::error_code(*finished, asio::error::get_system_category()) : connect_ec;
   if (ec) icmp = platform::read_icmp_error(socket.native_handle(), v6);
+  if (ec && !icmp && watching) {
+    auto from_watch = watched_icmp(watched, icmp_heard, ec);
+    icmp = co_await std::move(from_watch);
+  }
   a.set_outcome(classify_connect(ec, icmp.has_value()));
   if (ec) a.set_error(ec.message());
   if (icmp) {
@@ -355,6 +432,7 @@ asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_hand
       o.timeout = settings_.timeout;
       o.keep_socket = settings_.keep_sockets;
       o.local_address = local_address_;
+      o.icmp = settings_.icmp;
       o.on_start = [this, port, stop](const v1::Attempt& started) {
         for (auto& [lp, s] : ports_[port].running)
           if (s == stop) lp = started.local_port();
@@ -495,7 +573,8 @@ v1::HopLocation locate_last_hop(const std::vector<v1::Attempt>& by_ttl, const as
 
 asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_t port, hop_settings settings) {
   hop_trace trace;
-  if (!platform::hop_search_available()) {
+  const bool watched = settings.icmp && settings.icmp->is_open();
+  if (!platform::hop_search_available() && !watched) {
     trace.location.set_note(std::string("hop search not available: ") + platform::platform_note());
     co_return trace;
   }
@@ -507,6 +586,7 @@ asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_
   connect_options options;
   options.timeout = settings.timeout;
   options.keep_socket = false;
+  options.icmp = settings.icmp;
   options.local_address = settings.local_address ? settings.local_address : route_source_address(executor, address);
 
   // The first TTL that got a final answer (the target's, or a router's

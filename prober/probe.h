@@ -8,9 +8,10 @@
 //   find_last_hop  TTL-limited connects: the last router that still answered
 //                  on the way to a port whose SYNs die in transit.
 // Operating-system extras (ICMP details, TCP_INFO) come through
-// prober/platform.h. Everything here runs on one thread: use a
-// single-threaded io_context (or one strand) for the coroutines and for
-// probe_runner::decide().
+// prober/platform.h, or, where the OS keeps ICMP errors from TCP sockets
+// (Windows), through a raw socket's icmp_watch (prober/icmp_watch.h).
+// Everything here runs on one thread: use a single-threaded io_context (or
+// one strand) for the coroutines and for probe_runner::decide().
 #include <asio/awaitable.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
@@ -32,6 +33,8 @@
 #include "prober/platform.h"
 
 namespace dropspot::prober {
+
+class icmp_watch;
 
 /// The note a cancelled attempt carries when probe_runner::decide() ended it.
 inline constexpr const char* decided_note = "decided from the agent's evidence";
@@ -74,6 +77,10 @@ struct connect_options {
   /// attempt so far (start_unix_us, local_address, local_port; no outcome).
   /// Not called when the attempt fails or is cancelled before sending.
   std::function<void(const v1::Attempt&)> on_start;
+  /// TCP only: where set and open, ICMP errors quoting the SYN come from its
+  /// raw socket (the OS hands the probe's socket none): one ends the wait at
+  /// once, UNREACHABLE with icmp_from/type/code, as IP_RECVERR does on Linux.
+  icmp_watch* icmp = nullptr;
 };
 
 struct connect_result {
@@ -132,6 +139,7 @@ struct runner_settings {
   /// What a UDP port's datagram carries (ports keyed as UDP: common/ports.h);
   /// unset: empty datagrams.
   std::function<std::string(port_key)> udp_payload;
+  icmp_watch* icmp = nullptr;  ///< for the TCP attempts (connect_options::icmp)
 };
 
 /// Every attempt for one port, in order.
@@ -216,6 +224,9 @@ struct hop_settings {
   /// Called with each SYN's source port just before it leaves (so that the
   /// caller can tell the search's SYNs from the probes' at the agent).
   std::function<void(std::uint32_t local_port)> on_start;
+  /// The ICMP errors where the OS does not hand them to TCP sockets
+  /// (connect_options::icmp): open, it makes the search available there.
+  icmp_watch* icmp = nullptr;
 };
 
 struct hop_trace {
@@ -233,7 +244,8 @@ struct hop_trace {
 /// Then up to `retries` rounds again for the TTLs below it that stayed silent.
 /// Meant for ports whose SYNs die in transit: at a reachable port the agent
 /// sees a few extra SYNs (each completed handshake is closed at once). Where
-/// hop_search_available() is false, returns at once with the platform note.
+/// hop_search_available() is false and no open icmp watch is given, returns
+/// at once with the platform note.
 asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_t port, hop_settings settings = {});
 
 /// Pure: true for an UNREACHABLE attempt whose ICMP is time-exceeded (ICMP

@@ -24,6 +24,7 @@
 #include "prober/shared_session.h"
 #include "prober/task_group.h"
 #include "prober/control_client.h"
+#include "prober/icmp_watch.h"
 #include "prober/probe.h"
 #include "prober/wait.h"
 
@@ -152,6 +153,7 @@ class run_phases {
     report.set_schema_version(report_schema_version);
     report.set_software("dropspot-prober " + std::string(software_version));
     local_address = route_source_address(executor, in.address);
+    open_icmp_watch();
   }
 
   asio::awaitable<v1::Report> run() {
@@ -161,6 +163,17 @@ class run_phases {
   }
 
  private:
+  /// Where TCP sockets get no ICMP errors (Windows), one raw ICMP socket
+  /// for the run, bound to our source address: the probes' and hop
+  /// searches' ICMP details. Without the rights the run goes on without.
+  void open_icmp_watch() {
+    if (!platform::needs_icmp_watch()) return;
+    icmp_failed =
+        local_address ? icmp.open(executor, *local_address) : std::make_error_code(std::errc::address_not_available);
+    icmp_opened = !icmp_failed;
+  }
+  bool hop_search_available() const { return platform::hop_search_available() || icmp_opened; }
+
   double ms_since_start() const { return std::chrono::duration<double, std::milli>(clock::now() - started).count(); }
 
   asio::awaitable<void> open_session() {
@@ -252,6 +265,7 @@ class run_phases {
     rs.concurrency = attempts_in_flight(capturing ? agent_concurrency : rs.concurrency, in.share);
     rs.keep_sockets = true;  // the application probe speaks on the connected socket
     rs.udp_payload = [this](port_key port) { return next_udp_payload(port); };
+    if (icmp_opened) rs.icmp = &icmp;
     probe_runner runner(executor, in.address, rs);
 
     // Decide a port early when the agent's evidence is complete, and end an
@@ -372,8 +386,7 @@ class run_phases {
     task_group searches(executor);
     const auto maybe_search_hops = [&](port_key port, bool last) {
       // The search sends TTL-limited SYNs: it speaks for TCP ports only.
-      if (key_udp(port) || !platform::hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches)
-        return;
+      if (key_udp(port) || !hop_search_available() || hops.count(port) || hop_searches >= max_hop_searches) return;
       if (!all_timed_out(attempts[port]) || runner.decided(port)) return;
       if (capturing ? saw_inbound_syn(stream.packets[port]) : !last) return;
       hop_settings hs;
@@ -382,6 +395,7 @@ class run_phases {
       hs.timeout = capturing ? std::min(rs.timeout, std::max(millis(100), millis(static_cast<long long>(1.5 * rtt_ms))))
                              : rs.timeout;
       hs.local_address = local_address;
+      if (icmp_opened) hs.icmp = &icmp;
       // A SYN that reached the server on another port tells the path's length.
       int routers = 0;
       for (const auto& [other, packets] : stream.packets)
@@ -597,7 +611,11 @@ class run_phases {
     }
     gather_path_notes(report);
     for (auto& note : cross_port_notes(report)) report.add_notes(std::move(note));
-    if (!platform::hop_search_available()) report.add_notes(std::string("this prober: ") + platform::platform_note());
+    if (!hop_search_available()) report.add_notes(std::string("this prober: ") + platform::platform_note());
+    if (platform::needs_icmp_watch() && !icmp_opened)
+      report.add_notes(is_rights_error(icmp_failed)
+                           ? std::string(platform::icmp_watch_rights_note())
+                           : "this prober: cannot read ICMP errors from a raw socket: " + icmp_failed.message());
     report.set_elapsed_ms(ms_since_start());
     return std::move(report);
   }
@@ -628,6 +646,9 @@ class run_phases {
   const clock::time_point started = clock::now();
   v1::Report report;
   std::optional<asio::ip::address> local_address;
+  icmp_watch icmp;  ///< open only where needs_icmp_watch() and the rights allow
+  std::error_code icmp_failed;
+  bool icmp_opened = false;
 
   // open_session
   agent_session own_session;
