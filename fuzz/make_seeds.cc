@@ -1,7 +1,8 @@
 // Writes the generated part of the seed corpus: framed control messages for
 // framing/agent_session/prober_stream, and frames of every link type and
-// packet shape the parser handles for packet (built with the unit tests'
-// packet builder). Usage: make_seeds CORPUS_DIR. Its output is committed.
+// packet shape the parser handles for packet, and ICMP errors as a raw socket
+// hands them for icmp_error (built with the unit tests' packet builder).
+// Usage: make_seeds CORPUS_DIR. Its output is committed.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -185,6 +186,23 @@ int main(int argc, char** argv) {
         ipv4({.src = client, .dst = server, .options = {0x94, 0x04, 0, 0}},
              tcp({.src_port = 43210, .dst_port = 22, .flags = flags::syn})));
   write("packet", "null_loopback_syn", null, cat({{2, 0, 0, 0}, syn}));
+
+  // icmp_error: family byte (even IPv4, odd IPv6), then what a raw ICMP
+  // socket receives (IPv4 with its IP header, ICMPv6 without).
+  const bytes syn_quote(syn.begin(), syn.begin() + 28);
+  write("icmp_error", "time_exceeded", 0,
+        ipv4({.src = router, .dst = client, .protocol = 1, .ttl = 254}, icmp(11, 0, syn_quote)));
+  write("icmp_error", "admin_prohibited_ip_options", 0,
+        ipv4({.src = router, .dst = client, .protocol = 1, .options = {0x94, 0x04, 0, 0}}, icmp(3, 13, syn_quote)));
+  write("icmp_error", "udp_port_unreachable", 0,
+        ipv4({.src = server, .dst = client, .protocol = 1},
+             icmp(3, 3, ipv4({.src = client, .dst = server, .protocol = 17}, {0xa8, 0xca, 0, 53, 0, 8, 0, 0}))));
+  write("icmp_error", "icmp6_time_exceeded", 1, icmp(3, 0, syn6));
+  write(
+      "icmp_error", "icmp6_unreachable_ext_headers", 1,
+      icmp(1, 1,
+           ipv6({.src = client6, .dst = server6, .next = 0},
+                cat({ext(44), frag_ext(6, 0, true), tcp({.src_port = 40000, .dst_port = 22, .flags = flags::syn})}))));
   std::printf("seeds written under %s\n", argv[1]);
   return 0;
 }
