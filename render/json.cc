@@ -204,7 +204,7 @@ void append_map(std::string& out, const Message& m, const FieldDescriptor* f, in
 
 }  // namespace
 
-void append_json(std::string& out, const Message& message, int depth) {
+void append_json(std::string& out, const Message& message, int depth, const FieldDescriptor* as_empty) {
   const auto* d = message.GetDescriptor();
   const Reflection* r = message.GetReflection();
   out += '{';
@@ -218,7 +218,7 @@ void append_json(std::string& out, const Message& message, int depth) {
     if (f->is_map()) {
       append_map(out, message, f, depth + 1);
     } else if (f->is_repeated()) {
-      const int n = r->FieldSize(message, f);
+      const int n = f == as_empty ? 0 : r->FieldSize(message, f);
       if (n == 0) {
         out += "[]";
         return;

@@ -10,13 +10,17 @@
 #include <string>
 
 namespace google::protobuf {
+class FieldDescriptor;
 class Message;
-}
+}  // namespace google::protobuf
 
 namespace dropspot {
 
 /// Appends `message` as JSON at nesting depth `depth` (its fields indented
-/// depth + 1 spaces). Never fails.
-void append_json(std::string& out, const google::protobuf::Message& message, int depth = 0);
+/// depth + 1 spaces). `as_empty`, a repeated field of the message, is written
+/// as an empty list whatever it holds (a caller writes its items itself).
+/// Never fails.
+void append_json(std::string& out, const google::protobuf::Message& message, int depth = 0,
+                 const google::protobuf::FieldDescriptor* as_empty = nullptr);
 
 }  // namespace dropspot
