@@ -615,7 +615,8 @@ class run_phases {
     if (platform::needs_icmp_watch() && !icmp_opened)
       report.add_notes(is_rights_error(icmp_failed)
                            ? std::string(platform::icmp_watch_rights_note())
-                           : "this prober: cannot read ICMP errors from a raw socket: " + icmp_failed.message());
+                           : "this prober: cannot read ICMP errors from a raw socket: " + icmp_failed.message() +
+                                 " (error " + std::to_string(icmp_failed.value()) + ")");
     report.set_elapsed_ms(ms_since_start());
     return std::move(report);
   }
