@@ -10,7 +10,7 @@
 # hash of the recipe. Prints the path of prober.exe on stdout.
 #
 #   scripts/build-windows.sh          build (deps only when not cached)
-#   scripts/build-windows.sh --test   build, then tests/windows/wine_test.sh
+#   scripts/build-windows.sh --test   build, then tests/windows/wine_test.sh and wine_hops_test.sh
 #   scripts/build-windows.sh --deps-only   only the cached libraries (scripts/test.sh
 #                                     builds them in the background while other stages run)
 #
@@ -138,5 +138,8 @@ exe=$(realpath "$build_dir/bin/prober.exe")
 echo "$exe"
 
 if [ "$run_tests" -eq 1 ]; then
-  tests/windows/wine_test.sh "$exe"
+  rc=0
+  tests/windows/wine_test.sh "$exe" || rc=1
+  tests/windows/wine_hops_test.sh "$exe" || rc=1
+  exit "$rc"
 fi

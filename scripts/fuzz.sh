@@ -5,16 +5,23 @@
 # times out on an input, trips ASan/UBSan or runs out of memory; the input
 # that did it is kept as build-fuzz/artifacts/<name>-crash-... and printed.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. scripts/fuzz.sh 300 packet
+#   scripts/fuzz.sh --build-only              builds every target, runs none
+#                                             (scripts/test.sh, in the background)
 # New inputs the fuzzers find go to build-fuzz/corpus/<name>/ (kept between
 # runs, never to the repository's seeds).
 # FUZZ_JOBS targets run at once (default 2: one a core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUILD_ONLY=0
+if [ "${1:-}" = --build-only ]; then
+  BUILD_ONLY=1
+  shift
+fi
 SECONDS_EACH=${1:-20}
 shift || true
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 ALL=(framing agent_session prober_stream packet http_parse smtp_parse mail_parse ssh_parse nft_json iptables_save cli_values udp_reply
-  exporter_query)
+  exporter_query icmp_error)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
@@ -24,6 +31,7 @@ CC=${CC:-clang-14} CXX=${CXX:-clang++-14} cmake -S . -B "$BUILD" -G Ninja -DDROP
   -DDROPSPOT_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" >/dev/null
 ninja -C "$BUILD" -j "${FUZZ_BUILD_JOBS:-2}" $(printf '%s_fuzz ' "${TARGETS[@]}")
+[ "$BUILD_ONLY" = 1 ] && exit 0
 
 # The ASan checks a fuzzer needs; Asio's coroutine frames are allocated with
 # operator new and freed through its recycling allocator, which ASan

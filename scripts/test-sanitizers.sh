@@ -6,6 +6,7 @@
 # written, by any process: the agents the e2e tests start in the background
 # too, whose death a test might not notice. Extra arguments go to ctest.
 #   scripts/test-sanitizers.sh [-R e2e.verdicts]
+#   scripts/test-sanitizers.sh --build-only   (scripts/test.sh: the build alone first)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${ASAN_BUILD_DIR:-build-asan}
@@ -19,6 +20,7 @@ BUILD=${ASAN_BUILD_DIR:-build-asan}
 nice cmake -S . -B "$BUILD" -G Ninja -DDROPSPOT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1" >/dev/null || exit 1
 nice ninja -C "$BUILD" -j "${ASAN_BUILD_JOBS:-2}" || exit 1
+[ "${1:-}" = --build-only ] && exit 0
 
 # Every report goes to a file of its own (log_path.<pid>), so that one from a
 # process whose output nobody reads still fails the run.

@@ -65,8 +65,10 @@ realhost_log=$(mktemp /tmp/dropspot-realhost.XXXXXX)
 portable_deps_log=$(mktemp /tmp/dropspot-portable-deps.XXXXXX)
 nice -n 19 scripts/build-portable.sh --deps-only >"$portable_deps_log" 2>&1 &
 portable_deps_pid=$!
-trap 'kill "$windows_deps_pid" "$portable_deps_pid" 2>/dev/null || true
-  rm -f "$windows_deps_log" "$realhost_log" "$portable_deps_log"' EXIT
+fuzz_build_log=$(mktemp /tmp/dropspot-fuzz-build.XXXXXX)
+fuzz_build_pid=""  # set by the sanitizer stage
+trap 'kill "$windows_deps_pid" "$portable_deps_pid" $fuzz_build_pid 2>/dev/null || true
+  rm -f "$windows_deps_log" "$realhost_log" "$portable_deps_log" "$fuzz_build_log"' EXIT
 windows_stage() {
   local rc=0
   wait "$windows_deps_pid" || rc=$?
@@ -98,14 +100,34 @@ portable_stage() {
   return "$rc"
 }
 
+# The sanitizer build alone (both cores), then its tests while the fuzz
+# targets build at the lowest priority: another build of the libraries (clang,
+# libFuzzer's instrumentation), on the CPU time the sanitizer stage's
+# end-to-end tests leave idle (they mostly wait on the lab's network). The
+# fuzz stage waits for it; the benchmarks come last, on a quiet machine.
+sanitizer_stage() {
+  scripts/test-sanitizers.sh --build-only || return 1
+  nice -n 19 scripts/fuzz.sh --build-only >"$fuzz_build_log" 2>&1 &
+  fuzz_build_pid=$!
+  scripts/test-sanitizers.sh
+}
+fuzz_stage() {
+  if [ -n "$fuzz_build_pid" ] && ! wait "$fuzz_build_pid"; then
+    echo "test: the fuzz targets failed to build; the end of the log:" >&2
+    tail -n 30 "$fuzz_build_log" >&2
+    return 1
+  fi
+  scripts/fuzz.sh 20
+}
+
 stage "build and ctest" main_tests "$@"
 # Further stages are appended here, one line each: stage "name" command args...
 stage "lint (clang-format; clang-tidy on the last commit's files)" scripts/lint.sh
 stage "windows prober (MinGW + Wine)" windows_stage
 stage "portable Linux build and packages (glibc 2.28+; Debian 11, 12, 13)" portable_stage
-stage "sanitizers (ASan + UBSan, unit and e2e)" scripts/test-sanitizers.sh
+stage "sanitizers (ASan + UBSan, unit and e2e)" sanitizer_stage
+stage "fuzz (libFuzzer, 20 s per target, two at a time)" fuzz_stage
 stage "benchmarks (quick)" scripts/bench.sh --quick
-stage "fuzz (libFuzzer, 20 s per target, two at a time)" scripts/fuzz.sh 20
 
 if [ ${#failed[@]} -ne 0 ]; then
   echo "test: failed stages: ${failed[*]}" >&2
