@@ -721,19 +721,19 @@ asio::awaitable<std::vector<v1::Report>> run_addresses(run_inputs in, std::vecto
     lane_in.shared = &shared;
     lane_in.lane = i;
     if (i == 0) lane_in.on_waiting = in.on_waiting;
-    runs.spawn([](run_inputs lane_in, v1::Report& out) -> asio::awaitable<void> {
-      auto* shared = lane_in.shared;
-      const auto lane = lane_in.lane;
+    runs.spawn([](run_inputs mine, v1::Report& out) -> asio::awaitable<void> {
+      auto* session_of_lanes = mine.shared;
+      const auto lane = mine.lane;
       std::exception_ptr failure;
       try {
-        run_phases phases(std::move(lane_in), co_await asio::this_coro::executor);
+        run_phases phases(std::move(mine), co_await asio::this_coro::executor);
         out = co_await phases.run();
       } catch (...) {
         failure = std::current_exception();
       }
       // A lane that failed must not leave the others waiting for it.
       if (failure) {
-        co_await shared->finish(lane, millis(0));
+        co_await session_of_lanes->finish(lane, millis(0));
         std::rethrow_exception(failure);
       }
     }(std::move(lane_in), reports[i]));
