@@ -153,7 +153,13 @@ int run_prober(int argc, char** argv) {
   } else {
     write_report(std::cout, reports, opts);
   }
-  return fleet_exit_code(reports);
+  const int code = fleet_exit_code(reports);
+  // The process ends now: freeing a sweep's 3000 port reports one string at a
+  // time took half as long as writing them; the kernel takes the memory back
+  // at once. (Held by a static, so leak checkers still see it reachable.)
+  static const auto* const kept_to_exit = new std::vector<v1::Report>(std::move(reports));
+  (void)kept_to_exit;
+  return code;
 }
 
 }  // namespace dropspot::prober
