@@ -102,6 +102,21 @@ std::optional<std::string> set_up_probe_socket(Socket& socket, const typename So
   return std::nullopt;
 }
 
+/// What ended a connect's wait, when it was not the connect itself.
+enum class wait_end { connect, deadline, canceller, icmp };
+
+/// Shared by a connect's wait and the plain handlers that may end it (the
+/// deadline's, the canceller's, the ICMP watch's): the first to come cancels
+/// the connect and says why; once the wait is over (`done`) they do nothing,
+/// and never touch the socket again. One operation and two handlers per
+/// attempt: the awaitable operators (connect || deadline || canceller) built
+/// two parallel groups and a coroutine per operand for every attempt, and a
+/// 3000-port sweep spent a tenth of its CPU allocating them.
+struct wait_state {
+  bool done = false;
+  wait_end by = wait_end::connect;
+};
+
 /// How long a connect that failed waits for the watch's ICMP error: the OS
 /// may report the failure before the raw socket is read (Wine does).
 constexpr millis icmp_grace{50};
@@ -227,29 +242,36 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   // Where the OS hands TCP sockets no ICMP errors (Windows), the watch's raw
   // socket does: an error quoting this SYN ends the wait (the handler is
   // unregistered before the timer it cancels goes).
+  auto wait = std::make_shared<wait_state>();
+  const auto end_wait = [wait, &socket](wait_end why) {
+    if (wait->done || wait->by != wait_end::connect) return;
+    wait->by = why;
+    std::error_code ignored;
+    socket.cancel(ignored);
+  };
   asio::steady_timer icmp_heard(executor, asio::steady_timer::time_point::max());
   icmp_watch::registration watched;
   const bool watching = options.icmp && options.icmp->is_open() && a.local_port() != 0;
   if (watching)
     watched = options.icmp->watch(static_cast<std::uint16_t>(a.local_port()), target,
-                                  [&icmp_heard](const icmp_error&) { icmp_heard.cancel(); });
+                                  [&icmp_heard, end_wait](const icmp_error&) {
+                                    icmp_heard.cancel();
+                                    end_wait(wait_end::icmp);
+                                  });
   asio::steady_timer deadline(executor, options.timeout);
+  deadline.async_wait([end_wait](std::error_code e) {
+    if (!e) end_wait(wait_end::deadline);
+  });
+  // Completes on cancel(), or aborted when the canceller goes: by then this
+  // wait is over (the canceller outlives the attempt), so `done` stops it.
+  stop.on_cancel([end_wait](std::error_code) { end_wait(wait_end::canceller); });
+  auto [connect_ec] = co_await socket.async_connect(target, as_tuple_awaitable);
+  wait->done = true;
+  deadline.cancel();
   // What ended the wait: 0 the connect (with connect_ec), 1 the deadline, 2
-  // the canceller, 3 a watched ICMP error.
-  std::size_t first = 0;
-  std::error_code connect_ec;
-  if (watching) {
-    auto race = socket.async_connect(target, as_tuple_awaitable) || deadline.async_wait(as_tuple_awaitable) ||
-                stop.wait() || icmp_heard.async_wait(as_tuple_awaitable);
-    auto outcome = co_await std::move(race);
-    first = outcome.index();
-    if (first == 0) connect_ec = std::get<0>(std::get<0>(outcome));
-  } else {
-    auto outcome = co_await (socket.async_connect(target, as_tuple_awaitable) ||
-                             deadline.async_wait(as_tuple_awaitable) || stop.wait());
-    first = outcome.index();
-    if (first == 0) connect_ec = std::get<0>(std::get<0>(outcome));
-  }
+  // the canceller, 3 a watched ICMP error. A connect that completed before a
+  // cancel could reach it keeps its own result.
+  const std::size_t first = connect_ec != asio::error::operation_aborted ? 0 : static_cast<std::size_t>(wait->by);
   a.set_elapsed_ms(ms_since(t0));
   // A deadline or an end decided from the agent's evidence may come in the
   // same turn of a busy loop as the completion the kernel already has: the

@@ -16,6 +16,7 @@
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
@@ -50,8 +51,20 @@ class attempt_canceller {
   bool cancelled() const { return cancelled_; }
   const std::string& note() const { return note_; }
 
-  /// Completes (with operation_aborted) when cancel() is called; for connect_probe.
+  /// Completes (with operation_aborted) when cancel() is called.
   asio::awaitable<std::tuple<std::error_code>> wait();
+  /// Calls handler(error_code) when cancel() is called, or when the canceller
+  /// is destroyed first (connect_probe's plain handler: no coroutine).
+  template <class Handler>
+  void on_cancel(Handler&& handler) {
+    if (cancelled_) {
+      asio::post(timer_.get_executor(), [h = std::forward<Handler>(handler)]() mutable {
+        h(std::error_code(asio::error::operation_aborted));
+      });
+      return;
+    }
+    timer_.async_wait(std::forward<Handler>(handler));
+  }
 
  private:
   asio::steady_timer timer_;  ///< never expires; cancel() wakes its waiters
