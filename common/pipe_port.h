@@ -4,6 +4,11 @@
 // on Windows, overlapped named pipes, which is what Asio's stream_handle
 // reads and writes through the I/O completion port).
 // Authentication on this path is the SSH login itself: no channel binding.
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <algorithm>
+#include <string>
 #include <utility>
 #ifdef _WIN32
 #include <asio/windows/stream_handle.hpp>
@@ -22,6 +27,17 @@ using pipe_end = asio::posix::stream_descriptor;
 #endif
 /// A file descriptor (POSIX) or a HANDLE opened for overlapped I/O (Windows).
 using native_pipe = pipe_end::native_handle_type;
+
+/// Reads `end` until it closes (or fails), keeping its first `limit` bytes in
+/// `out`: a child's stderr, kept for what it says when the child fails.
+inline asio::awaitable<void> read_until_closed(pipe_end& end, std::string& out, std::size_t limit) {
+  char buf[4096];
+  for (;;) {
+    auto [ec, n] = co_await end.async_read_some(asio::buffer(buf), asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    if (out.size() < limit) out.append(buf, std::min(n, limit - out.size()));
+  }
+}
 
 /// A duplex stream over two pipe ends: reads one, writes the other.
 class pipe_stream {

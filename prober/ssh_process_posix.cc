@@ -33,15 +33,7 @@ class ssh_port final : public pipe_port {
   }
 
   /// Reads stderr (bounded) until ssh closes it.
-  asio::awaitable<void> collect_stderr() {
-    char buf[4096];
-    for (;;) {
-      auto [ec, n] =
-          co_await err_.async_read_some(asio::buffer(buf), asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      if (stderr_.size() < 64 * 1024) stderr_.append(buf, n);
-    }
-  }
+  asio::awaitable<void> collect_stderr() { co_await read_until_closed(err_, stderr_, 64 * 1024); }
 
   /// Waits for the child to exit, at most `limit`, then kills it.
   asio::awaitable<void> wait_exit(std::chrono::milliseconds limit) {
@@ -75,7 +67,7 @@ class ssh_port final : public pipe_port {
     return exited_;
   }
 
-  asio::posix::stream_descriptor err_;
+  pipe_end err_;
   std::string stderr_;
   pid_t pid_;
   bool exited_ = false;

@@ -164,12 +164,7 @@ class ssh_port final : public pipe_port {
 
   /// Reads stderr (bounded) until ssh closes it.
   asio::awaitable<void> collect_stderr() {
-    char buf[4096];
-    for (;;) {
-      auto [ec, n] = co_await err_.async_read_some(asio::buffer(buf), as_tuple_awaitable);
-      if (ec) break;
-      if (stderr_.size() < 64 * 1024) stderr_.append(buf, n);
-    }
+    co_await read_until_closed(err_, stderr_, 64 * 1024);
     closed_ = true;
     stderr_closed_.cancel();
   }
