@@ -6,8 +6,9 @@
 # text table, one JUnit suite each, the exposition checked by Prometheus'
 # own promtool, --output written whole; then `prober serve` as Prometheus
 # scrapes it: /probe with probe_success and the verdict series, 400, 403,
-# 404, 503 when busy, the scrape's own timeout, /metrics; and the agent's
-# own --metrics.
+# 404, 503 when busy, the scrape's own timeout, /metrics, and a real
+# Prometheus server scraping it and answering a query on the verdict; and the
+# agent's own --metrics.
 # usage: fleet_test.sh BUILD_BIN_DIR JUNIT_XSD
 source "$(dirname "$0")/lib.sh"
 XSD=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
@@ -205,6 +206,56 @@ check "serve: /metrics counts the successes" \
   grep -qx 'dropspot_exporter_probes_total{result="success"} 2' "$TMPD/metrics.prom"
 check "serve: /metrics counts the 403s" grep -qx 'dropspot_exporter_rejected_total{code="403"} 3' "$TMPD/metrics.prom"
 check "serve: /metrics shows the one in flight" grep -qx 'dropspot_exporter_probes_in_flight 1' "$TMPD/metrics.prom"
+
+# A real Prometheus (Debian's, from the package promtool comes from) scraping
+# serve in blackbox_exporter's pattern (docs/examples/prometheus/prometheus.yml's
+# relabelling, faster), then asked the issue's question over its HTTP API.
+PROMETHEUS=$("$E2E_ROOT/scripts/promtool.sh" --server)
+mkdir -p "$TMPD/prometheus"
+cat >"$TMPD/prometheus/prometheus.yml" <<YAML
+global:
+  scrape_interval: 3s
+  scrape_timeout: 3s
+scrape_configs:
+  - job_name: dropspot
+    metrics_path: /probe
+    params:
+      ports: ["22,25"]
+      probe: ["22=tcp"]
+    static_configs:
+      - targets: ["$S"]
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: 127.0.0.1:9115
+YAML
+on client "$PROMETHEUS" --config.file="$TMPD/prometheus/prometheus.yml" \
+  --storage.tsdb.path="$TMPD/prometheus/data" --web.listen-address=127.0.0.1:9090 \
+  >"$TMPD/prometheus/log" 2>&1 &
+PROM_PID=$!
+prom_query() { # prom_query PROMQL: the API's JSON answer
+  on client curl -s --get --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query
+}
+# What the query gives: "instance port verdict-of-that-port value" per series.
+answered=""
+for _ in $(seq 60); do
+  answered=$(prom_query 'dropspot_port_ok{port="25"} == 0' |
+    jq -r '.data.result[] | "\(.metric.instance) \(.metric.port) \(.value[1])"' 2>/dev/null || true)
+  [ -n "$answered" ] && break
+  sleep 0.5
+done
+check "prometheus server: dropspot_port_ok{port=\"25\"} == 0 answers for the server ($answered)" \
+  test "$answered" = "$S 25 0"
+verdict25=$(prom_query 'dropspot_port_verdict{port="25"} == 1' | jq -r '.data.result[0].metric.verdict' 2>/dev/null)
+check "prometheus server: the verdict label says why ($verdict25)" test "$verdict25" = DROPPED_IN_TRANSIT
+up=$(prom_query 'up{job="dropspot"}' | jq -r '.data.result[0].value[1]' 2>/dev/null)
+check "prometheus server: the scrape of /probe is up" test "$up" = 1
+kill "$PROM_PID" 2>/dev/null || true
+wait "$PROM_PID" 2>/dev/null || true
+
 for pid in $(ip netns pids "$(lab ns client)"); do
   [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = prober ] && kill -TERM "$pid"
 done
