@@ -33,19 +33,23 @@ bg socat -u UDP6-RECV:51820,ipv6only=0 /dev/null               # bound to [::], 
 bg socat -u UDP4-RECV:5002 /dev/null                           # bound, behind a drop rule
 bg socat -u UDP4-RECV:5003 /dev/null                           # bound, behind a reject rule
 bg socat -u UDP4-RECV:5005,bind=127.0.0.1 /dev/null            # loopback only
-bg socat UDP6-RECVFROM:5006,ipv6only=0,fork SYSTEM:'printf pong'  # answers
-bg socat UDP6-RECVFROM:5007,ipv6only=0,fork SYSTEM:'printf pong'  # answers; the reply is dropped
-# Answers each datagram 0.4 s late (a recursive lookup), one process: socat's
-# fork and shell per datagram took seconds on a loaded CI machine (once, 5008
-# read as not OPEN there).
-bg python3 -c 'import socket, time
+# udp_pong PORT DELAY_S: one python3 process on [::]:PORT (IPv4 too) that
+# answers each datagram "pong" after DELAY_S. One process, not socat's fork
+# and shell per datagram, which took seconds on a loaded CI machine (5008
+# read as not OPEN there once, 5007's reply left too late to be seen once).
+udp_pong() {
+  bg python3 -c 'import socket, sys, time
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", 5008))
+s.bind(("::", int(sys.argv[1])))
 while True:
     data, peer = s.recvfrom(2048)
-    time.sleep(0.4)
-    s.sendto(b"pong", peer)'
+    time.sleep(float(sys.argv[2]))
+    s.sendto(b"pong", peer)' "$1" "$2"
+}
+udp_pong 5006 0    # answers
+udp_pong 5007 0    # answers; the reply is dropped
+udp_pong 5008 0.4  # answers 0.4 s late (a recursive lookup)
 
 cleanup_daemons() { kill "${DAEMONS[@]}" 2>/dev/null || true; }
 trap 'cleanup_daemons; e2e_cleanup' EXIT
@@ -54,8 +58,8 @@ for port in 53 51820 5002 5003 5005 5006 5007 5008; do
 done
 start_agent
 
-# --timeout 3s: socat's echo forks a shell per datagram, which takes over a
-# second on a CI machine busy fetching images (1 s read APP_FAILED so, once).
+# --timeout 3s: a loaded CI machine (images fetched, ASan binaries) is slow
+# to answer (with socat's forked echo, 1 s read APP_FAILED once).
 PORTS=8090,53/udp,51820/udp,5001/udp,5002/udp,5003/udp,5004/udp,5005/udp,5006/udp,5007/udp,5008/udp
 prober_json "$TMPD/v4.json" --target "$S4" --ports "$PORTS" --token-file "$TOKEN_FILE" --udp-payload 70696e67 \
   --probe 5006/udp=udp --timeout 3s
