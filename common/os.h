@@ -39,4 +39,10 @@ void owner_only_new_files();
 /// chmod 0600; Windows: no-op, see owner_only_new_files).
 void owner_only(const std::string& path);
 
+/// Writing to a pipe whose reader is gone fails with an error (EPIPE) instead
+/// of killing the process (POSIX SIGPIPE, ignored; Windows has none): an ssh
+/// child that exits at once, or a `| head` on stdout, is then an error the
+/// caller reports, not a silent death (exit 141).
+void ignore_broken_pipes();
+
 }  // namespace dropspot::os

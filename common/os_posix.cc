@@ -1,6 +1,7 @@
 // POSIX side of common/os.h (Linux, macOS).
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "common/os.h"
@@ -28,5 +29,7 @@ std::optional<file_facts> examine_file(const std::string& path) {
 void owner_only_new_files() { ::umask(077); }
 
 void owner_only(const std::string& path) { ::chmod(path.c_str(), 0600); }
+
+void ignore_broken_pipes() { ::signal(SIGPIPE, SIG_IGN); }
 
 }  // namespace dropspot::os

@@ -44,4 +44,6 @@ void owner_only_new_files() {}
 
 void owner_only(const std::string&) {}
 
+void ignore_broken_pipes() {}
+
 }  // namespace dropspot::os

@@ -93,6 +93,7 @@ void write_report(std::ostream& out, const std::vector<v1::Report>& reports, con
 }  // namespace
 
 int run_prober(int argc, char** argv) {
+  os::ignore_broken_pipes();
   if (argc > 1 && std::string_view(argv[1]) == "serve") {
 #ifdef DROPSPOT_SERVE
     return run_serve(argc - 1, argv + 1);
