@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <cctype>
+#include <cstdio>
 
 namespace dropspot {
 
@@ -91,6 +92,12 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
 
 void add_unique(std::vector<std::string>& v, std::string s) {
   if (!contains(v, s)) v.push_back(std::move(s));
+}
+
+std::string fixed(double value, int decimals) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
 }
 
 }  // namespace dropspot

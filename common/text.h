@@ -1,5 +1,6 @@
 #pragma once
 // Small string helpers shared by the parsers and renderers.
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,10 @@ std::string upper(std::string_view s);
 bool starts_with_icase(std::string_view s, std::string_view prefix);
 /// Whether `v` holds `s`.
 bool contains(const std::vector<std::string>& v, std::string_view s);
+/// A count as decimal digits (the renderers' shorthand for std::to_string).
+inline std::string num(std::uint64_t n) { return std::to_string(n); }
+/// `value` with `decimals` digits after the point ("%.*f").
+std::string fixed(double value, int decimals);
 /// Appends `s` unless `v` holds it already (lists of facts and commands keep their order).
 void add_unique(std::vector<std::string>& v, std::string s);
 

@@ -26,10 +26,9 @@ bool is_hopeless(const v1::Report& report) { return report.agent().status() == v
 
 asio::awaitable<std::vector<v1::Report>> run_until_ready(run_inputs in, std::vector<asio::ip::address> addresses,
                                                          millis deadline, run_observer observer) {
-  using clock = std::chrono::steady_clock;
   auto executor = co_await asio::this_coro::executor;
-  const auto started = clock::now();
-  const auto elapsed = [&] { return std::chrono::duration_cast<millis>(clock::now() - started); };
+  const auto started = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started); };
   asio::steady_timer timer(executor);
   std::uint32_t runs = 0;
   std::vector<v1::Report> reports;

@@ -12,14 +12,6 @@ namespace dropspot {
 
 namespace {
 
-std::string num(std::uint64_t n) { return std::to_string(n); }
-
-std::string fixed(double value, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  return buf;
-}
-
 /// An address from the network with its port, escaped; "?" when unknown.
 std::string shown_endpoint(const std::string& address, std::uint32_t port) {
   return host_port(escape(address.empty() ? "?" : address), port);

@@ -13,8 +13,6 @@ namespace dropspot {
 
 namespace {
 
-std::string num(std::uint64_t n) { return std::to_string(n); }
-
 /// Seconds with millisecond precision, as JUnit's time attributes want them.
 std::string seconds(double ms) {
   char buf[32];
@@ -114,8 +112,8 @@ std::string render_suite(const v1::Report& report, suite_counts& counts, bool wi
   out += ">\n";
 
   out += "    <properties>\n";
-  const auto property = [&](std::string_view name, std::string_view value) {
-    out += "      <property" + attr("name", name) + attr("value", escape(value)) + "/>\n";
+  const auto property = [&](std::string_view key, std::string_view value) {
+    out += "      <property" + attr("name", key) + attr("value", escape(value)) + "/>\n";
   };
   property("target", report.target());
   property("address", report.address());

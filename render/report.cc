@@ -37,16 +37,8 @@ const char* verdict_color(v1::Verdict v) {
   return yellow;
 }
 
-std::string num(std::uint64_t n) { return std::to_string(n); }
-
 /// "80", "53/udp".
 std::string port_name(const v1::PortReport& p) { return port_label(p.port(), p.protocol() == v1::UDP); }
-
-std::string fixed(double value, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  return buf;
-}
 
 /// Appends `text` wrapped to `width`: the first line starts with `first`,
 /// the others with `rest` (no longer than `first`). Text is already safe

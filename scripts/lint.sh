@@ -18,6 +18,18 @@ format=$(command -v clang-format-14 || command -v clang-format) || { echo "lint:
 tidy=$(command -v clang-tidy-14 || command -v clang-tidy) || { echo "lint: no clang-tidy" >&2; exit 1; }
 [ -f "$build/compile_commands.json" ] || { echo "lint: no $build/compile_commands.json: run scripts/build.sh" >&2; exit 1; }
 rc=0
+# clang-tidy wants each file's own command; a unity build's database (the
+# default, CMakeLists.txt) names its batches instead. Then a per-file one is
+# configured beside it with the same options, and only the generated
+# protobuf header built (seconds).
+db=$build
+if grep -q '/Unity/unity_' "$build/compile_commands.json"; then
+  db=$(mktemp -d /tmp/dropspot-lint.XXXXXX)
+  trap 'rm -rf "$db"' EXIT
+  cmake -S . -B "$db" -G Ninja -DCMAKE_UNITY_BUILD=OFF \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(sed -n 's/^CMAKE_CXX_FLAGS_RELWITHDEBINFO:STRING=//p' "$build/CMakeCache.txt")" >/dev/null &&
+    ninja -C "$db" proto/dropspot.pb.h >/dev/null || { echo "lint: cannot make a per-file compile database" >&2; exit 1; }
+fi
 
 mapfile -t sources < <(git ls-files '*.cc' '*.h')
 unformatted=()
@@ -33,7 +45,7 @@ fi
 
 # The files clang-tidy checks: the sources the build compiles (not the
 # generated protobuf code, not the tests' fixtures and fakes).
-mapfile -t compiled < <(jq -r '.[].file' "$build/compile_commands.json" | sed "s|^$PWD/||" |
+mapfile -t compiled < <(jq -r '.[].file' "$db/compile_commands.json" | sed "s|^$PWD/||" |
   grep -E '^(agent|common|prober|render|verdict)/' | sort -u)
 if [ $all = 1 ]; then
   targets=("${compiled[@]}")
@@ -58,7 +70,7 @@ else
   # The database is GCC's; for clang 14 with libstdc++ 12, Asio needs to be
   # told that C++20 coroutines exist (as fuzz/CMakeLists.txt does).
   printf '%s\n' "${targets[@]}" |
-    xargs -P "$(nproc)" -n 4 "$tidy" -p "$build" --quiet --extra-arg=-DASIO_HAS_CO_AWAIT=1 2>/dev/null |
+    xargs -P "$(nproc)" -n 4 "$tidy" -p "$db" --quiet --extra-arg=-DASIO_HAS_CO_AWAIT=1 2>/dev/null |
     grep -E -A3 "(warning|error):" >"$build/clang-tidy.txt"
   if [ -s "$build/clang-tidy.txt" ]; then
     cat "$build/clang-tidy.txt" >&2

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/bytes.h"
 #include "common/text.h"
 
 namespace dropspot::prober::app {
@@ -434,12 +435,8 @@ std::optional<std::vector<std::string>> name_list(std::string_view payload, std:
   return names;
 }
 
-void put32(std::string& out, std::size_t n) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
-}
-
 void put_list(std::string& out, const std::string& list) {
-  put32(out, list.size());
+  put32(out, static_cast<std::uint32_t>(list.size()));
   out += list;
 }
 
@@ -491,7 +488,7 @@ std::string ssh_client_hello(std::size_t size) {
   std::size_t padding = 8 - (payload.size() + 5) % 8;
   if (padding < 4) padding += 8;
   std::string packet;
-  put32(packet, payload.size() + padding + 1);
+  put32(packet, static_cast<std::uint32_t>(payload.size() + padding + 1));
   packet += static_cast<char>(padding);
   packet += payload;
   packet += std::string(padding, '\0');

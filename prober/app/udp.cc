@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/text.h"
 
 namespace dropspot::prober::app {
@@ -19,19 +20,6 @@ struct bytes_view {
   std::uint32_t u32(std::size_t at) const { return std::uint32_t{u16(at)} << 16 | u16(at + 2); }
   std::uint64_t u64(std::size_t at) const { return std::uint64_t{u32(at)} << 32 | u32(at + 4); }
 };
-
-void put16(std::string& out, std::uint16_t v) {
-  out += static_cast<char>(v >> 8);
-  out += static_cast<char>(v & 0xff);
-}
-void put32(std::string& out, std::uint32_t v) {
-  put16(out, static_cast<std::uint16_t>(v >> 16));
-  put16(out, static_cast<std::uint16_t>(v & 0xffff));
-}
-void put64(std::string& out, std::uint64_t v) {
-  put32(out, static_cast<std::uint32_t>(v >> 32));
-  put32(out, static_cast<std::uint32_t>(v & 0xffffffff));
-}
 
 /// n bytes from `random`, repeated as needed (never empty: a fixed fill).
 std::string fill(std::string_view random, std::size_t n, std::size_t offset = 0) {

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 
+#include "common/bytes.h"
 #include "prober/app/udp.h"
 #include "prober/probe.h"
 
@@ -19,19 +20,6 @@ namespace {
 
 constexpr std::uint64_t now_us = 1'764'500'000'000'000;  // 2025-11-30, µs
 const std::string random16 = "0123456789abcdef";
-
-void put16(std::string& s, unsigned v) {
-  s += static_cast<char>((v >> 8) & 0xff);
-  s += static_cast<char>(v & 0xff);
-}
-void put32(std::string& s, std::uint32_t v) {
-  put16(s, v >> 16);
-  put16(s, v & 0xffff);
-}
-void put64(std::string& s, std::uint64_t v) {
-  put32(s, static_cast<std::uint32_t>(v >> 32));
-  put32(s, static_cast<std::uint32_t>(v));
-}
 
 /// A DNS response to `q`: the question echoed, then A records (compressed names).
 std::string dns_reply(const udp_request& q, unsigned rcode, const std::vector<std::string>& a_records = {},

@@ -32,7 +32,7 @@ TEST_CASE("wait: the pause ends at the deadline, and nothing starts after it") {
 
 namespace {
 
-v1::Report report_with(v1::AgentInfo::Status status, std::vector<bool> as_expected) {
+v1::Report waited_report(v1::AgentInfo::Status status, std::vector<bool> as_expected) {
   v1::Report r;
   r.mutable_agent()->set_status(status);
   std::uint32_t port = 80;
@@ -49,24 +49,24 @@ v1::Report report_with(v1::AgentInfo::Status status, std::vector<bool> as_expect
 }  // namespace
 
 TEST_CASE("wait: ready when every port is as expected and the agent was used") {
-  CHECK(is_ready(report_with(v1::AgentInfo::CONNECTED, {true, true})));
-  CHECK(is_ready(report_with(v1::AgentInfo::DISABLED, {true})));
-  CHECK_FALSE(is_ready(report_with(v1::AgentInfo::CONNECTED, {true, false})));
-  CHECK_FALSE(is_ready(report_with(v1::AgentInfo::UNREACHABLE, {true})));
-  CHECK(is_hopeless(report_with(v1::AgentInfo::AUTH_FAILED, {true})));
-  CHECK_FALSE(is_hopeless(report_with(v1::AgentInfo::UNREACHABLE, {true})));
+  CHECK(is_ready(waited_report(v1::AgentInfo::CONNECTED, {true, true})));
+  CHECK(is_ready(waited_report(v1::AgentInfo::DISABLED, {true})));
+  CHECK_FALSE(is_ready(waited_report(v1::AgentInfo::CONNECTED, {true, false})));
+  CHECK_FALSE(is_ready(waited_report(v1::AgentInfo::UNREACHABLE, {true})));
+  CHECK(is_hopeless(waited_report(v1::AgentInfo::AUTH_FAILED, {true})));
+  CHECK_FALSE(is_hopeless(waited_report(v1::AgentInfo::UNREACHABLE, {true})));
 }
 
 TEST_CASE("wait: the progress line names the ports still waited for") {
-  auto r = report_with(v1::AgentInfo::CONNECTED, {true, false});
+  auto r = waited_report(v1::AgentInfo::CONNECTED, {true, false});
   CHECK(wait_progress_line(r, 3, 4250ms, 60s) ==
         "run 3, 4.2s of 1m: 1/2 ports as expected, waiting for 81 (NO_LISTENER)");
-  auto u = report_with(v1::AgentInfo::UNREACHABLE, {true});
+  auto u = waited_report(v1::AgentInfo::UNREACHABLE, {true});
   CHECK(wait_progress_line(u, 1, 0ms, 20s) == "run 1, 0ms of 20s: 1/1 ports as expected, agent UNREACHABLE");
 }
 
 TEST_CASE("wait: the text report says how many runs and when the target became ready") {
-  auto r = report_with(v1::AgentInfo::CONNECTED, {true});
+  auto r = waited_report(v1::AgentInfo::CONNECTED, {true});
   r.set_elapsed_ms(800);
   r.set_runs(3);
   r.set_ready_after_ms(2500);
