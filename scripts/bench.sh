@@ -6,7 +6,7 @@
 #   1. runbook matrix: 22 ports with mixed faults, prober (with the agent) wall
 #      time <= 0.2 x `nmap -sS -Pn -n -p LIST` (--quick: 0.3);
 #   2. sweep of ports 1-3000 (1000 dropped in transit, 1000 dropped by the host
-#      firewall, the rest mixed): prober <= 0.5 x `nmap -sS -T4 -Pn -n`, and
+#      firewall, the rest mixed): prober <= 0.1 x `nmap -sS -T4 -Pn -n` (--quick: 0.15), and
 #      every port's verdict right;
 #   3. server cost: wrk against nginx on port 80 of the server, with and without
 #      an agent session watching port 80 for another client: >= 0.97 (--quick:
@@ -294,7 +294,10 @@ done
 s_prober=$(median <"$TMPD/sweep.prober")
 s_nmap=$(median <"$TMPD/sweep.nmap")
 s_rss=$(sort -g "$TMPD/sweep.rss" | tail -n 1)
-row "2 sweep: prober / nmap -sS -T4" "$(ratio "$s_prober" "$s_nmap")" "<=" 0.5 "prober ${s_prober} ms, nmap ${s_nmap} ms (medians of $SWEEP_RUNS); issue 21's 0.1 is not met (CPU, see docs/benchmarks.md)"
+# Issue 21's 0.1 in the full run; the quick run in CI, on a machine the
+# earlier stages leave warm and fragmented, some 10 % slower, gates on 0.15.
+row "2 sweep: prober / nmap -sS -T4" "$(ratio "$s_prober" "$s_nmap")" "<=" "$([ $QUICK = 1 ] && echo 0.15 || echo 0.1)" \
+  "prober ${s_prober} ms, nmap ${s_nmap} ms (medians of $SWEEP_RUNS)"
 row "2 sweep: wrong verdicts (worst run)" "$sweep_bad" "<=" 0 "3000 ports"
 row "4 memory: prober sweep peak RSS MiB" "$(awk -v k="$s_rss" 'BEGIN {printf "%.1f", k / 1024}')" "<=" 32 "VmHWM (wait4 ru_maxrss), worst run"
 

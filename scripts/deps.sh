@@ -9,6 +9,7 @@ DROPSPOT_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libasio-dev libpcap-dev libprotobuf-dev protobuf-compiler libcli11-dev catch2 libssl-dev
   prometheus-cpp-dev  # --format prometheus: prometheus-cpp's registry and text serializer
+  libjemalloc-dev  # the prober's allocator (prober/CMakeLists.txt)
   libcivetweb-dev civetweb  # prober serve: civetweb, a small embeddable HTTP server (its CMake
                             # configuration names /usr/bin/civetweb, which the -dev does not bring)
   # lab and end-to-end tests

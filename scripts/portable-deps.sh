@@ -40,7 +40,7 @@ root_ldflags() {
   echo "-B$1/usr/lib/x86_64-linux-gnu -L$1/usr/lib/x86_64-linux-gnu -L$1/lib/x86_64-linux-gnu"
 }
 
-# protobuf, OpenSSL and zlib (protobuf's) as the host's -dev packages have
+# protobuf, OpenSSL, zlib (protobuf's) and jemalloc (the prober's) as the host's -dev packages have
 # them, and links to the header-only Asio, CLI11 and nlohmann/json: copied
 # into the root's /usr/local, never all of the host's /usr/include.
 stage_host_libraries() {
@@ -51,7 +51,7 @@ stage_host_libraries() {
   cp -rL /usr/include/x86_64-linux-gnu/openssl/. "$local_dir/include/openssl/"
   cp -L /usr/include/zlib.h /usr/include/zconf.h "$local_dir/include/"
   local lib
-  for lib in libprotobuf.a libssl.a libcrypto.a libz.a; do
+  for lib in libprotobuf.a libssl.a libcrypto.a libz.a libjemalloc.a; do
     cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$local_dir/lib/"
   done
   ln -sfn /usr/include/asio "$local_dir/include/asio"

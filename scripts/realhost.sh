@@ -24,16 +24,16 @@ CACHE=${DROPSPOT_REALHOST_CACHE:-/var/cache/dropspot-realhost}
 SUITE=bookworm
 # What the image holds; a change makes a new image (the key is a hash of it).
 # The main build's .deb needs libpcap0.8 libprotobuf32 libssl3 libxml2
-# libprometheus-cpp-core1.0 libcivetweb1; the portable one only glibc and
+# libprometheus-cpp-core1.0 libcivetweb1 libjemalloc2; the portable one only glibc and
 # libgcc_s, which every root has.
 case ${REALHOST_IMAGE:-full} in
   full)
     PACKAGES=(systemd systemd-sysv dbus iproute2 procps nginx openssh-server postfix ufw firewalld nftables iptables
       dovecot-imapd dovecot-pop3d apache2 libpcap0.8 libprotobuf32 libssl3 libxml2 libprometheus-cpp-core1.0
-      libcivetweb1) ;;
+      libcivetweb1 libjemalloc2) ;;
   exim)
     PACKAGES=(systemd systemd-sysv dbus iproute2 procps exim4-daemon-light nftables
-      libpcap0.8 libprotobuf32 libssl3 libxml2 libprometheus-cpp-core1.0 libcivetweb1) ;;
+      libpcap0.8 libprotobuf32 libssl3 libxml2 libprometheus-cpp-core1.0 libcivetweb1 libjemalloc2) ;;
   web)
     SUITE=${REALHOST_SUITE:-bookworm}
     case $SUITE in bullseye | bookworm | trixie) ;; *) die "REALHOST_SUITE: bullseye, bookworm or trixie, not $SUITE" ;; esac

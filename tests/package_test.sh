@@ -22,7 +22,7 @@ deb=$(ls "$TMP"/out/dropspot_*.deb)
 echo "    built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 check "package name dropspot" test "$(dpkg-deb -f "$deb" Package)" = dropspot
 depends=$(dpkg-deb -f "$deb" Depends)
-for d in libpcap0.8 libprotobuf32 libssl3 libprometheus-cpp-core1.0 libcivetweb1; do check "depends on $d" grep -q "$d" <<<"$depends"; done
+for d in libpcap0.8 libprotobuf32 libssl3 libprometheus-cpp-core1.0 libcivetweb1 libjemalloc2; do check "depends on $d" grep -q "$d" <<<"$depends"; done
 root="$TMP/root"
 dpkg-deb -x "$deb" "$root"
 for f in usr/bin/agent usr/bin/prober; do check "$f installed, executable" test -x "$root/$f"; done
