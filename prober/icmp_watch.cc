@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/awaitable.h"
 #include "common/spawn.h"
 #include "prober/control_client.h"
 
@@ -160,7 +161,6 @@ constexpr int max_receive_errors = 16;
 /// Reads the raw socket until it is closed. Holds the state, so that a watch
 /// destroyed meanwhile leaves it nothing freed to touch.
 asio::awaitable<void> receive_loop(std::shared_ptr<icmp_watch::state> s) {
-  constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
   std::vector<std::uint8_t> buffer(65536);
   asio::ip::icmp::endpoint sender;
   int errors = 0;

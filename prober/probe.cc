@@ -12,6 +12,7 @@
 #include <exception>
 #include <variant>
 
+#include "common/awaitable.h"
 #include "prober/icmp_watch.h"
 
 namespace dropspot::prober {
@@ -21,7 +22,6 @@ namespace {
 using asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 using clock = std::chrono::steady_clock;
-constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
 double ms_since(clock::time_point start) {
   return std::chrono::duration<double, std::milli>(clock::now() - start).count();

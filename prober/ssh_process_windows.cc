@@ -18,6 +18,7 @@
 #include <chrono>
 #include <optional>
 
+#include "common/awaitable.h"
 #include "common/pipe_port.h"
 #include "common/text.h"
 #include "prober/ssh_transport.h"
@@ -28,8 +29,6 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
 /// Our arguments come from main's argv, in the ANSI code page (as the C
 /// runtime gave them): widened the same way, they reach ssh.exe unchanged.

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/awaitable.h"
 #include "common/duration.h"
 #include "dropspot.pb.h"
 #include "prober/app/parse.h"
@@ -26,7 +27,6 @@
 namespace dropspot::prober::app {
 
 using clock = std::chrono::steady_clock;
-inline constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
 /// An answer slower than this is said, with its likely cause.
 inline constexpr millis slow_answer{1000};
