@@ -1,4 +1,5 @@
-// The part of the seam POSIX systems share (Linux, macOS, the BSDs).
+// The part of the seam the other POSIX systems share (macOS, the BSDs; Linux
+// has its own, platform_linux.cc).
 #include <poll.h>
 #include <sys/socket.h>
 

@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "common/awaitable.h"
+#include "prober/connect_socket.h"
 #include "prober/icmp_watch.h"
 
 namespace dropspot::prober {
@@ -217,17 +218,10 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     a.set_elapsed_ms(ms_since(t0));
   };
 
-  tcp::socket socket(executor);
-  if (auto error = set_up_probe_socket(socket, target, options, a)) {
+  connect_socket socket(executor);
+  if (auto error = socket.open(target, options.ttl, options.mss, options.local_address, options.routed_source)) {
     fail(v1::Attempt::FAILED, *error);
     co_return r;
-  }
-  std::error_code ec;
-  if (options.mss > 0) {
-    if (auto failed = platform::set_max_segment(socket.native_handle(), options.mss)) {
-      fail(v1::Attempt::FAILED, "cannot set the MSS to " + std::to_string(options.mss) + ": " + failed.message());
-      co_return r;
-    }
   }
 
   attempt_canceller own_canceller(executor);
@@ -238,6 +232,9 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     co_return r;
   }
 
+  // Where the platform sends the SYN here (Linux), on_start follows it at
+  // once: nothing the agent says about the SYN is read before it runs.
+  socket.start(target, a);
   if (options.on_start) options.on_start(a);
   // Where the OS hands TCP sockets no ICMP errors (Windows), the watch's raw
   // socket does: an error quoting this SYN ends the wait (the handler is
@@ -246,8 +243,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   const auto end_wait = [wait, &socket](wait_end why) {
     if (wait->done || wait->by != wait_end::connect) return;
     wait->by = why;
-    std::error_code ignored;
-    socket.cancel(ignored);
+    socket.cancel();
   };
   asio::steady_timer icmp_heard(executor, asio::steady_timer::time_point::max());
   icmp_watch::registration watched;
@@ -265,7 +261,8 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
   // Completes on cancel(), or aborted when the canceller goes: by then this
   // wait is over (the canceller outlives the attempt), so `done` stops it.
   stop.on_cancel([end_wait](std::error_code) { end_wait(wait_end::canceller); });
-  auto [connect_ec] = co_await socket.async_connect(target, as_tuple_awaitable);
+  auto finishing = socket.finish(target);
+  const std::error_code connect_ec = co_await std::move(finishing);
   wait->done = true;
   deadline.cancel();
   // What ended the wait: 0 the connect (with connect_ec), 1 the deadline, 2
@@ -288,10 +285,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     r.cancelled = true;
     co_return r;
   }
-  // The source address is final once the SYN has left.
-  std::error_code ignored;
-  if (auto bound = socket.local_endpoint(ignored); !ignored && !bound.address().is_unspecified())
-    a.set_local_address(bound.address().to_string());
+  socket.final_source(a);
   std::optional<platform::icmp_info> icmp;
   if (first == 3 && !finished) {
     // The OS still waits for an answer to its SYN (Windows retries it): the
@@ -304,7 +298,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     a.set_icmp_code(icmp->code);
     co_return r;
   }
-  ec = finished ? std::error_code(*finished, asio::error::get_system_category()) : connect_ec;
+  const std::error_code ec = finished ? std::error_code(*finished, asio::error::get_system_category()) : connect_ec;
   if (ec) icmp = platform::read_icmp_error(socket.native_handle(), v6);
   if (ec && !icmp && watching) {
     auto from_watch = watched_icmp(watched, icmp_heard, ec);
@@ -321,7 +315,7 @@ asio::awaitable<connect_result> connect_probe(tcp::endpoint target, connect_opti
     r.tcp = platform::read_tcp_facts(socket.native_handle());
     if (options.keep_socket) {
       (void)platform::finish_probe_socket(socket.native_handle(), v6);
-      r.socket.emplace(std::move(socket));
+      r.socket.emplace(socket.release());
     }
   }
   co_return r;
@@ -454,6 +448,7 @@ asio::awaitable<void> probe_runner::probe_port(port_probe& p, const attempt_hand
       o.timeout = settings_.timeout;
       o.keep_socket = settings_.keep_sockets;
       o.local_address = local_address_;
+      o.routed_source = true;
       o.icmp = settings_.icmp;
       o.on_start = [this, port, stop](const v1::Attempt& started) {
         for (auto& [lp, s] : ports_[port].running)
@@ -610,6 +605,7 @@ asio::awaitable<hop_trace> find_last_hop(asio::ip::address address, std::uint16_
   options.keep_socket = false;
   options.icmp = settings.icmp;
   options.local_address = settings.local_address ? settings.local_address : route_source_address(executor, address);
+  options.routed_source = true;  // the run's (run.cc) or the lookup's: both routed
 
   // The first TTL that got a final answer (the target's, or a router's
   // rejection): nothing above it can tell more, so those attempts stop.

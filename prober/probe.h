@@ -1,7 +1,8 @@
 #pragma once
 // Connect probes, portable (Asio coroutines, no raw sockets, no libpcap):
-//   connect_probe  one TCP connect attempt with a deadline, bound first so the
-//                  source port is known even when nothing answers;
+//   connect_probe  one TCP connect attempt with a deadline, its source port
+//                  known as the SYN leaves, even when nothing answers
+//                  (the socket's platform part: prober/connect_socket.h);
 //   probe_runner   every port at once under a concurrency bound, with retries
 //                  for ports that got no answer and a way to stop waiting for
 //                  a port the agent's evidence already decided;
@@ -77,6 +78,10 @@ struct connect_options {
   /// Source address to bind; unset: the one the routing table picks for the
   /// target (see route_source_address), or the unspecified address if none.
   std::optional<asio::ip::address> local_address;
+  /// local_address is the one route_source_address gave for the target: where
+  /// connect() binds the socket itself (Linux), it is left to do so (the same
+  /// address, two system calls fewer: prober/connect_socket.h).
+  bool routed_source = false;
   /// IP TTL / IPv6 hop limit of the SYN; 0 keeps the system default.
   int ttl = 0;
   /// TCP only: the MSS the SYN advertises and the connection keeps to both
@@ -86,9 +91,10 @@ struct connect_options {
   /// Keep the socket of a CONNECTED attempt (application probes speak on it);
   /// when false it is closed before connect_probe returns.
   bool keep_socket = true;
-  /// Called once the socket is bound, just before the SYN leaves, with the
-  /// attempt so far (start_unix_us, local_address, local_port; no outcome).
-  /// Not called when the attempt fails or is cancelled before sending.
+  /// Called as the SYN leaves (Linux: just after connect() sent it; elsewhere
+  /// just before, the socket bound), with the attempt so far (start_unix_us,
+  /// local_address, local_port; no outcome), before anything that answers it
+  /// is read. Not called when the attempt fails or is cancelled before sending.
   std::function<void(const v1::Attempt&)> on_start;
   /// TCP only: where set and open, ICMP errors quoting the SYN come from its
   /// raw socket (the OS hands the probe's socket none): one ends the wait at

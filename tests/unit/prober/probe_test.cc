@@ -251,6 +251,7 @@ TEST_CASE("connect_probe: a closed port is REFUSED at once, with the OS's words"
   options.timeout = 5s;
   auto r = run(io, connect_probe(tcp::endpoint(loopback, closed.port()), options));
   const auto& a = r.attempt;
+  INFO("error: " << a.error());
   CHECK(a.outcome() == v1::Attempt::REFUSED);
   CHECK(a.elapsed_ms() < 1000);
   CHECK_FALSE(a.error().empty());
