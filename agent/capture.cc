@@ -25,13 +25,18 @@ namespace dropspot::agent {
 namespace {
 
 constexpr const char* any_device = "any";
-/// Frames read per readiness event before the executor runs other work.
+/// Frames read per pcap_dispatch call.
 constexpr int dispatch_batch = 256;
 /// Interface indexes remembered for cooked v2 frames.
 constexpr std::size_t max_cached_interfaces = 64;
-/// The capture ring of a session: this much per port, at least min_buffer_bytes.
-constexpr std::size_t buffer_bytes_per_port = 8 * 1024;
-constexpr std::size_t min_buffer_bytes = 256 * 1024;
+/// The capture ring of a session: this much per port, at least min_buffer_bytes
+/// (the whole ring counts in the agent's memory from the start: the kernel
+/// maps it at once). 128 KiB holds some 300 frames of the 256-byte snaplen,
+/// more than a runbook matrix's whole session brings, and the ring is read
+/// every millisecond while frames come (live_source). Was 8 KiB a port, at
+/// least 256 KiB: 50 matrix sessions at once held 9 MiB of rings, 6 now.
+constexpr std::size_t buffer_bytes_per_port = 4 * 1024;
+constexpr std::size_t min_buffer_bytes = 128 * 1024;
 
 ip_address to_ip_address(const asio::ip::address& a);
 
