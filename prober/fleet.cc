@@ -50,12 +50,19 @@ namespace {
 /// Resolves the target once (A and AAAA); every probe and the default agent use it.
 asio::awaitable<result<std::vector<asio::ip::address>>> resolve_target(std::string host, address_choice choice) {
   using R = result<std::vector<asio::ip::address>>;
-  asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-  auto [ec, results] = co_await resolver.async_resolve(host, "", asio::experimental::as_tuple(asio::use_awaitable));
-  if (ec || results.empty())
-    co_return R::failure("--target: cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
   std::vector<asio::ip::address> all;
-  for (const auto& entry : results) all.push_back(entry.endpoint().address());
+  // An address needs no resolver (Asio's runs getaddrinfo on a thread of its
+  // own: a few milliseconds of a lab sweep's start).
+  std::error_code not_literal;
+  if (auto literal = asio::ip::make_address(host, not_literal); !not_literal) {
+    all.push_back(literal);
+  } else {
+    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    auto [ec, results] = co_await resolver.async_resolve(host, "", asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec || results.empty())
+      co_return R::failure("--target: cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
+    for (const auto& entry : results) all.push_back(entry.endpoint().address());
+  }
   auto chosen = choose_addresses(all, choice, host);
   if (!chosen) co_return R::failure("--target: " + chosen.error());
   co_return chosen;
