@@ -294,8 +294,9 @@ done
 s_prober=$(median <"$TMPD/sweep.prober")
 s_nmap=$(median <"$TMPD/sweep.nmap")
 s_rss=$(sort -g "$TMPD/sweep.rss" | tail -n 1)
-# Issue 21's 0.1 in the full run (not met yet: docs/benchmarks.md); the
-# quick run in CI, a median of three with one cold run, gates on 0.15.
+# Issue 21's 0.1 in the full run (0.085 there: docs/benchmarks.md); the
+# quick run in CI, a median of three with one cold run on either of a
+# machine's CPUs (one may be much slower than the other), gates on 0.15.
 row "2 sweep: prober / nmap -sS -T4" "$(ratio "$s_prober" "$s_nmap")" "<=" "$([ $QUICK = 1 ] && echo 0.15 || echo 0.1)" \
   "prober ${s_prober} ms, nmap ${s_nmap} ms (medians of $SWEEP_RUNS)"
 row "2 sweep: wrong verdicts (worst run)" "$sweep_bad" "<=" 0 "3000 ports"
