@@ -271,7 +271,7 @@ class live_source : public std::enable_shared_from_this<live_source> {
     std::error_code ignored;
     descriptor_.cancel(ignored);
     if (descriptor_.is_open()) descriptor_.release();  // libpcap owns the descriptor
-    next_read_.cancel();
+    // (A pending next read finds pcap_ gone: at most a millisecond away.)
     if (dumper_) ::pcap_dump_close(dumper_);
     dumper_ = nullptr;
     ::pcap_close(pcap_);
